@@ -1,0 +1,348 @@
+// Package conf holds myftp's settings: their defaults (the embedded settings.toml, which is also the
+// documented file committed beside this package), a strict loader, and validation.
+//
+// Load reads <root>/conf/settings.toml (or an explicit file), fills in the defaults for every key the
+// file leaves out, rejects unknown keys, wrong types and impossible values with an error that names
+// the file and the key, and resolves relative paths against the root.
+package conf
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/myftp/myftp/lib/bytesize"
+)
+
+//go:embed settings.toml
+var defaultTOML string
+
+// DefaultTOML returns the built-in settings file, the same text as conf/settings.toml.
+func DefaultTOML() string { return defaultTOML }
+
+// Settings is the whole configuration of the three programs.
+type Settings struct {
+	Server  Server  `toml:"server"`
+	Limits  Limits  `toml:"limits"`
+	Auth    Auth    `toml:"auth"`
+	Storage Storage `toml:"storage"`
+	Log     Log     `toml:"log"`
+	Client  Client  `toml:"client"`
+
+	// Root is the runtime root every relative path was resolved against. Not read from the file.
+	Root string `toml:"-"`
+	// File is the settings file that was read, or "" for the built-in defaults.
+	File string `toml:"-"`
+}
+
+// Server configures the listener, the worker pool and TLS.
+type Server struct {
+	Listen          string   `toml:"listen"`
+	Name            string   `toml:"name"`
+	PoolSize        int      `toml:"pool_size"`
+	QueueSize       int      `toml:"queue_size"`
+	QueueTimeout    Duration `toml:"queue_timeout"`
+	IdleTimeout     Duration `toml:"idle_timeout"`
+	WriteTimeout    Duration `toml:"write_timeout"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	TLS             bool     `toml:"tls"`
+	CertFile        string   `toml:"cert_file"`
+	KeyFile         string   `toml:"key_file"`
+}
+
+// Limits bounds what one client can cost the server.
+type Limits struct {
+	LoginAttempts    int      `toml:"login_attempts"`
+	LoginTimeout     Duration `toml:"login_timeout"`
+	ThrottleAfter    int      `toml:"throttle_after"`
+	ThrottleWindow   Duration `toml:"throttle_window"`
+	ThrottleDelay    Duration `toml:"throttle_delay"`
+	ThrottleMaxDelay Duration `toml:"throttle_max_delay"`
+	MaxHeaderSize    Size     `toml:"max_header_size"`
+}
+
+// Auth sets the argon2id cost of new password hashes.
+type Auth struct {
+	Argon2Memory  Size `toml:"argon2_memory"`
+	Argon2Time    int  `toml:"argon2_time"`
+	Argon2Threads int  `toml:"argon2_threads"`
+}
+
+// Storage locates the account database and the homes.
+type Storage struct {
+	DBDir        string   `toml:"db_dir"`
+	UploadDir    string   `toml:"upload_dir"`
+	DefaultQuota Size     `toml:"default_quota"`
+	Fsync        bool     `toml:"fsync"`
+	PartialTTL   Duration `toml:"partial_ttl"`
+}
+
+// Log configures the event log and the transfer log and their rotation.
+type Log struct {
+	Dir          string   `toml:"dir"`
+	EventFile    string   `toml:"event_file"`
+	TransferFile string   `toml:"transfer_file"`
+	Level        string   `toml:"level"`
+	MaxSize      Size     `toml:"max_size"`
+	MaxBackups   int      `toml:"max_backups"`
+	MaxAge       Duration `toml:"max_age"`
+	Compress     bool     `toml:"compress"`
+}
+
+// Client holds myftpc's defaults.
+type Client struct {
+	Server     string `toml:"server"`
+	KnownHosts string `toml:"known_hosts"`
+}
+
+// ErrInvalid is wrapped by every error about the content of a settings file.
+var ErrInvalid = errors.New("conf: invalid settings")
+
+// Defaults returns the built-in settings for root, exactly as if an empty file had been loaded.
+func Defaults(root string) (*Settings, error) {
+	return parse(root, "", "")
+}
+
+// Load reads the settings for root. file == "" means <root>/conf/settings.toml, and a missing file
+// there means the defaults; an explicit file must exist. Keys the file leaves out keep their
+// defaults.
+func Load(root, file string) (*Settings, error) {
+	explicit := file != ""
+	if !explicit {
+		file = filepath.Join(root, "conf", "settings.toml")
+	}
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return Defaults(root)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read settings: %w", err)
+	}
+	return parse(root, file, string(data))
+}
+
+func parse(root, file, text string) (*Settings, error) {
+	var s Settings
+	if _, err := toml.Decode(defaultTOML, &s); err != nil {
+		return nil, fmt.Errorf("built-in settings: %w", err)
+	}
+	name := file
+	if name == "" {
+		name = "built-in settings"
+	}
+	md, err := toml.Decode(text, &s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, ErrInvalid, err)
+	}
+	if keys := md.Undecoded(); len(keys) > 0 {
+		return nil, fmt.Errorf("%s: %w: unknown key %q", name, ErrInvalid, keys[0].String())
+	}
+	if err := s.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, ErrInvalid, err)
+	}
+	absRoot, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("root %q: %w", root, err)
+	}
+	s.Root, s.File = absRoot, file
+	s.resolvePaths()
+	return &s, nil
+}
+
+func (s *Settings) resolvePaths() {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(s.Root, p)
+	}
+	s.Server.CertFile = abs(s.Server.CertFile)
+	s.Server.KeyFile = abs(s.Server.KeyFile)
+	s.Storage.DBDir = abs(s.Storage.DBDir)
+	s.Storage.UploadDir = abs(s.Storage.UploadDir)
+	s.Log.Dir = abs(s.Log.Dir)
+	s.Client.KnownHosts = expandHome(s.Client.KnownHosts, abs)
+}
+
+// expandHome turns a leading "~/" into the user's home directory; other paths go through abs.
+func expandHome(p string, abs func(string) string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return abs(p)
+}
+
+// CertPaths returns the certificate and key files the server uses: the configured ones, or
+// conf/server.crt and conf/server.key under the root for the self-signed pair.
+func (s *Settings) CertPaths() (cert, key string, selfSigned bool) {
+	if s.Server.CertFile != "" {
+		return s.Server.CertFile, s.Server.KeyFile, false
+	}
+	dir := filepath.Join(s.Root, "conf")
+	return filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"), true
+}
+
+// Duration is a time.Duration written as a string: Go's syntax ("1h30m", "500ms") or whole or
+// decimal days ("7d", "1.5d").
+type Duration time.Duration
+
+// D returns the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalText parses a duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		f, err := strconv.ParseFloat(days, 64)
+		if err != nil || f < 0 || f > 100*365 {
+			return fmt.Errorf("invalid duration %q: want a number of days such as \"7d\"", s)
+		}
+		*d = Duration(f * float64(24*time.Hour))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: want a string such as \"30s\", \"5m\" or \"7d\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText renders the duration in Go's syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Size is a byte count written as an integer or as a string with a unit (see package bytesize).
+type Size int64
+
+// UnmarshalTOML accepts a TOML integer or a size string.
+func (z *Size) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case int64:
+		if v < 0 {
+			return fmt.Errorf("invalid size %d: must not be negative", v)
+		}
+		*z = Size(v)
+	case string:
+		n, err := bytesize.Parse(v)
+		if err != nil {
+			return fmt.Errorf("invalid size %q: want bytes or a size such as \"10MiB\" or \"1.5GB\"", v)
+		}
+		*z = Size(n)
+	default:
+		return fmt.Errorf("invalid size %v: want an integer or a string such as \"10MiB\"", v)
+	}
+	return nil
+}
+
+// validate checks every value a program could not run with.
+func (s *Settings) validate() error {
+	checks := []struct {
+		key string
+		got any
+		bad bool
+		msg string
+	}{
+		{"server.listen", s.Server.Listen, !validAddr(s.Server.Listen), "want HOST:PORT with a port from 0 to 65535"},
+		{"server.name", s.Server.Name, s.Server.Name == "" || len(s.Server.Name) > 64, "want 1 to 64 characters"},
+		{"server.pool_size", s.Server.PoolSize, s.Server.PoolSize < 1 || s.Server.PoolSize > 100_000, "want 1 to 100000"},
+		{"server.queue_size", s.Server.QueueSize, s.Server.QueueSize < 0 || s.Server.QueueSize > 1_000_000, "want 0 to 1000000"},
+		{"server.queue_timeout", s.Server.QueueTimeout, s.Server.QueueTimeout <= 0, "want a positive duration"},
+		{"server.idle_timeout", s.Server.IdleTimeout, s.Server.IdleTimeout <= 0, "want a positive duration"},
+		{"server.write_timeout", s.Server.WriteTimeout, s.Server.WriteTimeout <= 0, "want a positive duration"},
+		{"server.shutdown_timeout", s.Server.ShutdownTimeout, s.Server.ShutdownTimeout < 0, "want a duration, 0 or more"},
+		{"server.key_file", s.Server.KeyFile, (s.Server.CertFile == "") != (s.Server.KeyFile == ""), "cert_file and key_file must be set together"},
+		{"limits.login_attempts", s.Limits.LoginAttempts, s.Limits.LoginAttempts < 1 || s.Limits.LoginAttempts > 100, "want 1 to 100"},
+		{"limits.login_timeout", s.Limits.LoginTimeout, s.Limits.LoginTimeout <= 0, "want a positive duration"},
+		{"limits.throttle_after", s.Limits.ThrottleAfter, s.Limits.ThrottleAfter < 0, "want 0 or more"},
+		{"limits.throttle_window", s.Limits.ThrottleWindow, s.Limits.ThrottleWindow <= 0, "want a positive duration"},
+		{"limits.throttle_delay", s.Limits.ThrottleDelay, s.Limits.ThrottleDelay < 0, "want a duration, 0 or more"},
+		{"limits.throttle_max_delay", s.Limits.ThrottleMaxDelay, s.Limits.ThrottleMaxDelay < s.Limits.ThrottleDelay, "want at least throttle_delay"},
+		{"limits.max_header_size", s.Limits.MaxHeaderSize, s.Limits.MaxHeaderSize < 1024 || s.Limits.MaxHeaderSize > 16<<20, "want 1KiB to 16MiB"},
+		{"auth.argon2_memory", s.Auth.Argon2Memory, s.Auth.Argon2Memory < 8<<10 || s.Auth.Argon2Memory > 4<<30, "want 8KiB to 4GiB"},
+		{"auth.argon2_time", s.Auth.Argon2Time, s.Auth.Argon2Time < 1 || s.Auth.Argon2Time > 100, "want 1 to 100"},
+		{"auth.argon2_threads", s.Auth.Argon2Threads, s.Auth.Argon2Threads < 1 || s.Auth.Argon2Threads > 255, "want 1 to 255"},
+		{"storage.db_dir", s.Storage.DBDir, s.Storage.DBDir == "", "want a directory"},
+		{"storage.upload_dir", s.Storage.UploadDir, s.Storage.UploadDir == "", "want a directory"},
+		{"storage.partial_ttl", s.Storage.PartialTTL, s.Storage.PartialTTL <= 0, "want a positive duration"},
+		{"log.dir", s.Log.Dir, s.Log.Dir == "", "want a directory"},
+		{"log.event_file", s.Log.EventFile, !plainName(s.Log.EventFile), "want a file name without directories"},
+		{"log.transfer_file", s.Log.TransferFile, !plainName(s.Log.TransferFile), "want a file name without directories"},
+		{"log.level", s.Log.Level, !validLevel(s.Log.Level), "want debug, info, warn or error"},
+		{"log.max_size", s.Log.MaxSize, s.Log.MaxSize < 1<<20, "want at least 1MiB"},
+		{"log.max_backups", s.Log.MaxBackups, s.Log.MaxBackups < 0, "want 0 or more"},
+		{"log.max_age", s.Log.MaxAge, s.Log.MaxAge < 0, "want a duration, 0 (keep forever) or more"},
+		{"client.server", s.Client.Server, !validAddr(s.Client.Server), "want HOST:PORT with a port from 0 to 65535"},
+		{"client.known_hosts", s.Client.KnownHosts, s.Client.KnownHosts == "", "want a file path"},
+	}
+	for _, c := range checks {
+		if c.bad {
+			return fmt.Errorf("%s = %s: %s", c.key, show(c.got), c.msg)
+		}
+	}
+	return nil
+}
+
+// show renders a setting's value the way it is written in the file.
+func show(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case Duration:
+		return strconv.Quote(v.D().String())
+	case Size:
+		return strconv.Quote(bytesize.Format(int64(v)))
+	}
+	return fmt.Sprint(v)
+}
+
+func validAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+func plainName(name string) bool {
+	return name != "" && filepath.Base(name) == name && filepath.IsLocal(name)
+}
+
+func validLevel(l string) bool {
+	switch l {
+	case "debug", "info", "warn", "error":
+		return true
+	}
+	return false
+}
+
+// RootEnv is the environment variable that names the runtime root when --root is not given.
+const RootEnv = "MYFTP_ROOT"
+
+// ResolveRoot picks the runtime root: the --root flag if set, else $MYFTP_ROOT (read through
+// getenv), else the current directory. The result is absolute.
+func ResolveRoot(flagRoot string, getenv func(string) string) (string, error) {
+	root := flagRoot
+	if root == "" {
+		root = getenv(RootEnv)
+	}
+	if root == "" {
+		root = "."
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", fmt.Errorf("root %q: %w", root, err)
+	}
+	return abs, nil
+}

@@ -1,0 +1,191 @@
+package conf
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDefaultsEqualCommittedFile checks that the embedded defaults are the committed settings.toml,
+// byte for byte, and that loading that file gives the same settings as having no file at all.
+func TestDefaultsEqualCommittedFile(t *testing.T) {
+	committed, err := os.ReadFile("settings.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(committed) != DefaultTOML() {
+		t.Fatal("embedded defaults differ from conf/settings.toml")
+	}
+	root := t.TempDir()
+	def, err := Load(root, "")
+	if err != nil {
+		t.Fatalf("Load without a file: %v", err)
+	}
+	if def.File != "" {
+		t.Errorf("File = %q, want empty for the built-in defaults", def.File)
+	}
+	fromFile, err := Load(root, "settings.toml")
+	if err != nil {
+		t.Fatalf("Load(settings.toml): %v", err)
+	}
+	fromFile.File = ""
+	if !reflect.DeepEqual(def, fromFile) {
+		t.Errorf("committed file loads as\n%+v\nwant the defaults\n%+v", fromFile, def)
+	}
+}
+
+func TestDefaultValues(t *testing.T) {
+	root := t.TempDir()
+	s, err := Defaults(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Server.PoolSize != 32 || s.Server.QueueSize != 64 || !s.Server.TLS {
+		t.Errorf("server defaults: %+v", s.Server)
+	}
+	if s.Storage.DefaultQuota != 1<<30 {
+		t.Errorf("default quota = %d, want 1 GiB", s.Storage.DefaultQuota)
+	}
+	if s.Storage.PartialTTL.D() != 7*24*time.Hour {
+		t.Errorf("partial_ttl = %v, want 7 days", s.Storage.PartialTTL.D())
+	}
+	if s.Storage.DBDir != filepath.Join(root, "db") || s.Storage.UploadDir != filepath.Join(root, "file_upload") {
+		t.Errorf("paths not resolved against the root: %q %q", s.Storage.DBDir, s.Storage.UploadDir)
+	}
+	if s.Limits.MaxHeaderSize != 64<<10 {
+		t.Errorf("max_header_size = %d", s.Limits.MaxHeaderSize)
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	root := t.TempDir()
+	writeSettings(t, root, `
+[server]
+pool_size = 2
+queue_timeout = "1.5s"
+[storage]
+default_quota = "1.5G"
+upload_dir = "/srv/homes"
+[limits]
+max_header_size = 4096
+`)
+	s, err := Load(root, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Server.PoolSize != 2 || s.Server.QueueTimeout.D() != 1500*time.Millisecond {
+		t.Errorf("server = %+v", s.Server)
+	}
+	if s.Server.QueueSize != 64 {
+		t.Errorf("queue_size = %d, want the default 64 when the file leaves it out", s.Server.QueueSize)
+	}
+	if s.Storage.DefaultQuota != 3<<29 || s.Storage.UploadDir != "/srv/homes" {
+		t.Errorf("storage = %+v", s.Storage)
+	}
+	if s.Limits.MaxHeaderSize != 4096 {
+		t.Errorf("max_header_size = %d", s.Limits.MaxHeaderSize)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []string // substrings of the error
+	}{
+		{"unknown key", "[server]\npool_sise = 3\n", []string{"unknown key", "server.pool_sise"}},
+		{"unknown section", "[nonsense]\nx = 1\n", []string{"unknown key", "nonsense"}},
+		{"wrong type", "[server]\npool_size = \"many\"\n", []string{"pool_size"}},
+		{"negative pool", "[server]\npool_size = -3\n", []string{"server.pool_size", "want 1 to 100000"}},
+		{"port 70000", "[server]\nlisten = \"127.0.0.1:70000\"\n", []string{"server.listen", "port"}},
+		{"bad quota unit", "[storage]\ndefault_quota = \"12XB\"\n", []string{"default_quota", "12XB"}},
+		{"negative quota", "[storage]\ndefault_quota = -1\n", []string{"default_quota", "negative"}},
+		{"bad duration", "[server]\nidle_timeout = \"soon\"\n", []string{"idle_timeout", "soon"}},
+		{"zero duration", "[server]\nidle_timeout = \"0s\"\n", []string{"server.idle_timeout", "positive"}},
+		{"bad level", "[log]\nlevel = \"loud\"\n", []string{"log.level"}},
+		{"cert without key", "[server]\ncert_file = \"a.crt\"\n", []string{"key_file"}},
+		{"syntax", "[server\n", []string{"settings.toml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			file := writeSettings(t, root, tt.text)
+			_, err := Load(root, "")
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v does not wrap ErrInvalid", err)
+			}
+			for _, w := range append(tt.want, file) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestExplicitFileMustExist(t *testing.T) {
+	if _, err := Load(t.TempDir(), "/nonexistent/settings.toml"); err == nil {
+		t.Fatal("Load of a missing --conf file succeeded")
+	}
+}
+
+func TestDurationDays(t *testing.T) {
+	var d Duration
+	if err := d.UnmarshalText([]byte("1.5d")); err != nil || d.D() != 36*time.Hour {
+		t.Errorf("1.5d = %v, %v", d.D(), err)
+	}
+	if err := d.UnmarshalText([]byte("-1d")); err == nil {
+		t.Error("-1d accepted")
+	}
+}
+
+func writeSettings(t *testing.T, root, text string) string {
+	t.Helper()
+	dir := filepath.Join(root, "conf")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "settings.toml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// FuzzLoad feeds arbitrary text to the loader: it must return settings or an error, never panic, and
+// whatever it accepts must pass validation again.
+func FuzzLoad(f *testing.F) {
+	f.Add(DefaultTOML())
+	f.Add("[server]\npool_size = 2\n")
+	f.Add("[storage]\ndefault_quota = \"1.5GiB\"\n")
+	f.Add("[server]\nlisten = \"[::1]:0\"\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := parse(t.TempDir(), "fuzz.toml", text)
+		if err != nil {
+			return
+		}
+		if err := s.validate(); err != nil {
+			t.Fatalf("accepted settings fail validation: %v", err)
+		}
+	})
+}
+
+func TestResolveRoot(t *testing.T) {
+	env := map[string]string{RootEnv: "/srv/myftp"}
+	if r, _ := ResolveRoot("/flag", func(k string) string { return env[k] }); r != filepath.Clean("/flag") {
+		t.Errorf("flag: %q", r)
+	}
+	if r, _ := ResolveRoot("", func(k string) string { return env[k] }); r != filepath.Clean("/srv/myftp") {
+		t.Errorf("env: %q", r)
+	}
+	wd, _ := os.Getwd()
+	if r, _ := ResolveRoot("", func(string) string { return "" }); r != wd {
+		t.Errorf("default: %q, want %q", r, wd)
+	}
+}

@@ -1,0 +1,318 @@
+// Package db stores myftp accounts as files: one JSON file per account under DIR/accounts/, named
+// after the account, plus DIR/id_user_rs.json mapping account ids to names and DIR/last_id holding
+// the highest id ever given (ids are never reused).
+//
+// Every write is atomic (package atomicfile) and every change happens under an exclusive lock on
+// DIR/.lock, so several processes (create_user runs, a server) can share one database. Reads take no
+// lock: a file is always either its old or its new version. The account files are the truth; the id
+// mapping is kept beside them for people and tools, and Check reports where the two disagree after
+// a crash.
+package db
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/atomicfile"
+)
+
+// Errors returned by DB methods, wrapped with the account concerned.
+var (
+	ErrNotFound  = errors.New("db: no such account")
+	ErrExists    = errors.New("db: account already exists")
+	ErrHomeTaken = errors.New("db: home directory already used by another account")
+	ErrCorrupt   = errors.New("db: unreadable account record")
+)
+
+const (
+	accountsDir = "accounts"
+	mappingFile = "id_user_rs.json"
+	lastIDFile  = "last_id"
+	lockFile    = ".lock"
+	fileMode    = 0o600
+	dirMode     = 0o700
+)
+
+// DB is an account database rooted at a directory. Its methods are safe for concurrent use by
+// goroutines and by processes.
+type DB struct {
+	dir string
+}
+
+// Open returns the database in dir, creating dir and dir/accounts (mode 0700) if needed.
+func Open(dir string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Join(dir, accountsDir), dirMode); err != nil {
+		return nil, fmt.Errorf("open db: %w", err)
+	}
+	return &DB{dir: dir}, nil
+}
+
+// Dir returns the database directory.
+func (d *DB) Dir() string { return d.dir }
+
+func (d *DB) accountPath(name string) string {
+	return filepath.Join(d.dir, accountsDir, name+".json")
+}
+
+// Get returns the account called name (normalised first). It reads one file: no scan.
+func (d *DB) Get(name string) (account.Account, error) {
+	n, err := account.NormalizeName(name)
+	if err != nil {
+		return account.Account{}, fmt.Errorf("%w %q", ErrNotFound, name)
+	}
+	return d.read(n)
+}
+
+func (d *DB) read(name string) (account.Account, error) {
+	var a account.Account
+	data, err := os.ReadFile(d.accountPath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return a, fmt.Errorf("%w %q", ErrNotFound, name)
+	}
+	if err != nil {
+		return a, fmt.Errorf("read account %q: %w", name, err)
+	}
+	if err := json.Unmarshal(data, &a); err != nil || a.Name != name {
+		return a, fmt.Errorf("%w %q: %s", ErrCorrupt, name, d.accountPath(name))
+	}
+	return a, nil
+}
+
+// Create stores a new account. It normalises a.Name and a.Home (an empty home means the name),
+// assigns a fresh id and the creation time, and returns what was stored. It fails with ErrExists for
+// a taken name and ErrHomeTaken when the home is the same as, inside, or around another account's
+// home (either would let one user see the other's files).
+func (d *DB) Create(a account.Account) (account.Account, error) {
+	var err error
+	if a.Name, err = account.NormalizeName(a.Name); err != nil {
+		return a, err
+	}
+	if a.Home == "" {
+		a.Home = a.Name
+	}
+	if a.Home, err = account.NormalizeHome(a.Home); err != nil {
+		return a, err
+	}
+	if err := account.CheckQuota(a.Quota); err != nil {
+		return a, err
+	}
+	if a.PasswordHash == "" {
+		return a, account.ErrEmptyPassword
+	}
+	err = d.locked(func() error {
+		if _, err := os.Stat(d.accountPath(a.Name)); err == nil {
+			return fmt.Errorf("%w: %q", ErrExists, a.Name)
+		}
+		if err := d.checkHomeFree(a.Home, a.Name); err != nil {
+			return err
+		}
+		id, err := d.nextID()
+		if err != nil {
+			return err
+		}
+		a.ID, a.Created = id, time.Now().UTC().Truncate(time.Second)
+		// Order matters for crashes: the id is spent first, then the account exists, then the
+		// mapping names it. Each crash point leaves a state that Check explains.
+		if err := atomicfile.WriteFile(filepath.Join(d.dir, lastIDFile), []byte(strconv.FormatInt(id, 10)+"\n"), fileMode); err != nil {
+			return err
+		}
+		if err := d.write(a); err != nil {
+			return err
+		}
+		return d.updateMapping(func(m map[int64]string) { m[a.ID] = a.Name })
+	})
+	return a, err
+}
+
+// Update applies fn to the stored account called name and writes the result. fn must not change
+// the id or the name; a changed home is checked like in Create.
+func (d *DB) Update(name string, fn func(*account.Account) error) (account.Account, error) {
+	var a account.Account
+	err := d.locked(func() error {
+		var err error
+		if a, err = d.Get(name); err != nil {
+			return err
+		}
+		id, n, home := a.ID, a.Name, a.Home
+		if err := fn(&a); err != nil {
+			return err
+		}
+		if a.ID != id || a.Name != n {
+			return fmt.Errorf("update %q: id and name cannot change", n)
+		}
+		if err := account.CheckQuota(a.Quota); err != nil {
+			return err
+		}
+		if a.Home != home {
+			if a.Home, err = account.NormalizeHome(a.Home); err != nil {
+				return err
+			}
+			if err := d.checkHomeFree(a.Home, a.Name); err != nil {
+				return err
+			}
+		}
+		return d.write(a)
+	})
+	return a, err
+}
+
+// Delete removes the account called name and returns what it was. Its id is not reused. The home
+// directory is left alone; removing files is the caller's decision.
+func (d *DB) Delete(name string) (account.Account, error) {
+	var a account.Account
+	err := d.locked(func() error {
+		var err error
+		if a, err = d.Get(name); err != nil {
+			return err
+		}
+		if err := os.Remove(d.accountPath(a.Name)); err != nil {
+			return fmt.Errorf("delete account %q: %w", a.Name, err)
+		}
+		if err := atomicfile.SyncDir(filepath.Join(d.dir, accountsDir)); err != nil {
+			return err
+		}
+		return d.updateMapping(func(m map[int64]string) { delete(m, a.ID) })
+	})
+	return a, err
+}
+
+// List returns every readable account, ordered by id. Unreadable records are skipped; Check names
+// them.
+func (d *DB) List() ([]account.Account, error) {
+	names, err := d.accountNames()
+	if err != nil {
+		return nil, err
+	}
+	list := make([]account.Account, 0, len(names))
+	for _, n := range names {
+		if a, err := d.read(n); err == nil {
+			list = append(list, a)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	return list, nil
+}
+
+// accountNames lists the names of the account files, skipping temporary files.
+func (d *DB) accountNames() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(d.dir, accountsDir))
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".json"); ok && !atomicfile.IsTemp(e.Name()) && e.Type().IsRegular() {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
+func (d *DB) write(a account.Account) error {
+	data, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode account %q: %w", a.Name, err)
+	}
+	return atomicfile.WriteFile(d.accountPath(a.Name), append(data, '\n'), fileMode)
+}
+
+// checkHomeFree fails if home overlaps the home of an account other than self.
+func (d *DB) checkHomeFree(home, self string) error {
+	list, err := d.List()
+	if err != nil {
+		return err
+	}
+	for _, o := range list {
+		if o.Name != self && overlaps(home, o.Home) {
+			return fmt.Errorf("%w: %q overlaps %q of account %q", ErrHomeTaken, home, o.Home, o.Name)
+		}
+	}
+	return nil
+}
+
+func overlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
+}
+
+// nextID returns one more than the highest id ever given.
+func (d *DB) nextID() (int64, error) {
+	last := int64(0)
+	data, err := os.ReadFile(filepath.Join(d.dir, lastIDFile))
+	if err == nil {
+		last, err = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("%w: %s: %w", ErrCorrupt, lastIDFile, err)
+	}
+	// Never go below an id that is in use, whatever last_id says.
+	m, err := d.Mapping()
+	if err != nil {
+		return 0, err
+	}
+	for id := range m {
+		last = max(last, id)
+	}
+	list, err := d.List()
+	if err != nil {
+		return 0, err
+	}
+	for _, a := range list {
+		last = max(last, a.ID)
+	}
+	return last + 1, nil
+}
+
+// Mapping returns the id-to-name mapping as stored in id_user_rs.json (empty if the file does not
+// exist yet).
+func (d *DB) Mapping() (map[int64]string, error) {
+	m := map[int64]string{}
+	data, err := os.ReadFile(filepath.Join(d.dir, mappingFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", mappingFile, err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, mappingFile, err)
+	}
+	return m, nil
+}
+
+func (d *DB) updateMapping(change func(map[int64]string)) error {
+	m, err := d.Mapping()
+	if err != nil {
+		return err
+	}
+	change(m)
+	return d.writeMapping(m)
+}
+
+func (d *DB) writeMapping(m map[int64]string) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", mappingFile, err)
+	}
+	return atomicfile.WriteFile(filepath.Join(d.dir, mappingFile), append(data, '\n'), fileMode)
+}
+
+// locked runs fn while holding the database's exclusive file lock.
+func (d *DB) locked(fn func() error) error {
+	l := flock.New(filepath.Join(d.dir, lockFile), flock.SetPermissions(fileMode))
+	if err := l.Lock(); err != nil {
+		return fmt.Errorf("lock db: %w", err)
+	}
+	defer l.Unlock()
+	return fn()
+}
