@@ -1,0 +1,305 @@
+package homefs
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"time"
+)
+
+// FS is one session's view of a home: the home appears as "/", and the session has its own current
+// directory. An FS is used by one goroutine at a time; several FS values on the same home (sessions
+// of one account) share its quota accounting.
+type FS struct {
+	store *Store
+	h     *home
+	root  *os.Root
+	cwd   string // virtual, always clean and absolute
+}
+
+// Close releases the home. An upload still open on it should be aborted first.
+func (f *FS) Close() error { return f.root.Close() }
+
+// Pwd returns the current directory as the user sees it: "/" or "/docs/2024".
+func (f *FS) Pwd() string { return f.cwd }
+
+// Entry describes one file or directory.
+type Entry struct {
+	Name  string
+	Type  byte // 'f' file, 'd' directory, 'l' symbolic link, 'o' other
+	Size  int64
+	Mode  string // like ls -l: "drwx------"
+	Mtime time.Time
+}
+
+func entryOf(name string, fi fs.FileInfo) Entry {
+	e := Entry{Name: name, Size: fi.Size(), Mtime: fi.ModTime(), Mode: modeString(fi.Mode())}
+	switch {
+	case fi.Mode().IsRegular():
+		e.Type = 'f'
+	case fi.IsDir():
+		e.Type = 'd'
+	case fi.Mode()&fs.ModeSymlink != 0:
+		e.Type = 'l'
+	default:
+		e.Type = 'o'
+	}
+	return e
+}
+
+// modeString renders a mode as ls -l does: a type letter and nine permission letters.
+func modeString(m fs.FileMode) string {
+	t := byte('-')
+	switch {
+	case m.IsDir():
+		t = 'd'
+	case m&fs.ModeSymlink != 0:
+		t = 'l'
+	case m&fs.ModeNamedPipe != 0:
+		t = 'p'
+	case m&fs.ModeSocket != 0:
+		t = 's'
+	case m&fs.ModeDevice != 0:
+		t = 'b'
+	}
+	b := []byte{t}
+	const rwx = "rwxrwxrwx"
+	for i := range 9 {
+		if m.Perm()&(1<<(8-i)) != 0 {
+			b = append(b, rwx[i])
+		} else {
+			b = append(b, '-')
+		}
+	}
+	return string(b)
+}
+
+// Chdir changes the current directory and returns the new one. With p == "" it goes to "/". ".."
+// at "/" stays at "/".
+func (f *FS) Chdir(p string) (string, error) {
+	if p == "" {
+		p = "/"
+	}
+	rel, vpath, err := resolve(f.cwd, p, true)
+	if err != nil {
+		return "", err
+	}
+	fi, err := f.root.Stat(rel)
+	if err != nil {
+		return "", wrapOS(err, vpath)
+	}
+	if !fi.IsDir() {
+		return "", newErr(ErrNotDir, vpath, "")
+	}
+	f.cwd = vpath
+	return vpath, nil
+}
+
+// Stat describes the file or directory at p (following symbolic links that stay in the home).
+func (f *FS) Stat(p string) (Entry, error) {
+	rel, vpath, err := resolve(f.cwd, p, false)
+	if err != nil {
+		return Entry{}, err
+	}
+	fi, err := f.root.Stat(rel)
+	if err != nil {
+		return Entry{}, wrapOS(err, vpath)
+	}
+	return entryOf(path.Base(vpath), fi), nil
+}
+
+// listBatch is how many directory entries are read at a time: a listing uses memory for one batch,
+// whatever the size of the directory.
+const listBatch = 256
+
+// List calls fn for each entry of the directory at p (the current directory if p is ""), in
+// directory order, reading it in batches. For a file, fn is called once with the file itself.
+// Symbolic links are listed as links, not followed. With long unset, only Name and Type are
+// filled.
+func (f *FS) List(p string, long bool, fn func(Entry) error) error {
+	if p == "" {
+		p = "."
+	}
+	rel, vpath, err := resolve(f.cwd, p, false)
+	if err != nil {
+		return err
+	}
+	fi, err := f.root.Stat(rel)
+	if err != nil {
+		return wrapOS(err, vpath)
+	}
+	if !fi.IsDir() {
+		return fn(entryOf(path.Base(vpath), fi))
+	}
+	dir, err := f.root.Open(rel)
+	if err != nil {
+		return wrapOS(err, vpath)
+	}
+	defer dir.Close()
+	for {
+		batch, err := dir.ReadDir(listBatch)
+		for _, d := range batch {
+			if rel == "." && d.Name() == reserved {
+				continue
+			}
+			if err := fn(f.dirEntry(d, long)); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return wrapOS(err, vpath)
+		}
+	}
+}
+
+func (f *FS) dirEntry(d fs.DirEntry, long bool) Entry {
+	if long {
+		if fi, err := d.Info(); err == nil {
+			return entryOf(d.Name(), fi)
+		}
+	}
+	e := Entry{Name: d.Name(), Type: 'o'}
+	switch t := d.Type(); {
+	case t.IsRegular():
+		e.Type = 'f'
+	case t.IsDir():
+		e.Type = 'd'
+	case t&fs.ModeSymlink != 0:
+		e.Type = 'l'
+	}
+	return e
+}
+
+// Mkdir creates the directory p and returns its virtual path. With parents, missing parents are
+// created too and an existing directory is not an error (mkdir -p).
+func (f *FS) Mkdir(p string, parents bool) (string, error) {
+	rel, vpath, err := resolve(f.cwd, p, false)
+	if err != nil {
+		return "", err
+	}
+	if rel == "." {
+		if parents {
+			return vpath, nil
+		}
+		return "", newErr(ErrExists, vpath, "")
+	}
+	if parents {
+		err = f.root.MkdirAll(rel, 0o700)
+	} else {
+		err = f.root.Mkdir(rel, 0o700)
+	}
+	return vpath, wrapOS(err, vpath)
+}
+
+// Rmdir removes the empty directory p.
+func (f *FS) Rmdir(p string) error {
+	rel, vpath, err := resolve(f.cwd, p, false)
+	if err != nil {
+		return err
+	}
+	if rel == "." {
+		return newErr(ErrPermission, vpath, "the home directory cannot be removed")
+	}
+	fi, err := f.root.Lstat(rel)
+	if err != nil {
+		return wrapOS(err, vpath)
+	}
+	if !fi.IsDir() {
+		return newErr(ErrNotDir, vpath, "")
+	}
+	if err := f.root.Remove(rel); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return &Error{Kind: ErrNotEmpty, Path: vpath, Err: err}
+		}
+		return wrapOS(err, vpath)
+	}
+	return nil
+}
+
+// Remove deletes the file (or symbolic link) p and frees its space at once.
+func (f *FS) Remove(p string) error {
+	rel, vpath, err := resolve(f.cwd, p, false)
+	if err != nil {
+		return err
+	}
+	fi, err := f.root.Lstat(rel)
+	if err != nil {
+		return wrapOS(err, vpath)
+	}
+	if fi.IsDir() {
+		return newErr(ErrIsDir, vpath, "use rmdir")
+	}
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	if err := f.root.Remove(rel); err != nil {
+		return wrapOS(err, vpath)
+	}
+	if fi.Mode().IsRegular() {
+		f.h.used -= fi.Size()
+	}
+	f.root.Remove(sumPath(rel))
+	return nil
+}
+
+// Rename moves from to to, both inside the home. An existing file at to is replaced (its space is
+// freed); an existing directory at to is an error.
+func (f *FS) Rename(from, to string) error {
+	relFrom, vFrom, err := resolve(f.cwd, from, false)
+	if err != nil {
+		return err
+	}
+	relTo, vTo, err := resolve(f.cwd, to, false)
+	if err != nil {
+		return err
+	}
+	if relFrom == "." || relTo == "." {
+		return newErr(ErrPermission, "/", "the home directory cannot be renamed")
+	}
+	src, err := f.root.Lstat(relFrom)
+	if err != nil {
+		return wrapOS(err, vFrom)
+	}
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	var freed int64
+	if dst, err := f.root.Lstat(relTo); err == nil {
+		if dst.IsDir() {
+			return newErr(ErrExists, vTo, "a directory is in the way")
+		}
+		if src.IsDir() {
+			return newErr(ErrNotDir, vTo, "cannot replace a file with a directory")
+		}
+		if dst.Mode().IsRegular() {
+			freed = dst.Size()
+		}
+	}
+	if err := f.root.Rename(relFrom, relTo); err != nil {
+		return wrapOS(err, vFrom)
+	}
+	f.h.used -= freed
+	if src.Mode().IsRegular() {
+		f.root.Remove(sumPath(relTo))
+		f.root.Rename(sumPath(relFrom), sumPath(relTo))
+	}
+	return nil
+}
+
+// Usage returns the bytes used by the home (files and partial uploads) and its quota.
+func (f *FS) Usage() (used, quota int64) {
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	return f.h.used, f.h.quota
+}
+
+// SetQuota updates the home's quota (an account's quota may change while its sessions run). A quota
+// below the current use blocks new uploads but deletes nothing.
+func (f *FS) SetQuota(quota int64) {
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	f.h.quota = quota
+}

@@ -1,0 +1,86 @@
+package homefs
+
+import (
+	"path"
+	"path/filepath"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on the paths a user may name.
+const (
+	MaxNameLen = 255  // bytes in one path element
+	MaxPathLen = 4096 // bytes in a whole path
+)
+
+// reserved is the directory at the top of every home where the server keeps unfinished uploads and
+// md5 records. Users can neither see nor name it.
+const reserved = ".myftp"
+
+// resolve turns a path as the user names it (absolute from the home, or relative to cwd) into a
+// clean relative path inside the home ("." for the home itself) and the clean virtual path the
+// user sees ("/" or "/docs/a.txt"). ".." that would climb above the home is an error, unless
+// clamp is set (cd), where it stops at "/" as in a shell.
+func resolve(cwd, p string, clamp bool) (rel, vpath string, err error) {
+	if err := checkName(p); err != nil {
+		return "", "", err
+	}
+	if !strings.HasPrefix(p, "/") {
+		p = cwd + "/" + p
+	}
+	parts := make([]string, 0, 8)
+	for _, c := range strings.Split(p, "/") {
+		switch c {
+		case "", ".":
+		case "..":
+			if len(parts) == 0 {
+				if clamp {
+					continue
+				}
+				return "", "", newErr(ErrOutside, p, "")
+			}
+			parts = parts[:len(parts)-1]
+		default:
+			if len(c) > MaxNameLen {
+				return "", "", newErr(ErrInvalidPath, "", "a name is longer than 255 bytes")
+			}
+			parts = append(parts, c)
+		}
+	}
+	if len(parts) == 0 {
+		return ".", "/", nil
+	}
+	vpath = "/" + strings.Join(parts, "/")
+	if parts[0] == reserved {
+		return "", "", newErr(ErrInvalidPath, vpath, "reserved name")
+	}
+	rel = strings.Join(parts, "/")
+	if !filepath.IsLocal(filepath.FromSlash(rel)) {
+		return "", "", newErr(ErrInvalidPath, vpath, "")
+	}
+	return rel, vpath, nil
+}
+
+// checkName refuses what no path may contain: invalid UTF-8, NUL and other control characters,
+// backslashes (a separator on Windows) and overlong paths.
+func checkName(p string) error {
+	if len(p) > MaxPathLen {
+		return newErr(ErrInvalidPath, "", "longer than 4096 bytes")
+	}
+	if !utf8.ValidString(p) {
+		return newErr(ErrInvalidPath, "", "not valid UTF-8")
+	}
+	for _, r := range p {
+		if r == '\\' {
+			return newErr(ErrInvalidPath, p, "backslash")
+		}
+		if unicode.IsControl(r) {
+			return newErr(ErrInvalidPath, "", "control character")
+		}
+	}
+	return nil
+}
+
+// vjoin joins a virtual directory and a name.
+func vjoin(dir, name string) string { return path.Join(dir, name) }

@@ -1,0 +1,211 @@
+// Package homefs is a user's jailed file tree: every path a user names is resolved inside the home
+// directory and every file operation goes through an *os.Root opened on it, so "..", absolute paths
+// and symbolic links cannot leave it. It also keeps each home's quota accounting, unfinished
+// uploads and md5 records.
+//
+// A Store holds the state shared by all sessions of all accounts (usage, reservations, uploads in
+// progress); an FS is one session's view of one home, with its own current directory.
+//
+// Inside each home, the directory ".myftp" belongs to the server: partial/ holds unfinished uploads
+// (KEY and KEY.json, where KEY is derived from the target path) and sums/ holds the md5 of every
+// stored file (KEY.json, checked against the file's size and modification time before use).
+// Users cannot list, name or download anything in it; its partial uploads count toward the quota.
+package homefs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Fsync makes every finished upload reach stable storage before it is renamed into place.
+	Fsync bool
+	// PartialTTL is how long an unfinished upload is kept for resuming. Zero means 7 days.
+	PartialTTL time.Duration
+	// Now returns the current time; nil means time.Now. Tests set it to age partial uploads.
+	Now func() time.Time
+	// FormatSize renders sizes in error messages; nil means plain byte counts.
+	FormatSize func(int64) string
+	// WrapWriter, if set, wraps the file every upload writes to. Tests use it to inject write
+	// errors such as a full disk.
+	WrapWriter func(io.Writer) io.Writer
+}
+
+// Store manages the homes under one directory. It is safe for concurrent use.
+type Store struct {
+	base string
+	opts Options
+
+	mu    sync.Mutex
+	homes map[string]*home // by home path relative to base
+}
+
+// home is the state of one home shared by all its sessions.
+type home struct {
+	rel string // relative to the store's base
+	dir string // absolute
+
+	mu        sync.Mutex
+	loaded    bool
+	used      int64           // bytes of files and partial uploads
+	reserved  int64           // bytes promised to uploads in progress
+	quota     int64           // from the account, refreshed at every Open
+	uploading map[string]bool // relative paths with an upload in progress
+}
+
+// NewStore returns a Store for the homes under base.
+func NewStore(base string, opts Options) *Store {
+	if opts.PartialTTL <= 0 {
+		opts.PartialTTL = 7 * 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.FormatSize == nil {
+		opts.FormatSize = func(n int64) string { return fmt.Sprintf("%d bytes", n) }
+	}
+	return &Store{base: base, opts: opts, homes: map[string]*home{}}
+}
+
+// Open returns a session's view of the home at homeRel (relative to the store's base, as stored in
+// the account), creating the directory (mode 0700) if it is missing. quota is the account's current
+// quota. The first Open of a home since the Store was made measures its usage with one walk of the
+// tree; later ones reuse the running count. Every Open removes partial uploads older than the TTL.
+func (s *Store) Open(homeRel string, quota int64) (*FS, error) {
+	h, err := s.home(homeRel)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(h.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create home %s: %w", homeRel, err)
+	}
+	root, err := os.OpenRoot(h.dir)
+	if err != nil {
+		return nil, fmt.Errorf("open home %s: %w", homeRel, err)
+	}
+	f := &FS{store: s, h: h, root: root, cwd: "/"}
+	if err := h.load(root, quota, s); err != nil {
+		root.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (s *Store) home(homeRel string) (*home, error) {
+	rel := filepath.ToSlash(filepath.Clean(filepath.FromSlash(homeRel)))
+	if !filepath.IsLocal(filepath.FromSlash(rel)) || rel == "." {
+		return nil, fmt.Errorf("home %q: not a relative path inside %s", homeRel, s.base)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.homes[rel]
+	if h == nil {
+		h = &home{rel: rel, dir: filepath.Join(s.base, filepath.FromSlash(rel)), uploading: map[string]bool{}}
+		s.homes[rel] = h
+	}
+	return h, nil
+}
+
+// load sets the quota, measures usage the first time, and expires old partial uploads.
+func (h *home) load(root *os.Root, quota int64, s *Store) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.quota = quota
+	if !h.loaded {
+		used, err := scan(root)
+		if err != nil {
+			return fmt.Errorf("measure home %s: %w", h.rel, err)
+		}
+		h.used, h.loaded = used, true
+	}
+	return h.expirePartials(root, s.opts.Now().Add(-s.opts.PartialTTL))
+}
+
+// scan adds up the sizes of the regular files in the home and its partial uploads, without
+// following symbolic links.
+func scan(root *os.Root) (int64, error) {
+	var used int64
+	err := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == "." {
+				return err
+			}
+			return nil // an unreadable corner does not stop the count
+		}
+		if p == path.Join(reserved, sumsDir) || (d.IsDir() && strings.HasPrefix(p, reserved+"/") && p != path.Join(reserved, partialDir)) {
+			return fs.SkipDir
+		}
+		if !d.Type().IsRegular() || (strings.HasPrefix(p, reserved+"/") && strings.HasSuffix(p, ".json")) {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			used += fi.Size()
+		}
+		return nil
+	})
+	return used, err
+}
+
+// expirePartials removes partial uploads last written before cutoff and not in progress, and
+// returns their space. h.mu is held.
+func (h *home) expirePartials(root *os.Root, cutoff time.Time) error {
+	dir, err := root.Open(path.Join(reserved, partialDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("expire partial uploads: %w", err)
+	}
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("expire partial uploads: %w", err)
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, ".json") {
+			continue
+		}
+		p := path.Join(reserved, partialDir, n)
+		meta, _ := readMeta(root, p+".json")
+		fi, err := root.Lstat(p)
+		if err != nil || fi.ModTime().After(cutoff) || h.uploading[meta.Path] {
+			continue
+		}
+		if root.Remove(p) == nil {
+			h.used -= fi.Size()
+		}
+		root.Remove(p + ".json")
+	}
+	return nil
+}
+
+const (
+	partialDir = "partial"
+	sumsDir    = "sums"
+)
+
+// partialMeta is stored beside an unfinished upload as KEY.json.
+type partialMeta struct {
+	Path  string    `json:"path"`  // target, relative to the home
+	Size  int64     `json:"size"`  // declared by the client
+	Mtime time.Time `json:"mtime"` // of the client's source file
+}
+
+func readMeta(root *os.Root, p string) (partialMeta, error) {
+	var m partialMeta
+	data, err := root.ReadFile(p)
+	if err != nil {
+		return m, err
+	}
+	return m, json.Unmarshal(data, &m)
+}

@@ -1,0 +1,368 @@
+package homefs
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"runtime"
+	"time"
+)
+
+// Upload is a file being received. Its bytes go to a partial file inside the home's reserved
+// directory and are hashed on the way; Commit verifies the md5 and renames the file into place,
+// Abort keeps the partial file for a later resume. Exactly one of them must be called.
+type Upload struct {
+	f           *FS
+	rel, vpath  string
+	file        *os.File
+	w           io.Writer
+	hash        hash.Hash
+	size        int64 // declared total
+	offset      int64 // where this upload started
+	written     int64 // bytes now in the partial file
+	reserved    int64 // quota reserved for the bytes still to come
+	mtime       time.Time
+	restart     string
+	prefixMD5   string
+	closed      bool
+	replacement int64 // size of the file being replaced, credited at the start
+}
+
+// Offset is the byte at which the client must start sending.
+func (u *Upload) Offset() int64 { return u.offset }
+
+// PrefixMD5 is the hex md5 of the bytes the server already has (before Offset); "" when Offset is 0.
+func (u *Upload) PrefixMD5() string { return u.prefixMD5 }
+
+// Restart says why the upload starts at 0 although resuming was asked for; "" otherwise.
+func (u *Upload) Restart() string { return u.restart }
+
+// Written is the number of bytes the partial file holds.
+func (u *Upload) Written() int64 { return u.written }
+
+// Path is the target as the user sees it.
+func (u *Upload) Path() string { return u.vpath }
+
+// BeginUpload starts receiving size bytes for the file p. mtime is the source file's modification
+// time; the stored file gets it. With resume, an unfinished upload of the same path, size and
+// mtime continues where it stopped; otherwise any partial file is discarded. The upload is refused
+// before any data flows if it would take the home past its quota (replacing a file counts only the
+// difference), and with ErrBusy if another session is uploading the same path.
+func (f *FS) BeginUpload(p string, size int64, mtime time.Time, resume bool) (*Upload, error) {
+	rel, vpath, err := resolve(f.cwd, p, false)
+	if err != nil {
+		return nil, err
+	}
+	if rel == "." {
+		return nil, newErr(ErrIsDir, vpath, "")
+	}
+	if size < 0 {
+		return nil, newErr(ErrSize, vpath, "negative size")
+	}
+	replacement, err := f.checkTarget(rel, vpath)
+	if err != nil {
+		return nil, err
+	}
+	u := &Upload{f: f, rel: rel, vpath: vpath, size: size, mtime: mtime, replacement: replacement}
+	if err := f.claim(u, resume); err != nil {
+		return nil, err
+	}
+	if err := u.open(); err != nil {
+		u.Abort()
+		return nil, err
+	}
+	return u, nil
+}
+
+// checkTarget makes sure the upload can end in a rename: the parent is a directory and the target
+// is not one. It returns the size of a regular file that would be replaced.
+func (f *FS) checkTarget(rel, vpath string) (int64, error) {
+	parent := path.Dir(rel)
+	if fi, err := f.root.Stat(parent); err != nil {
+		return 0, wrapOS(err, path.Dir(vpath))
+	} else if !fi.IsDir() {
+		return 0, newErr(ErrNotDir, path.Dir(vpath), "")
+	}
+	fi, err := f.root.Lstat(rel)
+	switch {
+	case err != nil:
+		return 0, nil
+	case fi.IsDir():
+		return 0, newErr(ErrIsDir, vpath, "")
+	case fi.Mode().IsRegular():
+		return fi.Size(), nil
+	}
+	return 0, nil
+}
+
+// claim marks the path as being uploaded, decides the offset, and reserves quota, all under the
+// home's lock so that concurrent uploads of one account cannot together pass the quota.
+func (f *FS) claim(u *Upload, resume bool) error {
+	h := f.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.uploading[u.rel] {
+		return newErr(ErrBusy, u.vpath, "")
+	}
+	if err := f.root.MkdirAll(path.Join(reserved, partialDir), 0o700); err != nil {
+		return wrapOS(err, u.vpath)
+	}
+	pp := partialPath(u.rel)
+	if fi, err := f.root.Lstat(pp); err == nil {
+		meta, merr := readMeta(f.root, pp+".json")
+		same := merr == nil && meta.Path == u.rel && meta.Size == u.size && meta.Mtime.Equal(u.mtime) && fi.Size() <= u.size
+		if resume && same {
+			u.offset = fi.Size()
+		} else {
+			if resume {
+				u.restart = "the source changed since the interrupted upload (size or modification time differ)"
+			}
+			if err := f.root.Remove(pp); err != nil {
+				return wrapOS(err, u.vpath)
+			}
+			h.used -= fi.Size()
+		}
+	}
+	need := u.size - u.offset
+	if h.used+h.reserved+need-u.replacement > h.quota {
+		return quotaError(u.vpath, h.used+h.reserved, h.quota, max(need-u.replacement, 0), f.store.opts.FormatSize)
+	}
+	h.reserved += need
+	u.reserved = need
+	h.uploading[u.rel] = true
+	return nil
+}
+
+// open opens the partial file, records what it is for, and hashes the prefix already there.
+func (u *Upload) open() error {
+	root, pp := u.f.root, partialPath(u.rel)
+	u.hash = md5.New()
+	if u.offset == 0 {
+		meta, err := json.Marshal(partialMeta{Path: u.rel, Size: u.size, Mtime: u.mtime})
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", u.vpath, err)
+		}
+		if err := root.WriteFile(pp+".json", meta, 0o600); err != nil {
+			return wrapOS(err, u.vpath)
+		}
+	}
+	file, err := root.OpenFile(pp, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return wrapOS(err, u.vpath)
+	}
+	u.file, u.w = file, io.Writer(file)
+	if n, err := io.CopyN(u.hash, file, u.offset); err != nil {
+		return &Error{Kind: ErrIO, Path: u.vpath, Detail: fmt.Sprintf("reading the partial upload: %d of %d bytes", n, u.offset), Err: err}
+	}
+	u.written = u.offset
+	if u.offset > 0 {
+		u.prefixMD5 = hex.EncodeToString(u.hash.Sum(nil))
+	}
+	if wrap := u.f.store.opts.WrapWriter; wrap != nil {
+		u.w = wrap(file)
+	}
+	return nil
+}
+
+// Write appends p to the partial file. Data beyond the declared size is refused whole.
+func (u *Upload) Write(p []byte) (int, error) {
+	if u.closed {
+		return 0, newErr(ErrIO, u.vpath, "upload already finished")
+	}
+	if int64(len(p)) > u.size-u.written {
+		return 0, newErr(ErrSize, u.vpath, fmt.Sprintf("more data than the declared %d bytes", u.size))
+	}
+	n, err := u.w.Write(p)
+	u.hash.Write(p[:n])
+	u.written += int64(n)
+	if err != nil {
+		return n, wrapOS(err, u.vpath)
+	}
+	return n, nil
+}
+
+// ReadFrom copies r into the upload through a buffer, so that io.Copy from a network stream works.
+func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, 256<<10)
+	return io.CopyBuffer(struct{ io.Writer }{u}, r, buf)
+}
+
+// Commit finishes the upload: it checks that all declared bytes arrived and that their md5 is
+// wantMD5 (hex), makes the file durable when the store's Fsync is set, gives it the source's
+// modification time, renames it into place and records its md5. On an md5 mismatch the partial
+// file is deleted (its content is known to be wrong); on a short upload it is kept for a resume.
+func (u *Upload) Commit(wantMD5 string) (Entry, error) {
+	if u.closed {
+		return Entry{}, newErr(ErrIO, u.vpath, "upload already finished")
+	}
+	if u.written != u.size {
+		err := newErr(ErrSize, u.vpath, fmt.Sprintf("received %d of %d bytes", u.written, u.size))
+		u.Abort()
+		return Entry{}, err
+	}
+	got := hex.EncodeToString(u.hash.Sum(nil))
+	if got != wantMD5 {
+		u.discard()
+		return Entry{}, newErr(ErrChecksum, u.vpath, fmt.Sprintf("client sent %s, server computed %s", wantMD5, got))
+	}
+	if err := u.finishFile(); err != nil {
+		u.Abort()
+		return Entry{}, err
+	}
+	return u.rename(got)
+}
+
+// finishFile syncs, closes and dates the partial file.
+func (u *Upload) finishFile() error {
+	if u.f.store.opts.Fsync {
+		if err := u.file.Sync(); err != nil {
+			return wrapOS(err, u.vpath)
+		}
+	}
+	if err := u.file.Close(); err != nil {
+		return wrapOS(err, u.vpath)
+	}
+	u.file = nil
+	if !u.mtime.IsZero() {
+		if err := u.f.root.Chtimes(partialPath(u.rel), time.Time{}, u.mtime); err != nil {
+			return wrapOS(err, u.vpath)
+		}
+	}
+	return nil
+}
+
+// rename moves the finished file into place and settles the accounting.
+func (u *Upload) rename(md5hex string) (Entry, error) {
+	f, h := u.f, u.f.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var replaced int64
+	if fi, err := f.root.Lstat(u.rel); err == nil {
+		if fi.IsDir() {
+			u.abortLocked()
+			return Entry{}, newErr(ErrIsDir, u.vpath, "")
+		}
+		if fi.Mode().IsRegular() {
+			replaced = fi.Size()
+		}
+	}
+	if err := f.root.Rename(partialPath(u.rel), u.rel); err != nil {
+		u.abortLocked()
+		return Entry{}, wrapOS(err, u.vpath)
+	}
+	u.closed = true
+	h.reserved -= u.reserved
+	h.used += u.size - u.offset - replaced
+	delete(h.uploading, u.rel)
+	f.root.Remove(partialPath(u.rel) + ".json")
+	if f.store.opts.Fsync {
+		syncDir(f.root, path.Dir(u.rel))
+	}
+	fi, err := f.root.Stat(u.rel)
+	if err != nil {
+		return Entry{}, wrapOS(err, u.vpath)
+	}
+	writeSum(f.root, u.rel, md5hex, fi)
+	return entryOf(path.Base(u.vpath), fi), nil
+}
+
+// Abort stops the upload and keeps what arrived for a later resume (an empty partial is removed).
+// It is safe to call more than once and after Commit.
+func (u *Upload) Abort() {
+	u.f.h.mu.Lock()
+	defer u.f.h.mu.Unlock()
+	u.abortLocked()
+}
+
+func (u *Upload) abortLocked() {
+	if u.closed {
+		return
+	}
+	u.closed = true
+	if u.file != nil {
+		u.file.Close()
+	}
+	h := u.f.h
+	h.reserved -= u.reserved
+	h.used += u.written - u.offset
+	delete(h.uploading, u.rel)
+	if u.written == 0 {
+		u.f.root.Remove(partialPath(u.rel))
+		u.f.root.Remove(partialPath(u.rel) + ".json")
+	}
+}
+
+// discard aborts and deletes the partial file: its content is known to be wrong.
+func (u *Upload) discard() {
+	u.Abort()
+	h := u.f.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u.f.root.Remove(partialPath(u.rel)) == nil {
+		h.used -= u.written
+	}
+	u.f.root.Remove(partialPath(u.rel) + ".json")
+}
+
+// syncDir flushes a directory's entries through the root; best effort, and a no-op on Windows.
+func syncDir(root *os.Root, rel string) {
+	if runtime.GOOS == "windows" {
+		return
+	}
+	if d, err := root.Open(rel); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// Download is a stored file opened for sending.
+type Download struct {
+	*os.File
+	Entry
+	// MD5 is the recorded hex md5 of the file, or "" if there is no up-to-date record and the
+	// sender must hash while sending.
+	MD5  string
+	rel  string
+	info fs.FileInfo
+}
+
+// OpenDownload opens the file p for reading. The file stays readable as it was even if an upload
+// replaces it meanwhile (the upload renames a new file into place).
+func (f *FS) OpenDownload(p string) (*Download, error) {
+	rel, vpath, err := resolve(f.cwd, p, false)
+	if err != nil {
+		return nil, err
+	}
+	file, err := f.root.Open(rel)
+	if err != nil {
+		return nil, wrapOS(err, vpath)
+	}
+	fi, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return nil, wrapOS(err, vpath)
+	}
+	if !fi.Mode().IsRegular() {
+		file.Close()
+		return nil, newErr(ErrIsDir, vpath, "not a regular file")
+	}
+	return &Download{File: file, Entry: entryOf(path.Base(vpath), fi), MD5: storedMD5(f.root, rel, fi), rel: rel, info: fi}, nil
+}
+
+// RecordMD5 stores the md5 (hex) computed while sending d, so that the next download need not hash.
+// It is ignored if the file changed meanwhile.
+func (f *FS) RecordMD5(d *Download, md5hex string) {
+	fi, err := f.root.Stat(d.rel)
+	if err != nil || !os.SameFile(fi, d.info) || fi.Size() != d.Size || !fi.ModTime().Equal(d.Mtime) {
+		return
+	}
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	writeSum(f.root, d.rel, md5hex, fi)
+}

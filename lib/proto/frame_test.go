@@ -1,0 +1,210 @@
+package proto
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFrameHeader(t *testing.T) {
+	tests := []struct {
+		in      [FrameHeaderLen]byte
+		max     int
+		want    Frame
+		wantErr error
+	}{
+		{[5]byte{'Q', 0, 0, 0, 0}, 1024, Frame{Type: TypeRequest}, nil},
+		{[5]byte{'R', 0, 0, 4, 0}, 1024, Frame{Type: TypeReply, Len: 1024}, nil},
+		{[5]byte{'R', 0, 0, 4, 1}, 1024, Frame{}, ErrFrameTooLarge},
+		{[5]byte{'Q', 0xff, 0xff, 0xff, 0xff}, 1024, Frame{}, ErrFrameTooLarge},
+		{[5]byte{'D', 0, 0x10, 0, 0}, 1024, Frame{Type: TypeData, Len: MaxData}, nil},
+		{[5]byte{'D', 0, 0x10, 0, 1}, 1024, Frame{}, ErrFrameTooLarge},
+		{[5]byte{'X', 0, 0, 0, 1}, 1024, Frame{}, ErrFrameType},
+		{[5]byte{0x16, 3, 1, 0, 0xc8}, 1024, Frame{}, ErrFrameType}, // a TLS ClientHello
+	}
+	for _, tt := range tests {
+		got, err := ParseFrameHeader(tt.in, tt.max)
+		if !errors.Is(err, tt.wantErr) {
+			t.Errorf("ParseFrameHeader(%q) error = %v, want %v", tt.in[:], err, tt.wantErr)
+			continue
+		}
+		if err == nil && (got.Type != tt.want.Type || got.Len != tt.want.Len) {
+			t.Errorf("ParseFrameHeader(%q) = %+v, want %+v", tt.in[:], got, tt.want)
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	mtime := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	req := Request{Op: OpPut, Path: "dir/文件 with space.txt", Size: 5 << 32, Mtime: mtime, Resume: true}
+	if err := w.WriteJSON(TypeRequest, req); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("x"), 70000)
+	if err := w.WriteFrame(TypeData, data); err != nil {
+		t.Fatal(err)
+	}
+	rep := Reply{Code: CodeSendData, Offset: 1 << 40, PrefixMD5: strings.Repeat("a", 32)}
+	if err := w.WriteJSON(TypeReply, rep); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := NewReader(&buf, DefaultMaxHeader)
+	f, err := r.Next()
+	if err != nil || f.Type != TypeRequest {
+		t.Fatalf("Next = %+v, %v", f, err)
+	}
+	gotReq, err := DecodeRequest(f.Payload)
+	if err != nil || gotReq != req {
+		t.Errorf("request = %+v, %v; want %+v", gotReq, err, req)
+	}
+	f, err = r.Next()
+	if err != nil || f.Type != TypeData || f.Len != len(data) {
+		t.Fatalf("Next = %+v, %v", f, err)
+	}
+	gotData, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(gotData, data) {
+		t.Errorf("data: %d bytes, %v", len(gotData), err)
+	}
+	f, err = r.Next()
+	if err != nil || f.Type != TypeReply {
+		t.Fatalf("Next = %+v, %v", f, err)
+	}
+	gotRep, err := DecodeReply(f.Payload)
+	if err != nil || gotRep.Offset != rep.Offset || gotRep.PrefixMD5 != rep.PrefixMD5 || gotRep.Code != rep.Code {
+		t.Errorf("reply = %+v, %v", gotRep, err)
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Errorf("at the end: %v, want io.EOF", err)
+	}
+}
+
+// TestNextSkipsUnreadData checks that a reader that ignores a data frame stays in step.
+func TestNextSkipsUnreadData(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	w.WriteFrame(TypeData, []byte("ignored"))
+	w.WriteJSON(TypeReply, Reply{Code: 226})
+	w.Flush()
+	r := NewReader(&buf, DefaultMaxHeader)
+	if f, err := r.Next(); err != nil || f.Type != TypeData {
+		t.Fatal(f, err)
+	}
+	if f, err := r.Next(); err != nil || f.Type != TypeReply {
+		t.Fatalf("after skipping data: %+v, %v", f, err)
+	}
+}
+
+func TestTruncated(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	w.WriteJSON(TypeRequest, Request{Op: OpPwd})
+	w.Flush()
+	whole := buf.Bytes()
+	for n := 1; n < len(whole); n++ {
+		_, err := NewReader(bytes.NewReader(whole[:n]), DefaultMaxHeader).Next()
+		if err == nil || err == io.EOF {
+			t.Errorf("%d of %d bytes: error %v, want an unexpected EOF", n, len(whole), err)
+		}
+	}
+}
+
+func TestOversizeIsRefusedBeforeReading(t *testing.T) {
+	// A header announcing 4 GiB followed by nothing: the reader must refuse at once, not wait.
+	r := NewReader(bytes.NewReader([]byte{'Q', 0xff, 0xff, 0xff, 0xff}), DefaultMaxHeader)
+	if _, err := r.Next(); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("error = %v", err)
+	}
+	var w Writer
+	if err := w.WriteFrame(TypeData, make([]byte, MaxData+1)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("writing oversize data: %v", err)
+	}
+}
+
+func TestDecodeRequestErrors(t *testing.T) {
+	for _, in := range []string{``, `null`, `[]`, `{}`, `{"op":1}`, `{"op":"pwd"} {}`, `{"op":"pwd"`, `"pwd"`, `{"op":""}`} {
+		if _, err := DecodeRequest([]byte(in)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("DecodeRequest(%q) error = %v, want ErrMalformed", in, err)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	md5 := strings.Repeat("0", 32)
+	good := []Request{
+		{Op: OpLogin, User: "a"}, {Op: OpPwd}, {Op: OpList}, {Op: OpCd}, {Op: OpRename, Path: "a", To: "b"},
+		{Op: OpPut, Path: "a", Size: 0}, {Op: OpDone, MD5: md5}, {Op: OpGet, Path: "a"},
+		{Op: OpGet, Path: "a", Offset: 3, PrefixMD5: md5},
+	}
+	for _, r := range good {
+		if err := r.Validate(); err != nil {
+			t.Errorf("Validate(%v) = %v", r, err)
+		}
+	}
+	bad := []struct {
+		r    Request
+		want error
+	}{
+		{Request{Op: "sudo"}, ErrUnknownOp},
+		{Request{Op: OpLogin}, ErrBadArgs},
+		{Request{Op: OpRename, Path: "a"}, ErrBadArgs},
+		{Request{Op: OpRm}, ErrBadArgs},
+		{Request{Op: OpPut, Path: "a", Size: -1}, ErrBadArgs},
+		{Request{Op: OpDone, MD5: "XYZ"}, ErrBadArgs},
+		{Request{Op: OpDone, MD5: strings.Repeat("A", 32)}, ErrBadArgs},
+		{Request{Op: OpGet, Path: "a", Offset: 3}, ErrBadArgs},
+		{Request{Op: OpGet, Path: "a", Offset: -3}, ErrBadArgs},
+		{Request{Op: OpStat, Path: strings.Repeat("a", MaxPathLen+1)}, ErrBadArgs},
+	}
+	for _, tt := range bad {
+		if err := tt.r.Validate(); !errors.Is(err, tt.want) {
+			t.Errorf("Validate(%v) = %v, want %v", tt.r, err, tt.want)
+		}
+	}
+}
+
+func TestRequestStringHidesPassword(t *testing.T) {
+	s := Request{Op: OpLogin, User: "alice", Password: "hunter2"}.String()
+	if strings.Contains(s, "hunter2") {
+		t.Errorf("String() = %s", s)
+	}
+}
+
+func TestDecodeReply(t *testing.T) {
+	r, err := DecodeReply([]byte(`{"code":552,"msg":"quota exceeded"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var re *ReplyError
+	if !errors.As(r.Err(), &re) || re.Code != 552 {
+		t.Errorf("Err() = %v", r.Err())
+	}
+	if (Reply{Code: 226}).Err() != nil {
+		t.Error("226 is an error")
+	}
+	for _, in := range []string{`{"code":99}`, `{"code":600}`, `{}`, `x`} {
+		if _, err := DecodeReply([]byte(in)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("DecodeReply(%q) = %v", in, err)
+		}
+	}
+}
+
+func TestDecodeEntry(t *testing.T) {
+	e, err := DecodeEntry([]byte(`{"name":"a b","type":"d","size":4096,"mode":"drwx------","mtime":"2026-01-02T03:04:05Z"}`))
+	if err != nil || e.Name != "a b" || e.Type != EntryDir || e.Size != 4096 || e.Mtime.Year() != 2026 {
+		t.Errorf("DecodeEntry = %+v, %v", e, err)
+	}
+	for _, in := range []string{`{}`, `{"name":"x"}`, `{"name":"","type":"f"}`, `{"name":"x","type":"ff"}`} {
+		if _, err := DecodeEntry([]byte(in)); err == nil {
+			t.Errorf("DecodeEntry(%q) accepted", in)
+		}
+	}
+}

@@ -1,0 +1,260 @@
+package proto
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Version is the protocol version this package speaks, announced in the greeting.
+const Version = 1
+
+// Operations (the "op" field of a request).
+const (
+	OpLogin  = "login"
+	OpPwd    = "pwd"
+	OpCd     = "cd"
+	OpList   = "list"
+	OpStat   = "stat"
+	OpMkdir  = "mkdir"
+	OpRmdir  = "rmdir"
+	OpRm     = "rm"
+	OpRename = "rename"
+	OpQuota  = "quota"
+	OpPut    = "put"
+	OpWrite  = "write" // not sent as a request: the name of the reply to a data frame
+	OpDone   = "done"
+	OpGet    = "get"
+	OpNoop   = "noop"
+	OpHelp   = "help"
+	OpQuit   = "quit"
+)
+
+// Request is the header of a 'Q' frame. Which fields an operation uses is in PROTOCOL.md and in
+// Validate; unused fields are omitted on the wire and ignored when received.
+type Request struct {
+	Op       string `json:"op"`
+	User     string `json:"user,omitempty"`
+	Password string `json:"password,omitempty"`
+	Path     string `json:"path,omitempty"`
+	To       string `json:"to,omitempty"`
+	// Long asks list for sizes, modes and times.
+	Long bool `json:"long,omitempty"`
+	// Parents makes mkdir create missing parents and accept an existing directory.
+	Parents bool `json:"parents,omitempty"`
+	// Size is the full size of the file a put sends.
+	Size int64 `json:"size,omitempty"`
+	// Mtime is the source's modification time (put), used to tell whether a partial upload is
+	// still from the same source.
+	Mtime time.Time `json:"mtime,omitzero"`
+	// Resume lets put continue a partial upload; without it a put starts at byte 0.
+	Resume bool `json:"resume,omitempty"`
+	// Offset is where a get should start; PrefixMD5 (hex) is the md5 of the first Offset bytes the
+	// client already has.
+	Offset    int64  `json:"offset,omitempty"`
+	PrefixMD5 string `json:"prefix_md5,omitempty"`
+	// MD5 (hex) is the md5 of the whole file, sent with done.
+	MD5 string `json:"md5,omitempty"`
+}
+
+// String renders the request for logs, never including the password.
+func (r Request) String() string {
+	if r.Password != "" {
+		r.Password = "*"
+	}
+	b, _ := json.Marshal(r)
+	return string(b)
+}
+
+// DecodeRequest parses a request payload. It fails with ErrMalformed (fatal for the connection)
+// when the payload is not a JSON object with a string "op"; it does not check the operation, see
+// Validate.
+func DecodeRequest(payload []byte) (Request, error) {
+	var r Request
+	if err := strictJSON(payload, &r); err != nil {
+		return r, fmt.Errorf("%w: request: %w", ErrMalformed, err)
+	}
+	if r.Op == "" {
+		return r, fmt.Errorf("%w: request without \"op\"", ErrMalformed)
+	}
+	return r, nil
+}
+
+// strictJSON decodes one JSON object and refuses trailing data.
+func strictJSON(payload []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(payload))
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return fmt.Errorf("data after the JSON object")
+	}
+	return nil
+}
+
+// Errors from Validate: the request is understood but wrong; the session goes on.
+var (
+	ErrUnknownOp = fmt.Errorf("proto: unknown operation")
+	ErrBadArgs   = fmt.Errorf("proto: bad arguments")
+)
+
+// MaxPathLen bounds every path in a request, in bytes.
+const MaxPathLen = 4096
+
+// Validate checks that the operation exists and has the fields it needs.
+func (r Request) Validate() error {
+	need, ok := required[r.Op]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownOp, r.Op)
+	}
+	if len(r.Path) > MaxPathLen || len(r.To) > MaxPathLen {
+		return fmt.Errorf("%w: path longer than %d bytes", ErrBadArgs, MaxPathLen)
+	}
+	for _, f := range need {
+		if msg := f(r); msg != "" {
+			return fmt.Errorf("%w: %s: %s", ErrBadArgs, r.Op, msg)
+		}
+	}
+	if r.Size < 0 || r.Offset < 0 {
+		return fmt.Errorf("%w: %s: negative size or offset", ErrBadArgs, r.Op)
+	}
+	return nil
+}
+
+type check func(Request) string
+
+var (
+	needPath   check = func(r Request) string { return missing(r.Path == "", "path") }
+	needTo     check = func(r Request) string { return missing(r.To == "", "to") }
+	needUser   check = func(r Request) string { return missing(r.User == "", "user") }
+	needMD5    check = func(r Request) string { return missing(!isMD5(r.MD5), "md5 (32 hex digits)") }
+	needPrefix check = func(r Request) string {
+		return missing(r.Offset > 0 && !isMD5(r.PrefixMD5), "prefix_md5 (32 hex digits) with offset")
+	}
+)
+
+// required lists, per operation, the checks of its fields. It is also the list of operations.
+var required = map[string][]check{
+	OpLogin: {needUser}, OpPwd: nil, OpCd: nil, OpList: nil, OpStat: {needPath},
+	OpMkdir: {needPath}, OpRmdir: {needPath}, OpRm: {needPath}, OpRename: {needPath, needTo},
+	OpQuota: nil, OpPut: {needPath}, OpDone: {needMD5}, OpGet: {needPath, needPrefix},
+	OpNoop: nil, OpHelp: nil, OpQuit: nil,
+}
+
+func missing(bad bool, what string) string {
+	if bad {
+		return "missing or invalid " + what
+	}
+	return ""
+}
+
+func isMD5(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Reply is the header of an 'R' frame. Code says what happened (see the status codes); Msg says it
+// in words; the other fields carry the results of the operation, omitted when empty.
+type Reply struct {
+	Code int    `json:"code"`
+	Msg  string `json:"msg,omitempty"`
+
+	// Greeting.
+	Version   int    `json:"version,omitempty"`
+	Server    string `json:"server,omitempty"`
+	TLS       bool   `json:"tls,omitempty"`
+	MaxHeader int    `json:"max_header,omitempty"`
+	MaxData   int    `json:"max_data,omitempty"`
+
+	// Login, pwd, cd, mkdir, stat.
+	User string `json:"user,omitempty"`
+	Path string `json:"path,omitempty"`
+	// Stat and get: a file's entry.
+	Entry *Entry `json:"entry,omitempty"`
+
+	// Quota.
+	Used  int64 `json:"used,omitempty"`
+	Quota int64 `json:"quota,omitempty"`
+	Free  int64 `json:"free,omitempty"`
+
+	// Transfers.
+	Size      int64     `json:"size,omitempty"`
+	Mtime     time.Time `json:"mtime,omitzero"`
+	Offset    int64     `json:"offset,omitempty"`
+	PrefixMD5 string    `json:"prefix_md5,omitempty"`
+	MD5       string    `json:"md5,omitempty"`
+	// Restart says why a transfer starts at 0 although the client asked to resume.
+	Restart string `json:"restart,omitempty"`
+
+	// List: the number of entries sent.
+	Count int64 `json:"count,omitempty"`
+	// Help: the operations the server knows.
+	Commands []string `json:"commands,omitempty"`
+}
+
+// DecodeReply parses a reply payload.
+func DecodeReply(payload []byte) (Reply, error) {
+	var r Reply
+	if err := strictJSON(payload, &r); err != nil {
+		return r, fmt.Errorf("%w: reply: %w", ErrMalformed, err)
+	}
+	if r.Code < 100 || r.Code > 599 {
+		return r, fmt.Errorf("%w: reply code %d", ErrMalformed, r.Code)
+	}
+	return r, nil
+}
+
+// Err returns nil for a positive reply (code below 400), else a *ReplyError.
+func (r Reply) Err() error {
+	if r.Code < 400 {
+		return nil
+	}
+	return &ReplyError{Code: r.Code, Msg: r.Msg}
+}
+
+// ReplyError is a negative reply received from the peer.
+type ReplyError struct {
+	Code int
+	Msg  string
+}
+
+func (e *ReplyError) Error() string { return fmt.Sprintf("%d %s", e.Code, e.Msg) }
+
+// Entry is one file or directory in a listing, a stat reply or a get reply.
+type Entry struct {
+	Name string `json:"name"`
+	// Type is "f" (file), "d" (directory), "l" (symbolic link) or "o" (other).
+	Type  string    `json:"type"`
+	Size  int64     `json:"size"`
+	Mode  string    `json:"mode,omitempty"` // like ls -l: "drwxr-xr-x"
+	Mtime time.Time `json:"mtime,omitzero"`
+}
+
+// Entry types.
+const (
+	EntryFile  = "f"
+	EntryDir   = "d"
+	EntryLink  = "l"
+	EntryOther = "o"
+)
+
+// DecodeEntry parses one line of a listing.
+func DecodeEntry(line []byte) (Entry, error) {
+	var e Entry
+	if err := strictJSON(line, &e); err != nil {
+		return e, fmt.Errorf("%w: entry: %w", ErrMalformed, err)
+	}
+	if e.Name == "" || len(e.Type) != 1 {
+		return e, fmt.Errorf("%w: entry without name or type", ErrMalformed)
+	}
+	return e, nil
+}
