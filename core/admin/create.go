@@ -1,0 +1,236 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/bytesize"
+	"github.com/myftp/myftp/lib/db"
+)
+
+// homeMode is the mode of every directory made for a home.
+const homeMode = 0o700
+
+// newAccount is what the administrator asked for.
+type newAccount struct {
+	name, home, password string
+	quota                int64
+}
+
+// create is the form without a subcommand: interactive, or from --account and friends.
+func (a *app) create(ctx context.Context, o *options) error {
+	if !o.given["account"] {
+		for _, name := range []string{"home", "quota", "password-stdin"} {
+			if o.given[name] {
+				return &usageError{err: fmt.Errorf("--%s needs --account", name)}
+			}
+		}
+	} else if !o.passwordStdin && !a.con.terminal() {
+		return &usageError{err: errors.New("stdin is not a terminal: give --password-stdin and the password on the first line of stdin")}
+	}
+	e, err := loadEnv(o)
+	if err != nil {
+		return err
+	}
+	if !o.given["account"] {
+		return a.createInteractive(ctx, e)
+	}
+	return a.createFromFlags(ctx, e, o)
+}
+
+// createInteractive prompts for every value, checking each answer before the next question.
+func (a *app) createInteractive(ctx context.Context, e *env) error {
+	var n newAccount
+	answer, err := a.con.ask(ctx, "Account: ")
+	if err != nil {
+		return fmt.Errorf("account name: %w", err)
+	}
+	if n.name, err = e.newName(answer); err != nil {
+		return err
+	}
+	if n.password, err = a.newPassword(ctx, false, "Password: ", "Retype password: "); err != nil {
+		return err
+	}
+	if answer, err = a.con.ask(ctx, fmt.Sprintf("Home directory(%s): ", n.name)); err != nil {
+		return fmt.Errorf("home directory: %w", err)
+	}
+	if n.home, err = e.newHome(answer, n.name); err != nil {
+		return err
+	}
+	if answer, err = a.con.ask(ctx, "Quota(bytes): "); err != nil {
+		return fmt.Errorf("quota: %w", err)
+	}
+	if n.quota, err = e.quotaOrDefault(answer); err != nil {
+		return err
+	}
+	return a.store(e, n)
+}
+
+// createFromFlags checks the flags, then reads the password.
+func (a *app) createFromFlags(ctx context.Context, e *env, o *options) error {
+	var n newAccount
+	var err error
+	if n.name, err = e.newName(o.account); err != nil {
+		return err
+	}
+	if n.home, err = e.newHome(o.home, n.name); err != nil {
+		return err
+	}
+	if n.quota, err = e.quotaOrDefault(o.quota); err != nil {
+		return err
+	}
+	if n.password, err = a.newPassword(ctx, o.passwordStdin, "Password: ", "Retype password: "); err != nil {
+		return err
+	}
+	return a.store(e, n)
+}
+
+// newPassword reads a password: the first line of stdin if fromStdin, else typed twice at prompts.
+func (a *app) newPassword(ctx context.Context, fromStdin bool, prompt, again string) (string, error) {
+	if fromStdin {
+		pw, err := a.con.readLine(ctx)
+		if err != nil {
+			return "", fmt.Errorf("password from stdin: %w", err)
+		}
+		return pw, checkPassword(pw)
+	}
+	pw, err := a.con.secret(ctx, prompt)
+	if err != nil {
+		return "", fmt.Errorf("password: %w", err)
+	}
+	if err := checkPassword(pw); err != nil {
+		return "", err
+	}
+	retyped, err := a.con.secret(ctx, again)
+	if err != nil {
+		return "", fmt.Errorf("password: %w", err)
+	}
+	if retyped != pw {
+		return "", errors.New("passwords do not match")
+	}
+	return pw, nil
+}
+
+func checkPassword(pw string) error {
+	if pw == "" {
+		return errors.New("password must not be empty")
+	}
+	return nil
+}
+
+// newName normalises the name of a new account and fails if it is invalid or taken.
+func (e *env) newName(answer string) (string, error) {
+	name, err := account.NormalizeName(strings.TrimSpace(answer))
+	if err != nil {
+		return "", err
+	}
+	_, err = e.db.Get(name)
+	if err == nil {
+		return "", fmt.Errorf("account %q already exists", name)
+	}
+	if !errors.Is(err, db.ErrNotFound) {
+		return "", err
+	}
+	return name, nil
+}
+
+// newHome normalises the home of a new account ("" means the name) and fails if it is invalid or
+// overlaps the home of another account.
+func (e *env) newHome(answer, name string) (string, error) {
+	if strings.TrimSpace(answer) == "" {
+		answer = name
+	}
+	home, err := account.NormalizeHome(answer)
+	if err != nil {
+		return "", err
+	}
+	list, err := e.db.List()
+	if err != nil {
+		return "", err
+	}
+	if other, ok := homeOwner(list, home); ok {
+		return "", homeTaken(home, other)
+	}
+	return home, nil
+}
+
+// homeOwner returns the account whose home is home, or contains it, or is inside it.
+func homeOwner(list []account.Account, home string) (account.Account, bool) {
+	for _, a := range list {
+		if a.Home == home || strings.HasPrefix(home, a.Home+"/") || strings.HasPrefix(a.Home, home+"/") {
+			return a, true
+		}
+	}
+	return account.Account{}, false
+}
+
+func homeTaken(home string, other account.Account) error {
+	if other.Home == home {
+		return fmt.Errorf("home directory %q is already used by account %q", home, other.Name)
+	}
+	return fmt.Errorf("home directory %q overlaps %q, the home of account %q", home, other.Home, other.Name)
+}
+
+// quotaOrDefault parses answer, or returns the settings' default quota for "".
+func (e *env) quotaOrDefault(answer string) (int64, error) {
+	if strings.TrimSpace(answer) == "" {
+		return int64(e.settings.Storage.DefaultQuota), nil
+	}
+	return parseQuota(answer)
+}
+
+// store hashes the password, stores the account, makes its home and shows the result.
+func (a *app) store(e *env, n newAccount) error {
+	hash, err := account.HashPassword(n.password, e.params())
+	if err != nil {
+		return err
+	}
+	acct, err := e.db.Create(account.Account{Name: n.name, Home: n.home, Quota: n.quota, PasswordHash: hash})
+	switch {
+	case errors.Is(err, db.ErrExists): // created by someone else since newName looked
+		return fmt.Errorf("account %q already exists", n.name)
+	case errors.Is(err, db.ErrHomeTaken):
+		return fmt.Errorf("home directory %q is already used by another account", n.home)
+	case err != nil:
+		return fmt.Errorf("create account %q: %w", n.name, err)
+	}
+	if err := a.makeHome(e, acct.Home); err != nil {
+		return fmt.Errorf("account %q was created, but its home directory was not: %w; "+
+			"create it (mode 0700) or delete the account with '%s delete %s'", acct.Name, err, progName, acct.Name)
+	}
+	writeBox(a.stdout, acct)
+	return nil
+}
+
+// makeHome creates the home directory, and every missing parent, with mode 0700. A directory
+// that is already there is kept as it is, with a note: its files now belong to the new account.
+func (a *app) makeHome(e *env, home string) error {
+	dir := e.homePath(home)
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		fmt.Fprintf(a.stderr, "%s: note: home directory %s already exists; its files are kept\n", progName, dir)
+		return nil
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return os.MkdirAll(dir, homeMode)
+}
+
+// writeBox writes the summary shown after an account is created.
+func writeBox(w io.Writer, a account.Account) {
+	const width, title = 50, "ACCOUNT INFO"
+	side := strings.Repeat("=", (width-len(title))/2)
+	var b strings.Builder
+	b.WriteString(side + title + side + "\n")
+	rows := [][2]string{{"Account:", a.Name}, {"Home Dir:", a.Home}, {"Quota:", bytesize.FormatExact(a.Quota)}}
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%13s%-14s%s\n", "", r[0], r[1])
+	}
+	b.WriteString(strings.Repeat("=", width) + "\n")
+	io.WriteString(w, b.String())
+}

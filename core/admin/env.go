@@ -1,0 +1,80 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/myftp/myftp/conf"
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/bytesize"
+	"github.com/myftp/myftp/lib/db"
+)
+
+// env is what every command works on: the settings of the runtime root and its account database.
+type env struct {
+	settings *conf.Settings
+	db       *db.DB
+}
+
+// loadEnv reads the settings named by --root and --conf and opens the database they point to.
+func loadEnv(o *options) (*env, error) {
+	root, err := conf.ResolveRoot(o.root, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	s, err := conf.Load(root, o.conf)
+	if err != nil {
+		return nil, err
+	}
+	d, err := db.Open(s.Storage.DBDir)
+	if err != nil {
+		return nil, err
+	}
+	return &env{settings: s, db: d}, nil
+}
+
+// params returns the argon2id cost of new password hashes.
+func (e *env) params() account.Params {
+	a := e.settings.Auth
+	return account.Params{Memory: uint32(a.Argon2Memory / 1024), Time: uint32(a.Argon2Time), Threads: uint8(a.Argon2Threads)}
+}
+
+// homePath returns where the home directory home (slash form, relative) is on disk.
+func (e *env) homePath(home string) string {
+	return filepath.Join(e.settings.Storage.UploadDir, filepath.FromSlash(home))
+}
+
+// get returns the account called name.
+func (e *env) get(name string) (account.Account, error) {
+	a, err := e.db.Get(name)
+	return a, notFound(err, name)
+}
+
+// update changes the account called name with fn and returns the stored result.
+func (e *env) update(name string, fn func(*account.Account)) (account.Account, error) {
+	a, err := e.db.Update(name, func(a *account.Account) error {
+		fn(a)
+		return nil
+	})
+	return a, notFound(err, name)
+}
+
+// notFound turns db.ErrNotFound into a message that names the account.
+func notFound(err error, name string) error {
+	if errors.Is(err, db.ErrNotFound) {
+		return fmt.Errorf("account %q does not exist", strings.ToLower(name))
+	}
+	return err
+}
+
+// parseQuota parses a quota given by the administrator.
+func parseQuota(s string) (int64, error) {
+	n, err := bytesize.Parse(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid quota %q: want bytes or a size such as 500MiB, 10G or 1.5GB", s)
+	}
+	return n, nil
+}

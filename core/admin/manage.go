@@ -1,0 +1,248 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/bytesize"
+	"github.com/myftp/myftp/lib/db"
+)
+
+// list shows every account as a table.
+func (a *app) list(_ context.Context, o *options, _ []string) error {
+	e, err := loadEnv(o)
+	if err != nil {
+		return err
+	}
+	accts, err := e.db.List()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tACCOUNT\tHOME\tQUOTA\tUSED\tDISABLED")
+	for _, ac := range accts {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", ac.ID, ac.Name, ac.Home,
+			bytesize.Format(ac.Quota), a.used(e.homePath(ac.Home)), yesNo(ac.Disabled))
+	}
+	return tw.Flush()
+}
+
+// used returns the disk use of a home for the table: "-" when the home is missing, "?" (with a
+// note on stderr) when it cannot be read.
+func (a *app) used(dir string) string {
+	n, err := diskUsage(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "-"
+	case err != nil:
+		fmt.Fprintf(a.stderr, "%s: note: %v\n", progName, err)
+		return "?"
+	}
+	return bytesize.Format(n)
+}
+
+// diskUsage returns the bytes held by the regular files under dir. Symbolic links are not
+// followed; a file removed during the walk is not counted.
+func diskUsage(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			var info fs.FileInfo
+			if info, err = d.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		if err != nil && path != dir && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	})
+	return total, err
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// passwd sets a new password.
+func (a *app) passwd(ctx context.Context, o *options, args []string) error {
+	if !o.passwordStdin && !a.con.terminal() {
+		return &usageError{cmd: "passwd", err: errors.New("stdin is not a terminal: give --password-stdin and the password on the first line of stdin")}
+	}
+	e, err := loadEnv(o)
+	if err != nil {
+		return err
+	}
+	acct, err := e.get(args[0])
+	if err != nil {
+		return err
+	}
+	pw, err := a.newPassword(ctx, o.passwordStdin, "New password: ", "Retype new password: ")
+	if err != nil {
+		return err
+	}
+	hash, err := account.HashPassword(pw, e.params())
+	if err != nil {
+		return err
+	}
+	if _, err := e.update(acct.Name, func(ac *account.Account) { ac.PasswordHash = hash }); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Account [%s] password changed\n", acct.Name)
+	return nil
+}
+
+// setQuota is the "quota" subcommand.
+func (a *app) setQuota(_ context.Context, o *options, args []string) error {
+	q, err := parseQuota(args[1])
+	if err != nil {
+		return err
+	}
+	e, err := loadEnv(o)
+	if err != nil {
+		return err
+	}
+	acct, err := e.update(args[0], func(ac *account.Account) { ac.Quota = q })
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Account [%s] quota set to %s\n", acct.Name, bytesize.FormatExact(acct.Quota))
+	return nil
+}
+
+func (a *app) disable(_ context.Context, o *options, args []string) error {
+	return a.setDisabled(o, args[0], true)
+}
+
+func (a *app) enable(_ context.Context, o *options, args []string) error {
+	return a.setDisabled(o, args[0], false)
+}
+
+func (a *app) setDisabled(o *options, name string, disabled bool) error {
+	e, err := loadEnv(o)
+	if err != nil {
+		return err
+	}
+	acct, err := e.update(name, func(ac *account.Account) { ac.Disabled = disabled })
+	if err != nil {
+		return err
+	}
+	state := "enabled"
+	if disabled {
+		state = "disabled"
+	}
+	fmt.Fprintf(a.stdout, "Account [%s] %s\n", acct.Name, state)
+	return nil
+}
+
+// delete removes an account and, with --remove-home, its home directory.
+func (a *app) delete(_ context.Context, o *options, args []string) error {
+	e, err := loadEnv(o)
+	if err != nil {
+		return err
+	}
+	acct, err := e.get(args[0])
+	if err != nil {
+		return err
+	}
+	dir, exists, err := e.removableHome(acct.Home)
+	if err != nil && o.removeHome {
+		return err
+	}
+	if _, err := e.db.Delete(acct.Name); err != nil {
+		return notFound(err, acct.Name)
+	}
+	switch {
+	case !exists:
+		fmt.Fprintf(a.stdout, "Account [%s] deleted; it had no home directory %s\n", acct.Name, dir)
+	case !o.removeHome:
+		fmt.Fprintf(a.stdout, "Account [%s] deleted; its home directory %s is kept\n", acct.Name, dir)
+	default:
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("account %q was deleted, but removing its home directory failed: %w", acct.Name, err)
+		}
+		fmt.Fprintf(a.stdout, "Account [%s] deleted and its home directory %s removed\n", acct.Name, dir)
+	}
+	return nil
+}
+
+// removableHome returns the path of the home directory home and whether it exists. The error
+// says why the path must not be removed: its real path, with symbolic links resolved, is not
+// strictly inside the upload directory.
+func (e *env) removableHome(home string) (dir string, exists bool, err error) {
+	dir = e.homePath(home)
+	real, err := filepath.EvalSymlinks(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return dir, false, nil
+	}
+	if err != nil {
+		return dir, true, fmt.Errorf("home directory: %w", err)
+	}
+	base, err := filepath.EvalSymlinks(e.settings.Storage.UploadDir)
+	if err != nil {
+		return dir, true, fmt.Errorf("upload directory: %w", err)
+	}
+	rel, err := filepath.Rel(base, real)
+	if err != nil || rel == "." || !filepath.IsLocal(rel) {
+		return dir, true, fmt.Errorf("refusing to remove home directory %s: it leads to %s, outside the upload directory %s", dir, real, base)
+	}
+	return dir, true, nil
+}
+
+// check reports the problems of the database and, with --repair, repairs what it can.
+func (a *app) check(_ context.Context, o *options, _ []string) error {
+	e, err := loadEnv(o)
+	if err != nil {
+		return err
+	}
+	probs, err := a.findProblems(e.db)
+	if err != nil || len(probs) == 0 {
+		return err
+	}
+	if !o.repair {
+		return fmt.Errorf("%s found; '%s check --repair' removes leftover temporary files and rebuilds %s",
+			count(len(probs), "problem"), progName, "id_user_rs.json")
+	}
+	if err := e.db.Repair(); err != nil {
+		return fmt.Errorf("repair: %w", err)
+	}
+	fmt.Fprintln(a.stdout, "repaired")
+	left, err := a.findProblems(e.db)
+	if err != nil || len(left) == 0 {
+		return err
+	}
+	return fmt.Errorf("%s left: unreadable account records need a person to look at them", count(len(left), "problem"))
+}
+
+// findProblems runs db.Check and prints its problems, one a line, or "database ok".
+func (a *app) findProblems(d *db.DB) ([]db.Problem, error) {
+	probs, err := d.Check()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range probs {
+		fmt.Fprintln(a.stdout, p)
+	}
+	if len(probs) == 0 {
+		fmt.Fprintln(a.stdout, "database ok")
+	}
+	return probs, nil
+}
+
+// count returns "1 problem", "2 problems".
+func count(n int, noun string) string {
+	if n != 1 {
+		noun += "s"
+	}
+	return strconv.Itoa(n) + " " + noun
+}

@@ -1,0 +1,76 @@
+package admin
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/myftp/myftp/conf"
+)
+
+func writeFile(t *testing.T, path string, size int) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, make([]byte, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDiskUsage(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	writeFile(t, filepath.Join(home, "a"), 1000)
+	writeFile(t, filepath.Join(home, "sub", "deeper", "b"), 24)
+	writeFile(t, filepath.Join(home, ".partial-x"), 1)
+	writeFile(t, filepath.Join(dir, "outside"), 1<<20)
+	if err := os.Symlink(filepath.Join(dir, "outside"), filepath.Join(home, "link")); err != nil {
+		t.Logf("no symbolic link: %v", err)
+	}
+	if n, err := diskUsage(home); n != 1025 || err != nil {
+		t.Errorf("diskUsage = %d, %v; want 1025: regular files only, links not followed", n, err)
+	}
+	if _, err := diskUsage(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("diskUsage of a missing home: %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestRemovableHome(t *testing.T) {
+	root := t.TempDir()
+	s, err := conf.Defaults(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{settings: s}
+	writeFile(t, filepath.Join(root, "file_upload", "alice", "f"), 1)
+	writeFile(t, filepath.Join(root, "outside", "f"), 1)
+	if dir, exists, err := e.removableHome("alice"); err != nil || !exists || dir != filepath.Join(root, "file_upload", "alice") {
+		t.Errorf("alice: %q, %v, %v", dir, exists, err)
+	}
+	if _, exists, err := e.removableHome("bob"); err != nil || exists {
+		t.Errorf("missing bob: exists %v, %v; want no error", exists, err)
+	}
+	links := map[string]string{
+		"eve":   filepath.Join(root, "outside"),
+		"all":   filepath.Join(root, "file_upload"),
+		"alias": filepath.Join(root, "file_upload", "alice"),
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(root, "file_upload", name)); err != nil {
+			t.Skipf("no symbolic links: %v", err)
+		}
+	}
+	for _, name := range []string{"eve", "all"} {
+		if _, _, err := e.removableHome(name); err == nil || !strings.Contains(err.Error(), "refusing to remove") {
+			t.Errorf("%s, a link out of the upload directory: %v; want a refusal", name, err)
+		}
+	}
+	// A link that stays inside is removed as a link: RemoveAll does not follow it.
+	if _, _, err := e.removableHome("alias"); err != nil {
+		t.Errorf("alias: %v", err)
+	}
+}
