@@ -324,7 +324,8 @@ func syncDir(root *os.Root, rel string) {
 // Download is a stored file opened for sending.
 type Download struct {
 	*os.File
-	Entry
+	// Info describes the file as it was opened.
+	Info Entry
 	// MD5 is the recorded hex md5 of the file, or "" if there is no up-to-date record and the
 	// sender must hash while sending.
 	MD5  string
@@ -352,14 +353,14 @@ func (f *FS) OpenDownload(p string) (*Download, error) {
 		file.Close()
 		return nil, newErr(ErrIsDir, vpath, "not a regular file")
 	}
-	return &Download{File: file, Entry: entryOf(path.Base(vpath), fi), MD5: storedMD5(f.root, rel, fi), rel: rel, info: fi}, nil
+	return &Download{File: file, Info: entryOf(path.Base(vpath), fi), MD5: storedMD5(f.root, rel, fi), rel: rel, info: fi}, nil
 }
 
 // RecordMD5 stores the md5 (hex) computed while sending d, so that the next download need not hash.
 // It is ignored if the file changed meanwhile.
 func (f *FS) RecordMD5(d *Download, md5hex string) {
 	fi, err := f.root.Stat(d.rel)
-	if err != nil || !os.SameFile(fi, d.info) || fi.Size() != d.Size || !fi.ModTime().Equal(d.Mtime) {
+	if err != nil || !os.SameFile(fi, d.info) || fi.Size() != d.Info.Size || !fi.ModTime().Equal(d.Info.Mtime) {
 		return
 	}
 	f.h.mu.Lock()

@@ -1,0 +1,183 @@
+// Package serve is the myftps program: it reads the settings, opens the logs, the account database
+// and the homes, sets up TLS, and runs a server.Server until the context ends (SIGINT/SIGTERM), then
+// shuts it down gracefully.
+package serve
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+
+	"github.com/myftp/myftp/conf"
+	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/logger"
+	"github.com/myftp/myftp/core/server"
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/bytesize"
+	"github.com/myftp/myftp/lib/certs"
+	"github.com/myftp/myftp/lib/db"
+	"github.com/myftp/myftp/lib/homefs"
+)
+
+const usage = `usage: myftps [--root DIR] [--conf FILE] [--listen HOST:PORT]
+
+Serves the accounts in DIR/db and their homes under DIR/file_upload (paths from the settings).
+
+  --root DIR          runtime root (default $MYFTP_ROOT, else the current directory)
+  --conf FILE         settings file (default DIR/conf/settings.toml; built-in defaults if missing)
+  --listen HOST:PORT  listen address, overriding the settings ("127.0.0.1:0" picks a free port)
+
+It prints "fingerprint SHA256:..." (with TLS on) and "listening on HOST:PORT" once it accepts
+connections. SIGINT or SIGTERM stops it gracefully.
+`
+
+// Main runs myftps with args (without the program name) and returns the exit code: 0 after a
+// graceful stop, 1 on a runtime error, 2 on a usage or settings error.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("myftps", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() { fmt.Fprint(stderr, usage) }
+	root := fl.String("root", "", "")
+	confFile := fl.String("conf", "", "")
+	listen := fl.String("listen", "", "")
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "myftps: unexpected argument %q\n", fl.Arg(0))
+		return 2
+	}
+	dir, err := conf.ResolveRoot(*root, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "myftps:", err)
+		return 2
+	}
+	s, err := conf.Load(dir, *confFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "myftps:", err)
+		return 2
+	}
+	if *listen != "" {
+		s.Server.Listen = *listen
+	}
+	if err := run(ctx, s, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "myftps:", err)
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error {
+	logs, err := logger.Open(logConfig(s), stderr)
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	srv, err := newServer(s, logs, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", s.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	fmt.Fprintf(stdout, "listening on %s\n", l.Addr())
+	logs.Event.Info("listening", "addr", l.Addr().String(), "pool_size", s.Server.PoolSize, "queue_size", s.Server.QueueSize,
+		"tls", s.Server.TLS, "root", s.Root)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return err
+	}
+	st := srv.Stats()
+	logs.Event.Info("shutting down", "running", st.Running, "waiting", st.Waiting, "pool_size", st.PoolSize, "queue_size", st.QueueSize)
+	sctx, cancel := context.WithTimeout(context.Background(), s.Server.ShutdownTimeout.D())
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logs.Event.Warn("shutdown timeout: remaining sessions were closed", "err", err)
+	}
+	<-served
+	logs.Event.Info("stopped")
+	return nil
+}
+
+func logConfig(s *conf.Settings) logger.Config {
+	return logger.Config{Dir: s.Log.Dir, EventFile: s.Log.EventFile, TransferFile: s.Log.TransferFile, Level: s.Log.Level,
+		MaxSize: int64(s.Log.MaxSize), MaxBackups: s.Log.MaxBackups, MaxAge: s.Log.MaxAge.D(), Compress: s.Log.Compress}
+}
+
+// newServer wires the settings into a server.Server.
+func newServer(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*server.Server, error) {
+	accounts, err := db.Open(s.Storage.DBDir)
+	if err != nil {
+		return nil, err
+	}
+	if probs, err := accounts.Check(); err == nil {
+		for _, p := range probs {
+			logs.Event.Warn("account database", "problem", p.String())
+		}
+	}
+	if err := os.MkdirAll(s.Storage.UploadDir, 0o700); err != nil {
+		return nil, fmt.Errorf("upload directory: %w", err)
+	}
+	authn, err := auth.New(auth.Config{Accounts: accounts, Params: Params(s), MaxHashers: runtime.NumCPU(),
+		ThrottleAfter: s.Limits.ThrottleAfter, ThrottleWindow: s.Limits.ThrottleWindow.D(),
+		ThrottleDelay: s.Limits.ThrottleDelay.D(), ThrottleMaxDelay: s.Limits.ThrottleMaxDelay.D(), Log: logs.Event})
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, err := tlsConfig(s, logs.Event, stdout, stderr)
+	if err != nil {
+		return nil, err
+	}
+	homes := homefs.NewStore(s.Storage.UploadDir, homefs.Options{Fsync: s.Storage.Fsync, PartialTTL: s.Storage.PartialTTL.D(),
+		FormatSize: bytesize.Format})
+	return server.New(server.Config{
+		Name: s.Server.Name, PoolSize: s.Server.PoolSize, QueueSize: s.Server.QueueSize,
+		QueueTimeout: s.Server.QueueTimeout.D(), IdleTimeout: s.Server.IdleTimeout.D(), WriteTimeout: s.Server.WriteTimeout.D(),
+		LoginTimeout: s.Limits.LoginTimeout.D(), LoginAttempts: s.Limits.LoginAttempts, MaxHeader: int(s.Limits.MaxHeaderSize),
+		TLS: tlsConf, Auth: authn, Homes: homes, Transfers: logs.Transfer, Log: logs.Event,
+	})
+}
+
+// Params returns the argon2id parameters of the settings.
+func Params(s *conf.Settings) account.Params {
+	return account.Params{Memory: uint32(s.Auth.Argon2Memory / 1024), Time: uint32(s.Auth.Argon2Time), Threads: uint8(s.Auth.Argon2Threads)}
+}
+
+// tlsConfig loads or creates the certificate and prints its fingerprint; nil when TLS is off.
+func tlsConfig(s *conf.Settings, log *slog.Logger, stdout, stderr io.Writer) (*tls.Config, error) {
+	if !s.Server.TLS {
+		fmt.Fprintln(stderr, "myftps: WARNING: tls = false: passwords and files travel in clear text; use this for debugging only")
+		return nil, nil
+	}
+	certFile, keyFile, selfSigned := s.CertPaths()
+	var cert tls.Certificate
+	var err error
+	if selfSigned {
+		var created bool
+		cert, created, err = certs.LoadOrCreate(certFile, keyFile, nil)
+		if created {
+			log.Info("created a self-signed certificate", "cert", certFile, "key", keyFile)
+		}
+	} else {
+		cert, err = certs.Load(certFile, keyFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "fingerprint %s\n", certs.Fingerprint(cert.Certificate[0]))
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}, nil
+}

@@ -1,0 +1,218 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"sort"
+
+	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/lib/proto"
+)
+
+// command is one entry of the command table.
+type command struct {
+	run  func(*session, proto.Request) error
+	anon bool // allowed before login
+}
+
+// commandTable maps every operation to its handler. Data frames are not in it: they are handled
+// by session.data as the body of a put.
+func commandTable() map[string]command {
+	return map[string]command{
+		proto.OpLogin:  {run: (*session).cmdLogin, anon: true},
+		proto.OpNoop:   {run: (*session).cmdNoop, anon: true},
+		proto.OpHelp:   {run: (*session).cmdHelp, anon: true},
+		proto.OpQuit:   {run: (*session).cmdQuit, anon: true},
+		proto.OpPwd:    {run: (*session).cmdPwd},
+		proto.OpCd:     {run: (*session).cmdCd},
+		proto.OpList:   {run: (*session).cmdList},
+		proto.OpStat:   {run: (*session).cmdStat},
+		proto.OpMkdir:  {run: (*session).cmdMkdir},
+		proto.OpRmdir:  {run: (*session).cmdRmdir},
+		proto.OpRm:     {run: (*session).cmdRm},
+		proto.OpRename: {run: (*session).cmdRename},
+		proto.OpQuota:  {run: (*session).cmdQuota},
+		proto.OpPut:    {run: (*session).cmdPut},
+		proto.OpDone:   {run: (*session).cmdDone},
+		proto.OpGet:    {run: (*session).cmdGet},
+	}
+}
+
+func (s *session) cmdLogin(req proto.Request) error {
+	if s.fs != nil {
+		return errAlreadyLoggedIn
+	}
+	acct, err := s.srv.cfg.Auth.Login(s.ctx, req.User, req.Password, s.remote)
+	if err != nil {
+		s.failures++
+		s.log.Info("login failed", "account", req.User, "attempt", s.failures)
+		if s.failures >= s.srv.cfg.LoginAttempts {
+			s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "too many failed logins; closing the session"})
+			s.quit = true
+			return nil
+		}
+		return err
+	}
+	fs, err := s.srv.cfg.Homes.Open(acct.Home, acct.Quota)
+	if err != nil {
+		return err
+	}
+	s.acct, s.fs, s.deadline = acct, fs, timeZero
+	s.log = s.log.With("user", acct.Name)
+	s.log.Info("login")
+	s.reply(proto.Reply{Code: proto.CodeLoggedIn, Msg: "Account [" + acct.Name + "] login successful", User: acct.Name, Path: fs.Pwd()})
+	return nil
+}
+
+func (s *session) cmdNoop(proto.Request) error {
+	s.reply(proto.Reply{Code: proto.CodeOK, Msg: "ok"})
+	return nil
+}
+
+func (s *session) cmdHelp(proto.Request) error {
+	names := make([]string, 0, len(s.srv.commands))
+	for n := range s.srv.commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	s.reply(proto.Reply{Code: proto.CodeHelp, Msg: "operations this server knows", Commands: names})
+	return nil
+}
+
+func (s *session) cmdQuit(proto.Request) error {
+	s.reply(proto.Reply{Code: proto.CodeBye, Msg: "goodbye"})
+	s.quit = true
+	return nil
+}
+
+func (s *session) cmdPwd(proto.Request) error {
+	s.reply(proto.Reply{Code: proto.CodePath, Msg: s.fs.Pwd(), Path: s.fs.Pwd()})
+	return nil
+}
+
+func (s *session) cmdCd(req proto.Request) error {
+	p, err := s.fs.Chdir(req.Path)
+	if err != nil {
+		return err
+	}
+	s.reply(proto.Reply{Code: proto.CodeFileOK, Msg: "directory changed to " + p, Path: p})
+	return nil
+}
+
+func (s *session) cmdStat(req proto.Request) error {
+	e, err := s.fs.Stat(req.Path)
+	if err != nil {
+		return err
+	}
+	s.reply(proto.Reply{Code: proto.CodeStat, Msg: e.Name, Entry: wireEntry(e)})
+	return nil
+}
+
+func (s *session) cmdMkdir(req proto.Request) error {
+	p, err := s.fs.Mkdir(req.Path, req.Parents)
+	if err != nil {
+		return err
+	}
+	s.reply(proto.Reply{Code: proto.CodePath, Msg: "directory " + p + " created", Path: p})
+	return nil
+}
+
+func (s *session) cmdRmdir(req proto.Request) error {
+	if err := s.fs.Rmdir(req.Path); err != nil {
+		return err
+	}
+	s.reply(proto.Reply{Code: proto.CodeFileOK, Msg: "directory " + req.Path + " removed"})
+	return nil
+}
+
+func (s *session) cmdRm(req proto.Request) error {
+	if err := s.fs.Remove(req.Path); err != nil {
+		return err
+	}
+	s.reply(proto.Reply{Code: proto.CodeFileOK, Msg: "file " + req.Path + " removed"})
+	return nil
+}
+
+func (s *session) cmdRename(req proto.Request) error {
+	if err := s.fs.Rename(req.Path, req.To); err != nil {
+		return err
+	}
+	s.reply(proto.Reply{Code: proto.CodeFileOK, Msg: "renamed " + req.Path + " to " + req.To})
+	return nil
+}
+
+func (s *session) cmdQuota(proto.Request) error {
+	used, quota := s.fs.Usage()
+	s.reply(proto.Reply{Code: proto.CodeOK, Msg: "quota", Used: used, Quota: quota, Free: max(quota-used, 0)})
+	return nil
+}
+
+// listFrame is the size at which a listing's data frame is sent.
+const listFrame = 32 << 10
+
+// cmdList streams a listing: a 150 reply, data frames of JSON lines (one entry per line, in
+// directory order), and a 226 reply with the count. Memory stays at one frame whatever the size of
+// the directory.
+func (s *session) cmdList(req proto.Request) error {
+	started := false
+	var buf bytes.Buffer
+	var count int64
+	err := s.fs.List(req.Path, req.Long, func(e homefs.Entry) error {
+		if !started {
+			s.reply(proto.Reply{Code: proto.CodeDataFollows, Msg: "listing follows"})
+			started = true
+		}
+		line, err := json.Marshal(wireEntry(e))
+		if err != nil {
+			return err
+		}
+		buf.Write(line)
+		buf.WriteByte('\n')
+		count++
+		if buf.Len() >= listFrame {
+			return s.sendData(&buf)
+		}
+		return nil
+	})
+	if !started {
+		if err != nil {
+			return err
+		}
+		s.reply(proto.Reply{Code: proto.CodeDataFollows, Msg: "listing follows"})
+	}
+	if err == nil && buf.Len() > 0 {
+		err = s.sendData(&buf)
+	}
+	if err != nil {
+		// After a 150 the final reply carries the error.
+		if errors.Is(err, errWrite) {
+			return nil
+		}
+		s.result(err)
+		return nil
+	}
+	s.reply(proto.Reply{Code: proto.CodeTransferDone, Msg: "listing complete", Count: count})
+	return nil
+}
+
+var errWrite = errors.New("server: write failed")
+
+// sendData writes buf as one data frame and empties it.
+func (s *session) sendData(buf *bytes.Buffer) error {
+	if s.werr != nil {
+		return errWrite
+	}
+	s.raw.SetWriteDeadline(deadline(s.srv.cfg.WriteTimeout))
+	if err := s.w.WriteFrame(proto.TypeData, buf.Bytes()); err != nil {
+		s.werr = err
+		return errWrite
+	}
+	buf.Reset()
+	return nil
+}
+
+// wireEntry converts a homefs entry to its wire form.
+func wireEntry(e homefs.Entry) *proto.Entry {
+	return &proto.Entry{Name: e.Name, Type: string(e.Type), Size: e.Size, Mode: e.Mode, Mtime: e.Mtime.UTC()}
+}

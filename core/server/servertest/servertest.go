@@ -1,0 +1,203 @@
+// Package servertest starts real myftp servers on 127.0.0.1 for tests and benchmarks, the way
+// net/http/httptest does for HTTP: a temporary root with an account database and homes, a TLS
+// certificate, and a server.Server listening on a free loopback port.
+package servertest
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/logger"
+	"github.com/myftp/myftp/core/server"
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/bytesize"
+	"github.com/myftp/myftp/lib/certs"
+	"github.com/myftp/myftp/lib/client"
+	"github.com/myftp/myftp/lib/db"
+	"github.com/myftp/myftp/lib/homefs"
+)
+
+// Cheap is an argon2id cost that keeps tests fast; the code paths are the same as at full cost.
+func Cheap() account.Params { return account.Params{Memory: 64, Time: 1, Threads: 1} }
+
+// Options change the server a test gets. Zero values mean sensible test defaults.
+type Options struct {
+	Plain bool // no TLS
+	// Config overrides; Auth, Homes, TLS and Log are filled in by Start when nil.
+	Config server.Config
+	// Store options for the homes.
+	Store homefs.Options
+	// Auth configuration; Accounts is filled in.
+	Auth auth.Config
+	// Dir is the runtime root; empty means a new temporary directory.
+	Dir string
+	// LogTo receives the event log; nil discards it.
+	LogTo io.Writer
+}
+
+// Env is a running server and everything around it.
+type Env struct {
+	T          testing.TB
+	Dir        string // runtime root: db/, file_upload/, log/, known_hosts
+	DB         *db.DB
+	Store      *homefs.Store
+	Server     *server.Server
+	Addr       string
+	KnownHosts string
+	Cert       tls.Certificate
+	Xferlog    string // path of the transfer log
+	listener   net.Listener
+	logs       *logger.Logs
+}
+
+// Start runs a server for the duration of the test.
+func Start(t testing.TB, opt Options) *Env {
+	t.Helper()
+	e := &Env{T: t, Dir: opt.Dir}
+	if e.Dir == "" {
+		e.Dir = t.TempDir()
+	}
+	var err error
+	if e.DB, err = db.Open(filepath.Join(e.Dir, "db")); err != nil {
+		t.Fatal(err)
+	}
+	if e.logs, err = logger.Open(logger.Config{Dir: filepath.Join(e.Dir, "log"), EventFile: "myftps.log", TransferFile: "xferlog",
+		Level: "debug", MaxSize: 1 << 20}, opt.LogTo); err != nil {
+		t.Fatal(err)
+	}
+	e.Xferlog = filepath.Join(e.Dir, "log", "xferlog")
+	e.Store = homefs.NewStore(filepath.Join(e.Dir, "file_upload"), withStoreDefaults(opt.Store))
+	cfg := e.config(opt)
+	if e.Server, err = server.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if e.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	e.Addr = e.listener.Addr().String()
+	e.KnownHosts = filepath.Join(e.Dir, "known_hosts")
+	go e.Server.Serve(e.listener)
+	t.Cleanup(e.Stop)
+	return e
+}
+
+func withStoreDefaults(o homefs.Options) homefs.Options {
+	if o.FormatSize == nil {
+		o.FormatSize = bytesize.Format
+	}
+	return o
+}
+
+// config completes the server configuration with the test's parts.
+func (e *Env) config(opt Options) server.Config {
+	cfg := opt.Config
+	a := opt.Auth
+	a.Accounts = e.DB
+	if a.Params == (account.Params{}) {
+		a.Params = Cheap()
+	}
+	if a.MaxHashers == 0 {
+		a.MaxHashers = runtime.NumCPU()
+	}
+	if a.ThrottleWindow == 0 {
+		a.ThrottleAfter, a.ThrottleWindow, a.ThrottleDelay, a.ThrottleMaxDelay = 5, time.Minute, 50*time.Millisecond, time.Second
+	}
+	authn, err := auth.New(a)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if cfg.Auth == nil {
+		cfg.Auth = authn
+	}
+	cfg.Homes = e.Store
+	cfg.Transfers = e.logs.Transfer
+	if cfg.Log == nil {
+		cfg.Log = e.logs.Event
+	}
+	if !opt.Plain && cfg.TLS == nil {
+		certPEM, keyPEM, err := certs.SelfSigned(nil, time.Now())
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		if e.Cert, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
+			e.T.Fatal(err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{e.Cert}, MinVersion: tls.VersionTLS13}
+	}
+	return cfg
+}
+
+// Stop shuts the server down (at most 5 s) and closes its logs. Start registers it as cleanup.
+func (e *Env) Stop() {
+	if e.Server == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.Server.Shutdown(ctx)
+	e.logs.Close()
+	e.Server = nil
+}
+
+// AddUser creates an account with the given quota (0 means 1 GiB) and returns it.
+func (e *Env) AddUser(name, password string, quota int64) account.Account {
+	e.T.Helper()
+	hash, err := account.HashPassword(password, Cheap())
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if quota == 0 {
+		quota = 1 << 30
+	}
+	a, err := e.DB.Create(account.Account{Name: name, PasswordHash: hash, Quota: quota})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if err := os.MkdirAll(e.Home(name), 0o700); err != nil {
+		e.T.Fatal(err)
+	}
+	return a
+}
+
+// Home returns the absolute home directory of an account created by AddUser.
+func (e *Env) Home(name string) string {
+	return filepath.Join(e.Dir, "file_upload", name)
+}
+
+// ClientConfig returns a client configuration that trusts this server.
+func (e *Env) ClientConfig() client.Config {
+	return client.Config{Addr: e.Addr, KnownHosts: e.KnownHosts, DialTimeout: 10 * time.Second, IOTimeout: 30 * time.Second}
+}
+
+// Dial connects a client; it fails the test on error.
+func (e *Env) Dial() *client.Client {
+	e.T.Helper()
+	c, err := client.Dial(context.Background(), e.ClientConfig())
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.T.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Login dials and logs in; it fails the test on error.
+func (e *Env) Login(user, password string) *client.Client {
+	e.T.Helper()
+	c := e.Dial()
+	if err := c.Login(user, password); err != nil {
+		e.T.Fatalf("login %s: %v", user, err)
+	}
+	return c
+}
+
+// Discard is a logger that drops everything, for servers whose log is not of interest.
+func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

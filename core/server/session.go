@@ -1,0 +1,269 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/lib/proto"
+)
+
+// session is one client, served by one worker from greeting to close.
+type session struct {
+	srv    *Server
+	raw    net.Conn // the TCP connection: deadlines are set here
+	conn   net.Conn // raw, or TLS over raw
+	remote string   // client host, without port
+	log    *slog.Logger
+	r      *proto.Reader
+	w      *proto.Writer
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	acct     account.Account // set by login
+	fs       *homefs.FS      // set by login
+	failures int             // failed logins on this connection
+	deadline time.Time       // for the login, then zero
+	up       *upload         // the open upload, if any
+	werr     error           // first write error: the session ends
+	quit     bool
+
+	idle     atomic.Bool // waiting for the next request
+	stopping atomic.Bool // the server is shutting down
+}
+
+func newSession(srv *Server, conn net.Conn) *session {
+	host, _, err := net.SplitHostPort(conn.RemoteAddr().String())
+	if err != nil {
+		host = conn.RemoteAddr().String()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &session{srv: srv, raw: conn, conn: conn, remote: host, ctx: ctx, cancel: cancel,
+		log: srv.cfg.Log.With("remote", conn.RemoteAddr().String())}
+}
+
+// errStopped ends a session that the server's shutdown interrupted while it was idle.
+var errStopped = errors.New("server: shutting down")
+
+// stop asks the session to end after its current command; an idle session is woken at once.
+func (s *session) stop() {
+	s.stopping.Store(true)
+	if s.idle.Load() {
+		s.raw.SetReadDeadline(time.Now())
+	}
+	s.cancel()
+}
+
+// serve runs the session. A panic in a handler is recovered and logged with its stack, and ends
+// only this session.
+func (s *session) serve() {
+	defer s.close()
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in session; session closed", "panic", p, "stack", string(debug.Stack()))
+			s.reply(proto.Reply{Code: proto.CodeLocalError, Msg: "internal error; closing the session"})
+			s.flush()
+		}
+	}()
+	s.deadline = time.Now().Add(s.srv.cfg.LoginTimeout)
+	if err := s.start(); err != nil {
+		s.log.Info("session not started", "err", err)
+		return
+	}
+	s.loop()
+}
+
+// start sends the greeting in plain text and, with TLS on, runs the handshake.
+func (s *session) start() error {
+	cfg := s.srv.cfg
+	s.w = proto.NewWriter(s.raw)
+	s.reply(proto.Reply{Code: proto.CodeReady, Msg: cfg.Name + " ready", Version: proto.Version, Server: cfg.Name,
+		TLS: cfg.TLS != nil, MaxHeader: cfg.MaxHeader, MaxData: proto.MaxData})
+	if err := s.flush(); err != nil {
+		return err
+	}
+	if cfg.TLS != nil {
+		tc := tls.Server(s.raw, cfg.TLS)
+		s.raw.SetDeadline(s.deadline)
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			return fmt.Errorf("tls handshake: %w", err)
+		}
+		s.raw.SetDeadline(time.Time{})
+		s.conn = tc
+		s.w = proto.NewWriter(tc)
+	}
+	s.r = proto.NewReader(s.conn, cfg.MaxHeader)
+	return nil
+}
+
+// loop reads and handles requests until the client quits, the connection fails, or the server
+// stops. Replies are flushed when no further request is already buffered, so a client that
+// pipelines gets its replies in few writes.
+func (s *session) loop() {
+	for !s.quit && s.werr == nil {
+		f, err := s.next()
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		if !s.handle(f) {
+			return
+		}
+		if s.r.Buffered() == 0 || s.w.Buffered() > 32<<10 {
+			s.flush()
+		}
+	}
+	s.flush()
+}
+
+// next reads the next frame with the idle deadline (or the login deadline, if sooner).
+func (s *session) next() (proto.Frame, error) {
+	d := time.Now().Add(s.srv.cfg.IdleTimeout)
+	if !s.deadline.IsZero() && s.deadline.Before(d) {
+		d = s.deadline
+	}
+	s.raw.SetReadDeadline(d)
+	s.idle.Store(true)
+	defer s.idle.Store(false)
+	if s.stopping.Load() {
+		return proto.Frame{}, errStopped
+	}
+	return s.r.Next()
+}
+
+// readFailed says goodbye as well as the failure allows.
+func (s *session) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		s.log.Debug("client closed the connection")
+		return
+	case s.stopping.Load():
+		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "server shutting down"})
+	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+		msg := "idle timeout; closing the session"
+		if s.fs == nil {
+			msg = "login timeout; closing the session"
+		}
+		s.log.Info(msg)
+		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: msg})
+	case errors.Is(err, proto.ErrFrameTooLarge), errors.Is(err, proto.ErrFrameType), errors.Is(err, proto.ErrMalformed):
+		s.log.Info("malformed frame; closing the session", "err", err)
+		s.reply(proto.Reply{Code: proto.CodeSyntax, Msg: err.Error()})
+	default:
+		s.log.Info("read failed; closing the session", "err", err)
+		return
+	}
+	s.flush()
+}
+
+// handle acts on one frame and reports whether the session goes on.
+func (s *session) handle(f proto.Frame) bool {
+	switch f.Type {
+	case proto.TypeData:
+		s.result(s.data(f.Len))
+		return true
+	case proto.TypeRequest:
+		req, err := proto.DecodeRequest(f.Payload)
+		if err != nil {
+			s.readFailed(err)
+			return false
+		}
+		s.request(req)
+		return true
+	}
+	s.readFailed(fmt.Errorf("%w: a client does not send %s frames", proto.ErrMalformed, f.Type))
+	return false
+}
+
+// request runs one request through the command table.
+func (s *session) request(req proto.Request) {
+	if err := req.Validate(); err != nil {
+		s.result(err)
+		return
+	}
+	cmd := s.srv.commands[req.Op]
+	if s.fs == nil && !cmd.anon {
+		s.result(errNotLoggedIn)
+		return
+	}
+	if s.fs != nil && !s.stillAllowed() {
+		return
+	}
+	s.result(cmd.run(s, req))
+}
+
+// stillAllowed ends the session if its account was deleted or disabled since login, and applies
+// a changed quota.
+func (s *session) stillAllowed() bool {
+	acct, err := s.srv.cfg.Auth.Check(s.acct.Name)
+	if err != nil {
+		s.log.Info("account no longer allowed; closing the session", "err", err)
+		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "account disabled or deleted; closing the session"})
+		s.quit = true
+		return false
+	}
+	if acct.Quota != s.acct.Quota {
+		s.acct.Quota = acct.Quota
+		s.fs.SetQuota(acct.Quota)
+	}
+	return true
+}
+
+// result sends the error reply for err, if any. Handlers send their own positive replies.
+func (s *session) result(err error) {
+	if err == nil {
+		return
+	}
+	rep := replyFor(err)
+	if rep.Code == proto.CodeLocalError {
+		s.log.Error("command failed", "err", err)
+	}
+	s.reply(rep)
+}
+
+// reply queues a reply; write errors are kept and end the session.
+func (s *session) reply(r proto.Reply) {
+	if s.werr != nil {
+		return
+	}
+	s.raw.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+	if err := s.w.WriteJSON(proto.TypeReply, r); err != nil {
+		s.werr = err
+	}
+}
+
+// flush sends the queued replies.
+func (s *session) flush() error {
+	if s.werr != nil {
+		return s.werr
+	}
+	s.raw.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+	if err := s.w.Flush(); err != nil {
+		s.werr = err
+	}
+	return s.werr
+}
+
+// close releases everything the session holds.
+func (s *session) close() {
+	if s.up != nil {
+		s.abortUpload("connection closed")
+	}
+	if s.fs != nil {
+		s.fs.Close()
+	}
+	s.cancel()
+	s.conn.Close()
+	s.log.Debug("session closed")
+}

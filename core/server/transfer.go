@@ -1,0 +1,211 @@
+package server
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"time"
+
+	"github.com/myftp/myftp/core/logger"
+	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/lib/proto"
+)
+
+// transferBuf is the size of the buffers that carry file data: one data frame.
+const transferBuf = proto.MaxData
+
+var timeZero time.Time
+
+func deadline(d time.Duration) time.Time { return time.Now().Add(d) }
+
+// upload is the session's open upload.
+type upload struct {
+	*homefs.Upload
+	start time.Time
+}
+
+// cmdPut opens an upload: quota is reserved and the offset decided before any data flows. A put
+// while another upload is open aborts that one (its partial file stays for a resume).
+func (s *session) cmdPut(req proto.Request) error {
+	if s.up != nil {
+		s.abortUpload("replaced by a new put")
+	}
+	u, err := s.fs.BeginUpload(req.Path, req.Size, req.Mtime, req.Resume)
+	if err != nil {
+		s.log.Info("upload refused", "path", req.Path, "size", req.Size, "err", err)
+		return err
+	}
+	s.up = &upload{Upload: u, start: time.Now()}
+	msg := "send data"
+	if u.Offset() > 0 {
+		msg = fmt.Sprintf("resuming at byte %d", u.Offset())
+		s.log.Info("upload resumed", "path", u.Path(), "offset", u.Offset())
+	}
+	if u.Restart() != "" {
+		msg = "restarting from zero: " + u.Restart()
+	}
+	s.reply(proto.Reply{Code: proto.CodeSendData, Msg: msg, Offset: u.Offset(), PrefixMD5: u.PrefixMD5(), Restart: u.Restart()})
+	return nil
+}
+
+// data appends one data frame of n bytes to the open upload.
+func (s *session) data(n int) error {
+	if s.up == nil {
+		return errNoUpload // the frame's bytes are skipped by the reader
+	}
+	bp := s.srv.bufs.Get().(*[]byte)
+	defer s.srv.bufs.Put(bp)
+	buf := (*bp)[:n]
+	if _, err := io.ReadFull(s.r, buf); err != nil {
+		return err // the connection broke; the next read fails and ends the session
+	}
+	if _, err := s.up.Write(buf); err != nil {
+		s.log.Info("upload failed", "path", s.up.Path(), "err", err)
+		s.abortUpload(err.Error())
+		return err
+	}
+	s.reply(proto.Reply{Code: proto.CodeOK})
+	return nil
+}
+
+// cmdDone verifies and stores the open upload.
+func (s *session) cmdDone(req proto.Request) error {
+	up := s.up
+	if up == nil {
+		return errNoUpload
+	}
+	s.up = nil
+	e, err := up.Commit(req.MD5)
+	s.logTransfer(logger.Incoming, up.Path(), up.Written()-up.Offset(), up.start, err == nil)
+	if err != nil {
+		s.log.Info("upload failed", "path", up.Path(), "err", err)
+		return err
+	}
+	s.log.Info("upload complete", "path", up.Path(), "size", e.Size, "md5", req.MD5, "resumed_at", up.Offset())
+	s.reply(proto.Reply{Code: proto.CodeTransferDone, Msg: "File [" + e.Name + "] upload successful",
+		Size: e.Size, MD5: req.MD5, Offset: up.Offset()})
+	return nil
+}
+
+// abortUpload closes the open upload, keeping its partial file.
+func (s *session) abortUpload(why string) {
+	up := s.up
+	s.up = nil
+	up.Abort()
+	s.logTransfer(logger.Incoming, up.Path(), up.Written()-up.Offset(), up.start, false)
+	s.log.Info("upload interrupted", "path", up.Path(), "received", up.Written(), "reason", why)
+}
+
+// cmdGet sends a file: a 150 reply with its size, modification time, the offset the data starts
+// at and, when recorded, its md5; then data frames; then a 226 reply with the md5 of the whole
+// file. A resume (offset > 0) continues only if the client's prefix md5 matches the file's.
+func (s *session) cmdGet(req proto.Request) error {
+	dl, err := s.fs.OpenDownload(req.Path)
+	if err != nil {
+		return err
+	}
+	defer dl.Close()
+	start := time.Now()
+	h := md5.New()
+	offset, restart, err := s.resumePoint(dl, h, req)
+	if err != nil {
+		return err
+	}
+	s.reply(proto.Reply{Code: proto.CodeDataFollows, Msg: fmt.Sprintf("sending %d bytes from byte %d", dl.Info.Size-offset, offset),
+		Size: dl.Info.Size, Mtime: dl.Info.Mtime.UTC(), Offset: offset, MD5: dl.MD5, Restart: restart})
+	if dl.MD5 != "" {
+		h = nil // recorded: no need to hash
+	}
+	sent, err := s.sendFile(dl, offset, h)
+	vpath := path.Join(s.fs.Pwd(), req.Path)
+	if path.IsAbs(req.Path) {
+		vpath = path.Clean(req.Path)
+	}
+	s.logTransfer(logger.Outgoing, vpath, sent, start, err == nil)
+	if err != nil {
+		if errors.Is(err, errWrite) {
+			return nil
+		}
+		s.log.Error("download failed", "path", vpath, "err", err)
+		s.reply(proto.Reply{Code: proto.CodeLocalError, Msg: "read error on the server; download aborted"})
+		return nil
+	}
+	sum := dl.MD5
+	if h != nil {
+		sum = hex.EncodeToString(h.Sum(nil))
+		s.fs.RecordMD5(dl, sum)
+	}
+	s.log.Info("download complete", "path", vpath, "size", dl.Info.Size, "md5", sum, "resumed_at", offset)
+	s.reply(proto.Reply{Code: proto.CodeTransferDone, Msg: "File [" + dl.Info.Name + "] download successful", Size: dl.Info.Size, MD5: sum, Offset: offset})
+	return nil
+}
+
+// resumePoint decides where a download starts. When the client has a prefix, the file's prefix is
+// hashed into h and compared; on a mismatch the download restarts at 0 and says why.
+func (s *session) resumePoint(dl *homefs.Download, h hash.Hash, req proto.Request) (int64, string, error) {
+	if req.Offset == 0 {
+		return 0, "", nil
+	}
+	if req.Offset > dl.Info.Size {
+		return 0, "the local partial file is longer than the remote file", nil
+	}
+	if _, err := io.Copy(h, io.NewSectionReader(dl, 0, req.Offset)); err != nil {
+		return 0, "", &homefs.Error{Kind: homefs.ErrIO, Path: req.Path, Err: err}
+	}
+	if hex.EncodeToString(h.Sum(nil)) != req.PrefixMD5 {
+		h.Reset()
+		return 0, "the remote file changed since the interrupted download", nil
+	}
+	return req.Offset, "", nil
+}
+
+// sendFile writes the file from offset as data frames, hashing into h if it is not nil. It
+// returns the bytes sent; errWrite when the connection failed (nothing more can be said to the
+// client).
+func (s *session) sendFile(dl *homefs.Download, offset int64, h hash.Hash) (int64, error) {
+	bp := s.srv.bufs.Get().(*[]byte)
+	defer s.srv.bufs.Put(bp)
+	buf := (*bp)[:256<<10]
+	r := io.NewSectionReader(dl, offset, dl.Info.Size-offset)
+	var sent int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if h != nil {
+				h.Write(buf[:n])
+			}
+			s.raw.SetWriteDeadline(deadline(s.srv.cfg.WriteTimeout))
+			if werr := s.w.WriteFrame(proto.TypeData, buf[:n]); werr != nil {
+				s.werr = werr
+				return sent, errWrite
+			}
+			sent += int64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if sent != dl.Info.Size-offset {
+				return sent, fmt.Errorf("file shrank while sending: %d of %d bytes", sent, dl.Info.Size-offset)
+			}
+			return sent, nil
+		}
+		if err != nil {
+			return sent, err
+		}
+	}
+}
+
+// logTransfer writes one line to the transfer log.
+func (s *session) logTransfer(dir logger.Direction, vpath string, bytes int64, start time.Time, complete bool) {
+	if s.srv.cfg.Transfers == nil {
+		return
+	}
+	now := time.Now()
+	err := s.srv.cfg.Transfers.Log(logger.Transfer{End: now, Duration: now.Sub(start), Remote: s.remote, Bytes: bytes,
+		Path: path.Join("/", s.acct.Home, vpath), Dir: dir, User: s.acct.Name, Complete: complete})
+	if err != nil {
+		s.log.Warn("transfer log", "err", err)
+	}
+}

@@ -1,0 +1,324 @@
+// Package client is the Go API of myftp: Dial a server, Login, then list, move around, and transfer
+// files with md5 verification and resume. The shell (myftpc), the end-to-end tests and the
+// benchmarks all use it.
+//
+// A Client is one session; use it from one goroutine at a time. After a network error or a
+// cancelled transfer the connection is closed, and every later call returns ErrClosed; dial again
+// to go on (an interrupted transfer then resumes).
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/myftp/myftp/lib/certs"
+	"github.com/myftp/myftp/lib/proto"
+)
+
+// Errors of the connection.
+var (
+	ErrBusy     = errors.New("client: server busy, try again later")
+	ErrClosed   = errors.New("client: connection closed")
+	ErrPlain    = errors.New("client: server does not use TLS")
+	ErrProtocol = errors.New("client: protocol error")
+)
+
+// Config says how to reach and trust a server.
+type Config struct {
+	// Addr is HOST:PORT.
+	Addr string
+	// KnownHosts is the trust-on-first-use file. Empty with Insecure unset means no TLS trust at all
+	// is possible, so Dial fails.
+	KnownHosts string
+	// Insecure skips the certificate check and allows a server without TLS.
+	Insecure bool
+	// Notify receives messages the user should see: a newly trusted server, a plain-text warning,
+	// waiting in the server's queue. May be nil.
+	Notify func(msg string)
+	// DialTimeout bounds the TCP connect and the TLS handshake (not the wait in the server's
+	// queue, which the server bounds). Zero means 30 s.
+	DialTimeout time.Duration
+	// IOTimeout bounds each read and write of a command once connected. Zero means 5 minutes.
+	IOTimeout time.Duration
+}
+
+// Client is a session with a myftp server.
+type Client struct {
+	cfg      Config
+	raw      net.Conn
+	conn     net.Conn
+	r        *proto.Reader
+	w        *proto.Writer
+	greeting proto.Reply
+	fp       string // server certificate fingerprint, "" in plain mode
+	user     string
+
+	mu  sync.Mutex
+	err error // sticky: set when the connection is no longer usable
+}
+
+// Dial connects to the server, waits for a free slot if the server queues the connection, and
+// sets up TLS, checking the server's certificate against the known hosts (or recording it on first
+// use). It does not log in.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 30 * time.Second
+	}
+	if cfg.IOTimeout <= 0 {
+		cfg.IOTimeout = 5 * time.Minute
+	}
+	if cfg.Notify == nil {
+		cfg.Notify = func(string) {}
+	}
+	d := net.Dialer{Timeout: cfg.DialTimeout}
+	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
+	}
+	c := &Client{cfg: cfg, raw: raw, conn: raw}
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Now()) })
+	defer stop()
+	if err := c.start(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// start reads the plain-text greeting (after any queue notice) and runs the TLS handshake.
+func (c *Client) start(ctx context.Context) error {
+	pr := proto.NewReader(c.raw, proto.DefaultMaxHeader)
+	for {
+		rep, err := readReply(pr)
+		if err != nil {
+			return fmt.Errorf("greeting from %s: %w", c.cfg.Addr, ctxErr(ctx, err))
+		}
+		switch {
+		case rep.Code == proto.CodeQueued:
+			c.cfg.Notify("waiting for a free server slot...")
+			continue
+		case rep.Code == proto.CodeUnavailable:
+			return fmt.Errorf("%w (%s)", ErrBusy, rep.Msg)
+		case rep.Code != proto.CodeReady:
+			return fmt.Errorf("%w: greeting %d %s", ErrProtocol, rep.Code, rep.Msg)
+		case rep.Version != proto.Version:
+			return fmt.Errorf("%w: server speaks protocol version %d, this client %d", ErrProtocol, rep.Version, proto.Version)
+		}
+		c.greeting = rep
+		break
+	}
+	if pr.Buffered() > 0 {
+		return fmt.Errorf("%w: data after the greeting", ErrProtocol)
+	}
+	if c.greeting.TLS {
+		if err := c.handshake(ctx); err != nil {
+			return err
+		}
+	} else if err := c.allowPlain(); err != nil {
+		return err
+	}
+	maxHeader := max(c.greeting.MaxHeader, proto.DefaultMaxHeader)
+	c.r = proto.NewReader(c.conn, maxHeader)
+	c.w = proto.NewWriter(c.conn)
+	return nil
+}
+
+// allowPlain accepts a server without TLS unless it is known to have used TLS before (the
+// greeting is plain text, so a man in the middle could claim tls off to read the password).
+func (c *Client) allowPlain() error {
+	if !c.cfg.Insecure && c.cfg.KnownHosts != "" {
+		if fp, err := (KnownHosts{Path: c.cfg.KnownHosts}).Lookup(c.cfg.Addr); err == nil && fp != "" {
+			return fmt.Errorf("%w, but %s recorded it with TLS (fingerprint %s): refusing to send a password in clear",
+				ErrPlain, c.cfg.KnownHosts, fp)
+		}
+	}
+	c.cfg.Notify("WARNING: the server does not use TLS: the password and files travel in clear text")
+	return nil
+}
+
+func (c *Client) handshake(ctx context.Context) error {
+	host, _, _ := net.SplitHostPort(c.cfg.Addr)
+	tc := tls.Client(c.raw, &tls.Config{
+		ServerName:         host,
+		MinVersion:         tls.VersionTLS13,
+		InsecureSkipVerify: true, // the certificate is pinned below instead (trust on first use)
+		VerifyConnection:   c.verify,
+	})
+	c.raw.SetDeadline(time.Now().Add(c.cfg.DialTimeout))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		if errors.Is(err, ErrHostKeyMismatch) {
+			return err
+		}
+		var mismatch *hostKeyError
+		if errors.As(err, &mismatch) {
+			return mismatch.err
+		}
+		return fmt.Errorf("tls handshake with %s: %w", c.cfg.Addr, ctxErr(ctx, err))
+	}
+	c.raw.SetDeadline(time.Time{})
+	c.conn = tc
+	return nil
+}
+
+// hostKeyError carries a known-hosts failure through the TLS stack unchanged.
+type hostKeyError struct{ err error }
+
+func (e *hostKeyError) Error() string { return e.err.Error() }
+func (e *hostKeyError) Unwrap() error { return e.err }
+
+func (c *Client) verify(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("server sent no certificate")
+	}
+	c.fp = certs.Fingerprint(cs.PeerCertificates[0].Raw)
+	if c.cfg.Insecure {
+		c.cfg.Notify("WARNING: --insecure: the server's certificate (" + c.fp + ") is not checked")
+		return nil
+	}
+	if c.cfg.KnownHosts == "" {
+		return &hostKeyError{errors.New("client: no known_hosts file configured to check the server certificate")}
+	}
+	added, err := KnownHosts{Path: c.cfg.KnownHosts}.Check(c.cfg.Addr, c.fp)
+	if err != nil {
+		return &hostKeyError{err}
+	}
+	if added {
+		c.cfg.Notify(fmt.Sprintf("new server %s: fingerprint %s recorded in %s", c.cfg.Addr, c.fp, c.cfg.KnownHosts))
+	}
+	return nil
+}
+
+// Fingerprint returns the server certificate's fingerprint ("SHA256:..."), or "" without TLS.
+func (c *Client) Fingerprint() string { return c.fp }
+
+// TLS reports whether the session is encrypted.
+func (c *Client) TLS() bool { return c.greeting.TLS }
+
+// ServerName returns the name the server announced.
+func (c *Client) ServerName() string { return c.greeting.Server }
+
+// Close sends quit (best effort) and closes the connection.
+func (c *Client) Close() error {
+	if c.Err() == nil && c.w != nil {
+		c.raw.SetDeadline(time.Now().Add(time.Second))
+		c.w.WriteJSON(proto.TypeRequest, proto.Request{Op: proto.OpQuit})
+		c.w.Flush()
+	}
+	c.fail(ErrClosed)
+	return c.conn.Close()
+}
+
+// fail makes the connection unusable and remembers why. It is safe to call from the two
+// goroutines of a transfer.
+func (c *Client) fail(err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
+		c.conn.Close()
+	}
+	return err
+}
+
+// Err returns why the connection is unusable, or nil.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// send writes a request without flushing.
+func (c *Client) send(req proto.Request) error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	c.raw.SetWriteDeadline(time.Now().Add(c.cfg.IOTimeout))
+	if err := c.w.WriteJSON(proto.TypeRequest, req); err != nil {
+		return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+	}
+	return nil
+}
+
+func (c *Client) flush() error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	c.raw.SetWriteDeadline(time.Now().Add(c.cfg.IOTimeout))
+	if err := c.w.Flush(); err != nil {
+		return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+	}
+	return nil
+}
+
+// next reads the next frame, with the I/O timeout.
+func (c *Client) next() (proto.Frame, error) {
+	if err := c.Err(); err != nil {
+		return proto.Frame{}, err
+	}
+	c.raw.SetReadDeadline(time.Now().Add(c.cfg.IOTimeout))
+	f, err := c.r.Next()
+	if err != nil {
+		return f, c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+	}
+	return f, nil
+}
+
+// reply reads the next frame, which must be a reply. A 421 reply means the server is closing the
+// session: the connection is closed and the error says why.
+func (c *Client) reply() (proto.Reply, error) {
+	f, err := c.next()
+	if err != nil {
+		return proto.Reply{}, err
+	}
+	if f.Type != proto.TypeReply {
+		return proto.Reply{}, c.fail(fmt.Errorf("%w: %s frame where a reply was expected", ErrProtocol, f.Type))
+	}
+	rep, err := proto.DecodeReply(f.Payload)
+	if err != nil {
+		return rep, c.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
+	}
+	if rep.Code == proto.CodeUnavailable {
+		return rep, c.fail(fmt.Errorf("%w: %w", ErrClosed, rep.Err()))
+	}
+	return rep, nil
+}
+
+// roundTrip sends req and returns its reply; a negative reply is returned as the error.
+func (c *Client) roundTrip(req proto.Request) (proto.Reply, error) {
+	if err := c.send(req); err != nil {
+		return proto.Reply{}, err
+	}
+	if err := c.flush(); err != nil {
+		return proto.Reply{}, err
+	}
+	rep, err := c.reply()
+	if err != nil {
+		return rep, err
+	}
+	return rep, rep.Err()
+}
+
+// readReply reads one reply frame from a plain reader (the greeting phase).
+func readReply(r *proto.Reader) (proto.Reply, error) {
+	f, err := r.Next()
+	if err != nil {
+		return proto.Reply{}, err
+	}
+	if f.Type != proto.TypeReply {
+		return proto.Reply{}, fmt.Errorf("%w: %s frame in the greeting (is the server a myftp server?)", ErrProtocol, f.Type)
+	}
+	return proto.DecodeReply(f.Payload)
+}
+
+// ctxErr prefers the context's error when the context ended.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}

@@ -1,0 +1,390 @@
+package client
+
+import (
+	"context"
+	"crypto/md5"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/myftp/myftp/lib/proto"
+	"github.com/myftp/myftp/lib/transfer"
+)
+
+// Options tune a transfer.
+type Options struct {
+	// Progress, if set, is called as data moves with the bytes of the file done so far (a resumed
+	// prefix counts as done) and the file's size. It is called from the transfer's goroutines, one
+	// call at a time.
+	Progress func(done, total int64)
+	// NoResume starts from byte 0 even when an interrupted transfer could be continued.
+	NoResume bool
+}
+
+// Result describes a finished transfer.
+type Result struct {
+	Local, Remote string
+	Size          int64  // of the whole file
+	MD5           string // hex md5 of the whole file, verified by both sides
+	Offset        int64  // where this transfer started: > 0 when it resumed
+	Restart       string // why it started at 0 although a partial existed; "" otherwise
+	Elapsed       time.Duration
+}
+
+// Sent is the number of bytes that travelled in this transfer.
+func (r Result) Sent() int64 { return r.Size - r.Offset }
+
+const (
+	chunk  = 256 << 10 // bytes per data frame sent
+	window = 32        // data frames sent and not yet acknowledged
+)
+
+// Put uploads the local file to remote (its base name in the current remote directory if remote
+// is ""). If an earlier upload of the same file was interrupted, only the missing bytes are sent,
+// after both sides checked that the part already on the server is the same data. The file appears
+// on the server only when complete and verified.
+func (c *Client) Put(ctx context.Context, local, remote string, opt Options) (Result, error) {
+	start := time.Now()
+	f, fi, err := openLocal(local)
+	if err != nil {
+		return Result{}, err
+	}
+	defer f.Close()
+	if remote == "" {
+		remote = filepath.Base(local)
+	}
+	res := Result{Local: local, Remote: remote, Size: fi.Size()}
+	offset, h, err := c.openUpload(f, fi, &res, !opt.NoResume)
+	if err != nil {
+		return res, err
+	}
+	res.Offset = offset
+	if err := c.stream(ctx, f, fi.Size()-offset, h, offset, opt.Progress); err != nil {
+		return res, err
+	}
+	res.MD5 = transfer.Hex(h)
+	if err := c.send(proto.Request{Op: proto.OpDone, MD5: res.MD5}); err != nil {
+		return res, err
+	}
+	if _, err := c.roundTripFlushed(); err != nil {
+		return res, fmt.Errorf("upload %s: %w", remote, err)
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// roundTripFlushed flushes what was sent and reads one reply, returning a negative one as error.
+func (c *Client) roundTripFlushed() (proto.Reply, error) {
+	if err := c.flush(); err != nil {
+		return proto.Reply{}, err
+	}
+	rep, err := c.reply()
+	if err != nil {
+		return rep, err
+	}
+	return rep, rep.Err()
+}
+
+func openLocal(local string) (*os.File, fs.FileInfo, error) {
+	f, err := os.Open(local)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: not a regular file", local)
+	}
+	return f, fi, nil
+}
+
+// openUpload sends put and agrees on the offset: when the server has a partial upload, the local
+// prefix is hashed and compared with the server's; if they differ the upload restarts at 0. It
+// returns the offset (f is positioned there) and the md5 state of the bytes before it.
+func (c *Client) openUpload(f *os.File, fi fs.FileInfo, res *Result, resume bool) (int64, hash.Hash, error) {
+	req := proto.Request{Op: proto.OpPut, Path: res.Remote, Size: fi.Size(), Mtime: fi.ModTime().UTC(), Resume: resume}
+	rep, err := c.roundTrip(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("upload %s: %w", res.Remote, err)
+	}
+	res.Restart = rep.Restart
+	if rep.Offset == 0 {
+		return 0, md5.New(), nil
+	}
+	if rep.Offset > fi.Size() {
+		return 0, nil, c.fail(fmt.Errorf("%w: resume offset %d beyond the file's %d bytes", ErrProtocol, rep.Offset, fi.Size()))
+	}
+	h, err := transfer.HashPrefix(f, rep.Offset)
+	if err != nil {
+		return 0, nil, err
+	}
+	if transfer.Hex(h) == rep.PrefixMD5 {
+		return rep.Offset, h, nil
+	}
+	res.Restart = "the local file differs from the part already uploaded"
+	req.Resume = false
+	if _, err := c.roundTrip(req); err != nil {
+		return 0, nil, fmt.Errorf("upload %s: %w", res.Remote, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, nil, err
+	}
+	return 0, md5.New(), nil
+}
+
+// stream sends n bytes of r as data frames, hashing them into h, while this goroutine reads the
+// server's acknowledgements; at most `window` frames are unacknowledged. The first negative reply
+// stops the sending and is returned. done is the count of bytes before r (for progress).
+func (c *Client) stream(ctx context.Context, r io.Reader, n int64, h hash.Hash, done int64, progress func(int64, int64)) error {
+	total := done + n
+	if progress != nil {
+		progress(done, total)
+	}
+	slots := make(chan struct{}, window) // taken by each frame sent, freed by its reply
+	sent := make(chan struct{}, window)  // one token per frame sent; closed when sending ends
+	stop := make(chan struct{})
+	werr := make(chan error, 1)
+	go func() {
+		defer close(sent)
+		werr <- c.sendFrames(ctx, r, n, h, slots, sent, stop, func(k int64) {
+			done += k
+			if progress != nil {
+				progress(done, total)
+			}
+		})
+	}()
+	var first error
+	for range sent {
+		rep, err := c.reply()
+		<-slots
+		if err == nil {
+			err = rep.Err()
+		}
+		if err != nil && first == nil {
+			first = err
+			close(stop)
+		}
+	}
+	if err := <-werr; first == nil {
+		first = err
+	}
+	return first
+}
+
+// sendFrames is the sending half of stream. Each frame takes a slot before it is sent and puts a
+// token in sent after; it stops early when stop closes or ctx ends.
+func (c *Client) sendFrames(ctx context.Context, r io.Reader, n int64, h hash.Hash, slots, sent chan<- struct{}, stop <-chan struct{}, moved func(int64)) error {
+	buf := make([]byte, min(n, chunk))
+	for n > 0 {
+		select {
+		case <-stop:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case slots <- struct{}{}:
+		}
+		k, err := io.ReadFull(r, buf[:min(n, chunk)])
+		if err != nil {
+			return fmt.Errorf("read local file: %w", err)
+		}
+		h.Write(buf[:k])
+		c.raw.SetWriteDeadline(time.Now().Add(c.cfg.IOTimeout))
+		if err := c.w.WriteFrame(proto.TypeData, buf[:k]); err != nil {
+			return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+		}
+		if err := c.w.Flush(); err != nil {
+			return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+		}
+		sent <- struct{}{}
+		n -= int64(k)
+		moved(int64(k))
+	}
+	return nil
+}
+
+// Get downloads remote to local (its base name in the current local directory if local is "",
+// inside local if local is a directory). The data goes to a partial file beside the target
+// (transfer.PartialName) and is renamed into place only when its md5 matches the server's. A
+// partial file left by an interrupted download is continued if its content is still a prefix of
+// the remote file.
+func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Result, error) {
+	start := time.Now()
+	target := localTarget(remote, local)
+	pf, offset, h, err := openPartial(target, !opt.NoResume)
+	if err != nil {
+		return Result{}, err
+	}
+	req := proto.Request{Op: proto.OpGet, Path: remote, Offset: offset}
+	if offset > 0 {
+		req.PrefixMD5 = transfer.Hex(h)
+	}
+	if err := c.send(req); err != nil {
+		pf.Close()
+		return Result{}, err
+	}
+	if err := c.flush(); err != nil {
+		pf.Close()
+		return Result{}, err
+	}
+	res, err := c.receive(ctx, pf, h, offset, opt.Progress)
+	res.Local, res.Remote, res.Elapsed = target, remote, time.Since(start)
+	return res, err
+}
+
+// localTarget decides where a download of remote goes.
+func localTarget(remote, local string) string {
+	base := path.Base(remote)
+	if local == "" {
+		return base
+	}
+	if fi, err := os.Stat(local); err == nil && fi.IsDir() {
+		return filepath.Join(local, base)
+	}
+	return local
+}
+
+// openPartial opens (or creates) the partial file of target and, when resuming, hashes what it
+// holds. The file is positioned at its end.
+func openPartial(target string, resume bool) (*os.File, int64, hash.Hash, error) {
+	pf, err := os.OpenFile(transfer.PartialName(target), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	fi, err := pf.Stat()
+	if err != nil || !resume || fi.Size() == 0 {
+		if err == nil {
+			err = pf.Truncate(0)
+		}
+		if err != nil {
+			pf.Close()
+			return nil, 0, nil, err
+		}
+		return pf, 0, md5.New(), nil
+	}
+	h, err := transfer.HashPrefix(pf, fi.Size())
+	if err != nil {
+		pf.Close()
+		return nil, 0, nil, err
+	}
+	return pf, fi.Size(), h, nil
+}
+
+// receive reads the reply to a get and its data into pf, verifies the md5 and renames pf into
+// place. pf is closed in every case; it is removed when its content is known to be wrong or the
+// remote file does not exist, and kept for a resume otherwise.
+func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset int64, progress func(int64, int64)) (res Result, err error) {
+	name := pf.Name()
+	keep := true
+	defer func() {
+		pf.Close()
+		if !keep || (err != nil && res.Size == 0 && offset == 0) {
+			os.Remove(name)
+		}
+	}()
+	rep, err := c.reply()
+	if err != nil {
+		return res, err
+	}
+	if err := rep.Err(); err != nil {
+		return res, err
+	}
+	if rep.Code != proto.CodeDataFollows {
+		return res, c.fail(fmt.Errorf("%w: get reply %d", ErrProtocol, rep.Code))
+	}
+	res.Size, res.Offset, res.Restart = rep.Size, rep.Offset, rep.Restart
+	if rep.Offset != offset {
+		if err := restartPartial(pf, h); err != nil {
+			return res, err
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { c.fail(fmt.Errorf("%w: %w", ErrClosed, context.Canceled)) })
+	defer stop()
+	if err := c.receiveData(pf, h, rep.Offset, rep.Size, progress); err != nil {
+		return res, ctxErr(ctx, err)
+	}
+	final, err := c.reply()
+	if err == nil {
+		err = final.Err()
+	}
+	if err != nil {
+		return res, err
+	}
+	res.MD5 = transfer.Hex(h)
+	if final.MD5 != res.MD5 || (rep.MD5 != "" && rep.MD5 != final.MD5) {
+		keep = false
+		return res, &transfer.MismatchError{Name: path.Base(name), Want: final.MD5, Got: res.MD5}
+	}
+	return res, finishPartial(pf, rep.Mtime)
+}
+
+func restartPartial(pf *os.File, h hash.Hash) error {
+	h.Reset()
+	if err := pf.Truncate(0); err != nil {
+		return err
+	}
+	_, err := pf.Seek(0, io.SeekStart)
+	return err
+}
+
+// receiveData copies data frames into pf until size bytes (from offset) have arrived. A reply
+// before that means the server aborted the download.
+func (c *Client) receiveData(pf *os.File, h hash.Hash, offset, size int64, progress func(int64, int64)) error {
+	w := io.MultiWriter(pf, h)
+	done := offset
+	if progress != nil {
+		progress(done, size)
+	}
+	buf := make([]byte, chunk)
+	for done < size {
+		f, err := c.next()
+		if err != nil {
+			return err
+		}
+		if f.Type == proto.TypeReply {
+			rep, err := proto.DecodeReply(f.Payload)
+			if err != nil {
+				return c.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
+			}
+			return fmt.Errorf("download aborted by the server: %w", rep.Err())
+		}
+		if f.Type != proto.TypeData || int64(f.Len) > size-done {
+			return c.fail(fmt.Errorf("%w: unexpected %s frame of %d bytes in a download", ErrProtocol, f.Type, f.Len))
+		}
+		n, err := io.CopyBuffer(w, io.LimitReader(c.r, int64(f.Len)), buf)
+		done += n
+		if err != nil {
+			return c.fail(fmt.Errorf("write local file: %w", err))
+		}
+		if progress != nil {
+			progress(done, size)
+		}
+	}
+	return nil
+}
+
+// finishPartial makes the verified partial file durable, dates it like the remote file, and
+// renames it to its target.
+func finishPartial(pf *os.File, mtime time.Time) error {
+	if err := pf.Sync(); err != nil {
+		return err
+	}
+	if err := pf.Close(); err != nil {
+		return err
+	}
+	name := pf.Name()
+	if !mtime.IsZero() {
+		os.Chtimes(name, time.Now(), mtime)
+	}
+	dir, base := filepath.Split(name)
+	target := filepath.Join(dir, base[1:len(base)-len(transfer.PartialSuffix)])
+	return os.Rename(name, target)
+}

@@ -1,0 +1,52 @@
+// Package transfer holds what both ends of a transfer agree on outside the wire format: the
+// client's partial-download file name, prefix hashing for resumes, and md5 formatting.
+package transfer
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"path/filepath"
+	"strings"
+)
+
+// PartialSuffix ends the name of a download in progress.
+const PartialSuffix = ".myftp-partial"
+
+// PartialName returns the file a download of target writes to before it is complete: a hidden
+// file beside it, ".NAME.myftp-partial". It is renamed to target once the md5 is verified.
+func PartialName(target string) string {
+	dir, base := filepath.Split(target)
+	return filepath.Join(dir, "."+base+PartialSuffix)
+}
+
+// IsPartial reports whether name (a base name) is a partial download.
+func IsPartial(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, PartialSuffix)
+}
+
+// HashPrefix feeds the first n bytes of r into a new md5 and returns it, so that the caller can
+// go on hashing the rest of the file with the same state.
+func HashPrefix(r io.Reader, n int64) (hash.Hash, error) {
+	h := md5.New()
+	got, err := io.CopyN(h, r, n)
+	if err != nil {
+		return nil, fmt.Errorf("hash first %d bytes: got %d: %w", n, got, err)
+	}
+	return h, nil
+}
+
+// Hex returns the hex md5 of what h has seen.
+func Hex(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
+
+// MismatchError is a transfer whose md5 did not match.
+type MismatchError struct {
+	Name      string
+	Want, Got string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("md5 mismatch for %s: expected %s, got %s", e.Name, e.Want, e.Got)
+}
