@@ -55,3 +55,50 @@ func TestSmoke(t *testing.T) {
 	x, _ := os.ReadFile(e.Xferlog)
 	t.Log(string(x))
 }
+
+func TestSmokeMany(t *testing.T) {
+	e := servertest.Start(t, servertest.Options{})
+	e.AddUser("alice", "pw", 0)
+	c := e.Login("alice", "pw")
+	dir := t.TempDir()
+	var items []client.Item
+	for i := range 300 {
+		name := filepath.Join(dir, "f"+string(rune('a'+i%26))+string(rune('a'+i/26)))
+		os.WriteFile(name, bytes.Repeat([]byte{byte(i)}, 4096+i), 0o644)
+		items = append(items, client.Item{Local: name})
+	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, make([]byte, 3<<20), 0o644)
+	items = append(items, client.Item{Local: big})
+	n := 0
+	if err := c.PutMany(context.Background(), items, client.Options{}, func(i int, r client.Result, err error) {
+		if err != nil {
+			t.Error(i, err)
+		}
+		n++
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	var gets []client.Item
+	for _, it := range items {
+		gets = append(gets, client.Item{Remote: filepath.Base(it.Local), Local: out})
+	}
+	if err := c.GetMany(context.Background(), gets, client.Options{}, func(i int, r client.Result, err error) {
+		if err != nil {
+			t.Error(i, err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		a, _ := os.ReadFile(it.Local)
+		b, _ := os.ReadFile(filepath.Join(out, filepath.Base(it.Local)))
+		if !bytes.Equal(a, b) {
+			t.Fatal("differs", it.Local)
+		}
+	}
+	if err := c.Noop(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,277 @@
+package client
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/myftp/myftp/lib/proto"
+	"github.com/myftp/myftp/lib/transfer"
+)
+
+// Item is one file of a batch transfer.
+type Item struct {
+	Local, Remote string
+}
+
+// pipelineMax is the largest file PutMany sends without waiting for the server's go-ahead. Larger
+// files go one at a time with Put, so that they can resume; a small file is simply sent again.
+const pipelineMax = 1 << 20
+
+// batchWindow is the most files of a batch in flight at once.
+const batchWindow = 64
+
+// PutMany uploads items in order. Small files are pipelined: their requests and data go out back
+// to back while the replies are read concurrently, so a directory of small files is not limited by
+// one round trip per file. each, if set, is called once per item, in order, with its result. The
+// error is the first failure (the batch goes on after a failed file); a connection failure stops it.
+func (c *Client) PutMany(ctx context.Context, items []Item, opt Options, each func(int, Result, error)) error {
+	if each == nil {
+		each = func(int, Result, error) {}
+	}
+	var first error
+	note := func(i int, r Result, err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+		each(i, r, err)
+	}
+	for i := 0; i < len(items); {
+		j := i
+		for j < len(items) && small(items[j].Local) {
+			j++
+		}
+		if j > i {
+			if err := c.putPipelined(ctx, items[i:j], i, note); err != nil {
+				return err
+			}
+			i = j
+			continue
+		}
+		r, err := c.Put(ctx, items[i].Local, items[i].Remote, opt)
+		note(i, r, err)
+		if c.Err() != nil || ctx.Err() != nil {
+			return errors.Join(first, c.Err(), ctx.Err())
+		}
+		i++
+	}
+	return first
+}
+
+func small(local string) bool {
+	fi, err := os.Stat(local)
+	return err == nil && fi.Mode().IsRegular() && fi.Size() <= pipelineMax
+}
+
+// pending is a pipelined upload whose replies are still to be read.
+type pending struct {
+	index   int
+	res     Result
+	replies int   // replies the requests sent for it will produce
+	err     error // a local error: nothing was sent
+}
+
+// putPipelined sends items (all small) without waiting, and reads their replies as they come.
+func (c *Client) putPipelined(ctx context.Context, items []Item, base int, note func(int, Result, error)) error {
+	queue := make(chan pending, batchWindow)
+	werr := make(chan error, 1)
+	go func() {
+		defer close(queue)
+		werr <- c.sendSmall(ctx, items, base, queue)
+	}()
+	for p := range queue {
+		if p.err != nil {
+			note(p.index, p.res, p.err)
+			continue
+		}
+		note(p.index, p.res, c.readPutReplies(&p))
+	}
+	if err := <-werr; err != nil {
+		return err
+	}
+	return c.Err()
+}
+
+// sendSmall is the sending half of putPipelined: for each file, put, one data frame and done.
+func (c *Client) sendSmall(ctx context.Context, items []Item, base int, queue chan<- pending) error {
+	for k, it := range items {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p := pending{index: base + k, res: Result{Local: it.Local, Remote: it.Remote}}
+		if p.res.Remote == "" {
+			p.res.Remote = filepath.Base(it.Local)
+		}
+		start := time.Now()
+		data, fi, err := readSmall(it.Local)
+		if err != nil {
+			p.err = err
+			if err := enqueue(c, queue, p); err != nil {
+				return err
+			}
+			continue
+		}
+		sum := md5.Sum(data)
+		p.res.Size, p.res.MD5 = int64(len(data)), hex.EncodeToString(sum[:])
+		if err := c.sendPut(p.res, fi.ModTime(), data); err != nil {
+			return err
+		}
+		p.replies = 2
+		if len(data) > 0 {
+			p.replies = 3
+		}
+		p.res.Elapsed = time.Since(start)
+		if err := enqueue(c, queue, p); err != nil {
+			return err
+		}
+	}
+	return c.flush()
+}
+
+// enqueue hands v to the reading half. When the queue is full, what was sent is flushed first, so
+// the reader is never left waiting for replies to requests still in the buffer.
+func enqueue[T any](c *Client, queue chan<- T, v T) error {
+	select {
+	case queue <- v:
+		return nil
+	default:
+	}
+	if err := c.flush(); err != nil {
+		return err
+	}
+	queue <- v
+	return nil
+}
+
+func readSmall(local string) ([]byte, os.FileInfo, error) {
+	f, fi, err := openLocal(local)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	data := make([]byte, fi.Size())
+	if _, err := f.ReadAt(data, 0); err != nil && fi.Size() > 0 {
+		return nil, nil, fmt.Errorf("read %s: %w", local, err)
+	}
+	return data, fi, nil
+}
+
+// sendPut writes the three frames of a pipelined upload.
+func (c *Client) sendPut(r Result, mtime time.Time, data []byte) error {
+	if err := c.send(proto.Request{Op: proto.OpPut, Path: r.Remote, Size: r.Size, Mtime: mtime.UTC()}); err != nil {
+		return err
+	}
+	if len(data) > 0 {
+		if err := c.w.WriteFrame(proto.TypeData, data); err != nil {
+			return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+		}
+	}
+	return c.send(proto.Request{Op: proto.OpDone, MD5: r.MD5})
+}
+
+// readPutReplies reads the replies of one pipelined upload; the first negative one is its error.
+func (c *Client) readPutReplies(p *pending) error {
+	var first error
+	for range p.replies {
+		rep, err := c.reply()
+		if err != nil {
+			return err
+		}
+		if err := rep.Err(); err != nil && first == nil {
+			first = fmt.Errorf("upload %s: %w", p.res.Remote, err)
+		}
+	}
+	return first
+}
+
+// GetMany downloads items in order, pipelining the requests (at most 64 ahead) so that many small
+// files are not limited by one round trip each. Every file resumes and is verified as with Get.
+// each, if set, is called once per item, in order. The error is the first failure; a connection
+// failure stops the batch.
+func (c *Client) GetMany(ctx context.Context, items []Item, opt Options, each func(int, Result, error)) error {
+	if each == nil {
+		each = func(int, Result, error) {}
+	}
+	queue := make(chan getReq, batchWindow)
+	werr := make(chan error, 1)
+	go func() {
+		defer close(queue)
+		werr <- c.sendGets(ctx, items, !opt.NoResume, queue)
+	}()
+	var first error
+	for g := range queue {
+		if g.err != nil {
+			each(g.index, Result{Remote: items[g.index].Remote}, g.err)
+			first = cmpOr(first, g.err)
+			continue
+		}
+		res, err := c.receive(ctx, g.pf, g.h, g.offset, opt.Progress)
+		res.Local, res.Remote, res.Elapsed = g.target, items[g.index].Remote, time.Since(g.start)
+		each(g.index, res, err)
+		first = cmpOr(first, err)
+		if c.Err() != nil {
+			for g := range queue { // close what was opened for requests that will not be answered
+				if g.pf != nil {
+					g.pf.Close()
+				}
+			}
+			break
+		}
+	}
+	if err := <-werr; err != nil {
+		return errors.Join(first, err)
+	}
+	return first
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// getReq is a pipelined download whose reply is still to be read.
+type getReq struct {
+	index  int
+	target string
+	pf     *os.File
+	offset int64
+	h      hash.Hash
+	start  time.Time
+	err    error
+}
+
+// sendGets is the sending half of GetMany.
+func (c *Client) sendGets(ctx context.Context, items []Item, resume bool, queue chan<- getReq) error {
+	for i, it := range items {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		g := getReq{index: i, target: localTarget(it.Remote, it.Local), start: time.Now()}
+		g.pf, g.offset, g.h, g.err = openPartial(g.target, resume)
+		if g.err == nil {
+			req := proto.Request{Op: proto.OpGet, Path: it.Remote, Offset: g.offset}
+			if g.offset > 0 {
+				req.PrefixMD5 = transfer.Hex(g.h)
+			}
+			if err := c.send(req); err != nil {
+				g.pf.Close()
+				return err
+			}
+		}
+		if err := enqueue(c, queue, g); err != nil {
+			if g.pf != nil {
+				g.pf.Close()
+			}
+			return err
+		}
+	}
+	return c.flush()
+}
