@@ -1,0 +1,128 @@
+package transfer
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/rand"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPartialName(t *testing.T) {
+	got := PartialName(filepath.Join("dir", "my file.txt"))
+	if want := filepath.Join("dir", ".my file.txt.myftp-partial"); got != want {
+		t.Errorf("PartialName = %q, want %q", got, want)
+	}
+	if !IsPartial(filepath.Base(got)) || IsPartial("my file.txt") || IsPartial("x.myftp-partial") {
+		t.Error("IsPartial does not recognise partial names exactly")
+	}
+}
+
+func TestHashPrefix(t *testing.T) {
+	data := []byte("hello, world")
+	h, err := HashPrefix(bytes.NewReader(data), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Write(data[5:])
+	if want := md5.Sum(data); Hex(h) != strings.ToLower(hexOf(want[:])) {
+		t.Errorf("prefix state continued = %s, want md5 of the whole", Hex(h))
+	}
+	if _, err := HashPrefix(bytes.NewReader(data), 100); err == nil {
+		t.Error("a prefix longer than the data was hashed without error")
+	}
+}
+
+func hexOf(b []byte) string {
+	const digits = "0123456789abcdef"
+	var s []byte
+	for _, c := range b {
+		s = append(s, digits[c>>4], digits[c&15])
+	}
+	return string(s)
+}
+
+// TestSinkWritesAndHashesInOrder streams random chunks of random sizes through a Sink and checks
+// the written bytes and the hash against the input.
+func TestSinkWritesAndHashesInOrder(t *testing.T) {
+	for _, total := range []int{0, 1, 4096, Chunk + 1, 5*Chunk + 17} {
+		data := make([]byte, total)
+		rand.Read(data)
+		var out bytes.Buffer
+		h := md5.New()
+		s := NewSink(&out, h, int64(total))
+		for rest := data; len(rest) > 0; {
+			b := s.Buffer()
+			n := copy(b, rest)
+			rest = rest[n:]
+			if err := s.Submit(b[:n]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("total %d: written bytes differ", total)
+		}
+		if want := md5.Sum(data); Hex(h) != hexOf(want[:]) {
+			t.Fatalf("total %d: hash differs", total)
+		}
+	}
+}
+
+type failAfter struct {
+	n   int
+	err error
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, f.err
+	}
+	f.n--
+	return len(p), nil
+}
+
+func TestSinkReportsWriteErrors(t *testing.T) {
+	boom := errors.New("disk full")
+	s := NewSink(&failAfter{n: 2, err: boom}, md5.New(), 10*Chunk)
+	var sawErr error
+	for range 10 {
+		b := s.Buffer()
+		if err := s.Submit(b); err != nil {
+			sawErr = err
+			break
+		}
+	}
+	if err := s.Close(); !errors.Is(err, boom) {
+		t.Fatalf("Close = %v, want the write error", err)
+	}
+	if sawErr != nil && !errors.Is(sawErr, boom) {
+		t.Errorf("Submit returned %v", sawErr)
+	}
+}
+
+func TestSinkWithoutHash(t *testing.T) {
+	s := NewSink(io.Discard, nil, 3)
+	b := s.Buffer()
+	if len(b) != 3 {
+		t.Errorf("buffer for a 3-byte stream has %d bytes", len(b))
+	}
+	if err := s.Submit(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMismatchError(t *testing.T) {
+	e := &MismatchError{Name: "a", Want: "x", Got: "y"}
+	if !strings.Contains(e.Error(), "expected x, got y") {
+		t.Error(e.Error())
+	}
+}
