@@ -227,6 +227,10 @@ func (f *FS) Remove(p string) error {
 	if err != nil {
 		return err
 	}
+	// Lock before looking: an upload committing meanwhile could replace the file with one of
+	// another size, and the count must drop by the size of the file actually removed.
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
 	fi, err := f.root.Lstat(rel)
 	if err != nil {
 		return wrapOS(err, vpath)
@@ -234,8 +238,6 @@ func (f *FS) Remove(p string) error {
 	if fi.IsDir() {
 		return newErr(ErrIsDir, vpath, "use rmdir")
 	}
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
 	if err := f.root.Remove(rel); err != nil {
 		return wrapOS(err, vpath)
 	}
@@ -260,12 +262,12 @@ func (f *FS) Rename(from, to string) error {
 	if relFrom == "." || relTo == "." {
 		return newErr(ErrPermission, "/", "the home directory cannot be renamed")
 	}
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
 	src, err := f.root.Lstat(relFrom)
 	if err != nil {
 		return wrapOS(err, vFrom)
 	}
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
 	var freed int64
 	if dst, err := f.root.Lstat(relTo); err == nil {
 		if dst.IsDir() {
@@ -274,7 +276,7 @@ func (f *FS) Rename(from, to string) error {
 		if src.IsDir() {
 			return newErr(ErrNotDir, vTo, "cannot replace a file with a directory")
 		}
-		if dst.Mode().IsRegular() {
+		if dst.Mode().IsRegular() && !os.SameFile(src, dst) { // renaming a file onto itself frees nothing
 			freed = dst.Size()
 		}
 	}
@@ -282,7 +284,7 @@ func (f *FS) Rename(from, to string) error {
 		return wrapOS(err, vFrom)
 	}
 	f.h.used -= freed
-	if src.Mode().IsRegular() {
+	if src.Mode().IsRegular() && relFrom != relTo {
 		f.root.Remove(sumPath(relTo))
 		f.root.Rename(sumPath(relFrom), sumPath(relTo))
 	}

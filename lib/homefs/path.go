@@ -1,7 +1,6 @@
 package homefs
 
 import (
-	"path"
 	"path/filepath"
 	"strings"
 	"unicode"
@@ -81,6 +80,3 @@ func checkName(p string) error {
 	}
 	return nil
 }
-
-// vjoin joins a virtual directory and a name.
-func vjoin(dir, name string) string { return path.Join(dir, name) }

@@ -300,10 +300,10 @@ func (u *Upload) abortLocked() {
 
 // discard aborts and deletes the partial file: its content is known to be wrong.
 func (u *Upload) discard() {
-	u.Abort()
 	h := u.f.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	u.abortLocked() // under the same lock as the removal, or another session could resume the bad partial
 	if u.f.root.Remove(partialPath(u.rel)) == nil {
 		h.used -= u.written
 	}

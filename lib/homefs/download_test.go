@@ -1,0 +1,215 @@
+package homefs
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func readAll(t *testing.T, d *Download) []byte {
+	t.Helper()
+	b, err := io.ReadAll(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDownloadMD5Record(t *testing.T) {
+	t.Parallel()
+	content := randomBytes(3000, 21)
+	changed := randomBytes(3000, 22)
+	tests := []struct {
+		name   string
+		change func(t *testing.T, real string) // what happens to the file on disk after the upload
+		want   string                          // MD5 of the download
+		data   []byte
+	}{
+		{"untouched", func(*testing.T, string) {}, md5hex(content), content},
+		{"rewritten, other size", func(t *testing.T, real string) {
+			writeFile(t, real, changed[:10])
+		}, "", changed[:10]},
+		{"rewritten, same size and mtime", func(t *testing.T, real string) {
+			writeFile(t, real, changed)
+			// Same size and time, but a new inode: the record must not be trusted.
+			tmp := real + ".new"
+			writeFile(t, tmp, changed)
+			os.Chtimes(tmp, time.Time{}, srcMtime)
+			if err := os.Rename(tmp, real); err != nil {
+				t.Fatal(err)
+			}
+		}, "", changed},
+		{"same inode, touched", func(t *testing.T, real string) {
+			if err := os.Chtimes(real, time.Time{}, srcMtime.Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}, "", content},
+		{"same inode, rewritten in place", func(t *testing.T, real string) {
+			if err := os.WriteFile(real, changed, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "", changed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			base := t.TempDir()
+			_, f := openHome(t, base, "u", 1<<20, Options{})
+			put(t, f, "f", content)
+			real := filepath.Join(base, "u", "f")
+			tc.change(t, real)
+
+			d, err := f.OpenDownload("f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.MD5 != tc.want {
+				t.Errorf("MD5 = %q, want %q", d.MD5, tc.want)
+			}
+			got := readAll(t, d)
+			if !bytes.Equal(got, tc.data) || d.Info.Size != int64(len(tc.data)) || d.Info.Name != "f" || d.Info.Type != 'f' {
+				t.Errorf("download: %d bytes, Info %+v; want %d bytes", len(got), d.Info, len(tc.data))
+			}
+			// The sender hashed while sending and records it; the next download has it.
+			f.RecordMD5(d, md5hex(got))
+			d.Close()
+			d, err = f.OpenDownload("/f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if d.MD5 != md5hex(tc.data) {
+				t.Errorf("after RecordMD5: MD5 = %q, want %q", d.MD5, md5hex(tc.data))
+			}
+		})
+	}
+}
+
+// A record computed from a file that changed while it was sent is not stored.
+func TestRecordMD5IgnoredAfterChange(t *testing.T) {
+	t.Parallel()
+	first := []byte("first content")
+	tests := []struct {
+		name   string
+		change func(t *testing.T, real string)
+	}{
+		{"rewritten, other size", func(t *testing.T, real string) {
+			writeFile(t, real, []byte("second, longer content"))
+		}},
+		{"replaced, same size and mtime", func(t *testing.T, real string) {
+			fi, err := os.Stat(real)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmp := real + ".tmp"
+			writeFile(t, tmp, []byte("other content"))
+			if err := os.Chtimes(tmp, time.Time{}, fi.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, real); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"removed", func(t *testing.T, real string) {
+			if err := os.Remove(real); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, real, nil)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			base := t.TempDir()
+			_, f := openHome(t, base, "u", 1<<20, Options{})
+			real := filepath.Join(base, "u", "f")
+			writeFile(t, real, first)
+			d, err := f.OpenDownload("f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.MD5 != "" {
+				t.Errorf("a file never uploaded has MD5 %q", d.MD5)
+			}
+			sent := readAll(t, d)
+			d.Close()
+			tc.change(t, real)
+			f.RecordMD5(d, md5hex(sent))
+			d, err = f.OpenDownload("f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if d.MD5 != "" {
+				t.Errorf("MD5 = %q: the record of the older content was stored", d.MD5)
+			}
+		})
+	}
+}
+
+// A download already open reads the old content whole while an upload replaces the file.
+func TestDownloadDuringReplace(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	s, f := openHome(t, base, "u", 1<<20, Options{})
+	g := openAgain(t, s, "u", 1<<20)
+	old := randomBytes(200<<10, 31)
+	fresh := randomBytes(100<<10, 32)
+	put(t, f, "f", old)
+	d, err := f.OpenDownload("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	first := make([]byte, 50<<10)
+	if _, err := io.ReadFull(d, first); err != nil {
+		t.Fatal(err)
+	}
+	put(t, g, "f", fresh)
+	rest := readAll(t, d)
+	if got := append(first, rest...); !bytes.Equal(got, old) {
+		t.Errorf("the open download read %d bytes that differ from the old file", len(got))
+	}
+	if d.MD5 != md5hex(old) {
+		t.Errorf("the open download's MD5 changed to %q", d.MD5)
+	}
+	// Recording the old md5 now must not label the new file.
+	f.RecordMD5(d, md5hex(old))
+	e, err := g.OpenDownload("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if got := readAll(t, e); !bytes.Equal(got, fresh) || e.MD5 != md5hex(fresh) {
+		t.Errorf("a new download: %d bytes, MD5 %q; want the new file and its md5", len(got), e.MD5)
+	}
+	checkUsage(t, f, base, "u", int64(len(fresh)))
+}
+
+func TestOpenDownloadErrors(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	_, f := openHome(t, base, "u", 1<<20, Options{})
+	f.Mkdir("dir", false)
+	put(t, f, "file", []byte("x"))
+	for p, want := range map[string]error{
+		"dir":       ErrIsDir,
+		"/":         ErrIsDir,
+		"":          ErrIsDir, // the current directory
+		"missing":   ErrNotFound,
+		"file/x":    ErrNotDir,
+		"/.myftp":   ErrInvalidPath,
+		"../file":   ErrOutside,
+		"dir/../..": ErrOutside,
+	} {
+		d, err := f.OpenDownload(p)
+		if d != nil {
+			d.Close()
+		}
+		wantKind(t, "OpenDownload("+p+")", err, want)
+		checkMessage(t, "OpenDownload", err, base)
+	}
+}
