@@ -119,7 +119,8 @@ func (l *Limiter) Len() int {
 	return len(l.entries)
 }
 
-// evict makes room for one more key: expired keys go first, then arbitrary ones. l.mu is held.
+// evict makes room when the table is full: expired keys go first, then arbitrary ones, down to
+// nine tenths of the limit, so that the scan is paid once per many new keys. l.mu is held.
 func (l *Limiter) evict(now time.Time) {
 	if len(l.entries) < l.maxEntries {
 		return
@@ -128,7 +129,7 @@ func (l *Limiter) evict(now time.Time) {
 		l.get(k, now)
 	}
 	for k := range l.entries {
-		if len(l.entries) < l.maxEntries {
+		if len(l.entries) < l.maxEntries*9/10 {
 			return
 		}
 		delete(l.entries, k)

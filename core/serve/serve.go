@@ -89,6 +89,7 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 	}
 	l, err := net.Listen("tcp", s.Server.Listen)
 	if err != nil {
+		srv.Shutdown(context.Background())
 		return fmt.Errorf("listen: %w", err)
 	}
 	fmt.Fprintf(stdout, "listening on %s\n", l.Addr())

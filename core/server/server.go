@@ -46,8 +46,9 @@ type TransferLogger interface {
 	Log(logger.Transfer) error
 }
 
-// Config is everything a Server needs. Zero durations and sizes are replaced by the defaults of
-// conf/settings.toml.
+// Config is everything a Server needs. Zero durations, a zero PoolSize and a MaxHeader below the
+// minimum are replaced by the defaults of conf/settings.toml; a zero QueueSize means no queue (a
+// connection is served at once or told the server is busy).
 type Config struct {
 	Name          string
 	PoolSize      int
@@ -297,7 +298,8 @@ func (s *Server) removeSession(sess *session) {
 // Shutdown stops the server gracefully: it closes the listeners, tells every queued connection
 // "server shutting down", interrupts idle sessions and lets busy ones finish their current
 // command, then waits for all sessions to end. If ctx ends first, the remaining connections are
-// closed and ctx.Err() is returned. The worker pool is released either way.
+// closed and ctx.Err() is returned at once, without waiting for sessions that are stuck outside
+// the network (a hung disk write ends on its own). The worker pool is released either way.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	first := !s.closing.Swap(true)
@@ -331,18 +333,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 		s.closeAll()
-		<-finished
 	}
 	s.pool.Release()
 	return err
 }
 
 // closeAll closes every session's connection: the end of a graceful shutdown that ran out of time.
+// It closes the TCP connection, not the TLS one, whose Close would first try to send a close_notify
+// to a client that may not be reading.
 func (s *Server) closeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for sess := range s.sessions {
-		sess.conn.Close()
+		sess.raw.Close()
 	}
 }
 

@@ -55,7 +55,13 @@ func (s *session) cmdPut(req proto.Request) error {
 // data appends one data frame of n bytes to the open upload.
 func (s *session) data(n int) error {
 	if s.up == nil {
-		return errNoUpload // the frame's bytes are skipped by the reader
+		// Skip the payload now: left unread, it would count as a buffered request and hold back
+		// the flush of this reply (the client then waits for it forever). This is the common case
+		// after an upload failed mid-stream, with the client's window of frames still arriving.
+		if _, err := io.Copy(io.Discard, s.r); err != nil {
+			return err
+		}
+		return errNoUpload
 	}
 	bp := s.srv.bufs.Get().(*[]byte)
 	defer s.srv.bufs.Put(bp)

@@ -1,0 +1,261 @@
+package server_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/server/servertest"
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/client"
+	"github.com/myftp/myftp/lib/proto"
+)
+
+// TestWrongLoginRepliesIdentical: an unknown account, a wrong password, a disabled account and an
+// impossible name all get the same reply, so that the reply does not tell which accounts exist.
+func TestWrongLoginRepliesIdentical(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, servertest.Options{})
+	e.AddUser("bob", "bob-pw", 0)
+	e.AddUser("dis", "dis-pw", 0)
+	if _, err := e.DB.Update("dis", func(a *account.Account) error { a.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ what, user, pw string }{
+		{"unknown account", "nobody", "bob-pw"},
+		{"wrong password", "bob", "bob-PW"},
+		{"empty password", "bob", ""},
+		{"disabled account", "dis", "dis-pw"},
+		{"impossible name", "../bob", "bob-pw"},
+	}
+	var first *proto.ReplyError
+	for _, tc := range cases {
+		c := e.Dial() // one connection each: the third failure on a connection is answered otherwise
+		err := c.Login(tc.user, tc.pw)
+		var re *proto.ReplyError
+		if !errors.As(err, &re) {
+			t.Fatalf("%s: %v, want a reply", tc.what, err)
+		}
+		if re.Code != proto.CodeNotLoggedIn || re.Msg != "login incorrect" {
+			t.Errorf("%s: reply %d %q, want 530 \"login incorrect\"", tc.what, re.Code, re.Msg)
+		}
+		if first == nil {
+			first = re
+		} else if *re != *first {
+			t.Errorf("%s: reply %v differs from %v", tc.what, re, first)
+		}
+		if err := c.Noop(); err != nil {
+			t.Errorf("%s: the session should go on after one failure: %v", tc.what, err)
+		}
+	}
+}
+
+// TestThreeFailuresCloseTheConnection: the third failed login on one connection is answered with a
+// 421 and the connection is closed; before that, a right password still works.
+func TestThreeFailuresCloseTheConnection(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, servertest.Options{})
+	e.AddUser("bob", "bob-pw", 0)
+
+	c := e.Dial()
+	for i := range 2 {
+		err := c.Login("bob", "nope")
+		wantReply(t, "failure "+string(rune('1'+i)), err, proto.CodeNotLoggedIn, "login incorrect")
+	}
+	if err := c.Login("bob", "bob-pw"); err != nil {
+		t.Fatalf("right password after two failures: %v", err)
+	}
+
+	c = e.Dial()
+	for range 2 {
+		c.Login("nobody", "nope")
+	}
+	err := c.Login("nobody", "nope")
+	if !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("third failure: %v, want the connection closed", err)
+	}
+	wantReply(t, "third failure", err, proto.CodeUnavailable, "too many failed logins")
+	if err := c.Login("bob", "bob-pw"); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("login after the third failure: %v, want ErrClosed", err)
+	}
+	waitRunning(t, e, 1)
+}
+
+// TestThrottleSlowsBruteForce guesses one account's password a couple of dozen times, reconnecting
+// after every third failure. The failures beyond throttle_after are each answered only after the
+// throttle delay (doubling up to the maximum), so the whole run takes at least the sum of those
+// delays. Meanwhile another account logs in from the same address without waiting for them.
+func TestThrottleSlowsBruteForce(t *testing.T) {
+	t.Parallel()
+	const (
+		after    = 3
+		delay    = 50 * time.Millisecond
+		maxDelay = 100 * time.Millisecond
+		attempts = 24
+	)
+	e := servertest.Start(t, servertest.Options{Auth: auth.Config{ThrottleAfter: after, ThrottleWindow: time.Minute,
+		ThrottleDelay: delay, ThrottleMaxDelay: maxDelay}})
+	e.AddUser("victim", "victim-pw", 0)
+	e.AddUser("alice", "alice-pw", 0)
+	e.Dial() // records the server in known_hosts
+
+	var owed time.Duration // the delays the server must enforce, from the settings
+	for k := after + 1; k <= attempts; k++ {
+		d := delay << (k - after - 1)
+		owed += min(d, maxDelay)
+	}
+
+	type result struct {
+		fastest time.Duration
+		err     error
+	}
+	legit := make(chan result, 1)
+	start := time.Now()
+	var c *client.Client
+	for k := 1; k <= attempts; k++ {
+		if c == nil || c.Err() != nil {
+			c = e.Dial()
+		}
+		err := c.Login("victim", "guess-"+string(rune('a'+k)))
+		if k%3 == 0 {
+			wantReply(t, "attempt", err, proto.CodeUnavailable, "too many failed logins")
+		} else {
+			wantReply(t, "attempt", err, proto.CodeNotLoggedIn, "login incorrect")
+		}
+		if k == after+2 {
+			// The address and the account are throttled now: alice logs in a few times.
+			go func() {
+				r := result{fastest: time.Hour}
+				for range 5 {
+					lc, err := client.Dial(t.Context(), e.ClientConfig())
+					if err != nil {
+						r.err = err
+						break
+					}
+					t0 := time.Now()
+					err = lc.Login("alice", "alice-pw")
+					r.fastest = min(r.fastest, time.Since(t0))
+					lc.Close()
+					if err != nil {
+						r.err = err
+						break
+					}
+				}
+				legit <- r
+			}()
+		}
+	}
+	took := time.Since(start)
+	if took < owed {
+		t.Fatalf("%d failed logins took %v, less than the %v of throttle delays they owe", attempts, took, owed)
+	}
+	t.Logf("%d failed logins took %v (delays owed: %v)", attempts, took, owed)
+	r := await(t, "alice's logins", legit)
+	if r.err != nil {
+		t.Fatalf("alice's login during the attack: %v", r.err)
+	}
+	// A failure from this address now waits maxDelay; alice's right password must not. Of five
+	// logins, the fastest is far below that unless she was made to wait.
+	if r.fastest >= maxDelay {
+		t.Fatalf("alice's fastest login took %v during the attack, want less than the attacker's delay %v", r.fastest, maxDelay)
+	}
+}
+
+// TestLogsNeverContainPasswords logs in right, wrong, as a disabled and an unknown account, and
+// sends a broken login frame, all with distinctive passwords; neither log may contain them.
+func TestLogsNeverContainPasswords(t *testing.T) {
+	t.Parallel()
+	const (
+		right = "Correct-Horse-7f3a9c"
+		wrong = "Wrong-Battery-91b2e4"
+	)
+	e := servertest.Start(t, servertest.Options{Plain: true})
+	e.AddUser("bob", right, 0)
+	e.AddUser("dis", right, 0)
+	if _, err := e.DB.Update("dis", func(a *account.Account) error { a.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	c := e.Login("bob", right)
+	if err := c.Noop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"bob", "dis", "nobody"} {
+		for _, pw := range []string{wrong, right} {
+			lc := e.Dial()
+			lc.Login(who, pw)
+			lc.Close()
+		}
+	}
+	w := openWire(t, e.Addr)
+	w.frame(proto.TypeRequest, []byte(`{"op":"login","user":"bob","password":"`+wrong+`"`))
+	w.expect(proto.CodeSyntax, "malformed")
+	w = openWire(t, e.Addr)
+	w.frame(proto.TypeRequest, []byte(`{"op":"login","user":"bob","password":"`+wrong+`"} trailing`))
+	w.expect(proto.CodeSyntax, "malformed")
+	c.Close()
+	waitRunning(t, e, 0) // every session has ended and logged its end
+
+	events, err := os.ReadFile(filepath.Join(e.Dir, "log", "myftps.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(events), "login failed") || !strings.Contains(string(events), "malformed frame") {
+		t.Fatalf("the event log lacks the login failures; is it the right file?\n%s", events)
+	}
+	xfer, _ := os.ReadFile(e.Xferlog)
+	for _, pw := range []string{right, wrong} {
+		if strings.Contains(string(events), pw) {
+			t.Errorf("the event log contains the password %q", pw)
+		}
+		if strings.Contains(string(xfer), pw) {
+			t.Errorf("the transfer log contains the password %q", pw)
+		}
+	}
+}
+
+// TestAccountChangedDuringSession: an account disabled or deleted while its session is open gets a
+// 421 at its next command and the connection closes; other sessions go on, and a changed quota
+// takes effect at once.
+func TestAccountChangedDuringSession(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, servertest.Options{})
+	for _, u := range []string{"bob", "carol", "dave"} {
+		e.AddUser(u, u+"-pw", 1<<20)
+	}
+	bob, carol, dave := e.Login("bob", "bob-pw"), e.Login("carol", "carol-pw"), e.Login("dave", "dave-pw")
+
+	if _, err := e.DB.Update("bob", func(a *account.Account) error { a.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	_, err := bob.Pwd()
+	if !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("command of a disabled account: %v, want the connection closed", err)
+	}
+	wantReply(t, "command of a disabled account", err, proto.CodeUnavailable, "account disabled or deleted")
+	if err := bob.Noop(); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("second command of a disabled account: %v", err)
+	}
+
+	if _, err := e.DB.Delete("carol"); err != nil {
+		t.Fatal(err)
+	}
+	err = carol.List("", false, func(proto.Entry) error { return nil })
+	wantReply(t, "command of a deleted account", err, proto.CodeUnavailable, "account disabled or deleted")
+
+	if _, err := e.DB.Update("dave", func(a *account.Account) error { a.Quota = 5 << 20; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, q, err := dave.Quota(); err != nil || q != 5<<20 {
+		t.Fatalf("dave's quota after the change: %d, %v; want %d", q, err, 5<<20)
+	}
+	waitRunning(t, e, 1)
+
+	err = e.Dial().Login("bob", "bob-pw")
+	wantReply(t, "login of the disabled account", err, proto.CodeNotLoggedIn, "login incorrect")
+	err = e.Dial().Login("carol", "carol-pw")
+	wantReply(t, "login of the deleted account", err, proto.CodeNotLoggedIn, "login incorrect")
+}
