@@ -35,6 +35,7 @@ func (c *Client) PutMany(ctx context.Context, items []Item, opt Options, each fu
 	if each == nil {
 		each = func(int, Result, error) {}
 	}
+	defer c.closeOnCancel(ctx)()
 	var first error
 	note := func(i int, r Result, err error) {
 		if err != nil && first == nil {
@@ -49,7 +50,7 @@ func (c *Client) PutMany(ctx context.Context, items []Item, opt Options, each fu
 		}
 		if j > i {
 			if err := c.putPipelined(ctx, items[i:j], i, note); err != nil {
-				return err
+				return ctxErr(ctx, err)
 			}
 			i = j
 			continue
@@ -248,14 +249,26 @@ type getReq struct {
 	err    error
 }
 
-// sendGets is the sending half of GetMany.
+// sendGets is the sending half of GetMany. A file whose local target is also the target of an
+// earlier file of the batch fails without being requested: the two downloads would share one
+// partial file, and the second would write into the first after its check.
 func (c *Client) sendGets(ctx context.Context, items []Item, resume bool, queue chan<- getReq) error {
+	targets := make(map[string]int, len(items))
 	for i, it := range items {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		g := getReq{index: i, target: localTarget(it.Remote, it.Local), start: time.Now()}
-		g.pf, g.offset, g.h, g.err = openPartial(g.target, resume)
+		key, err := filepath.Abs(g.target)
+		if err != nil {
+			key = filepath.Clean(g.target)
+		}
+		if k, dup := targets[key]; dup {
+			g.err = fmt.Errorf("%s: also the target of %s in this batch; not downloaded", g.target, items[k].Remote)
+		} else {
+			targets[key] = i
+			g.pf, g.offset, g.h, g.err = openPartial(g.target, resume)
+		}
 		if g.err == nil {
 			req := proto.Request{Op: proto.OpGet, Path: it.Remote, Offset: g.offset}
 			if g.offset > 0 {

@@ -202,7 +202,8 @@ func (c *Client) TLS() bool { return c.greeting.TLS }
 // ServerName returns the name the server announced.
 func (c *Client) ServerName() string { return c.greeting.Server }
 
-// Close sends quit (best effort) and closes the connection.
+// Close sends quit (best effort, without waiting for the reply) and closes the connection. It
+// returns nil, also when the connection was already closed by an error.
 func (c *Client) Close() error {
 	if c.Err() == nil && c.w != nil {
 		c.raw.SetDeadline(time.Now().Add(time.Second))
@@ -210,7 +211,7 @@ func (c *Client) Close() error {
 		c.w.Flush()
 	}
 	c.fail(ErrClosed)
-	return c.conn.Close()
+	return nil
 }
 
 // fail makes the connection unusable and remembers why. It is safe to call from the two

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/myftp/myftp/lib/proto"
@@ -58,24 +59,32 @@ func (c *Client) Put(ctx context.Context, local, remote string, opt Options) (Re
 	if remote == "" {
 		remote = filepath.Base(local)
 	}
+	defer c.closeOnCancel(ctx)()
 	res := Result{Local: local, Remote: remote, Size: fi.Size()}
 	offset, h, err := c.openUpload(f, fi, &res, !opt.NoResume)
 	if err != nil {
-		return res, err
+		return res, ctxErr(ctx, err)
 	}
 	res.Offset = offset
 	if err := c.stream(ctx, f, fi.Size()-offset, h, offset, opt.Progress); err != nil {
-		return res, err
+		return res, ctxErr(ctx, err)
 	}
 	res.MD5 = transfer.Hex(h)
 	if err := c.send(proto.Request{Op: proto.OpDone, MD5: res.MD5}); err != nil {
-		return res, err
+		return res, ctxErr(ctx, err)
 	}
 	if _, err := c.roundTripFlushed(); err != nil {
-		return res, fmt.Errorf("upload %s: %w", remote, err)
+		return res, fmt.Errorf("upload %s: %w", remote, ctxErr(ctx, err))
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// closeOnCancel makes the connection unusable as soon as ctx ends, so that a cancelled transfer
+// returns at once wherever it waits (the package doc promises a closed connection after a
+// cancelled transfer). Call the returned func when the transfer is over.
+func (c *Client) closeOnCancel(ctx context.Context) func() bool {
+	return context.AfterFunc(ctx, func() { c.fail(fmt.Errorf("%w: %w", ErrClosed, ctx.Err())) })
 }
 
 // roundTripFlushed flushes what was sent and reads one reply, returning a negative one as error.
@@ -321,7 +330,7 @@ func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset i
 	res.MD5 = transfer.Hex(h)
 	if final.MD5 != res.MD5 || (rep.MD5 != "" && rep.MD5 != final.MD5) {
 		keep = false
-		return res, &transfer.MismatchError{Name: path.Base(name), Want: final.MD5, Got: res.MD5}
+		return res, &transfer.MismatchError{Name: filepath.Base(targetOf(name)), Want: final.MD5, Got: res.MD5}
 	}
 	return res, finishPartial(pf, rep.Mtime)
 }
@@ -384,7 +393,11 @@ func finishPartial(pf *os.File, mtime time.Time) error {
 	if !mtime.IsZero() {
 		os.Chtimes(name, time.Now(), mtime)
 	}
-	dir, base := filepath.Split(name)
-	target := filepath.Join(dir, base[1:len(base)-len(transfer.PartialSuffix)])
-	return os.Rename(name, target)
+	return os.Rename(name, targetOf(name))
+}
+
+// targetOf returns the file that the partial download partial is renamed to once verified.
+func targetOf(partial string) string {
+	dir, base := filepath.Split(partial)
+	return filepath.Join(dir, strings.TrimSuffix(strings.TrimPrefix(base, "."), transfer.PartialSuffix))
 }

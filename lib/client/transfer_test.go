@@ -1,0 +1,103 @@
+package client
+
+import (
+	"crypto/md5"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/myftp/myftp/lib/transfer"
+)
+
+func TestLocalTarget(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.Mkdir("sub", 0o755)
+	tests := []struct{ remote, local, want string }{
+		{"a.txt", "", "a.txt"},
+		{"/docs/2024/a b.txt", "", "a b.txt"},
+		{"docs/中文.txt", "", "中文.txt"},
+		{"docs/a.txt", "sub", filepath.Join("sub", "a.txt")},
+		{"docs/a.txt", dir, filepath.Join(dir, "a.txt")},
+		{"docs/a.txt", "b.txt", "b.txt"},
+		{"docs/a.txt", filepath.Join("sub", "b.txt"), filepath.Join("sub", "b.txt")},
+		{"docs/a.txt", "missing/b.txt", "missing/b.txt"},
+	}
+	for _, tt := range tests {
+		if got := localTarget(tt.remote, tt.local); got != tt.want {
+			t.Errorf("localTarget(%q, %q) = %q, want %q", tt.remote, tt.local, got, tt.want)
+		}
+	}
+}
+
+func TestOpenPartial(t *testing.T) {
+	md5hex := func(b []byte) string { return fmt.Sprintf("%x", md5.Sum(b)) }
+	t.Run("new", func(t *testing.T) {
+		target := filepath.Join(t.TempDir(), "a.bin")
+		pf, off, h, err := openPartial(target, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pf.Close()
+		if off != 0 || transfer.Hex(h) != md5hex(nil) || pf.Name() != transfer.PartialName(target) {
+			t.Errorf("openPartial = %s, %d, %s", pf.Name(), off, transfer.Hex(h))
+		}
+		if _, err := os.Stat(target); err == nil {
+			t.Error("the target was created")
+		}
+	})
+	have := []byte("the first part of the file")
+	setup := func(t *testing.T) string {
+		target := filepath.Join(t.TempDir(), "a.bin")
+		if err := os.WriteFile(transfer.PartialName(target), have, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return target
+	}
+	t.Run("resume", func(t *testing.T) {
+		target := setup(t)
+		pf, off, h, err := openPartial(target, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if off != int64(len(have)) || transfer.Hex(h) != md5hex(have) {
+			t.Errorf("openPartial = %d, %s; want %d, %s", off, transfer.Hex(h), len(have), md5hex(have))
+		}
+		// The file is positioned at its end, and the hash goes on from the prefix.
+		pf.Write([]byte(", then the rest"))
+		h.Write([]byte(", then the rest"))
+		pf.Close()
+		whole, _ := os.ReadFile(pf.Name())
+		if string(whole) != string(have)+", then the rest" || transfer.Hex(h) != md5hex(whole) {
+			t.Errorf("after appending: %q, md5 %s", whole, transfer.Hex(h))
+		}
+	})
+	t.Run("no resume", func(t *testing.T) {
+		target := setup(t)
+		pf, off, h, err := openPartial(target, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pf.Close()
+		rest, _ := io.ReadAll(pf)
+		if fi, _ := pf.Stat(); off != 0 || fi.Size() != 0 || len(rest) != 0 || transfer.Hex(h) != md5hex(nil) {
+			t.Errorf("openPartial without resume = %d, size %d, md5 %s; want an empty file", off, fi.Size(), transfer.Hex(h))
+		}
+	})
+	t.Run("directory missing", func(t *testing.T) {
+		if pf, _, _, err := openPartial(filepath.Join(t.TempDir(), "no", "a.bin"), true); err == nil {
+			pf.Close()
+			t.Fatal("openPartial in a missing directory succeeded")
+		}
+	})
+}
+
+func TestTargetOfPartial(t *testing.T) {
+	for _, target := range []string{"a.txt", filepath.Join("dir", "中文 name.bin"), filepath.Join(t.TempDir(), ".hidden")} {
+		if got := targetOf(transfer.PartialName(target)); got != filepath.Clean(target) {
+			t.Errorf("targetOf(PartialName(%q)) = %q", target, got)
+		}
+	}
+}
