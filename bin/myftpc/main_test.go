@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/myftp/myftp/core/admin"
+	"github.com/myftp/myftp/core/serve"
+	"github.com/myftp/myftp/core/shell"
+	"github.com/myftp/myftp/lib/bytesize"
+	"github.com/myftp/myftp/lib/proto"
+)
+
+// TestMain makes the test binary double as myftpc, myftps and create_user for the scripts.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"myftpc": func() {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+			code := shell.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+			stop()
+			os.Exit(code)
+		},
+		"myftps": func() {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			code := serve.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+			stop()
+			os.Exit(code)
+		},
+		"create_user": func() {
+			os.Exit(admin.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		},
+	})
+}
+
+// TestScripts runs testdata/script/*.txtar. The runtime root and $HOME are the script's work
+// directory, so the default known_hosts is $WORK/.myftp/known_hosts; $WORK_RE is $WORK quoted for
+// a regexp.
+//
+// The server runs in the test process (startserver), not as "exec myftps &": a background
+// command's output can only be read after it ended, so a script could not learn the port of a
+// server listening on 127.0.0.1:0. startserver runs the real myftps program (serve.Main) with a
+// pipe as its standard output, reads "fingerprint ..." and "listening on ..." from it, and sets
+// $ADDR, $FINGERPRINT and $FINGERPRINT_RE (the fingerprint quoted for a regexp); the server is
+// stopped when the script ends, or by stopserver.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("MYFTP_ROOT", env.WorkDir)
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("WORK_RE", regexp.QuoteMeta(env.WorkDir))
+			// Under -race, every program would otherwise wait a second as it exits.
+			env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+			stack := &serverStack{}
+			env.Values[stackKey{}] = stack
+			env.Defer(func() { stack.stopAll(env.T()) })
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits":       cmdExits,
+			"startserver": cmdStartServer,
+			"stopserver":  cmdStopServer,
+			"holdslot":    cmdHoldSlot,
+			"genfile":     cmdGenFile,
+			"genfiles":    cmdGenFiles,
+			"prefix":      cmdPrefix,
+			"cmpdir":      cmdCmpDir,
+			"expand":      cmdExpand,
+		},
+	})
+}
+
+// stackKey is the key of a script's serverStack in its values.
+type stackKey struct{}
+
+// serverStack holds the servers a script started, the last on top.
+type serverStack struct {
+	mu   sync.Mutex
+	runs []*serverRun
+}
+
+func stackOf(ts *testscript.TestScript) *serverStack { return ts.Value(stackKey{}).(*serverStack) }
+
+// serverRun is one in-process myftps.
+type serverRun struct {
+	cancel context.CancelFunc
+	done   chan int
+	stderr *lockedBuffer
+}
+
+// cmdStartServer runs myftps with the script's root and the given flags until the script ends.
+// It runs in the test process, whose directory is not the script's: give paths as $WORK/...
+//
+//	startserver [myftps flags]
+func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! startserver")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	run := &serverRun{cancel: cancel, done: make(chan int, 1), stderr: &lockedBuffer{}}
+	all := append([]string{"--root", ts.Getenv("WORK")}, args...)
+	go func() {
+		code := serve.Main(ctx, all, pw, run.stderr)
+		pw.Close()
+		run.done <- code
+	}()
+	stackOf(ts).push(run)
+	addr, fp := readBanner(ts, pr, run)
+	go io.Copy(io.Discard, pr)
+	ts.Setenv("ADDR", addr)
+	ts.Setenv("FINGERPRINT", fp)
+	ts.Setenv("FINGERPRINT_RE", regexp.QuoteMeta(fp))
+}
+
+// readBanner reads the server's first lines, up to "listening on ADDR", within 10 s.
+func readBanner(ts *testscript.TestScript, r io.Reader, run *serverRun) (addr, fp string) {
+	type banner struct{ addr, fp string }
+	got := make(chan banner, 1)
+	go func() {
+		var b banner
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "fingerprint "); ok {
+				b.fp = v
+			}
+			if v, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				b.addr = v
+				break
+			}
+		}
+		got <- b
+	}()
+	select {
+	case b := <-got:
+		if b.addr == "" {
+			ts.Fatalf("myftps did not start: %s", run.stderr.String())
+		}
+		return b.addr, b.fp
+	case <-time.After(10 * time.Second):
+		ts.Fatalf("myftps did not say where it listens within 10 s: %s", run.stderr.String())
+	}
+	return "", ""
+}
+
+func (s *serverStack) push(run *serverRun) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runs = append(s.runs, run)
+}
+
+func (s *serverStack) pop() *serverRun {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.runs) == 0 {
+		return nil
+	}
+	run := s.runs[len(s.runs)-1]
+	s.runs = s.runs[:len(s.runs)-1]
+	return run
+}
+
+// stopAll stops the servers still running when the script ends.
+func (s *serverStack) stopAll(t testscript.T) {
+	for run := s.pop(); run != nil; run = s.pop() {
+		if err := run.stop(); err != nil {
+			t.Log(err)
+		}
+	}
+}
+
+// stop ends the server as SIGINT would and waits for it (its graceful shutdown is bounded).
+func (run *serverRun) stop() error {
+	run.cancel()
+	select {
+	case code := <-run.done:
+		if code != 0 {
+			return fmt.Errorf("myftps exited with %d: %s", code, run.stderr.String())
+		}
+		return nil
+	case <-time.After(15 * time.Second):
+		return fmt.Errorf("myftps did not stop within 15 s")
+	}
+}
+
+// cmdStopServer stops the server started last.
+func cmdStopServer(ts *testscript.TestScript, neg bool, args []string) {
+	run := stackOf(ts).pop()
+	if run == nil || neg || len(args) > 0 {
+		ts.Fatalf("usage: stopserver (after startserver)")
+	}
+	ts.Check(run.stop())
+}
+
+// cmdExits runs a program like exec and checks its exit status; stdout and stderr can be checked
+// after it as after exec:
+//
+//	exits 3 myftpc -c pwd $ADDR
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits STATUS PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdHoldSlot connects to $ADDR and waits for the greeting, so that the connection holds a
+// server slot (a worker of the pool) until the script ends.
+func cmdHoldSlot(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) > 0 {
+		ts.Fatalf("usage: holdslot")
+	}
+	conn, err := net.DialTimeout("tcp", ts.Getenv("ADDR"), 10*time.Second)
+	ts.Check(err)
+	ts.Defer(func() { conn.Close() })
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	f, err := proto.NewReader(conn, proto.DefaultMaxHeader).Next()
+	ts.Check(err)
+	rep, err := proto.DecodeReply(f.Payload)
+	ts.Check(err)
+	if rep.Code != proto.CodeReady {
+		ts.Fatalf("holdslot: greeting %d %s, want %d", rep.Code, rep.Msg, proto.CodeReady)
+	}
+}
+
+// cmdGenFile writes a file of pseudo-random bytes, the same for the same seed:
+//
+//	genfile FILE SIZE [SEED]
+func cmdGenFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: genfile FILE SIZE [SEED]")
+	}
+	size, err := bytesize.Parse(args[1])
+	ts.Check(err)
+	seed := uint32(1)
+	if len(args) == 3 {
+		n, err := strconv.ParseUint(args[2], 10, 32)
+		ts.Check(err)
+		seed = uint32(n) + 1
+	}
+	data := make([]byte, size)
+	for i := range data {
+		seed ^= seed << 13
+		seed ^= seed >> 17
+		seed ^= seed << 5
+		data[i] = byte(seed)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o644))
+}
+
+// cmdGenFiles writes COUNT small files DIR/f001.txt, DIR/f002.txt, ... each naming itself.
+func cmdGenFiles(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: genfiles DIR COUNT")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	dir := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(dir, 0o755))
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("f%03d.txt", i)
+		ts.Check(os.WriteFile(filepath.Join(dir, name), []byte(strings.Repeat(name+"\n", i)), 0o644))
+	}
+}
+
+// cmdPrefix writes the first N bytes of SRC to DST: a download interrupted after N bytes.
+func cmdPrefix(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: prefix SRC SIZE DST")
+	}
+	n, err := bytesize.Parse(args[1])
+	ts.Check(err)
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if n > int64(len(data)) {
+		ts.Fatalf("prefix: %s has only %d bytes", args[0], len(data))
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), data[:n], 0o644))
+}
+
+// cmdCmpDir checks that two directories hold the same files (names and contents, not
+// recursively).
+func cmdCmpDir(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: cmpdir DIR1 DIR2")
+	}
+	a, b := readDir(ts, args[0]), readDir(ts, args[1])
+	if len(a) != len(b) {
+		ts.Fatalf("%s has %d files, %s has %d", args[0], len(a), args[1], len(b))
+	}
+	for name, data := range a {
+		if other, ok := b[name]; !ok || !bytes.Equal(data, other) {
+			ts.Fatalf("%s differs between %s and %s", name, args[0], args[1])
+		}
+	}
+}
+
+func readDir(ts *testscript.TestScript, dir string) map[string][]byte {
+	entries, err := os.ReadDir(ts.MkAbs(dir))
+	ts.Check(err)
+	files := map[string][]byte{}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(ts.MkAbs(dir), e.Name()))
+		ts.Check(err)
+		files[e.Name()] = data
+	}
+	return files
+}
+
+// cmdExpand copies SRC to DST with the script's environment variables expanded, as cmpenv reads
+// a file: to write a file that names $ADDR.
+func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: expand SRC DST")
+	}
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(os.Expand(string(data), ts.Getenv)), 0o644))
+}
+
+// lockedBuffer collects a server's standard error.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,184 @@
+// Package shell is the myftpc program: a client shell for a myftp server, interactive on a
+// terminal (line editing, history, Tab completion of commands and of remote and local paths,
+// progress bars, Ctrl-C to stop a transfer) and scriptable in batch mode (-c "cmd; cmd", or one
+// command a line on standard input), where the first failing command ends the run with an exit
+// code that says what went wrong.
+//
+// Everything a person sees goes through the io.Reader and io.Writers it is given, so tests drive
+// it with buffers, pipes or a pseudo-terminal. It is built on package client; the commands are one
+// table (commandTable), the command-line syntax is Split.
+package shell
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"time"
+)
+
+// Exit codes of myftpc.
+const (
+	ExitOK          = 0   // every command succeeded (or the interactive session ended normally)
+	ExitFailed      = 1   // a command failed
+	ExitUsage       = 2   // bad flags or settings, an unknown command, wrong arguments
+	ExitConnect     = 3   // could not connect or log in, or the connection was lost
+	ExitBusy        = 4   // the server is busy: every slot taken and its queue full or too slow
+	ExitHostKey     = 5   // the server's certificate is not the one recorded in known_hosts
+	ExitInterrupted = 130 // interrupted (Ctrl-C) outside a transfer of the interactive shell
+)
+
+const usage = `usage: myftpc [flags] [HOST:PORT]
+
+Connects to a myftp server (HOST:PORT, default: client.server of the settings), logs in, and runs
+commands: typed at the prompt on a terminal, from -c, or one a line from standard input.
+
+  --root DIR          runtime root: its conf/settings.toml is read (default $MYFTP_ROOT, else
+                      the current directory)
+  --conf FILE         settings file (default DIR/conf/settings.toml; built-in defaults if missing)
+  -u ACCOUNT          account to log in as (default: asked at the "Name:" prompt)
+  --password-stdin    read the password from the first line of standard input
+  -c COMMANDS         run COMMANDS (separated by ";" or newlines) and exit
+  --insecure          do not check the server's certificate (a warning says so)
+  --known-hosts FILE  trusted server certificates (default client.known_hosts of the settings,
+                      ~/.myftp/known_hosts); an unknown server is recorded there on first use
+  --retry N           retry a transfer cut by a lost connection up to N times, reconnecting and
+                      resuming each time (default 0)
+
+The password is $MYFTP_PASSWORD if set, else the first line of standard input with
+--password-stdin, else asked at a "Password:" prompt on the terminal, without echo.
+
+Without -c, on a terminal, myftpc is interactive: line editing, history (kept in
+~/.myftp/history), Tab completion, progress bars; Ctrl-C stops a transfer (run it again to
+resume), Ctrl-C or Ctrl-D at an empty prompt exits. Otherwise it runs in batch mode: each
+command's result goes to standard output, errors to standard error, and the first failing command
+ends the run. Type "help" for the commands.
+
+Exit status:
+  0    every command succeeded
+  1    a command failed
+  2    usage: bad flags or settings, an unknown command or wrong arguments
+  3    could not connect or log in, or the connection was lost
+  4    server busy: try again later
+  5    the server's certificate does not match the one recorded in known_hosts
+  130  interrupted
+`
+
+// Env is the world a shell runs in: its arguments (without the program name), standard streams,
+// environment, local directory, clock and interrupts.
+type Env struct {
+	Args   []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads the environment ($MYFTP_PASSWORD, $MYFTP_ROOT); nil means os.Getenv.
+	Getenv func(string) string
+	// Dir is the local working directory the shell starts in; "" means the process's.
+	Dir string
+	// Interrupts delivers Ctrl-C: it stops the running transfer of an interactive shell, and the
+	// whole run otherwise. Nil means no interrupts.
+	Interrupts <-chan os.Signal
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Main runs myftpc with args and the process's standard streams and returns the exit code. It
+// catches SIGINT (Ctrl-C) for as long as it runs, so that an interrupt stops a transfer, not the
+// program; ctx ending (SIGTERM in main) ends the run.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	defer signal.Stop(sig)
+	return Run(ctx, Env{Args: args, Stdin: stdin, Stdout: stdout, Stderr: stderr, Interrupts: sig})
+}
+
+// Run is Main with everything passed in.
+func Run(ctx context.Context, env Env) int {
+	env.fill()
+	o, err := parseArgs(env.Args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(env.Stdout, usage)
+		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "myftpc: %v\nRun \"myftpc --help\" for usage.\n", err)
+		return ExitUsage
+	}
+	s, err := newSession(env, o)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "myftpc:", err)
+		return ExitUsage
+	}
+	defer s.close()
+	return s.run(ctx)
+}
+
+func (e *Env) fill() {
+	if e.Getenv == nil {
+		e.Getenv = os.Getenv
+	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Stdin == nil {
+		e.Stdin = eofReader{}
+	}
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// options are the parsed command line.
+type options struct {
+	root, conf, user, knownHosts, addr string
+	commands                           string
+	hasCommands                        bool
+	passwordStdin, insecure            bool
+	retry                              int
+}
+
+// parseArgs parses the flags, which may come before or after the address.
+func parseArgs(args []string) (options, error) {
+	var o options
+	fl := flag.NewFlagSet("myftpc", flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	fl.StringVar(&o.root, "root", "", "")
+	fl.StringVar(&o.conf, "conf", "", "")
+	fl.StringVar(&o.user, "u", "", "")
+	fl.BoolVar(&o.passwordStdin, "password-stdin", false, "")
+	fl.Func("c", "", func(s string) error { o.commands, o.hasCommands = s, true; return nil })
+	fl.BoolVar(&o.insecure, "insecure", false, "")
+	fl.StringVar(&o.knownHosts, "known-hosts", "", "")
+	fl.Func("retry", "", func(s string) error { return parseRetry(s, &o.retry) })
+	var rest []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return o, err
+		}
+		if fl.NArg() == 0 {
+			break
+		}
+		rest, args = append(rest, fl.Arg(0)), fl.Args()[1:]
+	}
+	switch {
+	case len(rest) > 1:
+		return o, fmt.Errorf("unexpected argument %q", rest[1])
+	case len(rest) == 1:
+		o.addr = rest[0]
+	}
+	return o, nil
+}
+
+func parseRetry(s string, n *int) error {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 0 || v > 1000 {
+		return fmt.Errorf("want a number from 0 to 1000")
+	}
+	*n = v
+	return nil
+}

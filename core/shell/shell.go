@@ -1,0 +1,273 @@
+package shell
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/myftp/myftp/conf"
+	"github.com/myftp/myftp/lib/client"
+	"github.com/myftp/myftp/lib/proto"
+)
+
+// session is one run of myftpc: the settings, the connection, and where the user is, remotely and
+// locally.
+type session struct {
+	env  Env
+	opt  options
+	cfg  client.Config
+	cmds map[string]*command
+
+	c        *client.Client // nil before the first login
+	user     string
+	password string    // kept in memory only, to log in again after the connection dropped
+	cwd      string    // remote working directory
+	lwd      string    // local working directory: local paths are relative to it
+	lastUsed time.Time // when the server last answered a command
+
+	stdin       *bufio.Reader // standard input when it is not a terminal; nil on a terminal
+	tty         *os.File      // standard input when it is a terminal
+	out         io.Writer     // standard output, through go-ansi on a Windows console
+	outTerm     bool          // standard output is a terminal: progress bars are drawn
+	interactive bool
+	intr        *interrupter
+}
+
+// newSession reads the settings and decides the address, the trust and the mode.
+func newSession(env Env, o options) (*session, error) {
+	root, err := conf.ResolveRoot(o.root, env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := conf.Load(root, o.conf)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{env: env, opt: o, cwd: "/", lwd: env.Dir, intr: &interrupter{}}
+	if err := s.configure(settings); err != nil {
+		return nil, err
+	}
+	if s.lwd == "" {
+		if s.lwd, err = os.Getwd(); err != nil {
+			return nil, fmt.Errorf("local directory: %w", err)
+		}
+	}
+	s.cmds = commandTable()
+	s.setupTerminal()
+	return s, nil
+}
+
+// configure fills the client configuration from the flags and the settings.
+func (s *session) configure(settings *conf.Settings) error {
+	addr := s.opt.addr
+	if addr == "" {
+		addr = settings.Client.Server
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("server address %q: want HOST:PORT", addr)
+	}
+	kh := s.opt.knownHosts
+	if kh == "" {
+		kh = settings.Client.KnownHosts
+	}
+	s.cfg = client.Config{Addr: addr, KnownHosts: kh, Insecure: s.opt.insecure, Notify: s.notify}
+	return nil
+}
+
+// notify shows a message of the client library (a new known host, a warning, the queue).
+func (s *session) notify(msg string) {
+	fmt.Fprintln(s.env.Stderr, msg)
+}
+
+// close ends the session politely.
+func (s *session) close() {
+	if s.c != nil {
+		s.c.Close()
+	}
+}
+
+// run logs in and runs the commands, interactively or in batch.
+func (s *session) run(ctx context.Context) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := s.intr.watch(s.env.Interrupts, cancel)
+	defer stop()
+	if err := s.login(ctx); err != nil {
+		return s.fatal(err)
+	}
+	if s.interactive {
+		return s.repl(ctx)
+	}
+	return s.batch(ctx)
+}
+
+// login asks for what is missing, connects and logs in.
+func (s *session) login(ctx context.Context) error {
+	var err error
+	if s.user = s.opt.user; s.user == "" {
+		if s.user, err = s.readName(ctx); err != nil {
+			return err
+		}
+	}
+	if s.password, err = s.readPassword(ctx); err != nil {
+		return err
+	}
+	if err := s.connect(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.env.Stdout, "Account [%s] login successful\n", s.c.User())
+	return nil
+}
+
+// connect dials the server and logs in. On a terminal a wrong password may be typed again, as
+// often as the server allows on one connection.
+func (s *session) connect(ctx context.Context) error {
+	c, err := client.Dial(ctx, s.cfg)
+	if err != nil {
+		return &connError{err}
+	}
+	for {
+		err = c.Login(s.user, s.password)
+		if err == nil || !s.canRetype(c, err) {
+			break
+		}
+		fmt.Fprintln(s.env.Stderr, "Login incorrect.")
+		if s.password, err = s.readPassword(ctx); err != nil {
+			break
+		}
+	}
+	if err != nil {
+		c.Close()
+		return &connError{fmt.Errorf("login as %s: %w", s.user, err)}
+	}
+	s.c, s.cwd, s.lastUsed = c, "/", s.env.Now()
+	return nil
+}
+
+// canRetype reports whether the user may type the password again after err.
+func (s *session) canRetype(c *client.Client, err error) bool {
+	var re *proto.ReplyError
+	return s.tty != nil && s.env.Getenv(passwordEnv) == "" && !s.opt.passwordStdin &&
+		errors.As(err, &re) && re.Code == proto.CodeNotLoggedIn && c.Err() == nil
+}
+
+// idleCheck is how long a session may sit unused before a command checks, with a noop, that the
+// server has not closed it meanwhile (its idle_timeout).
+const idleCheck = 15 * time.Second
+
+// connected makes sure there is a working session: after the connection dropped it connects and
+// logs in again with the same account, and goes back to the remote directory it was in.
+func (s *session) connected(ctx context.Context) error {
+	if s.c != nil && s.c.Err() == nil && s.env.Now().Sub(s.lastUsed) > idleCheck {
+		s.c.Noop() // a failure marks the connection as lost
+	}
+	if s.c == nil || s.c.Err() != nil {
+		if err := s.reconnect(ctx, ""); err != nil {
+			return err
+		}
+	}
+	s.lastUsed = s.env.Now()
+	return nil
+}
+
+// reconnect logs in again after the connection dropped; note ends the line that says so.
+func (s *session) reconnect(ctx context.Context, note string) error {
+	cwd := s.cwd
+	if s.c != nil {
+		why := "connection lost (" + describe(s.c.Err()) + ")"
+		if errors.Is(s.c.Err(), context.Canceled) {
+			why = "the interrupted transfer closed the connection"
+		}
+		fmt.Fprintf(s.env.Stderr, "%s; reconnecting to %s%s\n", why, s.cfg.Addr, note)
+		s.c.Close()
+		s.c = nil
+	}
+	if err := s.connect(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.env.Stderr, "reconnected: Account [%s] login successful\n", s.c.User())
+	if cwd != "/" {
+		if p, err := s.c.Cd(cwd); err == nil {
+			s.cwd = p
+		}
+	}
+	return nil
+}
+
+// lost marks err as a lost connection when the session died under it: some errors of the client
+// (a download cut in the middle of a frame) do not say so themselves.
+func (s *session) lost(err error) error {
+	if err == nil || s.c == nil || s.c.Err() == nil {
+		return err
+	}
+	if !errors.Is(err, client.ErrClosed) {
+		err = fmt.Errorf("connection lost: %w", err)
+	}
+	return &connError{err}
+}
+
+// connError is a failure to connect or log in, or a lost connection.
+type connError struct{ err error }
+
+func (e *connError) Error() string { return e.err.Error() }
+func (e *connError) Unwrap() error { return e.err }
+
+// exitCode maps an error to the exit status of the run.
+func exitCode(err error) int {
+	var ce *connError
+	var ue *usageError
+	switch {
+	case errors.Is(err, client.ErrBusy):
+		return ExitBusy
+	case errors.Is(err, client.ErrHostKeyMismatch), errors.Is(err, client.ErrPlain):
+		return ExitHostKey
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &ce), errors.Is(err, client.ErrClosed), errors.Is(err, client.ErrProtocol):
+		return ExitConnect
+	case errors.As(err, &ue), errors.Is(err, ErrUnterminatedQuote), errors.Is(err, ErrTrailingBackslash),
+		errors.Is(err, errNoPassword), errors.Is(err, errNoInput):
+		return ExitUsage
+	}
+	return ExitFailed
+}
+
+// fatal reports an error that ends the run and returns its exit code.
+func (s *session) fatal(err error) int {
+	code := exitCode(err)
+	switch code {
+	case ExitBusy:
+		fmt.Fprintf(s.env.Stderr, "myftpc: server busy: %s has no free slot; try again later\n", s.cfg.Addr)
+	default:
+		fmt.Fprintln(s.env.Stderr, "myftpc:", describe(err))
+	}
+	return code
+}
+
+// describe renders an error for the user, without the "client: " prefix of the library's
+// sentinels.
+func describe(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	if err == context.Canceled {
+		return "interrupted"
+	}
+	return strings.ReplaceAll(err.Error(), "client: ", "")
+}
+
+// interruptedError is an operation stopped by Ctrl-C (it wraps context.Canceled), with a message
+// that says what to do about it.
+type interruptedError struct {
+	msg string
+	err error
+}
+
+func (e *interruptedError) Error() string { return e.msg }
+func (e *interruptedError) Unwrap() error { return e.err }
