@@ -360,9 +360,9 @@ func TestShutdownStuckUpload(t *testing.T) {
 	}()
 	await(t, "the upload's first write", entered)
 
+	start := time.Now() // before the context, whose deadline counts from its creation
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	shut := make(chan error, 1)
 	go func() { shut <- e.Server.Shutdown(ctx) }()
 	if err := await(t, "Shutdown with a stuck session", shut); !errors.Is(err, context.DeadlineExceeded) {

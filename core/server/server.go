@@ -108,7 +108,6 @@ type Server struct {
 	done      chan struct{} // closed by Shutdown
 	idle      chan struct{} // closed when dispatch has returned
 	wg        sync.WaitGroup
-	bufs      sync.Pool // transfer buffers, reused across sessions
 	commands  map[string]command
 }
 
@@ -130,7 +129,6 @@ func New(cfg Config) (*Server, error) {
 		sessions:  map[*session]struct{}{},
 		done:      make(chan struct{}),
 		idle:      make(chan struct{}),
-		bufs:      sync.Pool{New: func() any { b := make([]byte, transferBuf); return &b }},
 		commands:  commandTable(),
 	}
 	go s.dispatch()

@@ -13,10 +13,8 @@ import (
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
+	"github.com/myftp/myftp/lib/transfer"
 )
-
-// transferBuf is the size of the buffers that carry file data: one data frame.
-const transferBuf = proto.MaxData
 
 var timeZero time.Time
 
@@ -52,7 +50,8 @@ func (s *session) cmdPut(req proto.Request) error {
 	return nil
 }
 
-// data appends one data frame of n bytes to the open upload.
+// data appends one data frame of n bytes to the open upload. The bytes go from the network
+// straight into the upload's buffers; the disk write and the md5 run beside the next read.
 func (s *session) data(n int) error {
 	if s.up == nil {
 		// Skip the payload now: left unread, it would count as a buffered request and hold back
@@ -63,13 +62,17 @@ func (s *session) data(n int) error {
 		}
 		return errNoUpload
 	}
-	bp := s.srv.bufs.Get().(*[]byte)
-	defer s.srv.bufs.Put(bp)
-	buf := (*bp)[:n]
-	if _, err := io.ReadFull(s.r, buf); err != nil {
-		return err // the connection broke; the next read fails and ends the session
-	}
-	if _, err := s.up.Write(buf); err != nil {
+	if err := s.up.Receive(s.r, int64(n)); err != nil {
+		var he *homefs.Error
+		if !errors.As(err, &he) {
+			// The connection failed mid-frame (or the server is stopping): the stream is out of
+			// step, so the session ends as for any failed read.
+			s.abortUpload(err.Error())
+			s.readFailed(err)
+			s.quit = true
+			return nil
+		}
+		io.Copy(io.Discard, s.r) // the rest of the refused frame
 		s.log.Info("upload failed", "path", s.up.Path(), "err", err)
 		s.abortUpload(err.Error())
 		return err
@@ -164,43 +167,48 @@ func (s *session) resumePoint(dl *homefs.Download, h hash.Hash, req proto.Reques
 	}
 	if hex.EncodeToString(h.Sum(nil)) != req.PrefixMD5 {
 		h.Reset()
-		return 0, "the remote file changed since the interrupted download", nil
+		return 0, "the partial file is not a prefix of the remote file (one of them changed)", nil
 	}
 	return req.Offset, "", nil
 }
 
-// sendFile writes the file from offset as data frames, hashing into h if it is not nil. It
-// returns the bytes sent; errWrite when the connection failed (nothing more can be said to the
-// client).
+// sendFile writes the file from offset as data frames, hashing into h if it is not nil. Reading
+// the file, hashing and encrypting run on different goroutines (a transfer.Sink). It returns the
+// bytes sent; errWrite when the connection failed (nothing more can be said to the client).
 func (s *session) sendFile(dl *homefs.Download, offset int64, h hash.Hash) (int64, error) {
-	bp := s.srv.bufs.Get().(*[]byte)
-	defer s.srv.bufs.Put(bp)
-	buf := (*bp)[:256<<10]
-	r := io.NewSectionReader(dl, offset, dl.Info.Size-offset)
-	var sent int64
-	for {
-		n, err := io.ReadFull(r, buf)
+	total := dl.Info.Size - offset
+	sink := transfer.NewSink(frameWriter{s}, h, total)
+	r := io.NewSectionReader(dl, offset, total)
+	var read int64
+	var rerr error
+	for read < total && sink.Err() == nil {
+		b := sink.Buffer()
+		n, err := io.ReadFull(r, b[:min(int64(len(b)), total-read)])
 		if n > 0 {
-			if h != nil {
-				h.Write(buf[:n])
-			}
-			s.raw.SetWriteDeadline(deadline(s.srv.cfg.WriteTimeout))
-			if werr := s.w.WriteFrame(proto.TypeData, buf[:n]); werr != nil {
-				s.werr = werr
-				return sent, errWrite
-			}
-			sent += int64(n)
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			if sent != dl.Info.Size-offset {
-				return sent, fmt.Errorf("file shrank while sending: %d of %d bytes", sent, dl.Info.Size-offset)
-			}
-			return sent, nil
+			sink.Submit(b[:n])
+			read += int64(n)
 		}
 		if err != nil {
-			return sent, err
+			rerr = fmt.Errorf("file shrank while sending: %d of %d bytes: %w", read, total, err)
+			break
 		}
 	}
+	if err := sink.Close(); err != nil {
+		return read, errWrite
+	}
+	return read, rerr
+}
+
+// frameWriter sends each Write as one data frame, under the write timeout.
+type frameWriter struct{ s *session }
+
+func (w frameWriter) Write(b []byte) (int, error) {
+	w.s.raw.SetWriteDeadline(deadline(w.s.srv.cfg.WriteTimeout))
+	if err := w.s.w.WriteFrame(proto.TypeData, b); err != nil {
+		w.s.werr = err
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // logTransfer writes one line to the transfer log.

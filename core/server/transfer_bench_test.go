@@ -24,6 +24,7 @@ import (
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/client"
+	"github.com/myftp/myftp/lib/homefs"
 )
 
 // benchSize reads a size from the environment.
@@ -63,8 +64,9 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B, plain bool) *benchEnv {
 	dir := benchDir(b)
-	e := &benchEnv{Env: servertest.Start(b, servertest.Options{Plain: plain, Dir: filepath.Join(dir, "root")}),
-		local: filepath.Join(dir, "local")}
+	// fsync on, as in the default settings: the numbers are for the guarantees users get.
+	e := &benchEnv{Env: servertest.Start(b, servertest.Options{Plain: plain, Dir: filepath.Join(dir, "root"),
+		Store: homefs.Options{Fsync: true}}), local: filepath.Join(dir, "local")}
 	e.AddUser(xUser, xPass, 1<<50)
 	if err := os.MkdirAll(e.local, 0o700); err != nil {
 		b.Fatal(err)

@@ -76,6 +76,14 @@ type pending struct {
 	res     Result
 	replies int   // replies the requests sent for it will produce
 	err     error // a local error: nothing was sent
+	start   time.Time
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // putPipelined sends items (all small) without waiting, and reads their replies as they come.
@@ -86,12 +94,18 @@ func (c *Client) putPipelined(ctx context.Context, items []Item, base int, note 
 		defer close(queue)
 		werr <- c.sendSmall(ctx, items, base, queue)
 	}()
+	last := time.Now() // when the previous file's replies were in
 	for p := range queue {
 		if p.err != nil {
 			note(p.index, p.res, p.err)
 			continue
 		}
-		note(p.index, p.res, c.readPutReplies(&p))
+		err := c.readPutReplies(&p)
+		// A pipelined file's time runs from when it was sent, or when the one before it was done
+		// if that is later: the elapsed times of a batch add up to the batch's.
+		p.res.Elapsed = time.Since(later(p.start, last))
+		last = time.Now()
+		note(p.index, p.res, err)
 	}
 	if err := <-werr; err != nil {
 		return err
@@ -109,7 +123,7 @@ func (c *Client) sendSmall(ctx context.Context, items []Item, base int, queue ch
 		if p.res.Remote == "" {
 			p.res.Remote = filepath.Base(it.Local)
 		}
-		start := time.Now()
+		p.start = time.Now()
 		data, fi, err := readSmall(it.Local)
 		if err != nil {
 			p.err = err
@@ -127,7 +141,6 @@ func (c *Client) sendSmall(ctx context.Context, items []Item, base int, queue ch
 		if len(data) > 0 {
 			p.replies = 3
 		}
-		p.res.Elapsed = time.Since(start)
 		if err := enqueue(c, queue, p); err != nil {
 			return err
 		}
@@ -169,7 +182,10 @@ func (c *Client) sendPut(r Result, mtime time.Time, data []byte) error {
 		return err
 	}
 	if len(data) > 0 {
-		if err := c.w.WriteFrame(proto.TypeData, data); err != nil {
+		c.wmu.Lock()
+		err := c.w.WriteFrame(proto.TypeData, data)
+		c.wmu.Unlock()
+		if err != nil {
 			return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
 		}
 	}
@@ -206,6 +222,7 @@ func (c *Client) GetMany(ctx context.Context, items []Item, opt Options, each fu
 		werr <- c.sendGets(ctx, items, !opt.NoResume, queue)
 	}()
 	var first error
+	last := time.Now()
 	for g := range queue {
 		if g.err != nil {
 			each(g.index, Result{Remote: items[g.index].Remote}, g.err)
@@ -213,7 +230,8 @@ func (c *Client) GetMany(ctx context.Context, items []Item, opt Options, each fu
 			continue
 		}
 		res, err := c.receive(ctx, g.pf, g.h, g.offset, opt.Progress)
-		res.Local, res.Remote, res.Elapsed = g.target, items[g.index].Remote, time.Since(g.start)
+		res.Local, res.Remote, res.Elapsed = g.target, items[g.index].Remote, time.Since(later(g.start, last))
+		last = time.Now()
 		each(g.index, res, err)
 		first = cmpOr(first, err)
 		if c.Err() != nil {

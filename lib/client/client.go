@@ -60,6 +60,8 @@ type Client struct {
 
 	mu  sync.Mutex
 	err error // sticky: set when the connection is no longer usable
+
+	wmu sync.Mutex // serialises writes: a transfer writes from its own goroutines, Close from any
 }
 
 // Dial connects to the server, waits for a free slot if the server queues the connection, and
@@ -203,12 +205,15 @@ func (c *Client) TLS() bool { return c.greeting.TLS }
 func (c *Client) ServerName() string { return c.greeting.Server }
 
 // Close sends quit (best effort, without waiting for the reply) and closes the connection. It
-// returns nil, also when the connection was already closed by an error.
+// returns nil, also when the connection was already closed by an error. Unlike the other methods,
+// it may be called from another goroutine to interrupt a transfer.
 func (c *Client) Close() error {
 	if c.Err() == nil && c.w != nil {
 		c.raw.SetDeadline(time.Now().Add(time.Second))
+		c.wmu.Lock()
 		c.w.WriteJSON(proto.TypeRequest, proto.Request{Op: proto.OpQuit})
 		c.w.Flush()
+		c.wmu.Unlock()
 	}
 	c.fail(ErrClosed)
 	return nil
@@ -238,6 +243,8 @@ func (c *Client) send(req proto.Request) error {
 	if err := c.Err(); err != nil {
 		return err
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.raw.SetWriteDeadline(time.Now().Add(c.cfg.IOTimeout))
 	if err := c.w.WriteJSON(proto.TypeRequest, req); err != nil {
 		return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
@@ -249,6 +256,8 @@ func (c *Client) flush() error {
 	if err := c.Err(); err != nil {
 		return err
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.raw.SetWriteDeadline(time.Now().Add(c.cfg.IOTimeout))
 	if err := c.w.Flush(); err != nil {
 		return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))

@@ -191,8 +191,14 @@ func (c *Client) stream(ctx context.Context, r io.Reader, n int64, h hash.Hash, 
 
 // sendFrames is the sending half of stream. Each frame takes a slot before it is sent and puts a
 // token in sent after; it stops early when stop closes or ctx ends.
-func (c *Client) sendFrames(ctx context.Context, r io.Reader, n int64, h hash.Hash, slots, sent chan<- struct{}, stop <-chan struct{}, moved func(int64)) error {
-	buf := make([]byte, min(n, chunk))
+func (c *Client) sendFrames(ctx context.Context, r io.Reader, n int64, h hash.Hash, slots, sent chan<- struct{}, stop <-chan struct{}, moved func(int64)) (err error) {
+	// Reading the file, hashing and encrypting run on different goroutines.
+	sink := transfer.NewSink(frameWriter{c}, h, n)
+	defer func() {
+		if cerr := sink.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	for n > 0 {
 		select {
 		case <-stop:
@@ -201,23 +207,36 @@ func (c *Client) sendFrames(ctx context.Context, r io.Reader, n int64, h hash.Ha
 			return ctx.Err()
 		case slots <- struct{}{}:
 		}
-		k, err := io.ReadFull(r, buf[:min(n, chunk)])
+		b := sink.Buffer()
+		k, err := io.ReadFull(r, b[:min(n, int64(len(b)))])
 		if err != nil {
 			return fmt.Errorf("read local file: %w", err)
 		}
-		h.Write(buf[:k])
-		c.raw.SetWriteDeadline(time.Now().Add(c.cfg.IOTimeout))
-		if err := c.w.WriteFrame(proto.TypeData, buf[:k]); err != nil {
-			return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
-		}
-		if err := c.w.Flush(); err != nil {
-			return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+		if err := sink.Submit(b[:k]); err != nil {
+			return err
 		}
 		sent <- struct{}{}
 		n -= int64(k)
 		moved(int64(k))
 	}
 	return nil
+}
+
+// frameWriter sends each Write as one data frame and flushes it.
+type frameWriter struct{ c *Client }
+
+func (w frameWriter) Write(b []byte) (int, error) {
+	c := w.c
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.raw.SetWriteDeadline(time.Now().Add(c.cfg.IOTimeout))
+	if err := c.w.WriteFrame(proto.TypeData, b); err != nil {
+		return 0, c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+	}
+	if err := c.w.Flush(); err != nil {
+		return 0, c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+	}
+	return len(b), nil
 }
 
 // Get downloads remote to local (its base name in the current local directory if local is "",
@@ -346,13 +365,18 @@ func restartPartial(pf *os.File, h hash.Hash) error {
 
 // receiveData copies data frames into pf until size bytes (from offset) have arrived. A reply
 // before that means the server aborted the download.
-func (c *Client) receiveData(pf *os.File, h hash.Hash, offset, size int64, progress func(int64, int64)) error {
-	w := io.MultiWriter(pf, h)
+func (c *Client) receiveData(pf *os.File, h hash.Hash, offset, size int64, progress func(int64, int64)) (err error) {
+	// Decrypting, writing the file and hashing run on different goroutines.
+	sink := transfer.NewSink(pf, h, size-offset)
+	defer func() {
+		if cerr := sink.Close(); err == nil && cerr != nil {
+			err = c.fail(fmt.Errorf("write local file: %w", cerr))
+		}
+	}()
 	done := offset
 	if progress != nil {
 		progress(done, size)
 	}
-	buf := make([]byte, chunk)
 	for done < size {
 		f, err := c.next()
 		if err != nil {
@@ -368,14 +392,29 @@ func (c *Client) receiveData(pf *os.File, h hash.Hash, offset, size int64, progr
 		if f.Type != proto.TypeData || int64(f.Len) > size-done {
 			return c.fail(fmt.Errorf("%w: unexpected %s frame of %d bytes in a download", ErrProtocol, f.Type, f.Len))
 		}
-		n, err := io.CopyBuffer(w, io.LimitReader(c.r, int64(f.Len)), buf)
-		done += n
-		if err != nil {
-			return c.fail(fmt.Errorf("write local file: %w", err))
+		if err := c.receiveFrame(sink, f.Len); err != nil {
+			return err
 		}
+		done += int64(f.Len)
 		if progress != nil {
 			progress(done, size)
 		}
+	}
+	return nil
+}
+
+// receiveFrame reads the payload of one data frame into the sink's buffers.
+func (c *Client) receiveFrame(sink *transfer.Sink, n int) error {
+	for n > 0 {
+		b := sink.Buffer()
+		k, err := io.ReadFull(c.r, b[:min(n, len(b))])
+		if err != nil {
+			return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+		}
+		if err := sink.Submit(b[:k]); err != nil {
+			return c.fail(fmt.Errorf("write local file: %w", err))
+		}
+		n -= k
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"path"
 	"runtime"
 	"time"
+
+	"github.com/myftp/myftp/lib/transfer"
 )
 
 // Upload is a file being received. Its bytes go to a partial file inside the home's reserved
@@ -32,6 +34,8 @@ type Upload struct {
 	prefixMD5   string
 	closed      bool
 	replacement int64 // size of the file being replaced, credited at the start
+	sink        *transfer.Sink
+	drained     bool
 }
 
 // Offset is the byte at which the client must start sending.
@@ -167,24 +171,80 @@ func (u *Upload) open() error {
 	if wrap := u.f.store.opts.WrapWriter; wrap != nil {
 		u.w = wrap(file)
 	}
+	// Writing and hashing run beside the network reads, on goroutines of the sink.
+	u.sink = transfer.NewSink(u.w, u.hash, u.size-u.offset)
 	return nil
 }
 
-// Write appends p to the partial file. Data beyond the declared size is refused whole.
-func (u *Upload) Write(p []byte) (int, error) {
+// accept checks that n more bytes may be written.
+func (u *Upload) accept(n int64) error {
 	if u.closed {
-		return 0, newErr(ErrIO, u.vpath, "upload already finished")
+		return newErr(ErrIO, u.vpath, "upload already finished")
 	}
-	if int64(len(p)) > u.size-u.written {
-		return 0, newErr(ErrSize, u.vpath, fmt.Sprintf("more data than the declared %d bytes", u.size))
+	if n > u.size-u.written {
+		return newErr(ErrSize, u.vpath, fmt.Sprintf("more data than the declared %d bytes", u.size))
 	}
-	n, err := u.w.Write(p)
-	u.hash.Write(p[:n])
-	u.written += int64(n)
-	if err != nil {
-		return n, wrapOS(err, u.vpath)
+	if err := u.sink.Err(); err != nil {
+		return wrapOS(err, u.vpath)
 	}
-	return n, nil
+	return nil
+}
+
+// Write appends p to the partial file and returns once it is written. Data beyond the declared
+// size is refused whole. After a disk error, Written is what reached the file.
+func (u *Upload) Write(p []byte) (int, error) {
+	if err := u.accept(int64(len(p))); err != nil {
+		return 0, err
+	}
+	for rest := p; len(rest) > 0; {
+		b := u.sink.Buffer()
+		n := copy(b, rest)
+		rest = rest[n:]
+		u.sink.Submit(b[:n])
+	}
+	before := u.written
+	u.written += int64(len(p))
+	if err := u.sink.Flush(); err != nil {
+		if fi, serr := u.file.Stat(); serr == nil {
+			u.written = fi.Size()
+		}
+		return int(max(u.written-before, 0)), wrapOS(err, u.vpath)
+	}
+	return len(p), nil
+}
+
+// Receive appends the next n bytes of r (a data frame on the network) to the partial file,
+// reading them straight into the sink's buffers. Like Write, it refuses data beyond the declared
+// size before reading any of it, and reports disk errors late.
+func (u *Upload) Receive(r io.Reader, n int64) error {
+	if err := u.accept(n); err != nil {
+		return err
+	}
+	for n > 0 {
+		b := u.sink.Buffer()
+		k, err := io.ReadFull(r, b[:min(int64(len(b)), n)])
+		if k > 0 {
+			u.sink.Submit(b[:k])
+			u.written += int64(k)
+			n -= int64(k)
+		}
+		if err != nil {
+			return fmt.Errorf("receive %s: %w", u.vpath, err)
+		}
+	}
+	return nil
+}
+
+// drain waits for every accepted byte to be written and hashed and returns the first disk error.
+func (u *Upload) drain() error {
+	if u.drained || u.sink == nil {
+		return nil
+	}
+	u.drained = true
+	if err := u.sink.Close(); err != nil {
+		return wrapOS(err, u.vpath)
+	}
+	return nil
 }
 
 // ReadFrom copies r into the upload through a buffer, so that io.Copy from a network stream works.
@@ -203,6 +263,10 @@ func (u *Upload) Commit(wantMD5 string) (Entry, error) {
 	}
 	if u.written != u.size {
 		err := newErr(ErrSize, u.vpath, fmt.Sprintf("received %d of %d bytes", u.written, u.size))
+		u.Abort()
+		return Entry{}, err
+	}
+	if err := u.drain(); err != nil {
 		u.Abort()
 		return Entry{}, err
 	}
@@ -275,17 +339,24 @@ func (u *Upload) rename(md5hex string) (Entry, error) {
 // Abort stops the upload and keeps what arrived for a later resume (an empty partial is removed).
 // It is safe to call more than once and after Commit.
 func (u *Upload) Abort() {
+	u.drain() // outside the home's lock: a slow disk must not stall the account's other sessions
 	u.f.h.mu.Lock()
 	defer u.f.h.mu.Unlock()
 	u.abortLocked()
 }
 
+// abortLocked closes the upload. What the partial file really holds (less than accepted, after a
+// disk error) is what stays counted.
 func (u *Upload) abortLocked() {
 	if u.closed {
 		return
 	}
 	u.closed = true
+	u.drain()
 	if u.file != nil {
+		if fi, err := u.file.Stat(); err == nil && fi.Size() < u.written {
+			u.written = fi.Size()
+		}
 		u.file.Close()
 	}
 	h := u.f.h
@@ -300,6 +371,7 @@ func (u *Upload) abortLocked() {
 
 // discard aborts and deletes the partial file: its content is known to be wrong.
 func (u *Upload) discard() {
+	u.drain()
 	h := u.f.h
 	h.mu.Lock()
 	defer h.mu.Unlock()

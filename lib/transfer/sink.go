@@ -28,6 +28,7 @@ type Sink struct {
 	free chan []byte
 	full chan []byte
 	done chan struct{}
+	busy sync.WaitGroup // chunks submitted and not yet written and hashed
 
 	mu  sync.Mutex
 	err error
@@ -65,8 +66,16 @@ func (s *Sink) Submit(b []byte) error {
 		s.free <- b
 		return err
 	}
+	s.busy.Add(1)
 	s.full <- b
 	return nil
+}
+
+// Flush waits until every submitted chunk is written and hashed, and returns the first write error.
+// The Sink stays open.
+func (s *Sink) Flush() error {
+	s.busy.Wait()
+	return s.Err()
 }
 
 // Err returns the first write error, if any.
@@ -110,6 +119,7 @@ func (s *Sink) run() {
 			<-hashed
 		}
 		s.free <- b
+		s.busy.Done()
 	}
 }
 
