@@ -25,11 +25,12 @@ func resolve(cwd, p string, clamp bool) (rel, vpath string, err error) {
 	if err := checkName(p); err != nil {
 		return "", "", err
 	}
+	full := p
 	if !strings.HasPrefix(p, "/") {
-		p = cwd + "/" + p
+		full = cwd + "/" + p
 	}
 	parts := make([]string, 0, 8)
-	for _, c := range strings.Split(p, "/") {
+	for _, c := range strings.Split(full, "/") {
 		switch c {
 		case "", ".":
 		case "..":

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -419,5 +420,20 @@ func TestUsageSurvivesRestart(t *testing.T) {
 	used, _ := f.Usage()
 	if used != 5 { // only the restarted partial of q is left
 		t.Errorf("used = %d at the end, want 5", used)
+	}
+}
+
+// TestQuotaHugeSize checks that a declared size near 2^63 is refused, not wrapped around into a
+// negative sum that passes the check.
+func TestQuotaHugeSize(t *testing.T) {
+	t.Parallel()
+	_, f := openHome(t, t.TempDir(), "u", 1<<30, Options{})
+	put(t, f, "small", make([]byte, 100))
+	for _, size := range []int64{math.MaxInt64, math.MaxInt64 - 50, 1<<62 + 1} {
+		u, err := f.BeginUpload("huge", size, srcMtime, false)
+		if u != nil {
+			u.Abort()
+		}
+		wantKind(t, "BeginUpload of a huge size", err, ErrQuota)
 	}
 }

@@ -134,7 +134,7 @@ func (f *FS) claim(u *Upload, resume bool) error {
 		}
 	}
 	need := u.size - u.offset
-	if h.used+h.reserved+need-u.replacement > h.quota {
+	if need-u.replacement > h.quota-h.used-h.reserved { // written so that a huge size cannot overflow
 		return quotaError(u.vpath, h.used+h.reserved, h.quota, max(need-u.replacement, 0), f.store.opts.FormatSize)
 	}
 	h.reserved += need
