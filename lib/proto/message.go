@@ -1,7 +1,6 @@
 package proto
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -81,16 +80,9 @@ func DecodeRequest(payload []byte) (Request, error) {
 	return r, nil
 }
 
-// strictJSON decodes one JSON object and refuses trailing data.
+// strictJSON decodes one JSON value into v; json.Unmarshal refuses anything after it.
 func strictJSON(payload []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(payload))
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return fmt.Errorf("data after the JSON object")
-	}
-	return nil
+	return json.Unmarshal(payload, v)
 }
 
 // Errors from Validate: the request is understood but wrong; the session goes on.
