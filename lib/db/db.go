@@ -13,12 +13,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -48,6 +50,15 @@ const (
 // goroutines and by processes.
 type DB struct {
 	dir string
+
+	mu    sync.Mutex
+	cache map[string]cached // last record read per name, reused while its file is unchanged
+}
+
+// cached is an account record and the file it was read from.
+type cached struct {
+	fi fs.FileInfo
+	a  account.Account
 }
 
 // Open returns the database in dir, creating dir and dir/accounts (mode 0700) if needed.
@@ -55,7 +66,7 @@ func Open(dir string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Join(dir, accountsDir), dirMode); err != nil {
 		return nil, fmt.Errorf("open db: %w", err)
 	}
-	return &DB{dir: dir}, nil
+	return &DB{dir: dir, cache: map[string]cached{}}, nil
 }
 
 // Dir returns the database directory.
@@ -74,19 +85,44 @@ func (d *DB) Get(name string) (account.Account, error) {
 	return d.read(n)
 }
 
+// read returns the record of name. A server asks for it at every command, so the last record
+// read is kept and reused while a stat shows the same file (every write replaces the file, so a
+// change always shows).
 func (d *DB) read(name string) (account.Account, error) {
 	var a account.Account
-	data, err := os.ReadFile(d.accountPath(name))
+	f, err := os.Open(d.accountPath(name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return a, fmt.Errorf("%w %q", ErrNotFound, name)
 	}
 	if err != nil {
 		return a, fmt.Errorf("read account %q: %w", name, err)
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return a, fmt.Errorf("read account %q: %w", name, err)
+	}
+	if c, ok := d.cached(name); ok && os.SameFile(c.fi, fi) && c.fi.ModTime().Equal(fi.ModTime()) && c.fi.Size() == fi.Size() {
+		return c.a, nil
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return a, fmt.Errorf("read account %q: %w", name, err)
+	}
 	if err := json.Unmarshal(data, &a); err != nil || a.Name != name {
 		return a, fmt.Errorf("%w %q: %s", ErrCorrupt, name, d.accountPath(name))
 	}
+	d.mu.Lock()
+	d.cache[name] = cached{fi: fi, a: a}
+	d.mu.Unlock()
 	return a, nil
+}
+
+func (d *DB) cached(name string) (cached, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.cache[name]
+	return c, ok
 }
 
 // Create stores a new account. It normalises a.Name and a.Home (an empty home means the name),
