@@ -13,14 +13,23 @@ import (
 // directory. An FS is used by one goroutine at a time; several FS values on the same home (sessions
 // of one account) share its quota accounting.
 type FS struct {
-	store *Store
-	h     *home
-	root  *os.Root
-	cwd   string // virtual, always clean and absolute
+	store    *Store
+	h        *home
+	root     *os.Root
+	partials *os.Root // .myftp/partial, opened on first use
+	sums     *os.Root // .myftp/sums, opened on first use
+	cwd      string   // virtual, always clean and absolute
 }
 
 // Close releases the home. An upload still open on it should be aborted first.
-func (f *FS) Close() error { return f.root.Close() }
+func (f *FS) Close() error {
+	for _, r := range []*os.Root{f.partials, f.sums} {
+		if r != nil {
+			r.Close()
+		}
+	}
+	return f.root.Close()
+}
 
 // Pwd returns the current directory as the user sees it: "/" or "/docs/2024".
 func (f *FS) Pwd() string { return f.cwd }
@@ -244,7 +253,9 @@ func (f *FS) Remove(p string) error {
 	if fi.Mode().IsRegular() {
 		f.h.used -= fi.Size()
 	}
-	f.root.Remove(sumPath(rel))
+	if sums, err := f.metaRoot(sumsDir); err == nil {
+		sums.Remove(key(rel) + ".json")
+	}
 	return nil
 }
 
@@ -285,8 +296,10 @@ func (f *FS) Rename(from, to string) error {
 	}
 	f.h.used -= freed
 	if src.Mode().IsRegular() && relFrom != relTo {
-		f.root.Remove(sumPath(relTo))
-		f.root.Rename(sumPath(relFrom), sumPath(relTo))
+		if sums, err := f.metaRoot(sumsDir); err == nil {
+			sums.Remove(key(relTo) + ".json")
+			sums.Rename(key(relFrom)+".json", key(relTo)+".json")
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,3 +143,6 @@ func readFile(t testing.TB, name string) []byte {
 	}
 	return b
 }
+
+// sumPath is the md5 record of rel, relative to the home.
+func sumPath(rel string) string { return path.Join(reserved, sumsDir, key(rel)+".json") }

@@ -17,7 +17,7 @@ func key(rel string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func sumPath(rel string) string     { return path.Join(reserved, sumsDir, key(rel)+".json") }
+// partialPath is the partial upload of rel, relative to the home.
 func partialPath(rel string) string { return path.Join(reserved, partialDir, key(rel)) }
 
 // sumRecord is the md5 of a stored file, valid while the file keeps the same size, modification
@@ -34,9 +34,9 @@ func (r sumRecord) matches(fi fs.FileInfo) bool {
 }
 
 // storedMD5 returns the recorded md5 (hex) of the file at rel if the record is still true of fi,
-// else "".
-func storedMD5(root *os.Root, rel string, fi fs.FileInfo) string {
-	data, err := root.ReadFile(sumPath(rel))
+// else "". sums is the root of the home's .myftp/sums.
+func storedMD5(sums *os.Root, rel string, fi fs.FileInfo) string {
+	data, err := sums.ReadFile(key(rel) + ".json")
 	if err != nil {
 		return ""
 	}
@@ -47,19 +47,36 @@ func storedMD5(root *os.Root, rel string, fi fs.FileInfo) string {
 	return r.MD5
 }
 
-// writeSum records the md5 of the file at rel. The record is a cache: it is written without fsync,
-// and a lost or stale record only means the next download hashes while it sends.
-func writeSum(root *os.Root, rel, md5hex string, fi fs.FileInfo) error {
+// writeSum records the md5 of the file at rel in sums, the root of the home's .myftp/sums. The
+// record is a cache, written in place without fsync: a torn record is not valid JSON, and a lost,
+// torn or stale record only means the next download hashes while it sends.
+func writeSum(sums *os.Root, rel, md5hex string, fi fs.FileInfo) error {
 	data, err := json.Marshal(sumRecord{MD5: md5hex, Size: fi.Size(), Mtime: fi.ModTime(), ID: fileID(fi)})
 	if err != nil {
 		return err
 	}
-	if err := root.MkdirAll(path.Join(reserved, sumsDir), 0o700); err != nil {
-		return err
+	return sums.WriteFile(key(rel)+".json", data, 0o600)
+}
+
+// metaRoot returns the root of the reserved directory name (partialDir or sumsDir) of the home,
+// creating it on first use and keeping it open for the session: operations on it then resolve one
+// path element instead of three.
+func (f *FS) metaRoot(name string) (*os.Root, error) {
+	r := &f.partials
+	if name == sumsDir {
+		r = &f.sums
 	}
-	tmp := sumPath(rel) + ".tmp"
-	if err := root.WriteFile(tmp, data, 0o600); err != nil {
-		return err
+	if *r != nil {
+		return *r, nil
 	}
-	return root.Rename(tmp, sumPath(rel))
+	dir := path.Join(reserved, name)
+	if err := f.root.MkdirAll(dir, 0o700); err != nil {
+		return nil, wrapOS(err, "")
+	}
+	sub, err := f.root.OpenRoot(dir)
+	if err != nil {
+		return nil, wrapOS(err, "")
+	}
+	*r = sub
+	return sub, nil
 }

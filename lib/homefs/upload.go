@@ -114,12 +114,13 @@ func (f *FS) claim(u *Upload, resume bool) error {
 	if h.uploading[u.rel] {
 		return newErr(ErrBusy, u.vpath, "")
 	}
-	if err := f.root.MkdirAll(path.Join(reserved, partialDir), 0o700); err != nil {
-		return wrapOS(err, u.vpath)
+	pr, err := f.metaRoot(partialDir)
+	if err != nil {
+		return err
 	}
-	pp := partialPath(u.rel)
-	if fi, err := f.root.Lstat(pp); err == nil {
-		meta, merr := readMeta(f.root, pp+".json")
+	k := key(u.rel)
+	if fi, err := pr.Lstat(k); err == nil {
+		meta, merr := readMeta(pr, k+".json")
 		same := merr == nil && meta.Path == u.rel && meta.Size == u.size && meta.Mtime.Equal(u.mtime) && fi.Size() <= u.size
 		if resume && same {
 			u.offset = fi.Size()
@@ -127,7 +128,7 @@ func (f *FS) claim(u *Upload, resume bool) error {
 			if resume {
 				u.restart = "the source changed since the interrupted upload (size or modification time differ)"
 			}
-			if err := f.root.Remove(pp); err != nil {
+			if err := pr.Remove(k); err != nil {
 				return wrapOS(err, u.vpath)
 			}
 			h.used -= fi.Size()
@@ -145,18 +146,22 @@ func (f *FS) claim(u *Upload, resume bool) error {
 
 // open opens the partial file, records what it is for, and hashes the prefix already there.
 func (u *Upload) open() error {
-	root, pp := u.f.root, partialPath(u.rel)
+	root, err := u.f.metaRoot(partialDir)
+	if err != nil {
+		return err
+	}
+	k := key(u.rel)
 	u.hash = md5.New()
 	if u.offset == 0 {
 		meta, err := json.Marshal(partialMeta{Path: u.rel, Size: u.size, Mtime: u.mtime})
 		if err != nil {
 			return fmt.Errorf("upload %s: %w", u.vpath, err)
 		}
-		if err := root.WriteFile(pp+".json", meta, 0o600); err != nil {
+		if err := root.WriteFile(k+".json", meta, 0o600); err != nil {
 			return wrapOS(err, u.vpath)
 		}
 	}
-	file, err := root.OpenFile(pp, os.O_RDWR|os.O_CREATE, 0o600)
+	file, err := root.OpenFile(k, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return wrapOS(err, u.vpath)
 	}
@@ -294,7 +299,7 @@ func (u *Upload) finishFile() error {
 	}
 	u.file = nil
 	if !u.mtime.IsZero() {
-		if err := u.f.root.Chtimes(partialPath(u.rel), time.Time{}, u.mtime); err != nil {
+		if err := u.f.partials.Chtimes(key(u.rel), time.Time{}, u.mtime); err != nil {
 			return wrapOS(err, u.vpath)
 		}
 	}
@@ -324,7 +329,7 @@ func (u *Upload) rename(md5hex string) (Entry, error) {
 	h.reserved -= u.reserved
 	h.used += u.size - u.offset - replaced
 	delete(h.uploading, u.rel)
-	f.root.Remove(partialPath(u.rel) + ".json")
+	f.partials.Remove(key(u.rel) + ".json")
 	if f.store.opts.Fsync {
 		syncDir(f.root, path.Dir(u.rel))
 	}
@@ -332,7 +337,9 @@ func (u *Upload) rename(md5hex string) (Entry, error) {
 	if err != nil {
 		return Entry{}, wrapOS(err, u.vpath)
 	}
-	writeSum(f.root, u.rel, md5hex, fi)
+	if sums, err := f.metaRoot(sumsDir); err == nil {
+		writeSum(sums, u.rel, md5hex, fi)
+	}
 	return entryOf(path.Base(u.vpath), fi), nil
 }
 
@@ -364,8 +371,8 @@ func (u *Upload) abortLocked() {
 	h.used += u.written - u.offset
 	delete(h.uploading, u.rel)
 	if u.written == 0 {
-		u.f.root.Remove(partialPath(u.rel))
-		u.f.root.Remove(partialPath(u.rel) + ".json")
+		u.f.partials.Remove(key(u.rel))
+		u.f.partials.Remove(key(u.rel) + ".json")
 	}
 }
 
@@ -376,10 +383,10 @@ func (u *Upload) discard() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	u.abortLocked() // under the same lock as the removal, or another session could resume the bad partial
-	if u.f.root.Remove(partialPath(u.rel)) == nil {
+	if u.f.partials.Remove(key(u.rel)) == nil {
 		h.used -= u.written
 	}
-	u.f.root.Remove(partialPath(u.rel) + ".json")
+	u.f.partials.Remove(key(u.rel) + ".json")
 }
 
 // syncDir flushes a directory's entries through the root; best effort, and a no-op on Windows.
@@ -425,7 +432,11 @@ func (f *FS) OpenDownload(p string) (*Download, error) {
 		file.Close()
 		return nil, newErr(ErrIsDir, vpath, "not a regular file")
 	}
-	return &Download{File: file, Info: entryOf(path.Base(vpath), fi), MD5: storedMD5(f.root, rel, fi), rel: rel, info: fi}, nil
+	d := &Download{File: file, Info: entryOf(path.Base(vpath), fi), rel: rel, info: fi}
+	if sums, err := f.metaRoot(sumsDir); err == nil {
+		d.MD5 = storedMD5(sums, rel, fi)
+	}
+	return d, nil
 }
 
 // RecordMD5 stores the md5 (hex) computed while sending d, so that the next download need not hash.
@@ -437,5 +448,7 @@ func (f *FS) RecordMD5(d *Download, md5hex string) {
 	}
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
-	writeSum(f.root, d.rel, md5hex, fi)
+	if sums, err := f.metaRoot(sumsDir); err == nil {
+		writeSum(sums, d.rel, md5hex, fi)
+	}
 }
