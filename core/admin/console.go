@@ -10,10 +10,12 @@ import (
 	"strings"
 
 	"golang.org/x/term"
+
+	"github.com/myftp/myftp/lib/prompt"
 )
 
 // errNoInput is the end of stdin where an answer was expected.
-var errNoInput = errors.New("unexpected end of input")
+var errNoInput = prompt.ErrNoInput
 
 // console asks the administrator for answers: prompts go to out, answers come from in, the one
 // buffered reader over stdin that every prompt shares.
@@ -27,7 +29,8 @@ type console struct {
 func newConsole(stdin io.Reader, stdout io.Writer) *console {
 	c := &console{in: bufio.NewReader(stdin), out: stdout}
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		c.readSecret = terminal{fd: int(f.Fd())}.readPassword
+		fd := int(f.Fd())
+		c.readSecret = func(ctx context.Context) (string, error) { return prompt.Password(ctx, fd) }
 	}
 	return c
 }
@@ -38,7 +41,7 @@ func (c *console) terminal() bool { return c.readSecret != nil }
 // readLine returns the next line of input without its line ending ("\n" or "\r\n"). A last line
 // without a newline counts; the end of input before any character is errNoInput.
 func (c *console) readLine(ctx context.Context) (string, error) {
-	return await(ctx, func() (string, error) {
+	return prompt.Await(ctx, func() (string, error) {
 		s, err := c.in.ReadString('\n')
 		if errors.Is(err, io.EOF) {
 			if s == "" {
@@ -78,53 +81,4 @@ func (c *console) endLine(echoed bool, err error) {
 	if !errors.Is(err, context.Canceled) && (!echoed || err != nil) {
 		fmt.Fprintln(c.out)
 	}
-}
-
-// await runs read, which may block on stdin, and returns its result, or ctx.Err() as soon as ctx
-// ends. An abandoned read stays blocked until the process exits, so the caller must not read again.
-func await(ctx context.Context, read func() (string, error)) (string, error) {
-	type result struct {
-		s   string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		s, err := read()
-		done <- result{s, err}
-	}()
-	select {
-	case r := <-done:
-		return r.s, r.err
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-// terminal is stdin when it is a terminal.
-type terminal struct{ fd int }
-
-// readPassword reads one line with echo off. If ctx ends first, it puts the terminal back as it
-// was, so that Ctrl-C does not leave the shell without echo, and returns ctx.Err().
-//
-// A read abandoned before it turned echo off could still turn it off after the restore; the check
-// of ctx first leaves only the moment between starting the read and its first system call.
-func (t terminal) readPassword(ctx context.Context) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	state, err := term.GetState(t.fd)
-	if err != nil {
-		return "", fmt.Errorf("terminal: %w", err)
-	}
-	s, err := await(ctx, func() (string, error) {
-		b, err := term.ReadPassword(t.fd)
-		if errors.Is(err, io.EOF) {
-			return "", errNoInput
-		}
-		return string(b), err
-	})
-	if ctx.Err() != nil {
-		term.Restore(t.fd, state)
-	}
-	return s, err
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/k0kubun/go-ansi"
 	"golang.org/x/term"
+
+	"github.com/myftp/myftp/lib/prompt"
 )
 
 // passwordEnv is the environment variable that holds the password.
@@ -19,7 +21,7 @@ const passwordEnv = "MYFTP_PASSWORD"
 
 var (
 	errNoPassword = errors.New("no password: set $MYFTP_PASSWORD, use --password-stdin, or run myftpc on a terminal")
-	errNoInput    = errors.New("unexpected end of input")
+	errNoInput    = prompt.ErrNoInput
 )
 
 // setupTerminal finds out which standard streams are terminals, and so the mode.
@@ -82,7 +84,7 @@ func (s *session) readPassword(ctx context.Context) (string, error) {
 		return "", errNoPassword
 	}
 	fmt.Fprint(s.env.Stdout, "Password: ")
-	pw, err := readSecret(ctx, int(s.tty.Fd()))
+	pw, err := prompt.Password(ctx, int(s.tty.Fd()))
 	fmt.Fprintln(s.env.Stdout)
 	return pw, err
 }
@@ -92,7 +94,7 @@ func (s *session) readLine(ctx context.Context) (string, error) {
 	if s.stdin != nil {
 		return nextLine(s.stdin)
 	}
-	return await(ctx, func() (string, error) { return ttyLine(s.tty) })
+	return prompt.Await(ctx, func() (string, error) { return ttyLine(s.tty) })
 }
 
 // nextLine returns the next line of r; a last line without a newline counts.
@@ -124,47 +126,6 @@ func ttyLine(f *os.File) (string, error) {
 			}
 			return b.String(), err
 		}
-	}
-}
-
-// readSecret reads a line with echo off. If ctx ends first (Ctrl-C) it puts the terminal back as
-// it was and returns ctx.Err().
-func readSecret(ctx context.Context, fd int) (string, error) {
-	state, err := term.GetState(fd)
-	if err != nil {
-		return "", fmt.Errorf("terminal: %w", err)
-	}
-	pw, err := await(ctx, func() (string, error) {
-		b, err := term.ReadPassword(fd)
-		if errors.Is(err, io.EOF) {
-			err = errNoInput
-		}
-		return string(b), err
-	})
-	if ctx.Err() != nil {
-		term.Restore(fd, state)
-	}
-	return pw, err
-}
-
-// await runs read, which may block on the terminal, and returns its result or, as soon as ctx
-// ends, ctx.Err(). An abandoned read stays blocked until the process exits; the shell is ending
-// then.
-func await(ctx context.Context, read func() (string, error)) (string, error) {
-	type result struct {
-		s   string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		s, err := read()
-		done <- result{s, err}
-	}()
-	select {
-	case r := <-done:
-		return r.s, r.err
-	case <-ctx.Done():
-		return "", ctx.Err()
 	}
 }
 
