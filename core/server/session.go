@@ -171,7 +171,16 @@ func (s *session) readFailed(err error) {
 func (s *session) handle(f proto.Frame) bool {
 	switch f.Type {
 	case proto.TypeData:
-		s.result(s.data(f.Len))
+		err := s.data(f.Len)
+		var he *homefs.Error
+		if err != nil && !errors.Is(err, errNoUpload) && !errors.As(err, &he) {
+			// The payload of a frame that belongs to no upload could not be skipped: the
+			// connection broke or its deadline passed mid-frame, so the session ends as for any
+			// failed read (not with a 451, and not one deadline later).
+			s.readFailed(err)
+			return false
+		}
+		s.result(err)
 		return true
 	case proto.TypeRequest:
 		req, err := proto.DecodeRequest(f.Payload)

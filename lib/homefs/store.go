@@ -181,6 +181,11 @@ func (h *home) expirePartials(root *os.Root, cutoff time.Time) error {
 		if err != nil || fi.ModTime().After(cutoff) || h.uploading[meta.Path] {
 			continue
 		}
+		// A complete upload whose commit failed or was cut by a crash carries the source's time,
+		// maybe years old; its description was written when the upload began.
+		if mi, err := root.Lstat(p + ".json"); err == nil && mi.ModTime().After(cutoff) {
+			continue
+		}
 		if root.Remove(p) == nil {
 			h.used -= fi.Size()
 		}
