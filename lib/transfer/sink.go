@@ -4,6 +4,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // Chunk is the size of the buffers a Sink hands out: one data frame as the client sends it.
@@ -14,32 +15,46 @@ const Chunk = 256 << 10
 const depth = 4
 
 // Sink moves a stream of chunks to a writer and a hash at the same time, on goroutines of its own,
-// so that filling the next chunk (from the network or a file), writing the current one and hashing
-// it use different cores. The caller gets a buffer with Buffer, fills it, and passes it (or a prefix
-// of it) to Submit; chunks reach the writer and the hash in order. Errors from the writer are
-// returned by a later Submit and by Close.
+// so that filling the next chunk (from the network or a file), writing one and hashing one use
+// different cores. The writer and the hash each take the chunks in order at their own pace (one may
+// run up to a few chunks ahead of the other); a buffer is reused once both are done with it. The
+// caller gets a buffer with Buffer, fills it, and passes it (or a prefix of it) to Submit. Errors
+// from the writer are returned by a later Submit, by Flush and by Close.
 //
 // A Sink is used by one goroutine. Close must be called to end it.
 type Sink struct {
-	w    io.Writer
-	h    hash.Hash // may be nil
-	size int
-	made int
-	free chan []byte
-	full chan []byte
-	done chan struct{}
-	busy sync.WaitGroup // chunks submitted and not yet written and hashed
+	w      io.Writer
+	h      hash.Hash // may be nil
+	size   int
+	made   int
+	free   chan []byte
+	writeq chan *chunk
+	hashq  chan *chunk
+	wg     sync.WaitGroup // the writer and the hasher
+	busy   sync.WaitGroup // chunks submitted and not yet written and hashed
 
 	mu  sync.Mutex
 	err error
 }
 
+// chunk is a submitted buffer and the number of goroutines (writer, hasher) still using it.
+type chunk struct {
+	b    []byte
+	left atomic.Int32
+}
+
 // NewSink returns a Sink writing to w and hashing into h (nil for no hash). total is the number of
 // bytes expected, used to size the buffers for small streams; it may be an estimate.
 func NewSink(w io.Writer, h hash.Hash, total int64) *Sink {
-	size := int(min(max(total, 1), Chunk))
-	s := &Sink{w: w, h: h, size: size, free: make(chan []byte, depth), full: make(chan []byte, depth), done: make(chan struct{})}
-	go s.run()
+	s := &Sink{w: w, h: h, size: int(min(max(total, 1), Chunk)), free: make(chan []byte, depth),
+		writeq: make(chan *chunk, depth)}
+	s.wg.Add(1)
+	go s.write()
+	if h != nil {
+		s.hashq = make(chan *chunk, depth)
+		s.wg.Add(1)
+		go s.hash()
+	}
 	return s
 }
 
@@ -66,8 +81,16 @@ func (s *Sink) Submit(b []byte) error {
 		s.free <- b
 		return err
 	}
+	c := &chunk{b: b}
+	c.left.Store(1)
+	if s.hashq != nil {
+		c.left.Store(2)
+	}
 	s.busy.Add(1)
-	s.full <- b
+	s.writeq <- c
+	if s.hashq != nil {
+		s.hashq <- c
+	}
 	return nil
 }
 
@@ -87,38 +110,38 @@ func (s *Sink) Err() error {
 
 // Close waits until every submitted chunk is written and hashed and returns the first write error.
 func (s *Sink) Close() error {
-	close(s.full)
-	<-s.done
+	close(s.writeq)
+	if s.hashq != nil {
+		close(s.hashq)
+	}
+	s.wg.Wait()
 	return s.Err()
 }
 
-// run writes each chunk while a helper goroutine hashes it, and frees the buffer when both are done.
-func (s *Sink) run() {
-	defer close(s.done)
-	hashq := make(chan []byte)
-	hashed := make(chan struct{})
-	if s.h != nil {
-		go func() {
-			for b := range hashq {
-				s.h.Write(b)
-				hashed <- struct{}{}
-			}
-		}()
-		defer close(hashq)
-	}
-	for b := range s.full {
-		if s.h != nil {
-			hashq <- b
-		}
+func (s *Sink) write() {
+	defer s.wg.Done()
+	for c := range s.writeq {
 		if s.Err() == nil {
-			if _, err := s.w.Write(b); err != nil {
+			if _, err := s.w.Write(c.b); err != nil {
 				s.setErr(err)
 			}
 		}
-		if s.h != nil {
-			<-hashed
-		}
-		s.free <- b
+		s.release(c)
+	}
+}
+
+func (s *Sink) hash() {
+	defer s.wg.Done()
+	for c := range s.hashq {
+		s.h.Write(c.b)
+		s.release(c)
+	}
+}
+
+// release frees c's buffer when the last of its users is done with it.
+func (s *Sink) release(c *chunk) {
+	if c.left.Add(-1) == 0 {
+		s.free <- c.b
 		s.busy.Done()
 	}
 }
