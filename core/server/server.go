@@ -205,7 +205,8 @@ func (s *Server) untrack(l net.Listener) {
 // enqueue puts a new connection on the queue, or turns it away at once if the queue is full. It
 // never blocks: the only write is a short reply into a fresh socket's empty send buffer.
 func (s *Server) enqueue(conn net.Conn) {
-	w := &waiter{conn: conn}
+	w := &waiter{conn: conn, said: make(chan struct{})}
+	defer close(w.said)
 	// The timer exists before the waiter can be taken, so that next's caller can always stop it.
 	w.timer = time.AfterFunc(s.cfg.QueueTimeout, func() {
 		if s.q.remove(w) {
@@ -254,7 +255,7 @@ func (s *Server) dispatch() {
 		}
 		w.timer.Stop()
 		s.wg.Add(1)
-		if err := s.pool.Submit(func() { s.work(w.conn) }); err != nil {
+		if err := s.pool.Submit(func() { s.work(w) }); err != nil {
 			s.wg.Done()
 			s.q.release()
 			s.refuse(w.conn, "server busy, try again later")
@@ -263,7 +264,9 @@ func (s *Server) dispatch() {
 }
 
 // work serves one connection on a pool worker and always gives the worker back.
-func (s *Server) work(conn net.Conn) {
+func (s *Server) work(w *waiter) {
+	<-w.said // the queue notice, if any, goes out before the greeting
+	conn := w.conn
 	defer func() {
 		s.q.release()
 		s.wg.Done()
@@ -351,6 +354,7 @@ func (s *Server) closeAll() {
 type waiter struct {
 	conn  net.Conn
 	timer *time.Timer
+	said  chan struct{} // closed once enqueue is done writing to conn
 }
 
 // slots is the bounded queue in front of the worker pool. A connection may wait when all workers
