@@ -107,8 +107,8 @@ func (s *session) start() error {
 }
 
 // loop reads and handles requests until the client quits, the connection fails, or the server
-// stops. Replies are flushed when no further request is already buffered, so a client that
-// pipelines gets its replies in few writes.
+// stops. Replies are flushed when no further request is already buffered (or when the writer's
+// buffer fills), so a client that pipelines gets its replies in few writes.
 func (s *session) loop() {
 	for !s.quit && s.werr == nil {
 		f, err := s.next()
@@ -119,7 +119,7 @@ func (s *session) loop() {
 		if !s.handle(f) {
 			return
 		}
-		if s.r.Buffered() == 0 || s.w.Buffered() > 32<<10 {
+		if s.r.Buffered() == 0 {
 			s.flush()
 		}
 	}
