@@ -1,100 +1,30 @@
 package server_test
 
+// Crashes: the real myftps killed with SIGKILL, as the kernel's OOM killer or a power cut of the
+// process would, in the middle of an upload, of many uploads and of many commits, and restarted on
+// the same root. Nothing the user was told is stored may be lost or corrupt, the quota must equal
+// what is on disk, and every interrupted upload must resume.
+
 import (
-	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/db"
 )
-
-// buildMyftps builds bin/myftps into dir with the go command that runs the tests.
-func buildMyftps(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "myftps")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command on PATH to build myftps: %v", err)
-	}
-	out, err := exec.Command(goTool, "build", "-o", bin, "github.com/myftp/myftp/bin/myftps").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build myftps: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// myftps is a running server process.
-type myftps struct {
-	cmd    *exec.Cmd
-	addr   string
-	stderr *os.File
-}
-
-// startMyftps runs the myftps binary on root and waits until it listens.
-func startMyftps(t *testing.T, bin, root string) *myftps {
-	t.Helper()
-	stderr, err := os.CreateTemp(t.TempDir(), "stderr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--root", root)
-	cmd.Stdout, cmd.Stderr = w, stderr
-	err = cmd.Start()
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &myftps{cmd: cmd, stderr: stderr}
-	t.Cleanup(s.kill)
-	addr := make(chan string, 1)
-	go func() {
-		defer out.Close()
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				addr <- a
-			}
-		}
-		close(addr)
-	}()
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			t.Fatalf("myftps ended without listening:\n%s", s.log())
-		}
-		s.addr = a
-	case <-time.After(30 * time.Second):
-		t.Fatalf("myftps did not listen within 30 s:\n%s", s.log())
-	}
-	return s
-}
-
-func (s *myftps) log() string {
-	b, _ := os.ReadFile(s.stderr.Name())
-	return string(b)
-}
-
-// kill ends the process with SIGKILL: no chance to clean up, as in a crash or an OOM kill.
-func (s *myftps) kill() {
-	if s.cmd.ProcessState == nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-	}
-}
 
 // TestServerKilledMidPut kills the real server process with SIGKILL in the middle of an upload:
 // nothing appears under the final name, a restarted server on the same root counts the partial
@@ -105,40 +35,13 @@ func TestServerKilledMidPut(t *testing.T) {
 	}
 	t.Parallel()
 	bin := buildMyftps(t, t.TempDir())
-	root := t.TempDir()
-	os.MkdirAll(filepath.Join(root, "conf"), 0o700)
-	settings := "[server]\nlisten = \"127.0.0.1:0\"\n\n[auth]\nargon2_memory = \"64KiB\"\nargon2_time = 1\n"
-	if err := os.WriteFile(filepath.Join(root, "conf", "settings.toml"), []byte(settings), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	accounts, err := db.Open(filepath.Join(root, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, err := account.HashPassword(xPass, account.Params{Memory: 64, Time: 1, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := accounts.Create(account.Account{Name: xUser, PasswordHash: hash, Quota: 1 << 30}); err != nil {
-		t.Fatal(err)
-	}
+	root := myftpsRoot(t, 32, xUser) // 32: the default pool
 	home := filepath.Join(root, "file_upload", xUser)
-	local, knownHosts := t.TempDir(), filepath.Join(t.TempDir(), "known_hosts")
-	login := func(addr string) *client.Client {
-		t.Helper()
-		c, err := client.Dial(context.Background(), client.Config{Addr: addr, KnownHosts: knownHosts, IOTimeout: 30 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := c.Login(xUser, xPass); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	local := t.TempDir()
+	k := myftpsClients{t: t, knownHosts: filepath.Join(t.TempDir(), "known_hosts"), ioTimeout: 30 * time.Second}
 
 	srv := startMyftps(t, bin, root)
-	c := login(srv.addr)
+	c := k.login(srv.addr, xUser)
 	small := writeFile(t, local, "small.txt", randomData(100<<10, 200), past)
 	if _, err := c.Put(context.Background(), small, "", client.Options{}); err != nil {
 		t.Fatal(err)
@@ -147,13 +50,13 @@ func TestServerKilledMidPut(t *testing.T) {
 	data := randomData(size, 201)
 	src := writeFile(t, local, "big.bin", data, past)
 	var once sync.Once
-	_, err = c.Put(context.Background(), src, "", client.Options{Progress: func(done, _ int64) {
+	_, err := c.Put(context.Background(), src, "", client.Options{Progress: func(done, _ int64) {
 		if done < cut {
 			return
 		}
 		once.Do(func() {
-			if !waitFor(func() bool { p := partialsIn(t, home); return len(p) == 1 && p[0] >= done }) {
-				t.Errorf("the server never stored %d bytes: %v", done, partialsIn(t, home))
+			if !waitFor(20*time.Second, func() bool { p := partials(t, home); return len(p) == 1 && only(p) >= done }) {
+				t.Errorf("the server never stored %d bytes: %v", done, partials(t, home))
 			}
 			mustNotExist(t, filepath.Join(home, "big.bin"))
 			srv.cmd.Process.Signal(syscall.SIGKILL)
@@ -162,17 +65,14 @@ func TestServerKilledMidPut(t *testing.T) {
 	if err == nil {
 		t.Fatal("the put survived the server's death")
 	}
-	srv.cmd.Wait()
-	if ws, ok := srv.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("myftps ended with %v, want SIGKILL", srv.cmd.ProcessState)
-	}
+	srv.killed(t)
 	mustNotExist(t, filepath.Join(home, "big.bin"))
-	if p := partialsIn(t, home); len(p) != 1 || p[0] != cut {
+	if p := partials(t, home); len(p) != 1 || only(p) != cut {
 		t.Fatalf("partial uploads after the kill: %v, want one of %d bytes", p, cut)
 	}
 
 	srv = startMyftps(t, bin, root)
-	c = login(srv.addr)
+	c = k.login(srv.addr, xUser)
 	used, _, err := c.Quota()
 	if disk := diskUsage(t, home); err != nil || used != disk || used != 100<<10+cut {
 		t.Errorf("after the restart: used %d (%v), on disk %d; want %d", used, err, disk, 100<<10+cut)
@@ -193,4 +93,349 @@ func TestServerKilledMidPut(t *testing.T) {
 	if err := srv.cmd.Wait(); err != nil {
 		t.Errorf("graceful stop: %v\n%s", err, srv.log())
 	}
+}
+
+// TestKillServer kills the real myftps with SIGKILL, as the kernel's OOM killer or a power cut of
+// the process would, and restarts it on the same root.
+func TestKillServer(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("SIGKILL is a Unix signal")
+	}
+	t.Parallel()
+	bin := buildMyftps(t, t.TempDir())
+	t.Run("mid uploads", func(t *testing.T) { t.Parallel(); relKillMidUploads(t, bin) })
+	t.Run("mid commits", func(t *testing.T) { t.Parallel(); relKillMidCommits(t, bin) })
+}
+
+// relSource is a local file and where it goes.
+type relSource struct {
+	user, local, remote, md5 string
+	size                     int64
+}
+
+// relCheckRoot checks what a root holds after a crash, with a server running on it again: every
+// file under a final name is complete (its md5 is its source's; a name without a source is an
+// error), every account record parses, and each account's quota equals its home's disk use. It
+// returns the remote names stored per user.
+func relCheckRoot(t *testing.T, root string, k myftpsClients, addr string, users []string, sources map[string]relSource) map[string]bool {
+	t.Helper()
+	stored := map[string]bool{}
+	for _, u := range users {
+		home := filepath.Join(root, "file_upload", u)
+		err := filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && d.Name() == ".myftp" {
+				return filepath.SkipDir
+			}
+			if d.IsDir() {
+				return nil
+			}
+			rel, _ := filepath.Rel(home, p)
+			key := u + "/" + filepath.ToSlash(rel)
+			src, ok := sources[key]
+			b, rerr := os.ReadFile(p)
+			switch {
+			case !ok:
+				t.Errorf("%s: a file no client sent", key)
+			case rerr != nil || md5hex(b) != src.md5:
+				t.Errorf("%s: %d bytes, md5 %s (%v); want %d bytes, md5 %s: a partial or corrupt file under a final name",
+					key, len(b), md5hex(b), rerr, src.size, src.md5)
+			default:
+				stored[key] = true
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		c := k.login(addr, u)
+		usageIsDisk(t, u, c, home)
+		c.Close()
+	}
+	accounts, err := db.Open(filepath.Join(root, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs, err := accounts.Check()
+	if err != nil || len(probs) > 0 {
+		t.Errorf("account database after the crash: %v, %v", probs, err)
+	}
+	return stored
+}
+
+// relKillMidUploads: 50 clients (MYFTP_LONG=1: 100) of five accounts upload files of 1 to 4 MiB at
+// once. When the clients have sent half of all the bytes, and the server's disk holds half of them
+// (the rest is in the sockets' buffers) with most unfinished uploads holding some, the server is
+// killed. After a restart nothing under a final name is partial or corrupt, the database is sound
+// and quotas equal the disk; every interrupted upload resumes exactly from what its partial file
+// holds to a correct file.
+func relKillMidUploads(t *testing.T, bin string) {
+	clients := 50
+	if longTests() {
+		clients = 100
+	}
+	users := []string{"u0", "u1", "u2", "u3", "u4"}
+	root := myftpsRoot(t, clients+16, users...) // every client is served at once, with room for the checks
+	k := myftpsClients{t: t, knownHosts: filepath.Join(t.TempDir(), "known_hosts"), ioTimeout: time.Minute}
+	local := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	sources := map[string]relSource{}
+	var list []relSource
+	var total int64
+	for i := range clients {
+		size := 1<<20 + rng.IntN(3<<20)
+		data := randomData(size, uint64(100+i))
+		s := relSource{user: users[i%len(users)], remote: fmt.Sprintf("f%03d.bin", i), md5: md5hex(data), size: int64(size)}
+		s.local = writeFile(t, local, s.remote, data, past)
+		sources[s.user+"/"+s.remote] = s
+		list = append(list, s)
+		total += s.size
+	}
+
+	srv := startMyftps(t, bin, root)
+	sessions := make([]*client.Client, clients)
+	for i, s := range list {
+		sessions[i] = k.login(srv.addr, s.user)
+	}
+	var sent, stored atomic.Int64
+	var triggered atomic.Bool
+	killed := make(chan struct{})
+	killWhenStored := func() { // on a goroutine of its own: the uploads go on meanwhile
+		defer close(killed)
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			bytes, started, finished := relStoredBytes(root, users)
+			stored.Store(bytes)
+			if bytes >= total/2 && started*4 >= (clients-finished)*3 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		srv.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	errs := make([]error, clients)
+	var wg sync.WaitGroup
+	for i, s := range list {
+		wg.Go(func() {
+			var last int64
+			_, errs[i] = sessions[i].Put(context.Background(), s.local, s.remote, client.Options{Progress: func(done, _ int64) {
+				if sent.Add(done-last) >= total/2 && triggered.CompareAndSwap(false, true) {
+					go killWhenStored()
+				}
+				last = done
+			}})
+		})
+	}
+	wg.Wait()
+	if !triggered.Load() {
+		t.Fatal("every upload finished before the server was killed")
+	}
+	<-killed
+	srv.killed(t)
+
+	held := map[string]int64{} // what each interrupted upload's partial file holds
+	for _, u := range users {
+		for target, size := range relPartialTargets(t, filepath.Join(root, "file_upload", u)) {
+			held[u+"/"+target] = size
+		}
+	}
+	srv = startMyftps(t, bin, root)
+	done := relCheckRoot(t, root, k, srv.addr, users, sources)
+	var interrupted, acknowledged, holding int
+	for i, s := range list {
+		key := s.user + "/" + s.remote
+		switch {
+		case errs[i] == nil:
+			acknowledged++
+			if !done[key] {
+				t.Errorf("%s: the client was told it is stored, but it is not", key)
+			}
+		case !done[key]:
+			interrupted++
+			if held[key] > 0 {
+				holding++
+			}
+		}
+	}
+	t.Logf("killed with %d of %d MiB sent and %d MiB on the server's disk: %d uploads acknowledged, %d stored but not acknowledged, %d interrupted (%d of them with data kept)",
+		sent.Load()>>20, total>>20, stored.Load()>>20, acknowledged, len(done)-acknowledged, interrupted, holding)
+	if holding*2 <= interrupted {
+		t.Errorf("only %d of %d interrupted uploads kept data for a resume", holding, interrupted)
+	}
+
+	var resumed atomic.Int64
+	for i, s := range list {
+		key := s.user + "/" + s.remote
+		if errs[i] == nil || done[key] {
+			continue
+		}
+		wg.Go(func() {
+			c, err := k.open(srv.addr, s.user)
+			var res client.Result
+			if err == nil {
+				res, err = c.Put(context.Background(), s.local, s.remote, client.Options{})
+				c.Close()
+			}
+			switch {
+			case err != nil:
+				t.Errorf("%s: put after the restart: %v", key, err)
+			case res.Offset != held[key] || res.MD5 != s.md5:
+				t.Errorf("%s: put after the restart started at byte %d (%q), md5 %s; want byte %d, what the server kept, and md5 %s",
+					key, res.Offset, res.Restart, res.MD5, held[key], s.md5)
+			case res.Offset > 0:
+				resumed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d of %d interrupted uploads resumed", resumed.Load(), interrupted)
+	done = relCheckRoot(t, root, k, srv.addr, users, sources)
+	if len(done) != clients {
+		t.Errorf("%d files stored after the resumes, want %d", len(done), clients)
+	}
+	for _, u := range users {
+		if p := partials(t, filepath.Join(root, "file_upload", u)); len(p) != 0 {
+			t.Errorf("%s: partial uploads left after every upload finished: %v", u, p)
+		}
+	}
+}
+
+// relStoredBytes adds up the bytes of the given accounts' homes on disk (files and partial
+// uploads), and counts the partial uploads that hold data and the finished files. It runs while
+// the server writes, so files may come and go.
+func relStoredBytes(root string, users []string) (bytes int64, started, finished int) {
+	for _, u := range users {
+		filepath.WalkDir(filepath.Join(root, "file_upload", u), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() || strings.HasSuffix(p, ".json") {
+				return nil
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return nil
+			}
+			bytes += fi.Size()
+			switch {
+			case !strings.Contains(filepath.ToSlash(p), "/.myftp/"):
+				finished++
+			case fi.Size() > 0:
+				started++
+			}
+			return nil
+		})
+	}
+	return bytes, started, finished
+}
+
+// relPartialTargets returns, for each partial upload of home, its target (relative to the home)
+// and the bytes its data file holds.
+func relPartialTargets(t testing.TB, home string) map[string]int64 {
+	t.Helper()
+	dir := filepath.Join(home, ".myftp", "partial")
+	metas, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]int64{}
+	for _, m := range metas {
+		var meta struct{ Path string }
+		b, err := os.ReadFile(m)
+		if err == nil {
+			err = json.Unmarshal(b, &meta)
+		}
+		fi, serr := os.Stat(strings.TrimSuffix(m, ".json"))
+		if err != nil || serr != nil {
+			t.Errorf("partial upload %s: %v, %v", m, err, serr)
+			continue
+		}
+		held[meta.Path] = fi.Size()
+	}
+	return held
+}
+
+// relKillMidCommits: four sessions upload batches of small files (pipelined, so most of the
+// server's time goes to committing: fsync, rename, md5 record) until the server is killed after
+// 200 files were acknowledged. After a restart the same holds as after a kill mid-upload, and
+// every file uploads again to a correct copy.
+func relKillMidCommits(t *testing.T, bin string) {
+	users := []string{"c0", "c1"}
+	root := myftpsRoot(t, 32, users...)
+	k := myftpsClients{t: t, knownHosts: filepath.Join(t.TempDir(), "known_hosts"), ioTimeout: time.Minute}
+	local := t.TempDir()
+	srv := startMyftps(t, bin, root)
+
+	var mu sync.Mutex
+	sources := map[string]relSource{}
+	var acked atomic.Int64
+	var kill sync.Once
+	var wg sync.WaitGroup
+	for w := range 4 {
+		user := users[w%len(users)]
+		c := k.login(srv.addr, user)
+		wg.Go(func() {
+			for batch := 0; batch < 200; batch++ {
+				items, err := relSmallBatch(local, user, w, batch, &mu, sources)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				err = c.PutMany(context.Background(), items, client.Options{}, func(_ int, _ client.Result, err error) {
+					if err == nil && acked.Add(1) >= 200 {
+						kill.Do(func() { srv.cmd.Process.Signal(syscall.SIGKILL) })
+					}
+				})
+				if c.Err() != nil {
+					return // the server is gone
+				}
+				if err != nil {
+					t.Errorf("batch before the kill: %v", err)
+					return
+				}
+			}
+			t.Error("the server was never killed")
+		})
+	}
+	wg.Wait()
+	srv.killed(t)
+	t.Logf("killed after %d small files were acknowledged, %d sent", acked.Load(), len(sources))
+
+	srv = startMyftps(t, bin, root)
+	stored := relCheckRoot(t, root, k, srv.addr, users, sources)
+	for _, u := range users {
+		var items []client.Item
+		for key, s := range sources {
+			if s.user == u && !stored[key] {
+				items = append(items, client.Item{Local: s.local, Remote: s.remote})
+			}
+		}
+		c := k.login(srv.addr, u)
+		if err := c.PutMany(context.Background(), items, client.Options{}, nil); err != nil {
+			t.Errorf("%s: uploading the %d missing files after the restart: %v", u, len(items), err)
+		}
+		c.Close()
+	}
+	if stored = relCheckRoot(t, root, k, srv.addr, users, sources); len(stored) != len(sources) {
+		t.Errorf("%d files stored after the second round, want %d", len(stored), len(sources))
+	}
+}
+
+// relSmallBatch writes the 25 local files of one batch (1 to 16 KiB each) and records them. It runs
+// on the uploading goroutines.
+func relSmallBatch(local, user string, w, batch int, mu *sync.Mutex, sources map[string]relSource) ([]client.Item, error) {
+	var items []client.Item
+	rng := rand.New(rand.NewPCG(uint64(w), uint64(batch)))
+	for i := range 25 {
+		name := fmt.Sprintf("w%d-b%03d-%02d.bin", w, batch, i)
+		data := randomData(1<<10+rng.IntN(15<<10), uint64(w)<<32|uint64(batch)<<8|uint64(i))
+		s := relSource{user: user, local: filepath.Join(local, name), remote: name, md5: md5hex(data), size: int64(len(data))}
+		if err := os.WriteFile(s.local, data, 0o644); err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		sources[user+"/"+name] = s
+		mu.Unlock()
+		items = append(items, client.Item{Local: s.local, Remote: name})
+	}
+	return items, nil
 }

@@ -192,7 +192,7 @@ func TestJail(t *testing.T) {
 	compareSnapshots(t, "al's home", alBefore, alAfter)
 
 	// Replacing or removing a link changes the link, never its target.
-	local := localFile(t, t.TempDir(), "new.txt", []byte("al's new file"))
+	local := writeFile(t, t.TempDir(), "new.txt", []byte("al's new file"), past)
 	if _, err := c.Put(context.Background(), local, "secretlink", client.Options{}); err != nil {
 		t.Fatalf("put over a link: %v", err)
 	}

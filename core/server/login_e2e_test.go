@@ -190,10 +190,10 @@ func TestLogsNeverContainPasswords(t *testing.T) {
 			lc.Close()
 		}
 	}
-	w := openWire(t, e.Addr)
+	w := dialRaw(t, e.Addr)
 	w.frame(proto.TypeRequest, []byte(`{"op":"login","user":"bob","password":"`+wrong+`"`))
 	w.expect(proto.CodeSyntax, "malformed")
-	w = openWire(t, e.Addr)
+	w = dialRaw(t, e.Addr)
 	w.frame(proto.TypeRequest, []byte(`{"op":"login","user":"bob","password":"`+wrong+`"} trailing`))
 	w.expect(proto.CodeSyntax, "malformed")
 	c.Close()

@@ -32,9 +32,6 @@ import (
 	"github.com/myftp/myftp/lib/proto"
 )
 
-// relLong reports whether the long variants are asked for (MYFTP_LONG=1).
-func relLong() bool { return os.Getenv("MYFTP_LONG") == "1" }
-
 // relMaxMemory is the bound on heap and stack in use during an overload, for the server and its
 // clients together.
 const relMaxMemory = 512 << 20
@@ -81,16 +78,16 @@ type relBurstClient struct {
 // served at once.
 func TestOverloadBurst(t *testing.T) {
 	n := 500
-	if relLong() {
+	if longTests() {
 		n = 2000
 	}
 	const queueTimeout = 3 * time.Second
-	base := relCount()
+	base := countResources()
 	e := servertest.Start(t, servertest.Options{Config: server.Config{PoolSize: 32, QueueSize: 64, QueueTimeout: queueTimeout}})
 	e.AddUser("alice", "alice-pw", 0)
 	e.Dial().Close() // records the server in known_hosts
-	data := relRandom(4<<10, 7)
-	local := relWriteFile(t, t.TempDir(), "small.bin", data, relPast)
+	data := randomData(4<<10, 7)
+	local := writeFile(t, t.TempDir(), "small.bin", data, past)
 
 	peak := relMemory()
 	results := make([]relBurstClient, n)
@@ -176,7 +173,7 @@ func TestOverloadBurst(t *testing.T) {
 	}
 	c.Close()
 	e.Stop()
-	relNoLeaks(t, base)
+	noLeaks(t, base)
 }
 
 // relBurst is one client of the burst: dial, login, put, quit.
@@ -235,7 +232,7 @@ func (a *relCountingAccounts) lookups() []time.Time {
 // logs in again and again without failing, and memory stays bounded.
 func TestLoginFlood(t *testing.T) {
 	attempts := 1000
-	if relLong() {
+	if longTests() {
 		attempts = 5000
 	}
 	const (
@@ -245,7 +242,7 @@ func TestLoginFlood(t *testing.T) {
 		delay    = 100 * time.Millisecond
 		maxDelay = time.Second
 	)
-	base := relCount()
+	base := countResources()
 	dir := t.TempDir()
 	accounts, err := db.Open(filepath.Join(dir, "db"))
 	if err != nil {
@@ -321,7 +318,7 @@ func TestLoginFlood(t *testing.T) {
 		t.Error("the legitimate user did not log in during the flood")
 	}
 	e.Stop()
-	relNoLeaks(t, base)
+	noLeaks(t, base)
 }
 
 // relGuess is one attacker: it takes attempt numbers until attempts are used up and tries a wrong

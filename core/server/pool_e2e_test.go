@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -157,7 +156,7 @@ func TestIdleAndLoginTimeoutReplies(t *testing.T) {
 		const idle = 300 * time.Millisecond
 		e := servertest.Start(t, servertest.Options{Plain: true, Config: server.Config{IdleTimeout: idle}})
 		e.AddUser("bob", "bob-pw", 0)
-		w := openWire(t, e.Addr)
+		w := dialRaw(t, e.Addr)
 		start := time.Now()
 		w.login("bob", "bob-pw")
 		w.expect(proto.CodeUnavailable, "idle timeout; closing the session")
@@ -172,7 +171,7 @@ func TestIdleAndLoginTimeoutReplies(t *testing.T) {
 		const idle = 300 * time.Millisecond
 		e := servertest.Start(t, servertest.Options{Plain: true, Config: server.Config{IdleTimeout: idle}})
 		start := time.Now()
-		w := openWire(t, e.Addr)
+		w := dialRaw(t, e.Addr)
 		w.expect(proto.CodeUnavailable, "login timeout; closing the session")
 		if el := time.Since(start); el < idle {
 			t.Fatalf("closed after %v, want at least %v", el, idle)
@@ -184,7 +183,7 @@ func TestIdleAndLoginTimeoutReplies(t *testing.T) {
 		const login = 400 * time.Millisecond
 		e := servertest.Start(t, servertest.Options{Plain: true, Config: server.Config{LoginTimeout: login, IdleTimeout: time.Minute}})
 		start := time.Now()
-		w := openWire(t, e.Addr)
+		w := dialRaw(t, e.Addr)
 		for i := 0; ; i++ {
 			if i == 1_000_000 || time.Since(start) > 20*time.Second {
 				t.Fatal("noops before login kept the session open")
@@ -241,7 +240,7 @@ func TestShutdownIdleAndQueued(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, servertest.Options{Plain: true, Config: server.Config{PoolSize: 1, QueueSize: 1}})
 	e.AddUser("bob", "bob-pw", 0)
-	w := openWire(t, e.Addr)
+	w := dialRaw(t, e.Addr)
 	w.login("bob", "bob-pw")
 
 	notes := make(chan string, 10)
@@ -285,7 +284,7 @@ func TestShutdownBetweenFrames(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, servertest.Options{Plain: true})
 	e.AddUser("bob", "bob-pw", 0)
-	w := openWire(t, e.Addr)
+	w := dialRaw(t, e.Addr)
 	w.login("bob", "bob-pw")
 	w.request(proto.Request{Op: proto.OpPut, Path: "half.bin", Size: 100})
 	w.expect(proto.CodeSendData, "send data")
@@ -301,15 +300,7 @@ func TestShutdownBetweenFrames(t *testing.T) {
 	if err := await(t, "Shutdown", shut); err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
 	}
-	var kept []int64
-	filepath.WalkDir(filepath.Join(e.Home("bob"), ".myftp", "partial"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".json") {
-			fi, _ := d.Info()
-			kept = append(kept, fi.Size())
-		}
-		return nil
-	})
-	if !slices.Equal(kept, []int64{10}) {
+	if kept := partials(t, e.Home("bob")); len(kept) != 1 || only(kept) != 10 {
 		t.Fatalf("partial uploads kept: sizes %v, want the 10 bytes received", kept)
 	}
 	if _, err := os.Stat(filepath.Join(e.Home("bob"), "half.bin")); !errors.Is(err, fs.ErrNotExist) {
@@ -352,7 +343,7 @@ func TestShutdownStuckUpload(t *testing.T) {
 	t.Cleanup(unblock) // before the server's cleanup, which runs last
 	e.AddUser("bob", "bob-pw", 0)
 	c := e.Login("bob", "bob-pw")
-	local := localFile(t, t.TempDir(), "big", make([]byte, 1<<20))
+	local := writeFile(t, t.TempDir(), "big", make([]byte, 1<<20), past)
 	put := make(chan error, 1)
 	go func() {
 		_, err := c.Put(context.Background(), local, "", client.Options{})

@@ -1,19 +1,16 @@
 package server_test
 
 // End-to-end tests of sessions: real servers on 127.0.0.1 (package servertest) driven by the Go
-// client, or by a raw frame connection (wire) where a client would never send what is tested. The
-// helpers here are shared with jail_e2e_test.go, pool_e2e_test.go, login_e2e_test.go and
-// bench_test.go.
+// client, or by a raw frame connection (rawConn) where a client would never send what is tested.
+// The helpers shared by the tests of the package are in helpers_e2e_test.go.
 
 import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -26,166 +23,6 @@ import (
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
 )
-
-// longAgo is the modification time of the local files the tests upload.
-var longAgo = time.Date(2020, 2, 29, 12, 34, 56, 789000000, time.UTC)
-
-// localFile writes a local file with the given content and modification time.
-func localFile(t testing.TB, dir, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(p, longAgo, longAgo); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// wantReply checks that err is a negative reply with this code whose message contains msgPart.
-func wantReply(t testing.TB, what string, err error, code int, msgPart string) {
-	t.Helper()
-	var re *proto.ReplyError
-	if !errors.As(err, &re) {
-		t.Fatalf("%s: error %v, want a %d reply", what, err, code)
-	}
-	if re.Code != code || !strings.Contains(re.Msg, msgPart) {
-		t.Fatalf("%s: reply %d %q, want %d with %q", what, re.Code, re.Msg, code, msgPart)
-	}
-}
-
-// eventually polls cond until it holds, for server-side effects that no reply announces (a
-// session ending after its client left). It gives up after 15 s.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not true after 15s: %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// waitRunning waits until the server serves n sessions.
-func waitRunning(t testing.TB, e *servertest.Env, n int) {
-	t.Helper()
-	eventually(t, "sessions running == "+strconv.Itoa(n), func() bool { return e.Server.Stats().Running == n })
-}
-
-// await waits for a value from ch, failing the test after 20 s.
-func await[T any](t testing.TB, what string, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s: nothing after 20s", what)
-		panic("unreachable")
-	}
-}
-
-// wire is a raw protocol connection over plain TCP: it sends frames as given, valid or not.
-type wire struct {
-	t        testing.TB
-	conn     net.Conn
-	r        *proto.Reader
-	w        *proto.Writer
-	greeting proto.Reply
-}
-
-// openWire connects and reads the greeting. Every read and write of the connection must end
-// within 30 s.
-func openWire(t testing.TB, addr string) *wire {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &wire{t: t, conn: conn, r: proto.NewReader(conn, proto.DefaultMaxHeader), w: proto.NewWriter(conn)}
-	if c.greeting, err = c.next(); err != nil {
-		t.Fatalf("greeting: %v", err)
-	}
-	if c.greeting.Code != proto.CodeReady || c.greeting.Version != proto.Version {
-		t.Fatalf("greeting %+v", c.greeting)
-	}
-	return c
-}
-
-// frame sends one frame with any type and payload.
-func (c *wire) frame(typ proto.FrameType, payload []byte) {
-	c.t.Helper()
-	if err := c.w.WriteFrame(typ, payload); err != nil {
-		c.t.Fatal(err)
-	}
-	if err := c.w.Flush(); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// bytes sends b as it is.
-func (c *wire) bytes(b []byte) {
-	c.t.Helper()
-	if _, err := c.conn.Write(b); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-func (c *wire) request(req proto.Request) {
-	c.t.Helper()
-	if err := c.w.WriteJSON(proto.TypeRequest, req); err != nil {
-		c.t.Fatal(err)
-	}
-	if err := c.w.Flush(); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// next reads the next frame, which must be a reply.
-func (c *wire) next() (proto.Reply, error) {
-	f, err := c.r.Next()
-	if err != nil {
-		return proto.Reply{}, err
-	}
-	if f.Type != proto.TypeReply {
-		return proto.Reply{}, errors.New(f.Type.String() + " frame where a reply was expected")
-	}
-	return proto.DecodeReply(f.Payload)
-}
-
-// expect reads a reply and checks its code and that its message contains msgPart.
-func (c *wire) expect(code int, msgPart string) proto.Reply {
-	c.t.Helper()
-	rep, err := c.next()
-	if err != nil {
-		c.t.Fatalf("want a %d reply: %v", code, err)
-	}
-	if rep.Code != code || !strings.Contains(rep.Msg, msgPart) {
-		c.t.Fatalf("reply %d %q, want %d with %q", rep.Code, rep.Msg, code, msgPart)
-	}
-	return rep
-}
-
-// expectClosed checks that the server closed the connection without sending anything more.
-func (c *wire) expectClosed() {
-	c.t.Helper()
-	f, err := c.r.Next()
-	if err == nil {
-		c.t.Fatalf("want the connection closed, got a %s frame of %d bytes", f.Type, f.Len)
-	}
-	if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
-		c.t.Fatalf("want the connection closed by the server: %v", err)
-	}
-}
-
-func (c *wire) login(user, password string) {
-	c.t.Helper()
-	c.request(proto.Request{Op: proto.OpLogin, User: user, Password: password})
-	c.expect(proto.CodeLoggedIn, "login successful")
-}
 
 // listing returns the entries of a listing, sorted by name.
 func listing(t testing.TB, c *client.Client, dir string, long bool) []proto.Entry {
@@ -222,20 +59,6 @@ func TestTwoUsersEveryCommand(t *testing.T) {
 			everyCommand(t, e, user, q)
 		})
 	}
-}
-
-// loginAs dials and logs in for t, which may be a subtest (Env.Login reports to the Env's test).
-func loginAs(t testing.TB, e *servertest.Env, user, password string) *client.Client {
-	t.Helper()
-	c, err := client.Dial(context.Background(), e.ClientConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login(user, password); err != nil {
-		t.Fatalf("login %s: %v", user, err)
-	}
-	return c
 }
 
 func everyCommand(t *testing.T, e *servertest.Env, user string, quota int64) {
@@ -281,7 +104,7 @@ func everyCommand(t *testing.T, e *servertest.Env, user string, quota int64) {
 
 	// A file to work with.
 	data := []byte("hello from " + user + "\n")
-	local := localFile(t, t.TempDir(), "hello.txt", data)
+	local := writeFile(t, t.TempDir(), "hello.txt", data, past)
 	if _, err := c.Put(ctx, local, own+"/hello.txt", client.Options{}); err != nil {
 		t.Fatalf("put: %v", err)
 	}
@@ -290,7 +113,7 @@ func everyCommand(t *testing.T, e *servertest.Env, user string, quota int64) {
 
 	// stat.
 	st, err := c.Stat(own + "/hello.txt")
-	if err != nil || st.Name != "hello.txt" || st.Type != proto.EntryFile || st.Size != int64(len(data)) || !st.Mtime.Equal(longAgo) {
+	if err != nil || st.Name != "hello.txt" || st.Type != proto.EntryFile || st.Size != int64(len(data)) || !st.Mtime.Equal(past) {
 		t.Fatalf("stat of the file = %+v, %v", st, err)
 	}
 	if st, err := c.Stat("/tree/a"); err != nil || st.Name != "a" || st.Type != proto.EntryDir {
@@ -318,7 +141,7 @@ func everyCommand(t *testing.T, e *servertest.Env, user string, quota int64) {
 		t.Fatalf("ls -l %s = %+v", own, long)
 	}
 	if f := long[0]; f.Name != "hello.txt" || f.Type != proto.EntryFile || f.Size != int64(len(data)) ||
-		f.Mode != "-rw-------" || !f.Mtime.Equal(longAgo) {
+		f.Mode != "-rw-------" || !f.Mtime.Equal(past) {
 		t.Fatalf("ls -l entry %+v", f)
 	}
 	for _, en := range listing(t, c, "/", true) {
@@ -439,7 +262,7 @@ func TestSameUserTwoSessions(t *testing.T) {
 	}
 	// Relative names resolve in each session's own directory.
 	data := []byte("0123456789")
-	local := localFile(t, t.TempDir(), "f1", data)
+	local := writeFile(t, t.TempDir(), "f1", data, past)
 	if _, err := s1.Put(context.Background(), local, "", client.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +323,7 @@ func TestQuit(t *testing.T) {
 	e := servertest.Start(t, servertest.Options{Plain: true})
 	e.AddUser("bob", "bob-pw", 0)
 	for _, login := range []bool{false, true} {
-		w := openWire(t, e.Addr)
+		w := dialRaw(t, e.Addr)
 		if login {
 			w.login("bob", "bob-pw")
 		}
@@ -522,19 +345,19 @@ func TestMalformedFrames(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		send func(*wire)
+		send func(*rawConn)
 		msg  string
 	}{
-		{"unknown frame type", func(w *wire) { w.bytes(header('X', 0)) }, "unknown frame type 0x58"},
-		{"NUL frame type", func(w *wire) { w.bytes(header(0, 3)) }, "unknown frame type 0x00"},
-		{"request of 4 GiB", func(w *wire) { w.bytes(header('Q', 0xFFFFFFFF)) }, "frame too large"},
-		{"request over the header limit", func(w *wire) { w.bytes(header('Q', proto.DefaultMaxHeader+1)) }, "frame too large"},
-		{"data over the data limit", func(w *wire) { w.bytes(header('D', proto.MaxData+1)) }, "frame too large"},
-		{"invalid JSON", func(w *wire) { w.frame(proto.TypeRequest, []byte(`{"op": "pwd"`)) }, "malformed header"},
-		{"not an object", func(w *wire) { w.frame(proto.TypeRequest, []byte(`["pwd"]`)) }, "malformed header"},
-		{"no op", func(w *wire) { w.frame(proto.TypeRequest, []byte(`{"path": "/"}`)) }, "malformed header"},
-		{"data after the JSON", func(w *wire) { w.frame(proto.TypeRequest, []byte(`{"op":"pwd"} {"op":"pwd"}`)) }, "malformed header"},
-		{"reply frame from a client", func(w *wire) { w.frame(proto.TypeReply, []byte(`{"code":200}`)) }, "malformed header"},
+		{"unknown frame type", func(w *rawConn) { w.mustWrite(header('X', 0)) }, "unknown frame type 0x58"},
+		{"NUL frame type", func(w *rawConn) { w.mustWrite(header(0, 3)) }, "unknown frame type 0x00"},
+		{"request of 4 GiB", func(w *rawConn) { w.mustWrite(header('Q', 0xFFFFFFFF)) }, "frame too large"},
+		{"request over the header limit", func(w *rawConn) { w.mustWrite(header('Q', proto.DefaultMaxHeader+1)) }, "frame too large"},
+		{"data over the data limit", func(w *rawConn) { w.mustWrite(header('D', proto.MaxData+1)) }, "frame too large"},
+		{"invalid JSON", func(w *rawConn) { w.frame(proto.TypeRequest, []byte(`{"op": "pwd"`)) }, "malformed header"},
+		{"not an object", func(w *rawConn) { w.frame(proto.TypeRequest, []byte(`["pwd"]`)) }, "malformed header"},
+		{"no op", func(w *rawConn) { w.frame(proto.TypeRequest, []byte(`{"path": "/"}`)) }, "malformed header"},
+		{"data after the JSON", func(w *rawConn) { w.frame(proto.TypeRequest, []byte(`{"op":"pwd"} {"op":"pwd"}`)) }, "malformed header"},
+		{"reply frame from a client", func(w *rawConn) { w.frame(proto.TypeReply, []byte(`{"code":200}`)) }, "malformed header"},
 	}
 	for _, tc := range cases {
 		for _, login := range []bool{false, true} {
@@ -544,7 +367,7 @@ func TestMalformedFrames(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				w := openWire(t, e.Addr)
+				w := dialRaw(t, e.Addr)
 				if login {
 					w.login("bob", "bob-pw")
 				}
@@ -574,7 +397,7 @@ func TestUnknownOpContinues(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, servertest.Options{Plain: true})
 	e.AddUser("bob", "bob-pw", 0)
-	w := openWire(t, e.Addr)
+	w := dialRaw(t, e.Addr)
 	if w.greeting.TLS || w.greeting.Server == "" || w.greeting.MaxHeader < proto.MinMaxHeader {
 		t.Fatalf("plain greeting %+v", w.greeting)
 	}
@@ -609,7 +432,7 @@ func TestPlainFramesToTLSServer(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, servertest.Options{Config: server.Config{PoolSize: 1}})
 	e.AddUser("bob", "bob-pw", 0)
-	w := openWire(t, e.Addr)
+	w := dialRaw(t, e.Addr)
 	if !w.greeting.TLS {
 		t.Fatalf("greeting of a TLS server says tls off: %+v", w.greeting)
 	}
@@ -649,14 +472,10 @@ func TestRepliesFlushedAfterSkippedData(t *testing.T) {
 	if err := c.Login("bob", "bob-pw"); err != nil {
 		t.Fatal(err)
 	}
-	local := localFile(t, t.TempDir(), "big", make([]byte, 16<<20))
+	local := writeFile(t, t.TempDir(), "big", make([]byte, 16<<20), past)
 	_, err = c.Put(context.Background(), local, "", client.Options{})
 	wantReply(t, "put onto a full disk", err, proto.CodeNoSpace, "no space left on the server")
 	if err := c.Noop(); err != nil {
 		t.Fatalf("noop after the failed upload: %v", err)
 	}
 }
-
-type writeFn func([]byte) (int, error)
-
-func (f writeFn) Write(p []byte) (int, error) { return f(p) }

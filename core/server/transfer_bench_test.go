@@ -77,15 +77,7 @@ func newBenchEnv(b *testing.B, plain bool) *benchEnv {
 }
 
 func (e *benchEnv) login(b *testing.B) *client.Client {
-	c, err := client.Dial(context.Background(), e.cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close() })
-	if err := c.Login(xUser, xPass); err != nil {
-		b.Fatal(err)
-	}
-	return c
+	return loginWith(b, e.cfg, xUser, xPass)
 }
 
 // source writes a local file of n pseudo-random bytes, in 1 MiB pieces so that a 1 GiB file
