@@ -44,6 +44,11 @@ func (s *session) cmdLogin(req proto.Request) error {
 		return errAlreadyLoggedIn
 	}
 	acct, err := s.srv.cfg.Auth.Login(s.ctx, req.User, req.Password, s.remote)
+	if err != nil && s.ctx.Err() != nil { // the server is shutting down: not the client's failure
+		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "server shutting down"})
+		s.quit = true
+		return nil
+	}
 	if err != nil {
 		s.failures++
 		s.log.Info("login failed", "account", req.User, "attempt", s.failures)

@@ -379,7 +379,7 @@ func (a boomAuth) Login(ctx context.Context, name, password, remote string) (acc
 	return a.Authenticator.Login(ctx, name, password, remote)
 }
 
-// TestPanicEndsOnlyItsSession: a handler that panics ends its own session (the client gets a 451
+// TestPanicEndsOnlyItsSession: a handler that panics ends its own session (the client gets a 421
 // and the connection closes) and is logged with its stack; other sessions carry on and the worker
 // is free again.
 func TestPanicEndsOnlyItsSession(t *testing.T) {
@@ -402,11 +402,11 @@ func TestPanicEndsOnlyItsSession(t *testing.T) {
 	err = boom.Login("boom", "x")
 	var re *proto.ReplyError
 	if errors.As(err, &re) {
-		if re.Code != proto.CodeLocalError || !strings.Contains(re.Msg, "internal error") {
+		if re.Code != proto.CodeUnavailable || !strings.Contains(re.Msg, "internal error") {
 			t.Fatalf("reply to the panicking login: %d %q", re.Code, re.Msg)
 		}
 	} else if !errors.Is(err, client.ErrClosed) {
-		t.Fatalf("panicking login: %v, want a 451 reply or the connection closed", err)
+		t.Fatalf("panicking login: %v, want a 421 reply or the connection closed", err)
 	}
 	if err := boom.Noop(); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("noop after the panic: %v, want the connection closed", err)

@@ -245,7 +245,7 @@ func writeReply(w net.Conn, r proto.Reply) error {
 }
 
 // dispatch hands queued connections to workers: a connection leaves the queue only when a worker
-// is free for it, so Submit never has to wait.
+// is free for it, so Submit waits at most for a finishing worker to return itself to the pool.
 func (s *Server) dispatch() {
 	defer close(s.idle)
 	for {

@@ -71,7 +71,7 @@ func (s *session) serve() {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in session; session closed", "panic", p, "stack", string(debug.Stack()))
-			s.reply(proto.Reply{Code: proto.CodeLocalError, Msg: "internal error; closing the session"})
+			s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "internal error; closing the session"})
 			s.flush()
 		}
 	}()
@@ -201,7 +201,11 @@ func (s *session) request(req proto.Request) {
 		s.result(err)
 		return
 	}
-	cmd := s.srv.commands[req.Op]
+	cmd, ok := s.srv.commands[req.Op]
+	if !ok { // an operation proto knows but this server does not serve
+		s.result(fmt.Errorf("%w %q", proto.ErrUnknownOp, req.Op))
+		return
+	}
 	if s.fs == nil && !cmd.anon {
 		s.result(errNotLoggedIn)
 		return

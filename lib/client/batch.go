@@ -169,6 +169,9 @@ func readSmall(local string) ([]byte, os.FileInfo, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
+	if fi.Size() > pipelineMax { // it grew since the batch was planned; one data frame cannot hold it
+		return nil, nil, fmt.Errorf("%s: grew to %d bytes during the batch; send it again with put", local, fi.Size())
+	}
 	data := make([]byte, fi.Size())
 	if _, err := f.ReadAt(data, 0); err != nil && fi.Size() > 0 {
 		return nil, nil, fmt.Errorf("read %s: %w", local, err)
@@ -215,6 +218,7 @@ func (c *Client) GetMany(ctx context.Context, items []Item, opt Options, each fu
 	if each == nil {
 		each = func(int, Result, error) {}
 	}
+	defer c.closeOnCancel(ctx)()
 	queue := make(chan getReq, batchWindow)
 	werr := make(chan error, 1)
 	go func() {

@@ -20,6 +20,10 @@ import (
 	"github.com/myftp/myftp/lib/proto"
 )
 
+// maxHeaderCap bounds the header limit a server may announce (the same ceiling as the server's
+// max_header_size setting).
+const maxHeaderCap = 16 << 20
+
 // Errors of the connection.
 var (
 	ErrBusy     = errors.New("client: server busy, try again later")
@@ -95,6 +99,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 // start reads the plain-text greeting (after any queue notice) and runs the TLS handshake.
 func (c *Client) start(ctx context.Context) error {
 	pr := proto.NewReader(c.raw, proto.DefaultMaxHeader)
+	// The greeting must come within the dial timeout; once the server says the connection is
+	// queued, its queue timeout bounds the wait, and the I/O timeout backs it up.
+	c.raw.SetReadDeadline(time.Now().Add(c.cfg.DialTimeout))
 	for {
 		rep, err := readReply(pr)
 		if err != nil {
@@ -103,6 +110,10 @@ func (c *Client) start(ctx context.Context) error {
 		switch {
 		case rep.Code == proto.CodeQueued:
 			c.cfg.Notify("waiting for a free server slot...")
+			c.raw.SetReadDeadline(time.Now().Add(max(c.cfg.IOTimeout, c.cfg.DialTimeout)))
+			if err := ctx.Err(); err != nil { // cancelled before the new deadline was set
+				return err
+			}
 			continue
 		case rep.Code == proto.CodeUnavailable:
 			return fmt.Errorf("%w (%s)", ErrBusy, rep.Msg)
@@ -124,7 +135,8 @@ func (c *Client) start(ctx context.Context) error {
 	} else if err := c.allowPlain(); err != nil {
 		return err
 	}
-	maxHeader := max(c.greeting.MaxHeader, proto.DefaultMaxHeader)
+	// The server's announced limit, within reason: a hostile server must not make us allocate GiBs.
+	maxHeader := min(max(c.greeting.MaxHeader, proto.DefaultMaxHeader), maxHeaderCap)
 	c.r = proto.NewReader(c.conn, maxHeader)
 	c.w = proto.NewWriter(c.conn)
 	return nil
@@ -288,7 +300,13 @@ func (c *Client) reply() (proto.Reply, error) {
 	if f.Type != proto.TypeReply {
 		return proto.Reply{}, c.fail(fmt.Errorf("%w: %s frame where a reply was expected", ErrProtocol, f.Type))
 	}
-	rep, err := proto.DecodeReply(f.Payload)
+	return c.decodeReply(f.Payload)
+}
+
+// decodeReply decodes a reply frame's payload. A 421 reply means the server is closing the
+// session: the connection is closed and the error says why.
+func (c *Client) decodeReply(payload []byte) (proto.Reply, error) {
+	rep, err := proto.DecodeReply(payload)
 	if err != nil {
 		return rep, c.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
 	}
@@ -303,14 +321,7 @@ func (c *Client) roundTrip(req proto.Request) (proto.Reply, error) {
 	if err := c.send(req); err != nil {
 		return proto.Reply{}, err
 	}
-	if err := c.flush(); err != nil {
-		return proto.Reply{}, err
-	}
-	rep, err := c.reply()
-	if err != nil {
-		return rep, err
-	}
-	return rep, rep.Err()
+	return c.roundTripFlushed()
 }
 
 // readReply reads one reply frame from a plain reader (the greeting phase).

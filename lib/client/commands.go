@@ -106,9 +106,9 @@ func (c *Client) List(path string, long bool, fn func(proto.Entry) error) error 
 			return err
 		}
 		if f.Type == proto.TypeReply {
-			rep, err := proto.DecodeReply(f.Payload)
+			rep, err := c.decodeReply(f.Payload)
 			if err != nil {
-				return c.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
+				return err
 			}
 			if fnErr != nil {
 				return fnErr

@@ -246,6 +246,7 @@ func (w frameWriter) Write(b []byte) (int, error) {
 // the remote file.
 func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Result, error) {
 	start := time.Now()
+	defer c.closeOnCancel(ctx)()
 	target := localTarget(remote, local)
 	pf, offset, h, err := openPartial(target, !opt.NoResume)
 	if err != nil {
@@ -261,7 +262,7 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Re
 	}
 	if err := c.flush(); err != nil {
 		pf.Close()
-		return Result{}, err
+		return Result{}, ctxErr(ctx, err)
 	}
 	res, err := c.receive(ctx, pf, h, offset, opt.Progress)
 	res.Local, res.Remote, res.Elapsed = target, remote, time.Since(start)
@@ -313,6 +314,9 @@ func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset i
 	name := pf.Name()
 	keep := true
 	defer func() {
+		if err != nil {
+			err = ctxErr(ctx, err) // a cancelled transfer says so, not "connection closed"
+		}
 		pf.Close()
 		if !keep || (err != nil && res.Size == 0 && offset == 0) {
 			os.Remove(name)
@@ -331,11 +335,10 @@ func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset i
 	res.Size, res.Offset, res.Restart = rep.Size, rep.Offset, rep.Restart
 	if rep.Offset != offset {
 		if err := restartPartial(pf, h); err != nil {
-			return res, err
+			// The data is on its way and will not be read: the session is out of step.
+			return res, c.fail(fmt.Errorf("restart partial file: %w", err))
 		}
 	}
-	stop := context.AfterFunc(ctx, func() { c.fail(fmt.Errorf("%w: %w", ErrClosed, context.Canceled)) })
-	defer stop()
 	if err := c.receiveData(pf, h, rep.Offset, rep.Size, progress); err != nil {
 		return res, ctxErr(ctx, err)
 	}
@@ -383,9 +386,9 @@ func (c *Client) receiveData(pf *os.File, h hash.Hash, offset, size int64, progr
 			return err
 		}
 		if f.Type == proto.TypeReply {
-			rep, err := proto.DecodeReply(f.Payload)
+			rep, err := c.decodeReply(f.Payload)
 			if err != nil {
-				return c.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
+				return err
 			}
 			return fmt.Errorf("download aborted by the server: %w", rep.Err())
 		}

@@ -1,0 +1,89 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/myftp/myftp/lib/proto"
+)
+
+// silentPeer accepts connections and, after running greet on each, never sends another byte.
+func silentPeer(t *testing.T, greet func(*proto.Reader, *proto.Writer)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				greet(proto.NewReader(conn, proto.DefaultMaxHeader), proto.NewWriter(conn))
+				<-done
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// TestDialGreetingTimeout: a peer that accepts but never greets does not hold Dial past its
+// timeout (a batch myftpc under cron must not hang).
+func TestDialGreetingTimeout(t *testing.T) {
+	addr := silentPeer(t, func(*proto.Reader, *proto.Writer) {})
+	start := time.Now()
+	_, err := Dial(context.Background(), Config{Addr: addr, Insecure: true, DialTimeout: 300 * time.Millisecond, IOTimeout: 300 * time.Millisecond})
+	if err == nil {
+		t.Fatal("Dial succeeded without a greeting")
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Dial gave up after %v, want about the 300 ms dial timeout", el)
+	}
+}
+
+// TestGetCancelledBeforeReply: Ctrl-C during a get stops it even while the server has not
+// answered yet (it may be hashing a long prefix for a resume).
+func TestGetCancelledBeforeReply(t *testing.T) {
+	addr := silentPeer(t, func(r *proto.Reader, w *proto.Writer) {
+		w.WriteJSON(proto.TypeReply, proto.Reply{Code: proto.CodeReady, Version: proto.Version, Server: "fake"})
+		w.Flush()
+		if _, err := r.Next(); err != nil { // login
+			return
+		}
+		w.WriteJSON(proto.TypeReply, proto.Reply{Code: proto.CodeLoggedIn, User: "alice", Path: "/"})
+		w.Flush()
+		r.Next() // the get, never answered
+	})
+	c, err := Dial(context.Background(), Config{Addr: addr, Insecure: true, IOTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("alice", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	dir := t.TempDir()
+	start := time.Now()
+	_, err = c.Get(ctx, "big.iso", filepath.Join(dir, "big.iso"), Options{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Get = %v, want the context's error", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Get returned %v after its context ended, want at once", el)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("an empty partial file was left: %v", entries)
+	}
+}
