@@ -253,6 +253,7 @@ func (f *FS) Remove(p string) error {
 	if fi.Mode().IsRegular() {
 		f.h.used -= fi.Size()
 	}
+	f.h.revokeCredit(rel)
 	if sums, err := f.metaRoot(sumsDir); err == nil {
 		sums.Remove(key(rel) + ".json")
 	}
@@ -295,6 +296,8 @@ func (f *FS) Rename(from, to string) error {
 		return wrapOS(err, vFrom)
 	}
 	f.h.used -= freed
+	f.h.revokeCredit(relFrom)
+	f.h.revokeCredit(relTo)
 	if src.Mode().IsRegular() && relFrom != relTo {
 		if sums, err := f.metaRoot(sumsDir); err == nil {
 			sums.Remove(key(relTo) + ".json")

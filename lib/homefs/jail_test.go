@@ -200,8 +200,8 @@ func TestJail(t *testing.T) {
 	t.Parallel()
 	base, alice := jailTree(t)
 	before := outsideSnapshot(t, base, alice)
-	beforeHome := snapshot(t, alice)
 	_, f := openHome(t, base, "alice", 1<<20, Options{})
+	beforeHome := snapshot(t, alice) // after Open, which writes the server's own .myftp/id
 
 	// "Mkdir -p below" appends "/sub/dir" to the path: an escaping, reserved or invalid path
 	// stays so with more elements.

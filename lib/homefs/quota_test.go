@@ -437,3 +437,62 @@ func TestQuotaHugeSize(t *testing.T) {
 		wantKind(t, "BeginUpload of a huge size", err, ErrQuota)
 	}
 }
+
+// TestReplacementCredit checks that an upload replacing a file reserves only the difference, so
+// that other uploads are not refused for space the replacement will free, and that it reserves
+// its full size once the file it replaces is removed meanwhile.
+func TestReplacementCredit(t *testing.T) {
+	t.Parallel()
+	s, f := openHome(t, t.TempDir(), "u", 100, Options{})
+	put(t, f, "a", make([]byte, 60))
+	u, err := f.BeginUpload("a", 60, srcMtime, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Abort()
+	g := openAgain(t, s, "u", 100)
+	b, err := g.BeginUpload("b", 30, srcMtime, false)
+	if err != nil {
+		t.Fatalf("30 bytes beside a same-size replacement (60 + 30 <= 100 once done): %v", err)
+	}
+	b.Abort()
+
+	if err := g.Remove("a"); err != nil {
+		t.Fatal(err)
+	}
+	if f.h.reserved != 60 {
+		t.Fatalf("reserved %d after the replaced file was removed, want the upload's full 60", f.h.reserved)
+	}
+	if _, err := g.BeginUpload("c", 41, srcMtime, false); !errors.Is(err, ErrQuota) {
+		t.Fatalf("41 bytes with 0 used and 60 reserved of 100: %v, want ErrQuota", err)
+	}
+	if _, err := u.Write(make([]byte, 60)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Commit(md5hex(make([]byte, 60))); err != nil {
+		t.Fatal(err)
+	}
+	if used, _ := f.Usage(); used != 60 || f.h.reserved != 0 {
+		t.Errorf("after the commit: used %d, reserved %d; want 60 and 0", used, f.h.reserved)
+	}
+}
+
+// TestHomeRecreatedIsMeasuredAgain: an account deleted with its files and created anew while the
+// server runs starts from what its new home holds, not from the old count.
+func TestHomeRecreatedIsMeasuredAgain(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	s, f := openHome(t, base, "u", 100, Options{})
+	put(t, f, "a", make([]byte, 80))
+	f.Close()
+	if err := os.RemoveAll(filepath.Join(base, "u")); err != nil {
+		t.Fatal(err)
+	}
+	g := openAgain(t, s, "u", 100)
+	if used, _ := g.Usage(); used != 0 {
+		t.Fatalf("a new empty home counts %d bytes", used)
+	}
+	if _, err := g.BeginUpload("b", 50, srcMtime, false); err != nil {
+		t.Fatalf("50 bytes into the new empty home: %v", err)
+	}
+}

@@ -13,6 +13,8 @@
 package homefs
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,10 +59,11 @@ type home struct {
 
 	mu        sync.Mutex
 	loaded    bool
-	used      int64           // bytes of files and partial uploads
-	reserved  int64           // bytes promised to uploads in progress
-	quota     int64           // from the account, refreshed at every Open
-	uploading map[string]bool // relative paths with an upload in progress
+	token     string             // content of .myftp/id when the home was measured
+	used      int64              // bytes of files and partial uploads
+	reserved  int64              // bytes promised to uploads in progress
+	quota     int64              // from the account, refreshed at every Open
+	uploading map[string]*Upload // uploads in progress, by relative path
 }
 
 // NewStore returns a Store for the homes under base.
@@ -110,7 +113,7 @@ func (s *Store) home(homeRel string) (*home, error) {
 	defer s.mu.Unlock()
 	h := s.homes[rel]
 	if h == nil {
-		h = &home{rel: rel, dir: filepath.Join(s.base, filepath.FromSlash(rel)), uploading: map[string]bool{}}
+		h = &home{rel: rel, dir: filepath.Join(s.base, filepath.FromSlash(rel)), uploading: map[string]*Upload{}}
 		s.homes[rel] = h
 	}
 	return h, nil
@@ -121,9 +124,20 @@ func (h *home) load(root *os.Root, quota int64, s *Store) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.quota = quota
+	// A home removed and made again (an account deleted with its files and created anew) has
+	// lost the token written when it was measured, so it is measured again; otherwise the running
+	// count stands.
+	if h.loaded && len(h.uploading) == 0 {
+		if token, err := root.ReadFile(tokenPath); err != nil || string(token) != h.token {
+			h.loaded = false
+		}
+	}
 	if !h.loaded {
 		used, err := scan(root)
 		if err != nil {
+			return fmt.Errorf("measure home %s: %w", h.rel, err)
+		}
+		if h.token, err = writeToken(root); err != nil {
 			return fmt.Errorf("measure home %s: %w", h.rel, err)
 		}
 		h.used, h.loaded = used, true
@@ -132,9 +146,10 @@ func (h *home) load(root *os.Root, quota int64, s *Store) error {
 }
 
 // scan adds up the sizes of the regular files in the home and its partial uploads, without
-// following symbolic links.
+// following symbolic links. Nothing else of the reserved directory counts.
 func scan(root *os.Root) (int64, error) {
 	var used int64
+	partials := path.Join(reserved, partialDir)
 	err := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == "." {
@@ -142,10 +157,16 @@ func scan(root *os.Root) (int64, error) {
 			}
 			return nil // an unreadable corner does not stop the count
 		}
-		if p == path.Join(reserved, sumsDir) || (d.IsDir() && strings.HasPrefix(p, reserved+"/") && p != path.Join(reserved, partialDir)) {
-			return fs.SkipDir
-		}
-		if !d.Type().IsRegular() || (strings.HasPrefix(p, reserved+"/") && strings.HasSuffix(p, ".json")) {
+		inReserved := p == reserved || strings.HasPrefix(p, reserved+"/")
+		switch {
+		case d.IsDir():
+			if inReserved && p != reserved && p != partials {
+				return fs.SkipDir
+			}
+			return nil
+		case !d.Type().IsRegular():
+			return nil
+		case inReserved && (path.Dir(p) != partials || strings.HasSuffix(p, ".json")):
 			return nil
 		}
 		if fi, err := d.Info(); err == nil {
@@ -178,7 +199,7 @@ func (h *home) expirePartials(root *os.Root, cutoff time.Time) error {
 		p := path.Join(reserved, partialDir, n)
 		meta, _ := readMeta(root, p+".json")
 		fi, err := root.Lstat(p)
-		if err != nil || fi.ModTime().After(cutoff) || h.uploading[meta.Path] {
+		if err != nil || fi.ModTime().After(cutoff) || h.uploading[meta.Path] != nil {
 			continue
 		}
 		// A complete upload whose commit failed or was cut by a crash carries the source's time,
@@ -197,7 +218,19 @@ func (h *home) expirePartials(root *os.Root, cutoff time.Time) error {
 const (
 	partialDir = "partial"
 	sumsDir    = "sums"
+	tokenPath  = reserved + "/id" // written when a home is measured
 )
+
+// writeToken marks a measured home with a fresh random token and returns it.
+func writeToken(root *os.Root) (string, error) {
+	var b [16]byte
+	rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	if err := root.MkdirAll(reserved, 0o700); err != nil {
+		return "", err
+	}
+	return token, root.WriteFile(tokenPath, []byte(token), 0o600)
+}
 
 // partialMeta is stored beside an unfinished upload as KEY.json.
 type partialMeta struct {

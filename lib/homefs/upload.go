@@ -33,7 +33,8 @@ type Upload struct {
 	restart     string
 	prefixMD5   string
 	closed      bool
-	replacement int64 // size of the file being replaced, credited at the start
+	replacement int64 // size of the file being replaced, when the upload began
+	credit      int64 // part of the upload's size not reserved because the file it replaces frees it
 	sink        *transfer.Sink
 	drained     bool
 }
@@ -111,7 +112,7 @@ func (f *FS) claim(u *Upload, resume bool) error {
 	h := f.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.uploading[u.rel] {
+	if h.uploading[u.rel] != nil {
 		return newErr(ErrBusy, u.vpath, "")
 	}
 	pr, err := f.metaRoot(partialDir)
@@ -134,14 +135,28 @@ func (f *FS) claim(u *Upload, resume bool) error {
 			h.used -= fi.Size()
 		}
 	}
+	// Replacing a file counts only the difference: the file's size is credited, not reserved, for
+	// as long as the file stays (revokeCredit).
 	need := u.size - u.offset
-	if need-u.replacement > h.quota-h.used-h.reserved { // written so that a huge size cannot overflow
-		return quotaError(u.vpath, h.used+h.reserved, h.quota, max(need-u.replacement, 0), f.store.opts.FormatSize)
+	credit := min(u.replacement, need)
+	if need-credit > h.quota-h.used-h.reserved { // written so that a huge size cannot overflow
+		return quotaError(u.vpath, h.used+h.reserved, h.quota, need-credit, f.store.opts.FormatSize)
 	}
-	h.reserved += need
-	u.reserved = need
-	h.uploading[u.rel] = true
+	h.reserved += need - credit
+	u.reserved, u.credit = need-credit, credit
+	h.uploading[u.rel] = u
 	return nil
+}
+
+// revokeCredit is called when the file at rel is removed or replaced while an upload to rel is in
+// progress: the space the upload counted on is gone, so the upload reserves its full size. h.mu is
+// held.
+func (h *home) revokeCredit(rel string) {
+	if u := h.uploading[rel]; u != nil && u.credit > 0 {
+		h.reserved += u.credit
+		u.reserved += u.credit
+		u.credit = 0
+	}
 }
 
 // open opens the partial file, records what it is for, and hashes the prefix already there.
