@@ -280,12 +280,16 @@ func (c *Client) sendGets(ctx context.Context, items []Item, resume bool, queue 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		g := getReq{index: i, target: localTarget(it.Remote, it.Local), start: time.Now()}
-		key, err := filepath.Abs(g.target)
-		if err != nil {
+		g := getReq{index: i, start: time.Now()}
+		var err error
+		g.target, err = localTarget(it.Remote, it.Local)
+		key, aerr := filepath.Abs(g.target)
+		if aerr != nil {
 			key = filepath.Clean(g.target)
 		}
-		if k, dup := targets[key]; dup {
+		if err != nil {
+			g.err = err
+		} else if k, dup := targets[key]; dup {
 			g.err = fmt.Errorf("%s: also the target of %s in this batch; not downloaded", g.target, items[k].Remote)
 		} else {
 			targets[key] = i

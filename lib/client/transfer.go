@@ -247,7 +247,10 @@ func (w frameWriter) Write(b []byte) (int, error) {
 func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Result, error) {
 	start := time.Now()
 	defer c.closeOnCancel(ctx)()
-	target := localTarget(remote, local)
+	target, err := localTarget(remote, local)
+	if err != nil {
+		return Result{Remote: remote}, err
+	}
 	pf, offset, h, err := openPartial(target, !opt.NoResume)
 	if err != nil {
 		return Result{}, err
@@ -269,16 +272,20 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Re
 	return res, err
 }
 
-// localTarget decides where a download of remote goes.
-func localTarget(remote, local string) string {
+// localTarget decides where a download of remote goes. The remote name, when it is used, must be
+// one plain local file name: a server cannot make a download land outside the chosen directory
+// (on Windows, `..\x` has no "/" but is not a plain name).
+func localTarget(remote, local string) (string, error) {
+	if local != "" {
+		if fi, err := os.Stat(local); err != nil || !fi.IsDir() {
+			return local, nil
+		}
+	}
 	base := path.Base(remote)
-	if local == "" {
-		return base
+	if base == "." || base == ".." || strings.ContainsAny(base, `/\`) || !filepath.IsLocal(base) {
+		return "", fmt.Errorf("%q: not a file name to save under; give a local name", remote)
 	}
-	if fi, err := os.Stat(local); err == nil && fi.IsDir() {
-		return filepath.Join(local, base)
-	}
-	return local
+	return filepath.Join(local, base), nil
 }
 
 // openPartial opens (or creates) the partial file of target and, when resuming, hashes what it

@@ -26,9 +26,18 @@ func TestLocalTarget(t *testing.T) {
 		{"docs/a.txt", "missing/b.txt", "missing/b.txt"},
 	}
 	for _, tt := range tests {
-		if got := localTarget(tt.remote, tt.local); got != tt.want {
-			t.Errorf("localTarget(%q, %q) = %q, want %q", tt.remote, tt.local, got, tt.want)
+		if got, err := localTarget(tt.remote, tt.local); got != tt.want || err != nil {
+			t.Errorf("localTarget(%q, %q) = %q, %v; want %q", tt.remote, tt.local, got, err, tt.want)
 		}
+	}
+	// Names a server could send to make a download land elsewhere, and names that are no file.
+	for _, remote := range []string{"/", ".", "..", "docs/..", `..\..\x`, `a\b`} {
+		if got, err := localTarget(remote, "sub"); err == nil {
+			t.Errorf("localTarget(%q, sub) = %q, want an error", remote, got)
+		}
+	}
+	if got, err := localTarget(`..\..\x`, "b.txt"); err != nil || got != "b.txt" {
+		t.Errorf("an explicit local name is used as given: %q, %v", got, err)
 	}
 }
 
