@@ -20,6 +20,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/bytesize"
 )
 
@@ -75,6 +76,11 @@ type Auth struct {
 	Argon2Memory  Size `toml:"argon2_memory"`
 	Argon2Time    int  `toml:"argon2_time"`
 	Argon2Threads int  `toml:"argon2_threads"`
+}
+
+// Params returns the argon2id cost the settings give new password hashes.
+func (a Auth) Params() account.Params {
+	return account.Params{Memory: uint32(a.Argon2Memory / 1024), Time: uint32(a.Argon2Time), Threads: uint8(a.Argon2Threads)}
 }
 
 // Storage locates the account database and the homes.

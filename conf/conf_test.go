@@ -189,3 +189,13 @@ func TestResolveRoot(t *testing.T) {
 		t.Errorf("default: %q, want %q", r, wd)
 	}
 }
+
+func TestAuthParams(t *testing.T) {
+	s, err := Defaults(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Auth.Params(); p.Memory != 19*1024 || p.Time != 2 || p.Threads != 1 {
+		t.Errorf("default argon2 parameters %+v, want 19 MiB, 2 passes, 1 thread", p)
+	}
+}

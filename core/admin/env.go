@@ -37,10 +37,7 @@ func loadEnv(o *options) (*env, error) {
 }
 
 // params returns the argon2id cost of new password hashes.
-func (e *env) params() account.Params {
-	a := e.settings.Auth
-	return account.Params{Memory: uint32(a.Argon2Memory / 1024), Time: uint32(a.Argon2Time), Threads: uint8(a.Argon2Threads)}
-}
+func (e *env) params() account.Params { return e.settings.Auth.Params() }
 
 // homePath returns where the home directory home (slash form, relative) is on disk.
 func (e *env) homePath(home string) string {

@@ -19,7 +19,6 @@ import (
 	"github.com/myftp/myftp/core/auth"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/core/server"
-	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/certs"
 	"github.com/myftp/myftp/lib/db"
@@ -133,7 +132,7 @@ func newServer(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*
 	if err := os.MkdirAll(s.Storage.UploadDir, 0o700); err != nil {
 		return nil, fmt.Errorf("upload directory: %w", err)
 	}
-	authn, err := auth.New(auth.Config{Accounts: accounts, Params: Params(s), MaxHashers: runtime.NumCPU(),
+	authn, err := auth.New(auth.Config{Accounts: accounts, Params: s.Auth.Params(), MaxHashers: runtime.NumCPU(),
 		ThrottleAfter: s.Limits.ThrottleAfter, ThrottleWindow: s.Limits.ThrottleWindow.D(),
 		ThrottleDelay: s.Limits.ThrottleDelay.D(), ThrottleMaxDelay: s.Limits.ThrottleMaxDelay.D(), Log: logs.Event})
 	if err != nil {
@@ -151,11 +150,6 @@ func newServer(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*
 		LoginTimeout: s.Limits.LoginTimeout.D(), LoginAttempts: s.Limits.LoginAttempts, MaxHeader: int(s.Limits.MaxHeaderSize),
 		TLS: tlsConf, Auth: authn, Homes: homes, Transfers: logs.Transfer, Log: logs.Event,
 	})
-}
-
-// Params returns the argon2id parameters of the settings.
-func Params(s *conf.Settings) account.Params {
-	return account.Params{Memory: uint32(s.Auth.Argon2Memory / 1024), Time: uint32(s.Auth.Argon2Time), Threads: uint8(s.Auth.Argon2Threads)}
 }
 
 // tlsConfig loads or creates the certificate and prints its fingerprint; nil when TLS is off.

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -41,7 +42,7 @@ func Load(certFile, keyFile string) (tls.Certificate, error) {
 
 // LoadOrCreate reads the pair at certFile and keyFile, or, when neither exists, creates a
 // self-signed ECDSA P-256 certificate valid for ten years for the names given (and localhost,
-// 127.0.0.1 and ::1), writes it (the key with mode 0600) and returns it with created set.
+// 127.0.0.1 and ::1; clients pin the fingerprint, so the names are informative), writes it (the key with mode 0600) and returns it with created set.
 func LoadOrCreate(certFile, keyFile string, names []string) (c tls.Certificate, created bool, err error) {
 	_, errC := os.Stat(certFile)
 	_, errK := os.Stat(keyFile)
@@ -86,6 +87,7 @@ func SelfSigned(names []string, now time.Time) (certPEM, keyPEM []byte, err erro
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		DNSNames:              append([]string{"localhost"}, names...),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -22,7 +22,6 @@ const (
 	CodeSendData     = 350 // put accepted: send data frames, then done
 
 	CodeUnavailable  = 421 // busy, shutting down, timed out, too many failures; the connection closes
-	CodeAborted      = 426 // transfer aborted
 	CodeFileBusy     = 450 // file busy: being uploaded by another session
 	CodeLocalError   = 451 // server-side I/O error
 	CodeNoSpace      = 452 // the server's disk is full

@@ -69,7 +69,6 @@ const (
 var (
 	ErrFrameTooLarge = errors.New("proto: frame too large")
 	ErrFrameType     = errors.New("proto: unknown frame type")
-	ErrUnexpected    = errors.New("proto: unexpected frame")
 	ErrMalformed     = errors.New("proto: malformed header")
 )
 

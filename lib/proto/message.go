@@ -22,7 +22,6 @@ const (
 	OpRename = "rename"
 	OpQuota  = "quota"
 	OpPut    = "put"
-	OpWrite  = "write" // not sent as a request: the name of the reply to a data frame
 	OpDone   = "done"
 	OpGet    = "get"
 	OpNoop   = "noop"
