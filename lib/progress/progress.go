@@ -34,6 +34,10 @@ type Options struct {
 	Width int
 	// Interval is the shortest time between redraws; 0 means DefaultInterval.
 	Interval time.Duration
+	// AfterFunc runs f once after d, as time.AfterFunc does (nil means time.AfterFunc). An update
+	// that comes too soon to be drawn is drawn that way later, so a transfer that stalls shows
+	// where it stands, not where it was a moment before.
+	AfterFunc func(d time.Duration, f func())
 }
 
 // Bar is the progress line of one transfer (or of a batch of transfers). Its methods may be called
@@ -52,6 +56,7 @@ type Bar struct {
 	last    time.Time // time of the last redraw
 	shown   int       // width of the line on screen; 0 when no line is drawn
 	redraws int
+	pending bool // a later redraw is scheduled
 }
 
 // New returns a bar that draws on w.
@@ -64,6 +69,9 @@ func New(w io.Writer, opt Options) *Bar {
 	}
 	if opt.Interval <= 0 {
 		opt.Interval = DefaultInterval
+	}
+	if opt.AfterFunc == nil {
+		opt.AfterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
 	return &Bar{w: w, opt: opt}
 }
@@ -96,10 +104,26 @@ func (b *Bar) Update(done, total int64) {
 		b.started, b.start, b.base = true, now, done
 	}
 	b.done, b.total = done, total
-	if b.shown > 0 && now.Sub(b.last) < b.opt.Interval {
+	if since := now.Sub(b.last); b.shown > 0 && since < b.opt.Interval {
+		if !b.pending && b.opt.Terminal {
+			b.pending = true
+			b.opt.AfterFunc(b.opt.Interval-since, b.late)
+		}
 		return
 	}
 	b.draw(now, false)
+}
+
+// late draws an update that came too soon to be drawn, if the line is still up and nothing was
+// drawn meanwhile.
+func (b *Bar) late() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.pending = false
+	now := b.opt.Now()
+	if b.started && b.shown > 0 && now.Sub(b.last) >= b.opt.Interval {
+		b.draw(now, false)
+	}
 }
 
 // Finish draws the last state, with the average speed and the time taken instead of the time

@@ -7,16 +7,45 @@ import (
 	"time"
 )
 
-// clock is a fake time source that tests move by hand.
-type clock struct{ t time.Time }
+// clock is a fake time source that tests move by hand; functions scheduled with afterFunc run
+// when advance passes their time.
+type clock struct {
+	t      time.Time
+	timers []timer
+}
 
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+type timer struct {
+	at time.Time
+	f  func()
+}
+
+func (c *clock) now() time.Time { return c.t }
+
+func (c *clock) afterFunc(d time.Duration, f func()) {
+	c.timers = append(c.timers, timer{c.t.Add(d), f})
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.t = c.t.Add(d)
+	due := c.timers[:0:0]
+	rest := c.timers[:0]
+	for _, tm := range c.timers {
+		if !tm.at.After(c.t) {
+			due = append(due, tm)
+		} else {
+			rest = append(rest, tm)
+		}
+	}
+	c.timers = rest
+	for _, tm := range due {
+		tm.f()
+	}
+}
 
 func newBar(term bool) (*Bar, *bytes.Buffer, *clock) {
 	var buf bytes.Buffer
 	c := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-	return New(&buf, Options{Terminal: term, Now: c.now, Width: 100}), &buf, c
+	return New(&buf, Options{Terminal: term, Now: c.now, Width: 100, AfterFunc: c.afterFunc}), &buf, c
 }
 
 // lastLine returns what a terminal shows after out: the text after the last carriage return.
@@ -219,5 +248,24 @@ func TestFinishWithoutUpdate(t *testing.T) {
 	b.Finish()
 	if out.Len() != 0 {
 		t.Errorf("Finish drew a transfer that never started: %q", out.String())
+	}
+}
+
+// TestStalledTransferShowsItsState checks that an update too soon to be drawn is drawn a moment
+// later, so that a transfer that stops moving shows where it stopped.
+func TestStalledTransferShowsItsState(t *testing.T) {
+	b, out, c := newBar(true)
+	b.Start("f.bin")
+	b.Update(0, 1000)
+	b.Update(250, 1000) // at the same instant: too soon
+	if got := lastLine(out.String()); !strings.Contains(got, "0%") {
+		t.Fatalf("line after the first update: %q", got)
+	}
+	c.advance(100 * time.Millisecond) // no more updates: the transfer stalls
+	if got := lastLine(out.String()); !strings.Contains(got, "25%  250 B / 1000 B") {
+		t.Errorf("the stalled transfer shows %q, want its last state, 25%%", got)
+	}
+	if n := b.Redraws(); n != 2 {
+		t.Errorf("%d redraws, want 2", n)
 	}
 }
