@@ -267,12 +267,6 @@ func (u *Upload) drain() error {
 	return nil
 }
 
-// ReadFrom copies r into the upload through a buffer, so that io.Copy from a network stream works.
-func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
-	buf := make([]byte, 256<<10)
-	return io.CopyBuffer(struct{ io.Writer }{u}, r, buf)
-}
-
 // Commit finishes the upload: it checks that all declared bytes arrived and that their md5 is
 // wantMD5 (hex), makes the file durable when the store's Fsync is set, gives it the source's
 // modification time, renames it into place and records its md5. On an md5 mismatch the partial

@@ -31,7 +31,7 @@ func TestUploadCommit(t *testing.T) {
 		p      string
 		real   string // where the file lands, relative to the home
 		size   int
-		stream bool // through ReadFrom, as io.Copy from a connection does
+		stream bool // through io.Copy, in pieces of its choosing
 		fsync  bool
 	}{
 		{name: "small", p: "a.txt", real: "a.txt", size: 11},
