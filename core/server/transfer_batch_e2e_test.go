@@ -169,6 +169,9 @@ func TestTransferLogs(t *testing.T) {
 	if _, err := c2.Put(context.Background(), cut, "", client.Options{Progress: e.cutAt(t, 512<<10, func() { c2.Close() })}); err == nil {
 		t.Fatal("the interrupted put succeeded")
 	}
+	// Each step waits for its log line: the server notices a dropped connection on its own time,
+	// and the expected order below is the order of the steps.
+	e.waitXfer(t, "b.bin", "i", 1)
 	big := writeFile(t, e.local, "d.bin", randomData(12*MiB, 122), past)
 	if _, err := c.Put(context.Background(), big, "", client.Options{}); err != nil {
 		t.Fatal(err)
@@ -177,6 +180,7 @@ func TestTransferLogs(t *testing.T) {
 	cfg := e.ClientConfig()
 	cfg.Addr = p.Addr()
 	interruptGet(t, e.loginAt(t, cfg), "d.bin", filepath.Join(t.TempDir(), "d.bin"), 1*MiB, p.drop)
+	down := e.waitXfer(t, "d.bin", "o", 1)[0]
 	s := rawLogin(t, e.Addr, xUser, xPass)
 	s.do(proto.Request{Op: proto.OpPut, Path: "c.bin", Size: 3})
 	s.frame(proto.TypeData, []byte("abc"))
@@ -185,8 +189,7 @@ func TestTransferLogs(t *testing.T) {
 		t.Fatalf("done with a wrong md5: %+v", rep)
 	}
 
-	e.waitXfer(t, "b.bin", "i", 1)
-	down := e.waitXfer(t, "d.bin", "o", 1)[0]
+	e.waitXfer(t, "c.bin", "i", 1)
 	if down.status != "i" || down.bytes >= 12*MiB {
 		t.Errorf("interrupted download logged as %+v, want status i and less than %d bytes", down, 12*MiB)
 	}
