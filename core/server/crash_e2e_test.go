@@ -316,11 +316,11 @@ func relStoredBytes(root string, users []string) (bytes int64, started, finished
 				return nil
 			}
 			bytes += fi.Size()
-			switch {
-			case !strings.Contains(filepath.ToSlash(p), "/.myftp/"):
+			switch slash := filepath.ToSlash(p); {
+			case !strings.Contains(slash, "/.myftp/"):
 				finished++
-			case fi.Size() > 0:
-				started++
+			case strings.Contains(slash, "/.myftp/partial/") && fi.Size() > 0:
+				started++ // not .myftp/id, which every home has
 			}
 			return nil
 		})
