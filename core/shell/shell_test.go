@@ -164,6 +164,8 @@ func TestInterruptBatch(t *testing.T) {
 	waitFor(t, "pwd", func() bool { return strings.Contains(out.String(), "\n/\n") })
 	p.limit(1 << 20)
 	<-p.stalled // the download is under way and held
+	partial := filepath.Join(f.local, transfer.PartialName("big.bin"))
+	waitFor(t, "the partial download to hold data", func() bool { fi, err := os.Stat(partial); return err == nil && fi.Size() > 0 })
 	sig <- syscall.SIGINT
 	code := <-done
 	if code != ExitInterrupted || strings.Count(out.String(), "\n/\n") != 1 {
@@ -172,7 +174,7 @@ func TestInterruptBatch(t *testing.T) {
 	if !strings.Contains(errb.String(), "myftpc: get: download interrupted; the part already transferred is kept") {
 		t.Errorf("stderr %q", errb.String())
 	}
-	if _, err := os.Stat(filepath.Join(f.local, transfer.PartialName("big.bin"))); err != nil {
+	if fi, err := os.Stat(partial); err != nil || fi.Size() == 0 {
 		t.Errorf("partial file: %v", err)
 	}
 }
