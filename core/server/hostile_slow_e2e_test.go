@@ -18,7 +18,7 @@ import (
 // relTruncatedFrame sends part of a frame, then nothing: the read deadline ends the session with a
 // 421, before and after login; a header cut short likewise.
 func relTruncatedFrame(t *testing.T, e *servertest.Env, p *relProbe) {
-	mark := p.rounds.Load()
+	mark := p.mark()
 	for _, login := range []bool{false, true} {
 		for _, cut := range []int{3, proto.FrameHeaderLen + 10} {
 			c := relMallory(t, e, login)
@@ -66,7 +66,7 @@ func relSlowSend(c *rawConn, b []byte, first int, gap time.Duration, stop <-chan
 // or after its header: each byte comes well within the idle timeout, but the frame as a whole does
 // not, and the session is closed at the frame's deadline, before and after login.
 func relSlowRequest(t *testing.T, e *servertest.Env, p *relProbe) {
-	mark := p.rounds.Load()
+	mark := p.mark()
 	for _, login := range []bool{false, true} {
 		for _, first := range []int{1, proto.FrameHeaderLen} {
 			c := relMallory(t, e, login)
@@ -101,7 +101,7 @@ func relSlowRequest(t *testing.T, e *servertest.Env, p *relProbe) {
 // trickles in: the session ends at the frame's deadline with a 421, not later. What arrived is
 // kept for a resume, which starts at a byte the client sent and proves it with the prefix md5.
 func relSlowData(t *testing.T, e *servertest.Env, p *relProbe) {
-	mark := p.rounds.Load()
+	mark := p.mark()
 	c := rawLogin(t, e.Addr, "slow", "slow-pw")
 	put := proto.Request{Op: proto.OpPut, Path: "slow.bin", Size: 1000, Mtime: past, Resume: true}
 	c.request(put)
@@ -135,7 +135,7 @@ func relSlowData(t *testing.T, e *servertest.Env, p *relProbe) {
 // trickles its payload: the session ends at the frame's deadline with a 421 (not a 451 "local
 // error", not later).
 func relSlowStrayData(t *testing.T, e *servertest.Env, p *relProbe) {
-	mark := p.rounds.Load()
+	mark := p.mark()
 	for _, login := range []bool{false, true} {
 		c := relMallory(t, e, login)
 		limit, msg := relPreLogin, "login timeout"
@@ -160,7 +160,7 @@ func relSlowStrayData(t *testing.T, e *servertest.Env, p *relProbe) {
 // the sockets' buffers, the server's write times out (write timeout: relIdle) and it closes the
 // connection, instead of holding a worker for as long as the client likes.
 func relNeverReads(t *testing.T, e *servertest.Env, p *relProbe) {
-	mark := p.rounds.Load()
+	mark := p.mark()
 	c := rawLogin(t, e.Addr, "reader", "reader-pw")
 	relRawPut(t, c, "big.bin", randomData(512<<10, 3), past)
 	var buf strings.Builder
@@ -196,7 +196,7 @@ func relNeverReads(t *testing.T, e *servertest.Env, p *relProbe) {
 // relNeverSpeaks connects and sends nothing. A plain server says 421 login timeout when the first
 // frame's deadline passes; a TLS server waits for the handshake until the login timeout and closes.
 func relNeverSpeaks(t *testing.T, e *servertest.Env, p *relProbe) {
-	mark := p.rounds.Load()
+	mark := p.mark()
 	c := dialRaw(t, e.Addr)
 	if c.greeting.TLS {
 		replies, took := c.closedWithin(c.dialed, relLogin+relMargin)
@@ -217,7 +217,7 @@ func relNeverSpeaks(t *testing.T, e *servertest.Env, p *relProbe) {
 // relCutHandshake sends the start of a TLS handshake and then nothing: the login timeout bounds
 // the handshake.
 func relCutHandshake(t *testing.T, e *servertest.Env, p *relProbe, part []byte) {
-	mark := p.rounds.Load()
+	mark := p.mark()
 	c := dialRaw(t, e.Addr)
 	if err := c.write(part); err != nil {
 		t.Fatal(err)
