@@ -37,8 +37,8 @@ import (
 // The timeouts of the servers under attack, and the slack allowed on top of them for a loaded
 // 2-core CI machine running the race detector.
 const (
-	relIdle   = 400 * time.Millisecond
-	relLogin  = 600 * time.Millisecond
+	relIdle   = time.Second
+	relLogin  = 1500 * time.Millisecond
 	relMargin = 3 * time.Second
 )
 

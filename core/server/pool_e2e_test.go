@@ -113,11 +113,15 @@ func TestPoolQueueAndBusy(t *testing.T) {
 	}
 }
 
+// loginRoom is an idle timeout short enough for a test to wait out and long enough for a login
+// on a loaded machine under -race (before login, a frame must arrive within the idle timeout).
+const loginRoom = time.Second
+
 // TestIdleTimeoutFreesSlot: a session that sends nothing for idle_timeout is closed with a 421,
 // and its worker serves the connection that was waiting.
 func TestIdleTimeoutFreesSlot(t *testing.T) {
 	t.Parallel()
-	const idle = 300 * time.Millisecond
+	const idle = loginRoom
 	e := servertest.Start(t, servertest.Options{Config: server.Config{PoolSize: 1, QueueSize: 1, IdleTimeout: idle}})
 	e.AddUser("bob", "bob-pw", 0)
 	c1 := e.Dial()
@@ -153,7 +157,7 @@ func TestIdleAndLoginTimeoutReplies(t *testing.T) {
 	t.Parallel()
 	t.Run("idle", func(t *testing.T) {
 		t.Parallel()
-		const idle = 300 * time.Millisecond
+		const idle = loginRoom
 		e := servertest.Start(t, servertest.Options{Plain: true, Config: server.Config{IdleTimeout: idle}})
 		e.AddUser("bob", "bob-pw", 0)
 		w := dialRaw(t, e.Addr)
