@@ -69,6 +69,7 @@ type Limits struct {
 	ThrottleDelay    Duration `toml:"throttle_delay"`
 	ThrottleMaxDelay Duration `toml:"throttle_max_delay"`
 	MaxHeaderSize    Size     `toml:"max_header_size"`
+	MaxPerAddress    int      `toml:"max_per_address"`
 }
 
 // Auth sets the argon2id cost of new password hashes.
@@ -275,6 +276,7 @@ func (s *Settings) validate() error {
 		{"limits.throttle_delay", s.Limits.ThrottleDelay, s.Limits.ThrottleDelay < 0, "want a duration, 0 or more"},
 		{"limits.throttle_max_delay", s.Limits.ThrottleMaxDelay, s.Limits.ThrottleMaxDelay < s.Limits.ThrottleDelay, "want at least throttle_delay"},
 		{"limits.max_header_size", s.Limits.MaxHeaderSize, s.Limits.MaxHeaderSize < 1024 || s.Limits.MaxHeaderSize > 16<<20, "want 1KiB to 16MiB"},
+		{"limits.max_per_address", s.Limits.MaxPerAddress, s.Limits.MaxPerAddress < 0, "want 0 (no limit) or more"},
 		{"auth.argon2_memory", s.Auth.Argon2Memory, s.Auth.Argon2Memory < 8<<10 || s.Auth.Argon2Memory > 4<<30, "want 8KiB to 4GiB"},
 		{"auth.argon2_time", s.Auth.Argon2Time, s.Auth.Argon2Time < 1 || s.Auth.Argon2Time > 100, "want 1 to 100"},
 		{"auth.argon2_threads", s.Auth.Argon2Threads, s.Auth.Argon2Threads < 1 || s.Auth.Argon2Threads > 255, "want 1 to 255"},

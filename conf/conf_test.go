@@ -56,8 +56,8 @@ func TestDefaultValues(t *testing.T) {
 	if s.Storage.DBDir != filepath.Join(root, "db") || s.Storage.UploadDir != filepath.Join(root, "file_upload") {
 		t.Errorf("paths not resolved against the root: %q %q", s.Storage.DBDir, s.Storage.UploadDir)
 	}
-	if s.Limits.MaxHeaderSize != 64<<10 {
-		t.Errorf("max_header_size = %d", s.Limits.MaxHeaderSize)
+	if s.Limits.MaxHeaderSize != 64<<10 || s.Limits.MaxPerAddress != 16 {
+		t.Errorf("limits defaults: %+v", s.Limits)
 	}
 }
 
@@ -106,6 +106,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad duration", "[server]\nidle_timeout = \"soon\"\n", []string{"idle_timeout", "soon"}},
 		{"zero duration", "[server]\nidle_timeout = \"0s\"\n", []string{"server.idle_timeout", "positive"}},
 		{"bad level", "[log]\nlevel = \"loud\"\n", []string{"log.level"}},
+		{"negative per-address limit", "[limits]\nmax_per_address = -1\n", []string{"limits.max_per_address", "no limit"}},
 		{"cert without key", "[server]\ncert_file = \"a.crt\"\n", []string{"key_file"}},
 		{"syntax", "[server\n", []string{"settings.toml"}},
 	}

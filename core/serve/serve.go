@@ -148,7 +148,8 @@ func newServer(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*
 		Name: s.Server.Name, PoolSize: s.Server.PoolSize, QueueSize: s.Server.QueueSize,
 		QueueTimeout: s.Server.QueueTimeout.D(), IdleTimeout: s.Server.IdleTimeout.D(), WriteTimeout: s.Server.WriteTimeout.D(),
 		LoginTimeout: s.Limits.LoginTimeout.D(), LoginAttempts: s.Limits.LoginAttempts, MaxHeader: int(s.Limits.MaxHeaderSize),
-		TLS: tlsConf, Auth: authn, Homes: homes, Transfers: logs.Transfer, Log: logs.Event,
+		MaxPerAddress: s.Limits.MaxPerAddress,
+		TLS:           tlsConf, Auth: authn, Homes: homes, Transfers: logs.Transfer, Log: logs.Event,
 	})
 }
 

@@ -479,7 +479,8 @@ func myftpsRoot(t *testing.T, pool int, users ...string) string {
 	if err := os.Mkdir(filepath.Join(root, "conf"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	settings := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\npool_size = %d\n\n[auth]\nargon2_memory = \"64KiB\"\nargon2_time = 1\n", pool)
+	// Every test client comes from 127.0.0.1: no per-address limit.
+	settings := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\npool_size = %d\n\n[limits]\nmax_per_address = 0\n\n[auth]\nargon2_memory = \"64KiB\"\nargon2_time = 1\n", pool)
 	if err := os.WriteFile(filepath.Join(root, "conf", "settings.toml"), []byte(settings), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,11 @@ type dialResult struct {
 // dialQueued dials in the background with a Notify that feeds notes; the result arrives on the
 // returned channel (take it with dialed).
 func dialQueued(t *testing.T, e *servertest.Env, notes chan<- string) <-chan dialResult {
-	cfg := e.ClientConfig()
+	return dialQueuedWith(t, e.ClientConfig(), notes)
+}
+
+// dialQueuedWith is dialQueued with a given client configuration.
+func dialQueuedWith(t *testing.T, cfg client.Config, notes chan<- string) <-chan dialResult {
 	cfg.Notify = func(msg string) { notes <- msg }
 	res := make(chan dialResult, 1)
 	go func() {
@@ -116,6 +121,56 @@ func TestPoolQueueAndBusy(t *testing.T) {
 // loginRoom is an idle timeout short enough for a test to wait out and long enough for a login
 // on a loaded machine under -race (before login, a frame must arrive within the idle timeout).
 const loginRoom = time.Second
+
+// TestPerAddressLimit: one IP address holds at most MaxPerAddress connections, waiting ones
+// included. One more is refused at once with a reply that names the limit, while the queue still
+// has room and another address is let in; a connection that ends makes room for exactly one.
+func TestPerAddressLimit(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, servertest.Options{Config: server.Config{PoolSize: 1, QueueSize: 4, QueueTimeout: time.Minute, MaxPerAddress: 2}})
+	e.AddUser("bob", "bob-pw", 0)
+	c1 := loginAs(t, e, "bob", "bob-pw") // holds the only worker
+	notes := make(chan string, 10)
+	second := dialQueued(t, e, notes)
+	waitNote(t, notes, "waiting for a free server slot")
+
+	tooMany := func(when string) {
+		t.Helper()
+		start := time.Now()
+		_, err := client.Dial(context.Background(), e.ClientConfig())
+		if !errors.Is(err, client.ErrBusy) || !strings.Contains(err.Error(), "too many connections from 127.0.0.1: the limit is 2") {
+			t.Fatalf("%s: a third connection from 127.0.0.1: %v, want refused for the per-address limit", when, err)
+		}
+		if el := time.Since(start); el > 10*time.Second {
+			t.Fatalf("%s: refused after %v, not at once", when, el)
+		}
+	}
+	tooMany("one in session, one waiting")
+	if st := e.Server.Stats(); st.Running != 1 || st.Waiting != 1 {
+		t.Fatalf("after the refusal: stats %+v, want 1 running, 1 waiting", st)
+	}
+
+	// Another address is not affected: it waits in the queue like anyone else.
+	if l6, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		t.Logf("no IPv6 loopback (%v): the other-address check is skipped", err)
+	} else {
+		go e.Server.Serve(l6) // Shutdown closes it
+		cfg := e.ClientConfig()
+		cfg.Addr = l6.Addr().String()
+		dialQueuedWith(t, cfg, notes)
+		waitNote(t, notes, "waiting for a free server slot")
+	}
+
+	// When the session ends, the waiting connection from 127.0.0.1 is served; the address holds
+	// one connection again, so one more is let in (it waits) and the next is refused.
+	c1.Close()
+	if r := dialed(t, second); r.err != nil {
+		t.Fatalf("the waiting connection after the session ended: %v", r.err)
+	}
+	dialQueued(t, e, notes)
+	waitNote(t, notes, "waiting for a free server slot")
+	tooMany("a session ended, one more let in")
+}
 
 // TestIdleTimeoutFreesSlot: a session that sends nothing for idle_timeout is closed with a 421,
 // and its worker serves the connection that was waiting.

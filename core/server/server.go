@@ -59,6 +59,9 @@ type Config struct {
 	LoginTimeout  time.Duration
 	LoginAttempts int
 	MaxHeader     int
+	// MaxPerAddress is the most connections (queued or in a session) one remote IP address may
+	// hold; more are told so and closed. Zero means no limit.
+	MaxPerAddress int
 	// TLS, if not nil, is used for every session after the greeting. Nil means plain TCP.
 	TLS *tls.Config
 
@@ -97,9 +100,10 @@ func (c *Config) setDefaults() {
 
 // Server serves myftp sessions. Create it with New.
 type Server struct {
-	cfg  Config
-	pool *ants.Pool
-	q    *slots
+	cfg     Config
+	pool    *ants.Pool
+	q       *slots
+	perAddr *addrLimit
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -125,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		pool:      pool,
 		q:         newSlots(cfg.PoolSize, cfg.QueueSize),
+		perAddr:   newAddrLimit(cfg.MaxPerAddress),
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
 		done:      make(chan struct{}),
@@ -202,9 +207,16 @@ func (s *Server) untrack(l net.Listener) {
 	delete(s.listeners, l)
 }
 
-// enqueue puts a new connection on the queue, or turns it away at once if the queue is full. It
-// never blocks: the only write is a short reply into a fresh socket's empty send buffer.
+// enqueue puts a new connection on the queue, or turns it away at once if the queue is full or its
+// address holds MaxPerAddress connections already. It never blocks: the only write is a short
+// reply into a fresh socket's empty send buffer.
 func (s *Server) enqueue(conn net.Conn) {
+	conn, addr, ok := s.perAddr.admit(conn)
+	if !ok {
+		s.cfg.Log.Info("too many connections from one address: connection refused", "remote", conn.RemoteAddr().String())
+		s.refuse(conn, fmt.Sprintf("too many connections from %s: the limit is %d", addr, s.cfg.MaxPerAddress))
+		return
+	}
 	w := &waiter{conn: conn, said: make(chan struct{})}
 	defer close(w.said)
 	// The timer exists before the waiter can be taken, so that next's caller can always stop it.

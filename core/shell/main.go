@@ -27,7 +27,7 @@ const (
 	ExitFailed      = 1   // a command failed
 	ExitUsage       = 2   // bad flags or settings, an unknown command, wrong arguments
 	ExitConnect     = 3   // could not connect or log in, or the connection was lost
-	ExitBusy        = 4   // the server is busy: every slot taken and its queue full or too slow
+	ExitBusy        = 4   // the server turned the connection away: busy, per-address limit, shutdown
 	ExitHostKey     = 5   // the server's certificate is not the one recorded in known_hosts
 	ExitInterrupted = 130 // interrupted (Ctrl-C) outside a transfer of the interactive shell
 )
@@ -63,7 +63,8 @@ Exit status:
   1    a command failed
   2    usage: bad flags or settings, an unknown command or wrong arguments
   3    could not connect or log in, or the connection was lost
-  4    server busy: try again later
+  4    the server turned the connection away (busy, or too many connections
+       from this address): try again later
   5    the server's certificate does not match the one recorded in known_hosts
   130  interrupted
 `

@@ -243,7 +243,7 @@ func (s *session) fatal(err error) int {
 	code := exitCode(err)
 	switch code {
 	case ExitBusy:
-		fmt.Fprintf(s.env.Stderr, "myftpc: server busy: %s has no free slot; try again later\n", s.cfg.Addr)
+		fmt.Fprintf(s.env.Stderr, "myftpc: %s: %s\n", s.cfg.Addr, describe(err))
 	default:
 		fmt.Fprintln(s.env.Stderr, "myftpc:", describe(err))
 	}

@@ -24,9 +24,11 @@ import (
 // max_header_size setting).
 const maxHeaderCap = 16 << 20
 
-// Errors of the connection.
+// Errors of the connection. ErrBusy is Dial's error when the server turns the connection away
+// before its greeting (every worker busy and the queue full or too slow, too many connections from
+// this address, or shutting down); the server's reason follows it in the text.
 var (
-	ErrBusy     = errors.New("client: server busy, try again later")
+	ErrBusy     = errors.New("client: the server turned the connection away")
 	ErrClosed   = errors.New("client: connection closed")
 	ErrPlain    = errors.New("client: server does not use TLS")
 	ErrProtocol = errors.New("client: protocol error")
@@ -116,7 +118,7 @@ func (c *Client) start(ctx context.Context) error {
 			}
 			continue
 		case rep.Code == proto.CodeUnavailable:
-			return fmt.Errorf("%w (%s)", ErrBusy, rep.Msg)
+			return fmt.Errorf("%w: %s", ErrBusy, rep.Msg)
 		case rep.Code != proto.CodeReady:
 			return fmt.Errorf("%w: greeting %d %s", ErrProtocol, rep.Code, rep.Msg)
 		case rep.Version != proto.Version:
