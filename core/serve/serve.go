@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/myftp/myftp/conf"
 	"github.com/myftp/myftp/core/auth"
@@ -86,7 +87,7 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", s.Server.Listen)
+	l, err := listen(ctx, s.Server.Listen)
 	if err != nil {
 		srv.Shutdown(context.Background())
 		return fmt.Errorf("listen: %w", err)
@@ -151,6 +152,16 @@ func newServer(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*
 		MaxPerAddress: s.Limits.MaxPerAddress,
 		TLS:           tlsConf, Auth: authn, Homes: homes, Transfers: logs.Transfer, Log: logs.Event,
 	})
+}
+
+// listen opens the server's TCP listener. Its connections probe a silent peer after 15 s and give
+// up after three unanswered probes 5 s apart, so that a session whose client vanished without a
+// word (a network gone, a laptop asleep) ends in about 30 s, releasing the upload it held for a
+// resume from the client's next connection, rather than at idle_timeout.
+func listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3}}
+	return lc.Listen(ctx, "tcp", addr)
 }
 
 // tlsConfig loads or creates the certificate and prints its fingerprint; nil when TLS is off.
