@@ -213,3 +213,51 @@ func TestOpenDownloadErrors(t *testing.T) {
 		checkMessage(t, "OpenDownload", err, base)
 	}
 }
+
+// TestDirectoryRenameMovesMD5Records: the md5 records of the files in a renamed directory follow
+// them. A record left under the old path would be trusted for another file that later takes that
+// path with the same size and time (and a reused inode number), so that file could never be
+// downloaded intact.
+func TestDirectoryRenameMovesMD5Records(t *testing.T) {
+	t.Parallel()
+	_, f := openHome(t, t.TempDir(), "u", 1<<20, Options{})
+	a, b := bytes.Repeat([]byte("a"), 64), bytes.Repeat([]byte("b"), 64)
+	for _, d := range []string{"d", "d/sub", "g"} {
+		if _, err := f.Mkdir(d, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(t, f, "d/x", a)
+	put(t, f, "d/sub/y", a)
+	if err := f.Rename("d", "e"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"e/x", "e/sub/y"} {
+		if got := downloadMD5(t, f, p); got != md5hex(a) {
+			t.Errorf("%s after the directory rename: recorded md5 %q, want %s", p, got, md5hex(a))
+		}
+	}
+
+	// Another file of the same size and time comes to d/x by a directory rename too.
+	if err := f.Remove("e/x"); err != nil {
+		t.Fatal(err)
+	}
+	put(t, f, "g/x", b)
+	if err := f.Rename("g", "d"); err != nil {
+		t.Fatal(err)
+	}
+	if got := downloadMD5(t, f, "d/x"); got != md5hex(b) {
+		t.Errorf("d/x, now other content: recorded md5 %q, want %s (its own)", got, md5hex(b))
+	}
+}
+
+// downloadMD5 opens p for download and returns the md5 the server would announce.
+func downloadMD5(t *testing.T, f *FS, p string) string {
+	t.Helper()
+	d, err := f.OpenDownload(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	return d.MD5
+}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -298,13 +299,40 @@ func (f *FS) Rename(from, to string) error {
 	f.h.used -= freed
 	f.h.revokeCredit(relFrom)
 	f.h.revokeCredit(relTo)
-	if src.Mode().IsRegular() && relFrom != relTo {
-		if sums, err := f.metaRoot(sumsDir); err == nil {
-			sums.Remove(key(relTo) + ".json")
-			sums.Rename(key(relFrom)+".json", key(relTo)+".json")
+	switch {
+	case src.IsDir():
+		// Uploads replacing files in the directory lose those files too, and the md5 records
+		// follow the files: left under the old paths, a record could later be taken for another
+		// file of the same size, time and (reused) inode number.
+		for rel := range f.h.uploading {
+			if strings.HasPrefix(rel, relFrom+"/") {
+				f.h.revokeCredit(rel)
+			}
 		}
+		f.moveSums(relFrom, relTo)
+	case src.Mode().IsRegular() && relFrom != relTo:
+		f.moveSum(relFrom, relTo)
 	}
 	return nil
+}
+
+// moveSum moves the md5 record of the file at from to the path to. h.mu is held.
+func (f *FS) moveSum(from, to string) {
+	if sums, err := f.metaRoot(sumsDir); err == nil {
+		sums.Remove(key(to) + ".json")
+		sums.Rename(key(from)+".json", key(to)+".json")
+	}
+}
+
+// moveSums moves the md5 records of every file under the directory just renamed from dirFrom to
+// dirTo. It walks the directory, under h.mu.
+func (f *FS) moveSums(dirFrom, dirTo string) {
+	fs.WalkDir(f.root.FS(), dirTo, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			f.moveSum(dirFrom+strings.TrimPrefix(p, dirTo), p)
+		}
+		return nil
+	})
 }
 
 // Usage returns the bytes used by the home (files and partial uploads) and its quota.

@@ -496,3 +496,103 @@ func TestHomeRecreatedIsMeasuredAgain(t *testing.T) {
 		t.Fatalf("50 bytes into the new empty home: %v", err)
 	}
 }
+
+// TestReplacedFileMovedAway: an upload replacing a file counts on that file's space; when the file
+// (or a directory holding it) is renamed away, the space stays taken, so an upload that no longer
+// fits fails with ErrQuota, its partial file is deleted, and the home never ends above its quota.
+// One that still fits goes on.
+func TestReplacedFileMovedAway(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, target string
+		move         func(f *FS) error
+	}{
+		{"file", "x", func(f *FS) error { return f.Rename("x", "y") }},
+		{"its directory", "d/x", func(f *FS) error {
+			if err := f.Rename("d", "e"); err != nil {
+				return err
+			}
+			_, err := f.Mkdir("d", false)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			base := t.TempDir()
+			_, f := openHome(t, base, "u", 150, Options{})
+			if _, err := f.Mkdir("d", false); err != nil {
+				t.Fatal(err)
+			}
+			put(t, f, tt.target, bytes.Repeat([]byte("a"), 100))
+			fresh := bytes.Repeat([]byte("b"), 100)
+			u := begin(t, f, tt.target, 100, srcMtime, false) // fits only as a replacement
+			if _, err := u.Write(fresh[:40]); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.move(f); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := u.Write(fresh[40:]); !errors.Is(err, ErrQuota) {
+				t.Errorf("write after the replaced file moved away: %v, want ErrQuota", err)
+			}
+			if _, err := u.Commit(md5hex(fresh)); !errors.Is(err, ErrQuota) {
+				t.Errorf("commit after the replaced file moved away: %v, want ErrQuota", err)
+			}
+			if p := partialFiles(t, filepath.Join(base, "u")); len(p) != 0 {
+				t.Errorf("partial files left: %v", p)
+			}
+			checkUsage(t, f, base, "u", 100)
+
+			// With room for the full size, the same move leaves the upload alone.
+			f.SetQuota(1000)
+			put(t, f, "d/z", bytes.Repeat([]byte("z"), 100))
+			u = begin(t, f, "d/z", 100, srcMtime, false)
+			if err := f.Rename("d", "e2"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Mkdir("d", false); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := u.Write(fresh); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := u.Commit(md5hex(fresh)); err != nil {
+				t.Fatalf("an upload that fits in full after its file moved away: %v", err)
+			}
+			checkUsage(t, f, base, "u", 300)
+		})
+	}
+}
+
+// TestReplacedFileRemovedBeforeClaim: a file removed by another session while an upload of the
+// same path begins must not leave the upload a credit for space that is already free, or both
+// sessions together pass the quota. The window is narrow, so the test tries many times (bounded
+// in count and time); before the fix it was hit within about a hundred tries.
+func TestReplacedFileRemovedBeforeClaim(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	const size = 100
+	s, f := openHome(t, base, "u", size+10, Options{})
+	g := openAgain(t, s, "u", size+10)
+	old := bytes.Repeat([]byte("o"), size)
+	target := filepath.Join(base, "u", "x")
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; i < 2000 && time.Now().Before(deadline); i++ {
+		put(t, f, "x", old)
+		removed := make(chan error, 1)
+		go func() { removed <- g.Remove("x") }()
+		u, err := f.BeginUpload("x", size, srcMtime, false)
+		if rerr := <-removed; rerr != nil {
+			t.Fatal(rerr)
+		}
+		if err != nil { // the file was gone and the full size did not fit: right
+			continue
+		}
+		if _, serr := os.Lstat(target); errors.Is(serr, fs.ErrNotExist) && u.credit > 0 {
+			t.Fatalf("try %d: x was removed, yet the upload replacing it keeps a credit of %d bytes", i, u.credit)
+		}
+		u.Abort()
+	}
+	checkUsage(t, f, base, "u", 0)
+}

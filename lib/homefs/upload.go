@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/myftp/myftp/lib/transfer"
@@ -33,10 +34,13 @@ type Upload struct {
 	restart     string
 	prefixMD5   string
 	closed      bool
-	replacement int64 // size of the file being replaced, when the upload began
 	credit      int64 // part of the upload's size not reserved because the file it replaces frees it
 	sink        *transfer.Sink
 	drained     bool
+	// overQuota is set (under the home's lock) when the file this upload replaces went away
+	// without freeing its space and the full size does not fit: the upload fails and its partial
+	// file is deleted.
+	overQuota atomic.Bool
 }
 
 // Offset is the byte at which the client must start sending.
@@ -70,11 +74,10 @@ func (f *FS) BeginUpload(p string, size int64, mtime time.Time, resume bool) (*U
 	if size < 0 {
 		return nil, newErr(ErrSize, vpath, "negative size")
 	}
-	replacement, err := f.checkTarget(rel, vpath)
-	if err != nil {
+	if err := f.checkParent(rel, vpath); err != nil {
 		return nil, err
 	}
-	u := &Upload{f: f, rel: rel, vpath: vpath, size: size, mtime: mtime, replacement: replacement}
+	u := &Upload{f: f, rel: rel, vpath: vpath, size: size, mtime: mtime}
 	if err := f.claim(u, resume); err != nil {
 		return nil, err
 	}
@@ -85,33 +88,33 @@ func (f *FS) BeginUpload(p string, size int64, mtime time.Time, resume bool) (*U
 	return u, nil
 }
 
-// checkTarget makes sure the upload can end in a rename: the parent is a directory and the target
-// is not one. It returns the size of a regular file that would be replaced.
-func (f *FS) checkTarget(rel, vpath string) (int64, error) {
-	parent := path.Dir(rel)
-	if fi, err := f.root.Stat(parent); err != nil {
-		return 0, wrapOS(err, path.Dir(vpath))
+// checkParent makes sure the upload can end in a rename: the parent is a directory.
+func (f *FS) checkParent(rel, vpath string) error {
+	if fi, err := f.root.Stat(path.Dir(rel)); err != nil {
+		return wrapOS(err, path.Dir(vpath))
 	} else if !fi.IsDir() {
-		return 0, newErr(ErrNotDir, path.Dir(vpath), "")
+		return newErr(ErrNotDir, path.Dir(vpath), "")
 	}
-	fi, err := f.root.Lstat(rel)
-	switch {
-	case err != nil:
-		return 0, nil
-	case fi.IsDir():
-		return 0, newErr(ErrIsDir, vpath, "")
-	case fi.Mode().IsRegular():
-		return fi.Size(), nil
-	}
-	return 0, nil
+	return nil
 }
 
 // claim marks the path as being uploaded, decides the offset, and reserves quota, all under the
-// home's lock so that concurrent uploads of one account cannot together pass the quota.
+// home's lock so that concurrent uploads of one account cannot together pass the quota. The file
+// the upload would replace is measured under the lock too: a Remove just before must not leave
+// the upload a credit for space that is already free.
 func (f *FS) claim(u *Upload, resume bool) error {
 	h := f.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var replacement int64 // size of the regular file the upload would replace
+	if fi, err := f.root.Lstat(u.rel); err == nil {
+		if fi.IsDir() {
+			return newErr(ErrIsDir, u.vpath, "")
+		}
+		if fi.Mode().IsRegular() {
+			replacement = fi.Size()
+		}
+	}
 	if h.uploading[u.rel] != nil {
 		return newErr(ErrBusy, u.vpath, "")
 	}
@@ -138,7 +141,7 @@ func (f *FS) claim(u *Upload, resume bool) error {
 	// Replacing a file counts only the difference: the file's size is credited, not reserved, for
 	// as long as the file stays (revokeCredit).
 	need := u.size - u.offset
-	credit := min(u.replacement, need)
+	credit := min(replacement, need)
 	if need-credit > h.quota-h.used-h.reserved { // written so that a huge size cannot overflow
 		return quotaError(u.vpath, h.used+h.reserved, h.quota, need-credit, f.store.opts.FormatSize)
 	}
@@ -148,11 +151,15 @@ func (f *FS) claim(u *Upload, resume bool) error {
 	return nil
 }
 
-// revokeCredit is called when the file at rel is removed or replaced while an upload to rel is in
-// progress: the space the upload counted on is gone, so the upload reserves its full size. h.mu is
+// revokeCredit is called when the file at rel is removed, replaced or moved away while an upload to
+// rel is in progress: the upload can no longer count on its space, so it reserves its full size.
+// If that does not fit (the file was moved, not freed), the upload is marked over quota. h.mu is
 // held.
 func (h *home) revokeCredit(rel string) {
 	if u := h.uploading[rel]; u != nil && u.credit > 0 {
+		if u.credit > h.quota-h.used-h.reserved {
+			u.overQuota.Store(true)
+		}
 		h.reserved += u.credit
 		u.reserved += u.credit
 		u.credit = 0
@@ -200,6 +207,9 @@ func (u *Upload) open() error {
 func (u *Upload) accept(n int64) error {
 	if u.closed {
 		return newErr(ErrIO, u.vpath, "upload already finished")
+	}
+	if u.overQuota.Load() {
+		return errMovedAway(u.vpath)
 	}
 	if n > u.size-u.written {
 		return newErr(ErrSize, u.vpath, fmt.Sprintf("more data than the declared %d bytes", u.size))
@@ -274,6 +284,10 @@ func (u *Upload) drain() error {
 func (u *Upload) Commit(wantMD5 string) (Entry, error) {
 	if u.closed {
 		return Entry{}, newErr(ErrIO, u.vpath, "upload already finished")
+	}
+	if u.overQuota.Load() {
+		u.Abort()
+		return Entry{}, errMovedAway(u.vpath)
 	}
 	if u.written != u.size {
 		err := newErr(ErrSize, u.vpath, fmt.Sprintf("received %d of %d bytes", u.written, u.size))
@@ -352,7 +366,8 @@ func (u *Upload) rename(md5hex string) (Entry, error) {
 	return entryOf(path.Base(u.vpath), fi), nil
 }
 
-// Abort stops the upload and keeps what arrived for a later resume (an empty partial is removed).
+// Abort stops the upload and keeps what arrived for a later resume (an empty partial is removed,
+// and so is the partial of an upload that no longer fits its quota).
 // It is safe to call more than once and after Commit.
 func (u *Upload) Abort() {
 	u.drain() // outside the home's lock: a slow disk must not stall the account's other sessions
@@ -379,10 +394,17 @@ func (u *Upload) abortLocked() {
 	h.reserved -= u.reserved
 	h.used += u.written - u.offset
 	delete(h.uploading, u.rel)
-	if u.written == 0 {
-		u.f.partials.Remove(key(u.rel))
+	if u.written == 0 || u.overQuota.Load() {
+		if u.f.partials.Remove(key(u.rel)) == nil {
+			h.used -= u.written
+		}
 		u.f.partials.Remove(key(u.rel) + ".json")
 	}
+}
+
+// errMovedAway is the error of an upload marked over quota by revokeCredit.
+func errMovedAway(vpath string) error {
+	return newErr(ErrQuota, vpath, "the file this upload replaces was moved away, and the upload no longer fits")
 }
 
 // discard aborts and deletes the partial file: its content is known to be wrong.
