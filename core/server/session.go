@@ -197,6 +197,11 @@ func (s *session) handle(f proto.Frame) bool {
 
 // request runs one request through the command table.
 func (s *session) request(req proto.Request) {
+	if req.Op == proto.OpPut && s.up != nil {
+		// A put ends the open upload (its partial file stays for a resume) even when the put is
+		// refused, so that the data and done pipelined behind it get 503, not the old upload.
+		s.abortUpload("replaced by a new put")
+	}
 	if err := req.Validate(); err != nil {
 		s.result(err)
 		return

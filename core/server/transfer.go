@@ -26,12 +26,9 @@ type upload struct {
 	start time.Time
 }
 
-// cmdPut opens an upload: quota is reserved and the offset decided before any data flows. A put
-// while another upload is open aborts that one (its partial file stays for a resume).
+// cmdPut opens an upload: quota is reserved and the offset decided before any data flows. (A put
+// while another upload is open has ended that one already: see request.)
 func (s *session) cmdPut(req proto.Request) error {
-	if s.up != nil {
-		s.abortUpload("replaced by a new put")
-	}
 	u, err := s.fs.BeginUpload(req.Path, req.Size, req.Mtime, req.Resume)
 	if err != nil {
 		s.log.Info("upload refused", "path", req.Path, "size", req.Size, "err", err)

@@ -241,3 +241,29 @@ func hasEvent(log string, want []string) bool {
 	}
 	return false
 }
+
+// TestRefusedPutEndsOpenUpload: a pipelined put that fails its argument check (501) still ends the
+// upload that was open, as every put does: the data and done sent behind the refused put get 503
+// instead of landing in the old upload, whose partial file stays for a resume.
+func TestRefusedPutEndsOpenUpload(t *testing.T) {
+	t.Parallel()
+	e := newXenv(t, servertest.Options{}, 0)
+	s := rawLogin(t, e.Addr, xUser, xPass)
+	s.do(proto.Request{Op: proto.OpPut, Path: "a.bin", Size: 10, Mtime: past})
+	s.frame(proto.TypeData, []byte("aaaaa"))
+	s.expect(proto.CodeOK, "")
+
+	b := []byte("bbbbb")
+	s.request(proto.Request{Op: proto.OpPut, Path: "b.bin", Size: -1, Mtime: past})
+	s.frame(proto.TypeData, b)
+	s.request(proto.Request{Op: proto.OpDone, MD5: md5hex(b)})
+	s.expect(proto.CodeBadArgs, "negative")
+	s.expect(proto.CodeBadSequence, "")
+	s.expect(proto.CodeBadSequence, "")
+	if got := partials(t, e.Home(xUser)); len(got) != 1 || only(got) != 5 {
+		t.Errorf("partial uploads: %v, want a.bin's 5 bytes kept for a resume", got)
+	}
+	if rep := s.do(proto.Request{Op: proto.OpNoop}); rep.Code != proto.CodeOK {
+		t.Errorf("the session is out of step: noop got %+v", rep)
+	}
+}

@@ -5,6 +5,7 @@ package server_test
 // path uploaded by two sessions.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -245,4 +246,43 @@ func TestSamePathTwoSessions(t *testing.T) {
 		t.Fatalf("the first upload: %v", err)
 	}
 	sameBytes(t, "server copy", mustRead(t, e.onServer("f.bin")), data)
+}
+
+// TestQuotaReplacedDirMovedAway: an upload replacing d/x counts on the old file's space; renaming
+// d away in the middle of the upload keeps that space taken, so the upload fails with 552, its
+// partial file is deleted, and the home stays within its quota (before, the commit took it 500
+// bytes over).
+func TestQuotaReplacedDirMovedAway(t *testing.T) {
+	t.Parallel()
+	const quota = 1500
+	e := newXenv(t, servertest.Options{}, quota)
+	s := rawLogin(t, e.Addr, xUser, xPass)
+	old, fresh := bytes.Repeat([]byte("o"), 1000), bytes.Repeat([]byte("n"), 1000)
+	s.do(proto.Request{Op: proto.OpMkdir, Path: "d"})
+	s.do(proto.Request{Op: proto.OpPut, Path: "d/x", Size: 1000, Mtime: past})
+	s.frame(proto.TypeData, old)
+	s.expect(proto.CodeOK, "")
+	s.request(proto.Request{Op: proto.OpDone, MD5: md5hex(old)})
+	s.expect(proto.CodeTransferDone, "")
+
+	s.request(proto.Request{Op: proto.OpPut, Path: "d/x", Size: 1000, Mtime: past})
+	s.expect(proto.CodeSendData, "") // 1000 more fit only as a replacement of d/x
+	s.frame(proto.TypeData, fresh[:400])
+	s.expect(proto.CodeOK, "")
+	s.request(proto.Request{Op: proto.OpRename, Path: "d", To: "e"})
+	s.expect(proto.CodeFileOK, "")
+	s.request(proto.Request{Op: proto.OpMkdir, Path: "d"})
+	s.expect(proto.CodePath, "")
+	s.frame(proto.TypeData, fresh[400:])
+	s.expect(proto.CodeQuota, "moved away")
+	s.request(proto.Request{Op: proto.OpDone, MD5: md5hex(fresh)})
+	s.expect(proto.CodeBadSequence, "")
+
+	q := s.do(proto.Request{Op: proto.OpQuota})
+	if disk := diskUsage(t, e.Home(xUser)); q.Used != 1000 || disk != 1000 {
+		t.Errorf("quota %d: the server counts %d bytes, the home holds %d; want 1000 (e/x)", quota, q.Used, disk)
+	}
+	if p := partials(t, e.Home(xUser)); len(p) != 0 {
+		t.Errorf("partial uploads left: %v", p)
+	}
 }
