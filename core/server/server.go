@@ -229,6 +229,10 @@ func (s *Server) enqueue(conn net.Conn) {
 	ok, wait := s.q.push(w)
 	if !ok {
 		w.timer.Stop()
+		if s.closing.Load() { // accepted as Shutdown began: the queue is closed
+			s.refuse(conn, "server shutting down")
+			return
+		}
 		s.cfg.Log.Info("server busy: connection refused", "remote", conn.RemoteAddr().String())
 		s.refuse(conn, "server busy, try again later")
 		return
@@ -378,6 +382,7 @@ type slots struct {
 	assigned int // connections handed to workers and not finished
 	pool     int
 	capacity int
+	closed   bool          // set by drain: nothing more is queued
 	wake     chan struct{} // has a token when next may find work
 }
 
@@ -392,13 +397,13 @@ func (q *slots) signal() {
 	}
 }
 
-// push adds w unless as many connections as the free workers plus the queue size are already
-// waiting. wait reports whether w will have to wait for a worker.
+// push adds w unless the queue was drained or as many connections as the free workers plus the
+// queue size are already waiting. wait reports whether w will have to wait for a worker.
 func (q *slots) push(w *waiter) (ok, wait bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	free := q.pool - q.assigned
-	if len(q.items) >= q.capacity+free {
+	if q.closed || len(q.items) >= q.capacity+free {
 		return false, false
 	}
 	q.items = append(q.items, w)
@@ -449,10 +454,12 @@ func (q *slots) remove(w *waiter) bool {
 	return false
 }
 
-// drain empties the queue and returns what was in it.
+// drain empties and closes the queue and returns what was in it. A connection accepted while the
+// server shuts down is refused by push, rather than left waiting for a worker that never comes.
 func (q *slots) drain() []*waiter {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.closed = true
 	items := q.items
 	q.items = nil
 	return items
