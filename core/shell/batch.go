@@ -147,7 +147,8 @@ func (v *batchView) notDone() ([]client.Item, []int64) {
 	return items, sizes
 }
 
-// failure explains a failed batch.
+// failure explains a failed batch: how many files were not transferred (those that failed and
+// those a lost connection left untried) and the first error.
 func (v *batchView) failure(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return transferError(ctx, v.dir, err)
@@ -155,7 +156,8 @@ func (v *batchView) failure(ctx context.Context, err error) error {
 	if v.failed == 0 { // stopped before the files that failed were even tried
 		return err
 	}
-	return fmt.Errorf("%d of %d files failed; the first: %w", v.failed, len(v.items), err)
+	left, _ := v.notDone()
+	return fmt.Errorf("%d of %d files not %sed; the first error: %w", len(left), len(v.items), v.dir, err)
 }
 
 // localMatches expands local glob patterns to the regular files they match, each to be uploaded

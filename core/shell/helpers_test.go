@@ -127,6 +127,8 @@ type proxy struct {
 	limited  bool
 	budget   int64 // bytes from the server that may still pass while limited
 	cutAfter int64 // when > 0, the next connection is cut after this many bytes from the server
+	refuse   int   // connections still to be closed at once, as a server that is down
+	downTime int   // what refuse becomes when cutAfter cuts a connection
 	conns    []net.Conn
 	closed   bool
 }
@@ -167,6 +169,14 @@ func (p *proxy) cutNextAfter(n int64) {
 	p.cutAfter = n
 }
 
+// downAfterCut makes the n connections after the one cutNextAfter cuts close at once, as if the
+// server went down with the connection and came back later.
+func (p *proxy) downAfterCut(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.downTime = n
+}
+
 // cutAll closes every connection made so far.
 func (p *proxy) cutAll() {
 	p.mu.Lock()
@@ -190,6 +200,16 @@ func (p *proxy) accept() {
 		c, err := p.l.Accept()
 		if err != nil {
 			return
+		}
+		p.mu.Lock()
+		refuse := p.refuse > 0
+		if refuse {
+			p.refuse--
+		}
+		p.mu.Unlock()
+		if refuse {
+			c.Close()
+			continue
 		}
 		s, err := net.Dial("tcp", p.target)
 		if err != nil {
@@ -221,6 +241,9 @@ func (p *proxy) down(s, c net.Conn, cut int64) {
 				return
 			}
 			if cut > 0 && sent+int64(k) >= cut {
+				p.mu.Lock()
+				p.refuse = p.downTime
+				p.mu.Unlock()
 				c.Write(chunk[:cut-sent])
 				return
 			}

@@ -92,7 +92,7 @@ func (s *session) readPassword(ctx context.Context) (string, error) {
 // readLine reads one line of standard input, without its line ending.
 func (s *session) readLine(ctx context.Context) (string, error) {
 	if s.stdin != nil {
-		return nextLine(s.stdin)
+		return prompt.Await(ctx, func() (string, error) { return nextLine(s.stdin) })
 	}
 	return prompt.Await(ctx, func() (string, error) { return ttyLine(s.tty) })
 }

@@ -6,15 +6,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
-// localPath resolves a local path typed by the user against the local directory, expanding a
-// leading "~/" to the home directory.
+// localPath resolves a local path typed by the user against the local directory, expanding "~"
+// and a leading "~/" to the home directory. A trailing separator stays: it says that the path
+// names a directory (get FILE DIR/ must not create a file named DIR).
 func (s *session) localPath(p string) string {
-	if rest, ok := strings.CutPrefix(p, "~/"); ok || p == "~" {
+	r := s.resolveLocal(p)
+	if p != "" && os.IsPathSeparator(p[len(p)-1]) && !os.IsPathSeparator(r[len(r)-1]) {
+		r += string(filepath.Separator)
+	}
+	return r
+}
+
+func (s *session) resolveLocal(p string) string {
+	if p == "~" || len(p) > 1 && p[0] == '~' && os.IsPathSeparator(p[1]) {
 		if home, err := s.home(); err == nil {
-			return filepath.Join(home, rest)
+			return filepath.Join(home, p[1:])
 		}
 	}
 	if filepath.IsAbs(p) {
@@ -35,7 +43,7 @@ func (s *session) cmdLcd(_ context.Context, inv invocation) error {
 	if len(inv.args) == 1 {
 		dir = inv.args[0]
 	}
-	p := s.localPath(dir)
+	p := filepath.Clean(s.localPath(dir))
 	fi, err := os.Stat(p)
 	if err != nil {
 		return err

@@ -11,6 +11,8 @@ import (
 
 	"github.com/chzyer/readline"
 	"golang.org/x/term"
+
+	"github.com/myftp/myftp/lib/prompt"
 )
 
 // batch runs the commands of -c, or those of standard input one line at a time, and stops at the
@@ -25,7 +27,10 @@ func (s *session) batch(ctx context.Context) int {
 		return code
 	}
 	for n := 1; ; n++ {
-		line, err := nextLine(s.stdin)
+		line, err := prompt.Await(ctx, func() (string, error) { return nextLine(s.stdin) })
+		if ctx.Err() != nil {
+			return s.fatal(ctx.Err())
+		}
 		if errors.Is(err, errNoInput) {
 			return ExitOK
 		}
@@ -45,6 +50,9 @@ func (s *session) batch(ctx context.Context) int {
 // runBatch runs cmds and reports the exit code and whether the run ends (a failure or exit).
 func (s *session) runBatch(ctx context.Context, cmds [][]string) (code int, done bool) {
 	for _, words := range cmds {
+		if ctx.Err() != nil { // Ctrl-C between commands
+			return s.fatal(ctx.Err()), true
+		}
 		err := s.exec(ctx, words)
 		switch {
 		case errors.Is(err, errExit):

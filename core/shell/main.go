@@ -47,7 +47,8 @@ commands: typed at the prompt on a terminal, from -c, or one a line from standar
   --known-hosts FILE  trusted server certificates (default client.known_hosts of the settings,
                       ~/.myftp/known_hosts); an unknown server is recorded there on first use
   --retry N           retry a transfer cut by a lost connection up to N times, reconnecting and
-                      resuming each time (default 0)
+                      resuming each time; after the first retry each waits longer, from 1 s up
+                      to 30 s, for the server to come back (default 0)
 
 The password is $MYFTP_PASSWORD if set, else the first line of standard input with
 --password-stdin, else asked at a "Password:" prompt on the terminal, without echo.

@@ -187,16 +187,23 @@ func (s *session) reconnect(ctx context.Context, note string) error {
 		fmt.Fprintf(s.env.Stderr, "%s; reconnecting to %s%s\n", why, s.cfg.Addr, note)
 		s.c.Close()
 		s.c = nil
+	} else if note != "" { // an earlier reconnect failed
+		fmt.Fprintf(s.env.Stderr, "reconnecting to %s%s\n", s.cfg.Addr, note)
 	}
 	if err := s.connect(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.env.Stderr, "reconnected: Account [%s] login successful\n", s.c.User())
-	if cwd != "/" {
-		if p, err := s.c.Cd(cwd); err == nil {
-			s.cwd = p
-		}
+	if cwd == "/" {
+		return nil
 	}
+	p, err := s.c.Cd(cwd)
+	if err != nil {
+		// The command was meant for cwd: run in "/", a put could replace a file of the same
+		// name there.
+		return s.lost(fmt.Errorf("back to %s after reconnecting: %w; now in /, and the command was not run", cwd, err))
+	}
+	s.cwd = p
 	return nil
 }
 

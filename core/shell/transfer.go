@@ -2,14 +2,17 @@ package shell
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/progress"
+	"github.com/myftp/myftp/lib/proto"
 )
 
 // Transfer directions, as the summary lines say them.
@@ -43,18 +46,50 @@ func (s *session) cmdGet(ctx context.Context, inv invocation) error {
 	})
 }
 
-// retrying runs a transfer and, with --retry N, runs it again up to N times when the connection
-// dropped under it: each time it reconnects, and the transfer resumes where it stopped.
+// retrying runs a transfer and, with --retry N, tries again up to N times when the connection
+// dropped under it: it reconnects, and the transfer resumes where it stopped. The first retry is
+// at once; after that each waits longer (1 s, doubling up to retryMaxDelay), so that a server
+// that is restarting has time to come back. A reconnect that fails because the server cannot be
+// reached or is busy uses up a retry; a refused login or a changed certificate ends the run.
 func (s *session) retrying(ctx context.Context, transfer func(context.Context) error) error {
-	for attempt := 1; ; attempt++ {
-		err := transfer(ctx)
-		if err == nil || ctx.Err() != nil || s.c.Err() == nil || attempt > s.opt.retry {
-			return err
+	err := transfer(ctx)
+	var delay time.Duration
+	for attempt := 1; err != nil && attempt <= s.opt.retry && ctx.Err() == nil && s.dropped(); attempt++ {
+		if delay > 0 {
+			fmt.Fprintf(s.env.Stderr, "%s; trying again in %v\n", describe(err), delay)
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return err
+			}
 		}
-		if err := s.reconnect(ctx, fmt.Sprintf(" (retry %d of %d)", attempt, s.opt.retry)); err != nil {
-			return err
+		delay = min(max(2*delay, time.Second), retryMaxDelay)
+		if err = s.reconnect(ctx, fmt.Sprintf(" (retry %d of %d)", attempt, s.opt.retry)); err != nil {
+			if !retriable(err) {
+				return err
+			}
+			continue
 		}
+		err = transfer(ctx)
 	}
+	return err
+}
+
+// retryMaxDelay is the longest wait between two retries of a transfer.
+const retryMaxDelay = 30 * time.Second
+
+// dropped reports whether the session has no working connection.
+func (s *session) dropped() bool { return s.c == nil || s.c.Err() != nil }
+
+// retriable reports whether a failed reconnect may work later: the server could not be reached,
+// closed the connection or was busy; not a refused login or a changed certificate.
+func retriable(err error) bool {
+	var re *proto.ReplyError
+	if errors.As(err, &re) && re.Code == proto.CodeNotLoggedIn {
+		return false
+	}
+	code := exitCode(err)
+	return code == ExitConnect || code == ExitBusy
 }
 
 // newBar returns a progress bar on standard output, drawn only if it is a terminal.

@@ -1,0 +1,157 @@
+package shell
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/myftp/myftp/core/server/servertest"
+)
+
+// TestReconnectDirectoryGone: when the connection dropped and the remote directory the shell was
+// in is gone by the time it reconnects, the pending command is not run in "/" instead (a put there
+// could replace a file of the same name); the shell says so and is in "/" for the next command.
+func TestReconnectDirectoryGone(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	f.remoteFile("sub/inside.txt", []byte("in sub"))
+	f.remoteFile("x.txt", []byte("the x.txt in /, not to be replaced"))
+	p := startProxy(t, f.srv.Addr)
+	f.addr = p.addr()
+	if err := os.WriteFile(filepath.Join(f.local, "x.txt"), []byte("local"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb syncBuffer
+	s := f.shell(&out, &errb, time.Now)
+	ctx := context.Background()
+	if err := s.exec(ctx, []string{"cd", "sub"}); err != nil {
+		t.Fatal(err)
+	}
+	p.cutAll()
+	home := f.srv.Home("alice")
+	if err := os.Rename(filepath.Join(home, "sub"), filepath.Join(home, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	s.c.Noop() // the client learns that its connection is gone
+	err := s.exec(ctx, []string{"put", "x.txt"})
+	if err == nil || !strings.Contains(err.Error(), "back to /sub after reconnecting") || !strings.Contains(err.Error(), "the command was not run") {
+		t.Fatalf("put after the directory went away: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(home, "x.txt")); string(got) != "the x.txt in /, not to be replaced" {
+		t.Errorf("/x.txt now holds %q", got)
+	}
+	if err := s.exec(ctx, []string{"pwd"}); err != nil || !strings.HasSuffix(out.String(), "\n/\n") {
+		t.Errorf("pwd after: %v, stdout %q", err, out.String())
+	}
+}
+
+// TestRetryWaitsForServer: with --retry, a reconnect that finds the server still down uses up one
+// retry and the next waits a moment and tries again, instead of giving up at the first refusal.
+func TestRetryWaitsForServer(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	data := randomData(3<<20, 4)
+	f.remoteFile("big.bin", data)
+	p := startProxy(t, f.srv.Addr)
+	f.addr = p.addr()
+	p.cutNextAfter(1 << 20)
+	p.downAfterCut(1) // the first reconnect finds the server down
+	r := f.run("--retry", "3", "-c", "get big.bin")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		`reconnecting to ` + regexp.QuoteMeta(f.addr) + ` \(retry 1 of 3\)\n`,
+		`; trying again in 1s\n`,
+		`reconnecting to ` + regexp.QuoteMeta(f.addr) + ` \(retry 2 of 3\)\n`,
+		`reconnected: Account \[alice\] login successful`,
+	} {
+		if !regexp.MustCompile(want).MatchString(r.stderr) {
+			t.Errorf("stderr %q: no %q", r.stderr, want)
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(f.local, "big.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("downloaded file differs (%d bytes, %v)", len(got), err)
+	}
+}
+
+// TestInterruptBatchBetweenCommands: Ctrl-C in batch mode ends the run (exit 130) even when no
+// transfer runs, here while the shell waits for the next line of commands; what comes after is
+// not run.
+func TestInterruptBatchBetweenCommands(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	stdin, feed := io.Pipe()
+	defer feed.Close()
+	sig := make(chan os.Signal, 1)
+	var out, errb syncBuffer
+	env := f.envFor(&out, &errb)
+	env.Stdin, env.Interrupts = stdin, sig
+	done := make(chan int, 1)
+	go func() { done <- Run(context.Background(), env) }()
+	if _, err := io.WriteString(feed, "pwd\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pwd", func() bool { return strings.Contains(out.String(), "/\n") })
+	sig <- syscall.SIGINT
+	select {
+	case code := <-done:
+		if code != ExitInterrupted {
+			t.Fatalf("exit %d, want %d; stderr %q", code, ExitInterrupted, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Ctrl-C did not end a batch run waiting for input")
+	}
+	go io.WriteString(feed, "mkdir after\n") // nobody reads it any more
+	if _, err := os.Stat(filepath.Join(f.srv.Home("alice"), "after")); err == nil {
+		t.Error("a command after the interrupt ran")
+	}
+}
+
+// TestLocalPaths: "~" alone and "~/x" are the home directory and a path in it; a trailing
+// separator stays (it says the path is a directory); lcd without an argument goes home.
+func TestLocalPaths(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	var out, errb syncBuffer
+	s := f.shell(&out, &errb, time.Now)
+	sep := string(filepath.Separator)
+	for in, want := range map[string]string{
+		"~":       f.home,
+		"~/a/b":   filepath.Join(f.home, "a", "b"),
+		"d/":      filepath.Join(f.local, "d") + sep,
+		"~/d/":    filepath.Join(f.home, "d") + sep,
+		"/":       sep,
+		"a/../b":  filepath.Join(f.local, "b"),
+		"~user/x": filepath.Join(f.local, "~user", "x"),
+	} {
+		if got := s.localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if err := s.exec(context.Background(), []string{"lcd"}); err != nil {
+		t.Fatalf("lcd: %v", err)
+	}
+	if s.lwd != f.home {
+		t.Errorf("after lcd the local directory is %q, want %q", s.lwd, f.home)
+	}
+}
+
+// TestMgetCountsUntriedFiles: a batch cut by a lost connection says how many files were not
+// downloaded, counting those it never reached.
+func TestMgetCountsUntriedFiles(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	for i, name := range []string{"f1.dat", "f2.dat", "f3.dat", "f4.dat"} {
+		f.remoteFile(name, randomData(1<<20, byte(10+i)))
+	}
+	p := startProxy(t, f.srv.Addr)
+	f.addr = p.addr()
+	p.cutNextAfter(3 << 19) // in the middle of f2.dat
+	r := f.run("-c", "mget *.dat")
+	if r.code != ExitConnect || !strings.Contains(r.stderr, "mget: 3 of 4 files not downloaded; the first error: ") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
