@@ -21,22 +21,22 @@ import (
 // directory and are hashed on the way; Commit verifies the md5 and renames the file into place,
 // Abort keeps the partial file for a later resume. Exactly one of them must be called.
 type Upload struct {
-	f           *FS
-	rel, vpath  string
-	file        *os.File
-	w           io.Writer
-	hash        hash.Hash
-	size        int64 // declared total
-	offset      int64 // where this upload started
-	written     int64 // bytes now in the partial file
-	reserved    int64 // quota reserved for the bytes still to come
-	mtime       time.Time
-	restart     string
-	prefixMD5   string
-	closed      bool
-	credit      int64 // part of the upload's size not reserved because the file it replaces frees it
-	sink        *transfer.Sink
-	drained     bool
+	f          *FS
+	rel, vpath string
+	file       *os.File
+	w          io.Writer
+	hash       hash.Hash
+	size       int64 // declared total
+	offset     int64 // where this upload started
+	written    int64 // bytes now in the partial file
+	reserved   int64 // quota reserved for the bytes still to come
+	mtime      time.Time
+	restart    string
+	prefixMD5  string
+	closed     bool
+	credit     int64 // part of the upload's size not reserved because the file it replaces frees it
+	sink       *transfer.Sink
+	drained    bool
 	// overQuota is set (under the home's lock) when the file this upload replaces went away
 	// without freeing its space and the full size does not fit: the upload fails and its partial
 	// file is deleted.
