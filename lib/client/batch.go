@@ -29,8 +29,10 @@ const batchWindow = 64
 
 // PutMany uploads items in order. Small files are pipelined: their requests and data go out back
 // to back while the replies are read concurrently, so a directory of small files is not limited by
-// one round trip per file. each, if set, is called once per item, in order, with its result. The
-// error is the first failure (the batch goes on after a failed file); a connection failure stops it.
+// one round trip per file. each, if set, is called once per item, in order, with its result (a
+// pipelined file's Elapsed runs from when it was sent, or when the file before it was done if that
+// is later). The error is the first failure (the batch goes on after a failed file); a connection
+// failure stops it.
 func (c *Client) PutMany(ctx context.Context, items []Item, opt Options, each func(int, Result, error)) error {
 	if each == nil {
 		each = func(int, Result, error) {}
@@ -212,8 +214,10 @@ func (c *Client) readPutReplies(p *pending) error {
 
 // GetMany downloads items in order, pipelining the requests (at most 64 ahead) so that many small
 // files are not limited by one round trip each. Every file resumes and is verified as with Get.
-// each, if set, is called once per item, in order. The error is the first failure; a connection
-// failure stops the batch.
+// each, if set, is called once per item, in order; a file's Elapsed runs from when its request was
+// sent, or when the file before it was done if that is later. The error is the first failure; a
+// connection failure stops the batch. The partial files of the files it did not reach are removed
+// unless they hold data from an earlier download (to resume).
 func (c *Client) GetMany(ctx context.Context, items []Item, opt Options, each func(int, Result, error)) error {
 	if each == nil {
 		each = func(int, Result, error) {}
@@ -239,10 +243,8 @@ func (c *Client) GetMany(ctx context.Context, items []Item, opt Options, each fu
 		each(g.index, res, err)
 		first = cmpOr(first, err)
 		if c.Err() != nil {
-			for g := range queue { // close what was opened for requests that will not be answered
-				if g.pf != nil {
-					g.pf.Close()
-				}
+			for g := range queue { // requests that will not be answered
+				g.abandon()
 			}
 			break
 		}
@@ -271,6 +273,19 @@ type getReq struct {
 	err    error
 }
 
+// abandon closes the partial file of a download that will not take place, and removes it when it
+// is empty because this download created or emptied it (offset 0): a partial with data is kept
+// for a resume.
+func (g getReq) abandon() {
+	if g.pf == nil {
+		return
+	}
+	g.pf.Close()
+	if g.offset == 0 {
+		os.Remove(g.pf.Name())
+	}
+}
+
 // sendGets is the sending half of GetMany. A file whose local target is also the target of an
 // earlier file of the batch fails without being requested: the two downloads would share one
 // partial file, and the second would write into the first after its check.
@@ -280,7 +295,7 @@ func (c *Client) sendGets(ctx context.Context, items []Item, resume bool, queue 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		g := getReq{index: i, start: time.Now()}
+		g := getReq{index: i}
 		var err error
 		g.target, err = localTarget(it.Remote, it.Local)
 		key, aerr := filepath.Abs(g.target)
@@ -295,20 +310,19 @@ func (c *Client) sendGets(ctx context.Context, items []Item, resume bool, queue 
 			targets[key] = i
 			g.pf, g.offset, g.h, g.err = openPartial(g.target, resume)
 		}
+		g.start = time.Now() // its prefix is hashed: see Result.Elapsed
 		if g.err == nil {
 			req := proto.Request{Op: proto.OpGet, Path: it.Remote, Offset: g.offset}
 			if g.offset > 0 {
 				req.PrefixMD5 = transfer.Hex(g.h)
 			}
 			if err := c.send(req); err != nil {
-				g.pf.Close()
+				g.abandon()
 				return err
 			}
 		}
 		if err := enqueue(c, queue, g); err != nil {
-			if g.pf != nil {
-				g.pf.Close()
-			}
+			g.abandon()
 			return err
 		}
 	}

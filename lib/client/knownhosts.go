@@ -43,20 +43,47 @@ func (k KnownHosts) Lookup(addr string) (string, error) {
 	return "", nil
 }
 
-// Add records fingerprint for addr, creating the file (0600) and its directory (0700) if needed.
+// Add records fingerprint for addr on a line of its own, creating the file (0600) and its
+// directory (0700) if needed. A file whose last line has no newline (edited by hand) gets one
+// first, so that the new entry is not glued onto it.
 func (k KnownHosts) Add(addr, fingerprint string) error {
 	if err := os.MkdirAll(filepath.Dir(k.Path), 0o700); err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
-	f, err := os.OpenFile(k.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(k.Path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
-	if _, err := fmt.Fprintf(f, "%s %s\n", addr, fingerprint); err != nil {
+	line := addr + " " + fingerprint + "\n"
+	ended, err := endsLine(f)
+	if err == nil {
+		if !ended {
+			line = "\n" + line
+		}
+		_, err = f.WriteString(line)
+	}
+	if err != nil {
 		f.Close()
 		return fmt.Errorf("known hosts %s: %w", k.Path, err)
 	}
 	return f.Close()
+}
+
+// endsLine reports whether f is empty or ends in a newline: whether a line appended to it starts
+// a line of its own.
+func endsLine(f *os.File) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if fi.Size() == 0 {
+		return true, nil
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, fi.Size()-1); err != nil {
+		return false, err
+	}
+	return last[0] == '\n', nil
 }
 
 // Check verifies fingerprint for addr. An unknown server is recorded and reported through added;

@@ -66,3 +66,23 @@ func TestKnownHostsUnreadable(t *testing.T) {
 		t.Fatal("Check with a directory as known_hosts succeeded")
 	}
 }
+
+// TestKnownHostsAddAfterLineWithoutNewline: a file whose last line has no newline (edited by hand)
+// gets the new entry on a line of its own, and both servers are then recognised.
+func TestKnownHostsAddAfterLineWithoutNewline(t *testing.T) {
+	k := KnownHosts{Path: filepath.Join(t.TempDir(), "known_hosts")}
+	if err := os.WriteFile(k.Path, []byte("other:9 "+fpB), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if added, err := k.Check("h:1", fpA); err != nil || !added {
+		t.Fatalf("Check of a new server = %v, %v; want recorded", added, err)
+	}
+	if data, _ := os.ReadFile(k.Path); string(data) != "other:9 "+fpB+"\nh:1 "+fpA+"\n" {
+		t.Errorf("known_hosts = %q, want the new entry on its own line", data)
+	}
+	for addr, fp := range map[string]string{"other:9": fpB, "h:1": fpA} {
+		if added, err := k.Check(addr, fp); err != nil || added {
+			t.Errorf("Check(%s) after the append = %v, %v; want a silent pass", addr, added, err)
+		}
+	}
+}

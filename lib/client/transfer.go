@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/md5"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -34,7 +35,11 @@ type Result struct {
 	MD5           string // hex md5 of the whole file, verified by both sides
 	Offset        int64  // where this transfer started: > 0 when it resumed
 	Restart       string // why it started at 0 although a partial existed; "" otherwise
-	Elapsed       time.Duration
+	// Elapsed is how long the data took (Put, Get): from when it starts to flow, both sides having
+	// agreed on the offset and hashed the part before it, to the server's final reply. Hashing a
+	// partial file for a resume is not counted, so Sent()/Elapsed is the speed of the network
+	// transfer. PutMany and GetMany say what it covers for a pipelined file.
+	Elapsed time.Duration
 }
 
 // Sent is the number of bytes that travelled in this transfer.
@@ -50,7 +55,6 @@ const (
 // after both sides checked that the part already on the server is the same data. The file appears
 // on the server only when complete and verified.
 func (c *Client) Put(ctx context.Context, local, remote string, opt Options) (Result, error) {
-	start := time.Now()
 	f, fi, err := openLocal(local)
 	if err != nil {
 		return Result{}, err
@@ -66,6 +70,7 @@ func (c *Client) Put(ctx context.Context, local, remote string, opt Options) (Re
 		return res, ctxErr(ctx, err)
 	}
 	res.Offset = offset
+	start := time.Now() // the prefixes are hashed: see Result.Elapsed
 	if err := c.stream(ctx, f, fi.Size()-offset, h, offset, opt.Progress); err != nil {
 		return res, ctxErr(ctx, err)
 	}
@@ -245,7 +250,6 @@ func (w frameWriter) Write(b []byte) (int, error) {
 // partial file left by an interrupted download is continued if its content is still a prefix of
 // the remote file.
 func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Result, error) {
-	start := time.Now()
 	defer c.closeOnCancel(ctx)()
 	target, err := localTarget(remote, local)
 	if err != nil {
@@ -268,15 +272,22 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Re
 		return Result{}, ctxErr(ctx, err)
 	}
 	res, err := c.receive(ctx, pf, h, offset, opt.Progress)
-	res.Local, res.Remote, res.Elapsed = target, remote, time.Since(start)
+	res.Local, res.Remote = target, remote
 	return res, err
 }
 
-// localTarget decides where a download of remote goes. The remote name, when it is used, must be
-// one plain local file name: a server cannot make a download land outside the chosen directory
-// (on Windows, `..\x` has no "/" but is not a plain name).
+// localTarget decides where a download of remote goes: local itself, or the remote base name
+// inside local when local is a directory ("" is the current one). A local that ends in a path
+// separator must be an existing directory. The remote name, when it is used, must be one plain
+// local file name: a server cannot make a download land outside the chosen directory (on Windows,
+// `..\x` has no "/" but is not a plain name). A target that is an existing directory is an error,
+// found before any byte travels.
 func localTarget(remote, local string) (string, error) {
-	if local != "" {
+	if local != "" && os.IsPathSeparator(local[len(local)-1]) {
+		if err := isDir(local); err != nil {
+			return "", err
+		}
+	} else if local != "" {
 		if fi, err := os.Stat(local); err != nil || !fi.IsDir() {
 			return local, nil
 		}
@@ -285,7 +296,26 @@ func localTarget(remote, local string) (string, error) {
 	if base == "." || base == ".." || strings.ContainsAny(base, `/\`) || !filepath.IsLocal(base) {
 		return "", fmt.Errorf("%q: not a file name to save under; give a local name", remote)
 	}
-	return filepath.Join(local, base), nil
+	target := filepath.Join(local, base)
+	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
+		// Found now, before the download, rather than when the verified file cannot be renamed.
+		return "", fmt.Errorf("%s: is a directory", target)
+	}
+	return target, nil
+}
+
+// isDir returns nil if dir is an existing directory, else an error that says what it is.
+func isDir(dir string) error {
+	fi, err := os.Stat(filepath.Clean(dir)) // stat("file/") fails rather than finding the file
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: no such directory", dir)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%s: not a directory", dir)
+	}
+	return nil
 }
 
 // openPartial opens (or creates) the partial file of target and, when resuming, hashes what it
@@ -316,7 +346,8 @@ func openPartial(target string, resume bool) (*os.File, int64, hash.Hash, error)
 
 // receive reads the reply to a get and its data into pf, verifies the md5 and renames pf into
 // place. pf is closed in every case; it is removed when its content is known to be wrong or the
-// remote file does not exist, and kept for a resume otherwise.
+// remote file does not exist, and kept for a resume otherwise. res.Elapsed runs from the server's
+// go-ahead (it has checked the prefix) to its final reply.
 func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset int64, progress func(int64, int64)) (res Result, err error) {
 	name := pf.Name()
 	keep := true
@@ -340,6 +371,8 @@ func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset i
 		return res, c.fail(fmt.Errorf("%w: get reply %d", ErrProtocol, rep.Code))
 	}
 	res.Size, res.Offset, res.Restart = rep.Size, rep.Offset, rep.Restart
+	start := time.Now()
+	defer func() { res.Elapsed = time.Since(start) }()
 	if rep.Offset != offset {
 		if err := restartPartial(pf, h); err != nil {
 			// The data is on its way and will not be read: the session is out of step.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/md5"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/myftp/myftp/lib/proto"
 	"github.com/myftp/myftp/lib/transfer"
 )
 
@@ -108,5 +110,79 @@ func TestTargetOfPartial(t *testing.T) {
 		if got := targetOf(transfer.PartialName(target)); got != filepath.Clean(target) {
 			t.Errorf("targetOf(PartialName(%q)) = %q", target, got)
 		}
+	}
+}
+
+// TestLocalTargetDirectories: a local name ending in a separator must be a directory, and a target
+// that is an existing directory is refused before the download rather than when the verified file
+// cannot be renamed onto it.
+func TestLocalTargetDirectories(t *testing.T) {
+	t.Chdir(t.TempDir())
+	os.MkdirAll(filepath.Join("sub", "a.txt"), 0o755) // a directory named like the remote file
+	os.WriteFile("file", nil, 0o644)
+	sep := string(filepath.Separator)
+	if got, err := localTarget("docs/b.txt", "sub"+sep); err != nil || got != filepath.Join("sub", "b.txt") {
+		t.Errorf("localTarget(docs/b.txt, sub/) = %q, %v; want the file in sub", got, err)
+	}
+	tests := []struct{ remote, local, want string }{
+		{"b.txt", "missing" + sep, "missing" + sep + ": no such directory"},
+		{"b.txt", "file" + sep, "file" + sep + ": not a directory"},
+		{"docs/a.txt", "sub", filepath.Join("sub", "a.txt") + ": is a directory"},
+		{"docs/a.txt", "sub" + sep, filepath.Join("sub", "a.txt") + ": is a directory"},
+		{"docs/sub", "", "sub: is a directory"},
+	}
+	for _, tt := range tests {
+		if got, err := localTarget(tt.remote, tt.local); err == nil || err.Error() != tt.want {
+			t.Errorf("localTarget(%q, %q) = %q, %v; want error %q", tt.remote, tt.local, got, err, tt.want)
+		}
+	}
+}
+
+// TestGetTargetCheckedBeforeRequest: a get whose local target cannot take the file fails at once:
+// no request reaches the server, no byte travels, and nothing is created locally.
+func TestGetTargetCheckedBeforeRequest(t *testing.T) {
+	ops := make(chan string, 10)
+	c := fakeSession(t, func(r *proto.Reader, w *proto.Writer) {
+		for {
+			req, err := nextRequest(r)
+			if err != nil {
+				return
+			}
+			ops <- req.Op
+			switch req.Op {
+			case proto.OpGet:
+				serveGet(w, []byte("content"), len("content"))
+			default:
+				w.WriteJSON(proto.TypeReply, proto.Reply{Code: proto.CodePath, Path: "/"})
+				w.Flush()
+			}
+		}
+	})
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "a.txt"), 0o755)
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)
+	sep := string(filepath.Separator)
+	tests := []struct{ remote, local, want string }{
+		{"docs/a.txt", dir, filepath.Join(dir, "a.txt") + ": is a directory"},
+		{"b.txt", filepath.Join(dir, "missing") + sep, filepath.Join(dir, "missing") + sep + ": no such directory"},
+		{"b.txt", filepath.Join(dir, "file") + sep, filepath.Join(dir, "file") + sep + ": not a directory"},
+	}
+	for _, tt := range tests {
+		if _, err := c.Get(context.Background(), tt.remote, tt.local, Options{}); err == nil || err.Error() != tt.want {
+			t.Errorf("Get(%q, %q) = %v; want %q", tt.remote, tt.local, err, tt.want)
+		}
+	}
+	if _, err := c.Pwd(); err != nil { // the session is still in step, and the server saw everything sent
+		t.Fatal(err)
+	}
+	if op := <-ops; op != proto.OpPwd {
+		t.Errorf("the server received %s before the pwd; want no request from the failed gets", op)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("the directory holds %d entries, want only a.txt and file", len(entries))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "a.txt")); len(entries) != 0 {
+		t.Errorf("a.txt/ holds %d entries, want none", len(entries))
 	}
 }
