@@ -236,21 +236,34 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdHoldSlot connects to $ADDR and waits for the greeting, so that the connection holds a
-// server slot (a worker of the pool) until the script ends.
+// server slot (a worker of the pool) until the script ends. The session of a command that just
+// ended may still hold the slot for a moment: a connection told to wait (120) waits for its
+// greeting, and one turned away (421) tries again, for up to 10 s.
 func cmdHoldSlot(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) > 0 {
 		ts.Fatalf("usage: holdslot")
 	}
-	conn, err := net.DialTimeout("tcp", ts.Getenv("ADDR"), 10*time.Second)
-	ts.Check(err)
-	ts.Defer(func() { conn.Close() })
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	f, err := proto.NewReader(conn, proto.DefaultMaxHeader).Next()
-	ts.Check(err)
-	rep, err := proto.DecodeReply(f.Payload)
-	ts.Check(err)
-	if rep.Code != proto.CodeReady {
-		ts.Fatalf("holdslot: greeting %d %s, want %d", rep.Code, rep.Msg, proto.CodeReady)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", ts.Getenv("ADDR"), 10*time.Second)
+		ts.Check(err)
+		conn.SetReadDeadline(deadline)
+		r := proto.NewReader(conn, proto.DefaultMaxHeader)
+		rep := proto.Reply{Code: proto.CodeQueued}
+		for rep.Code == proto.CodeQueued {
+			f, err := r.Next()
+			ts.Check(err)
+			rep, err = proto.DecodeReply(f.Payload)
+			ts.Check(err)
+		}
+		if rep.Code == proto.CodeReady {
+			ts.Defer(func() { conn.Close() })
+			return
+		}
+		conn.Close()
+		if rep.Code != proto.CodeUnavailable || time.Now().After(deadline) {
+			ts.Fatalf("holdslot: greeting %d %s, want %d", rep.Code, rep.Msg, proto.CodeReady)
+		}
 	}
 }
 

@@ -125,7 +125,11 @@ func (v *batchView) each(i int, r client.Result, err error) {
 	if err != nil {
 		v.failed++
 		v.bar.Clear()
-		fmt.Fprintf(v.s.env.Stderr, "%s %s: %s\n", v.dir, remoteName(v.items[i]), describe(err))
+		msg, named := describe(err), v.dir+" "+remoteName(v.items[i])+": "
+		if !strings.HasPrefix(msg, named) { // the client's upload errors name the file already
+			msg = named + msg
+		}
+		fmt.Fprintln(v.s.env.Stderr, msg)
 	} else {
 		v.ok[i] = true
 		v.moved, v.bytes = v.moved+r.Sent(), v.bytes+r.Size

@@ -114,7 +114,8 @@ var errExit = errors.New("exit")
 func (c *command) parse(name string, words []string) (invocation, error) {
 	inv := invocation{name: name}
 	args := words
-	for len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
+	// Dashes are flags only for a command that has some: put -notes.txt uploads that file.
+	for c.flags != "" && len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
 		if args[0] == "--" {
 			args = args[1:]
 			break
@@ -138,14 +139,21 @@ func (c *command) usage(name string) string {
 	return strings.TrimSpace(name + " " + c.args)
 }
 
-// exec runs one command. Its error names the command.
-func (s *session) exec(ctx context.Context, words []string) error {
+// check finds the command of words and parses its arguments, without running it.
+func (s *session) check(words []string) (*command, invocation, error) {
 	name := words[0]
 	cmd, ok := s.cmds[name]
 	if !ok {
-		return &usageError{fmt.Sprintf("unknown command %q; type \"help\" for the list", name)}
+		return nil, invocation{}, &usageError{fmt.Sprintf("unknown command %q; type \"help\" for the list", name)}
 	}
 	inv, err := cmd.parse(name, words[1:])
+	return cmd, inv, err
+}
+
+// exec runs one command. Its error names the command.
+func (s *session) exec(ctx context.Context, words []string) error {
+	name := words[0]
+	cmd, inv, err := s.check(words)
 	if err != nil {
 		return err
 	}

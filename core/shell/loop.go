@@ -15,14 +15,10 @@ import (
 	"github.com/myftp/myftp/lib/prompt"
 )
 
-// batch runs the commands of -c, or those of standard input one line at a time, and stops at the
-// first that fails.
-func (s *session) batch(ctx context.Context) int {
+// batch runs the commands of -c (cmds, checked by checkAll), or those of standard input one line
+// at a time, and stops at the first that fails.
+func (s *session) batch(ctx context.Context, cmds [][]string) int {
 	if s.opt.hasCommands {
-		cmds, err := Split(s.opt.commands)
-		if err != nil {
-			return s.fatal(fmt.Errorf("-c: %w", err))
-		}
 		code, _ := s.runBatch(ctx, cmds)
 		return code
 	}
@@ -45,6 +41,20 @@ func (s *session) batch(ctx context.Context) int {
 			return code
 		}
 	}
+}
+
+// checkAll splits the commands of -c and checks that each is a command with valid arguments.
+func (s *session) checkAll(text string) ([][]string, error) {
+	cmds, err := Split(text)
+	if err != nil {
+		return nil, fmt.Errorf("-c: %w", err)
+	}
+	for _, words := range cmds {
+		if _, _, err := s.check(words); err != nil {
+			return nil, err
+		}
+	}
+	return cmds, nil
 }
 
 // runBatch runs cmds and reports the exit code and whether the run ends (a failure or exit).

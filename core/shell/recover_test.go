@@ -155,3 +155,66 @@ func TestMgetCountsUntriedFiles(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestCommandsCheckedBeforeConnecting: a mistyped -c is a usage error (exit 2) found before the
+// shell connects: no server is needed to be told so.
+func TestCommandsCheckedBeforeConnecting(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	f.addr = "127.0.0.1:1" // nothing listens there: connecting would fail with exit 3
+	for cmds, want := range map[string]string{
+		"pwd; frobnicate":   `unknown command "frobnicate"`,
+		`pwd; put "unended`: "unterminated quote",
+		"pwd; get":          "usage: get REMOTE [LOCAL]",
+		"ls -z":             "unknown flag -z",
+		"pwd\nrename a b c": "usage: rename",
+	} {
+		r := f.run("-c", cmds)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, want) || r.stdout != "" {
+			t.Errorf("-c %q: exit %d, stdout %q, stderr %q; want exit 2 naming %q", cmds, r.code, r.stdout, r.stderr, want)
+		}
+	}
+}
+
+// TestLeadingDashIsAName: a command without flags takes a leading dash as part of a name.
+func TestLeadingDashIsAName(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	if err := os.WriteFile(filepath.Join(f.local, "-notes.txt"), []byte("dash"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := f.run("-c", "put -notes.txt; rename -notes.txt -renamed.txt")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if got, err := os.ReadFile(filepath.Join(f.srv.Home("alice"), "-renamed.txt")); err != nil || string(got) != "dash" {
+		t.Errorf("-renamed.txt on the server: %q, %v", got, err)
+	}
+}
+
+// TestMputErrorNamesFileOnce: the line of a file that failed in a batch names it once.
+func TestMputErrorNamesFileOnce(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	f.remoteFile("b.txt/inside", []byte("b.txt is a directory on the server"))
+	for _, name := range []string{"a.txt", "b.txt"} {
+		if err := os.WriteFile(filepath.Join(f.local, name), []byte(name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := f.run("-c", "mput *.txt")
+	if r.code != ExitFailed || !regexp.MustCompile(`(?m)^upload b\.txt: 550 `).MatchString(r.stderr) || strings.Contains(r.stderr, "upload b.txt: upload b.txt") {
+		t.Errorf("exit %d, stderr %q; want one line naming b.txt once", r.code, r.stderr)
+	}
+}
+
+// TestGetIntoMissingDirectory: get FILE DIR/ with no such DIR fails before downloading and does
+// not create a file named DIR.
+func TestGetIntoMissingDirectory(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	f.remoteFile("x.txt", []byte("x"))
+	r := f.run("-c", "get x.txt nosuchdir/")
+	if r.code != ExitFailed || !strings.Contains(r.stderr, "no such directory") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Lstat(filepath.Join(f.local, "nosuchdir")); err == nil {
+		t.Error("a file named nosuchdir was created")
+	}
+}

@@ -98,13 +98,20 @@ func (s *session) run(ctx context.Context) int {
 	defer cancel()
 	stop := s.intr.watch(s.env.Interrupts, cancel)
 	defer stop()
+	var cmds [][]string
+	if s.opt.hasCommands { // a mistyped -c is a usage error, found before connecting
+		var err error
+		if cmds, err = s.checkAll(s.opt.commands); err != nil {
+			return s.fatal(err)
+		}
+	}
 	if err := s.login(ctx); err != nil {
 		return s.fatal(err)
 	}
 	if s.interactive {
 		return s.repl(ctx)
 	}
-	return s.batch(ctx)
+	return s.batch(ctx, cmds)
 }
 
 // login asks for what is missing, connects and logs in.
