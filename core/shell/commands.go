@@ -29,6 +29,7 @@ type command struct {
 	// complete says what each argument is, for Tab; the last kind repeats.
 	complete []argKind
 	remote   bool // needs a session with the server
+	readOnly bool // changes nothing on the server: safe to run again after a lost connection
 }
 
 // invocation is a command as typed, its flags taken out.
@@ -56,12 +57,12 @@ func commandTable() map[string]*command {
 		summary: "rename or move a remote file or directory", complete: remote}
 	exit := &command{run: (*session).cmdExit, summary: "end the session"}
 	return map[string]*command{
-		"ls": {run: (*session).cmdLs, args: "[-l] [PATH]", flags: "l", max: 1, remote: true, complete: remote,
+		"ls": {run: (*session).cmdLs, args: "[-l] [PATH]", flags: "l", max: 1, remote: true, readOnly: true, complete: remote,
 			summary: "list a remote directory: sorted names, directories end in /; -l: as dir"},
-		"dir": {run: (*session).cmdDir, args: "[PATH]", max: 1, remote: true, complete: remote,
+		"dir": {run: (*session).cmdDir, args: "[PATH]", max: 1, remote: true, readOnly: true, complete: remote,
 			summary: "list a remote directory in long form: mode, size, time, name"},
-		"pwd": {run: (*session).cmdPwd, remote: true, summary: "print the remote directory"},
-		"cd": {run: (*session).cmdCd, args: "[DIR]", max: 1, remote: true, complete: remote,
+		"pwd": {run: (*session).cmdPwd, remote: true, readOnly: true, summary: "print the remote directory"},
+		"cd": {run: (*session).cmdCd, args: "[DIR]", max: 1, remote: true, readOnly: true, complete: remote,
 			summary: "change the remote directory (default: the home, /)"},
 		"mkdir": mkdir, "mdir": mkdir,
 		"rmdir": {run: (*session).cmdRmdir, args: "DIR...", min: 1, max: -1, remote: true, complete: remote,
@@ -69,7 +70,7 @@ func commandTable() map[string]*command {
 		"rm": {run: (*session).cmdRm, args: "FILE...", min: 1, max: -1, remote: true, complete: remote,
 			summary: "remove remote files"},
 		"rename": rename, "mv": rename,
-		"quota": {run: (*session).cmdQuota, remote: true, summary: "show the space used, the quota and the space free"},
+		"quota": {run: (*session).cmdQuota, remote: true, readOnly: true, summary: "show the space used, the quota and the space free"},
 		"put": {run: (*session).cmdPut, args: "LOCAL [REMOTE]", min: 1, max: 2, remote: true, complete: []argKind{argLocal, argRemote},
 			summary: "upload a file (as REMOTE, or its own name); resumes a partial upload"},
 		"get": {run: (*session).cmdGet, args: "REMOTE [LOCAL]", min: 1, max: 2, remote: true, complete: []argKind{argRemote, argLocal},
@@ -157,12 +158,20 @@ func (s *session) exec(ctx context.Context, words []string) error {
 	if err != nil {
 		return err
 	}
+	reused := cmd.remote && !s.dropped() // a connection from before this command
 	if cmd.remote {
 		if err := s.connected(ctx); err != nil {
 			return err
 		}
 	}
 	err = cmd.run(s, ctx, inv)
+	if err != nil && cmd.readOnly && reused && ctx.Err() == nil && s.dropped() {
+		// The connection was gone before the command (a server restart, or its idle timeout
+		// within idleCheck): one that changes nothing runs again on a new connection.
+		if err = s.reconnect(ctx, ""); err == nil {
+			err = cmd.run(s, ctx, inv)
+		}
+	}
 	if cmd.remote {
 		s.lastUsed = s.env.Now()
 		if ctx.Err() == nil {

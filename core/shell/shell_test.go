@@ -113,7 +113,8 @@ func TestDropWithoutRetry(t *testing.T) {
 }
 
 // TestReconnectAfterDrop: the command after a lost connection logs in again and goes back to the
-// remote directory; an idle session the server may have closed is checked first.
+// remote directory; an idle session the server may have closed is checked first; a command that
+// changes nothing runs again at once on a new connection.
 func TestReconnectAfterDrop(t *testing.T) {
 	f := newFixture(t, servertest.Options{})
 	f.remoteFile("sub/x.txt", []byte("x"))
@@ -127,14 +128,21 @@ func TestReconnectAfterDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.cutAll()
-	err := s.exec(ctx, []string{"pwd"})
+	err := s.exec(ctx, []string{"mkdir", "new"})
 	if exitCode(err) != ExitConnect {
-		t.Fatalf("pwd on a cut connection: %v (exit %d)", err, exitCode(err))
+		t.Fatalf("mkdir on a cut connection: %v (exit %d)", err, exitCode(err))
 	}
 	if err := s.exec(ctx, []string{"pwd"}); err != nil {
 		t.Fatalf("pwd after the drop: %v", err)
 	}
 	if !strings.HasSuffix(out.String(), "/sub\n") || !strings.Contains(errb.String(), "reconnected: Account [alice] login successful") {
+		t.Fatalf("stdout %q, stderr %q", out.String(), errb.String())
+	}
+	p.cutAll() // within idleCheck: the command finds the connection gone, and runs again
+	if err := s.exec(ctx, []string{"pwd"}); err != nil {
+		t.Fatalf("pwd on a cut connection: %v", err)
+	}
+	if strings.Count(errb.String(), "reconnected: ") != 2 || !strings.HasSuffix(out.String(), "/sub\n/sub\n") {
 		t.Fatalf("stdout %q, stderr %q", out.String(), errb.String())
 	}
 	// Idle for a minute, the connection lost without a word: the next command does not fail.
