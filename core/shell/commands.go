@@ -72,7 +72,7 @@ func commandTable() map[string]*command {
 		"rename": rename, "mv": rename,
 		"quota": {run: (*session).cmdQuota, remote: true, readOnly: true, summary: "show the space used, the quota and the space free"},
 		"put": {run: (*session).cmdPut, args: "LOCAL [REMOTE]", min: 1, max: 2, remote: true, complete: []argKind{argLocal, argRemote},
-			summary: "upload a file (as REMOTE, or its own name); resumes a partial upload"},
+			summary: "upload a file (as REMOTE, into it if a directory, or its own name); resumes"},
 		"get": {run: (*session).cmdGet, args: "REMOTE [LOCAL]", min: 1, max: 2, remote: true, complete: []argKind{argRemote, argLocal},
 			summary: "download a file (as LOCAL, or its own name); resumes a partial one"},
 		"mput": {run: (*session).cmdMput, args: "GLOB...", min: 1, max: -1, remote: true, complete: local,

@@ -218,3 +218,23 @@ func TestGetIntoMissingDirectory(t *testing.T) {
 		t.Error("a file named nosuchdir was created")
 	}
 }
+
+// TestPutIntoDirectory: put FILE DIR, with DIR a remote directory or written with a trailing
+// slash, stores the file in it under its own name, as sftp does.
+func TestPutIntoDirectory(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	f.remoteFile("docs/old.txt", []byte("old"))
+	if err := os.WriteFile(filepath.Join(f.local, "a.txt"), []byte("a"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := f.run("-c", "put a.txt docs; mkdir new; put a.txt new/; put a.txt renamed.txt")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	home := f.srv.Home("alice")
+	for _, p := range []string{"docs/a.txt", "new/a.txt", "renamed.txt"} {
+		if got, err := os.ReadFile(filepath.Join(home, filepath.FromSlash(p))); err != nil || string(got) != "a" {
+			t.Errorf("%s on the server: %q, %v", p, got, err)
+		}
+	}
+}

@@ -21,10 +21,14 @@ const (
 	download = "download"
 )
 
-// cmdPut uploads one file. Relative local paths are relative to the local directory.
+// cmdPut uploads one file. Relative local paths are relative to the local directory. A REMOTE that
+// is a directory (or ends in "/") receives the file under its own name, as with sftp and cp.
 func (s *session) cmdPut(ctx context.Context, inv invocation) error {
 	local := s.localPath(inv.args[0])
 	remote := inv.arg(1, filepath.Base(local))
+	if len(inv.args) == 2 && s.isRemoteDir(remote) {
+		remote = path.Join(remote, filepath.Base(local))
+	}
 	return s.retrying(ctx, func(ctx context.Context) error {
 		v := s.newView(upload, remote)
 		res, err := s.c.Put(ctx, local, remote, client.Options{Progress: v.progress})
@@ -44,6 +48,15 @@ func (s *session) cmdGet(ctx context.Context, inv invocation) error {
 		res, err := s.c.Get(ctx, remote, local, client.Options{Progress: v.progress})
 		return v.end(ctx, res, err)
 	})
+}
+
+// isRemoteDir reports whether p names a remote directory: it ends in "/" or the server says so.
+func (s *session) isRemoteDir(p string) bool {
+	if strings.HasSuffix(p, "/") {
+		return true
+	}
+	e, err := s.c.Stat(p)
+	return err == nil && e.Type == proto.EntryDir
 }
 
 // retrying runs a transfer and, with --retry N, tries again up to N times when the connection
