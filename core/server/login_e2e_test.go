@@ -223,7 +223,7 @@ func TestLogsNeverContainPasswords(t *testing.T) {
 func TestAccountChangedDuringSession(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, servertest.Options{})
-	for _, u := range []string{"bob", "carol", "dave"} {
+	for _, u := range []string{"bob", "carol", "dave", "erin"} {
 		e.AddUser(u, u+"-pw", 1<<20)
 	}
 	bob, carol, dave := e.Login("bob", "bob-pw"), e.Login("carol", "carol-pw"), e.Login("dave", "dave-pw")
@@ -245,6 +245,18 @@ func TestAccountChangedDuringSession(t *testing.T) {
 	}
 	err = carol.List("", false, func(proto.Entry) error { return nil })
 	wantReply(t, "command of a deleted account", err, proto.CodeUnavailable, "account disabled or deleted")
+
+	// A name deleted and created again is a new account: the old session does not go on in it.
+	erin := e.Login("erin", "erin-pw")
+	if _, err := e.DB.Delete("erin"); err != nil {
+		t.Fatal(err)
+	}
+	e.AddUser("erin", "new-pw", 1<<20)
+	_, err = erin.Mkdir("planted", false)
+	wantReply(t, "command of a deleted and re-created account", err, proto.CodeUnavailable, "account disabled or deleted")
+	if _, err := os.Stat(filepath.Join(e.Home("erin"), "planted")); err == nil {
+		t.Error("the old session created a directory in the new account's home")
+	}
 
 	if _, err := e.DB.Update("dave", func(a *account.Account) error { a.Quota = 5 << 20; return nil }); err != nil {
 		t.Fatal(err)

@@ -222,9 +222,14 @@ func (s *session) request(req proto.Request) {
 }
 
 // stillAllowed ends the session if its account was deleted or disabled since login, and applies
-// a changed quota.
+// a changed quota. An account created anew under the same name (a new id) is another account:
+// the session of the old one ends too, or it would go on in whatever home the name now has.
 func (s *session) stillAllowed() bool {
 	acct, err := s.srv.cfg.Auth.Check(s.acct.Name)
+	if err == nil && (acct.ID != s.acct.ID || acct.Home != s.acct.Home) {
+		err = fmt.Errorf("account %q was deleted and created again (id %d, home %q; the session's: id %d, home %q)",
+			acct.Name, acct.ID, acct.Home, s.acct.ID, s.acct.Home)
+	}
 	if err != nil {
 		s.log.Info("account no longer allowed; closing the session", "err", err)
 		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "account disabled or deleted; closing the session"})
