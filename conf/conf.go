@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -212,7 +213,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	s := strings.TrimSpace(string(b))
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		f, err := strconv.ParseFloat(days, 64)
-		if err != nil || f < 0 || f > 100*365 {
+		if err != nil || math.IsNaN(f) || f < 0 || f > 100*365 {
 			return fmt.Errorf("invalid duration %q: want a number of days such as \"7d\"", s)
 		}
 		*d = Duration(f * float64(24*time.Hour))
@@ -282,12 +283,14 @@ func (s *Settings) validate() error {
 		{"auth.argon2_threads", s.Auth.Argon2Threads, s.Auth.Argon2Threads < 1 || s.Auth.Argon2Threads > 255, "want 1 to 255"},
 		{"storage.db_dir", s.Storage.DBDir, s.Storage.DBDir == "", "want a directory"},
 		{"storage.upload_dir", s.Storage.UploadDir, s.Storage.UploadDir == "", "want a directory"},
+		{"storage.upload_dir", s.Storage.UploadDir, s.holdsPrivate(s.Storage.UploadDir),
+			"must not hold db_dir, log.dir, the conf directory or the certificate: users could read them"},
 		{"storage.partial_ttl", s.Storage.PartialTTL, s.Storage.PartialTTL <= 0, "want a positive duration"},
 		{"log.dir", s.Log.Dir, s.Log.Dir == "", "want a directory"},
 		{"log.event_file", s.Log.EventFile, !plainName(s.Log.EventFile), "want a file name without directories"},
 		{"log.transfer_file", s.Log.TransferFile, !plainName(s.Log.TransferFile), "want a file name without directories"},
 		{"log.level", s.Log.Level, !validLevel(s.Log.Level), "want debug, info, warn or error"},
-		{"log.max_size", s.Log.MaxSize, s.Log.MaxSize < 1<<20, "want at least 1MiB"},
+		{"log.max_size", s.Log.MaxSize, s.Log.MaxSize < 1<<20 || s.Log.MaxSize > 1<<50, "want 1MiB to 1PiB"},
 		{"log.max_backups", s.Log.MaxBackups, s.Log.MaxBackups < 0, "want 0 or more"},
 		{"log.max_age", s.Log.MaxAge, s.Log.MaxAge < 0, "want a duration, 0 (keep forever) or more"},
 		{"client.server", s.Client.Server, !validAddr(s.Client.Server), "want HOST:PORT with a port from 0 to 65535"},
@@ -299,6 +302,19 @@ func (s *Settings) validate() error {
 		}
 	}
 	return nil
+}
+
+// holdsPrivate reports whether dir is, or is above, one of the server's own directories or files.
+func (s *Settings) holdsPrivate(dir string) bool {
+	for _, p := range []string{s.Storage.DBDir, s.Log.Dir, filepath.Join(s.Root, "conf"), s.Server.CertFile, s.Server.KeyFile} {
+		if p == "" {
+			continue
+		}
+		if rel, err := filepath.Rel(dir, p); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
 }
 
 // show renders a setting's value the way it is written in the file.

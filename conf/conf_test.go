@@ -107,6 +107,10 @@ func TestLoadErrors(t *testing.T) {
 		{"zero duration", "[server]\nidle_timeout = \"0s\"\n", []string{"server.idle_timeout", "positive"}},
 		{"bad level", "[log]\nlevel = \"loud\"\n", []string{"log.level"}},
 		{"negative per-address limit", "[limits]\nmax_per_address = -1\n", []string{"limits.max_per_address", "no limit"}},
+		{"uploads hold the database", "[storage]\nupload_dir = \".\"\n", []string{"storage.upload_dir", "must not hold db_dir"}},
+		{"uploads hold the logs", "[storage]\nupload_dir = \"/srv/x\"\n[log]\ndir = \"/srv/x/log\"\n", []string{"storage.upload_dir", "users could read them"}},
+		{"not a number of days", "[storage]\npartial_ttl = \"NaNd\"\n", []string{"partial_ttl", "number of days"}},
+		{"huge log size", "[log]\nmax_size = 9223372036854775807\n", []string{"log.max_size", "1PiB"}},
 		{"cert without key", "[server]\ncert_file = \"a.crt\"\n", []string{"key_file"}},
 		{"syntax", "[server\n", []string{"settings.toml"}},
 	}

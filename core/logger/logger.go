@@ -37,16 +37,22 @@ type Logs struct {
 	files    []io.Closer
 }
 
-// Open creates the log directory and opens both logs. The event log also goes to stderr (nil for
-// none).
+// Open creates the log directory (0700, also when it existed) and opens both logs. The event log
+// also goes to stderr (nil for none), as long as stderr takes it: the file gets every line even
+// when stderr fails (a closed terminal, a full disk).
 func Open(c Config, stderr io.Writer) (*Logs, error) {
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)
 	}
+	os.Chmod(c.Dir, 0o700) // a checkout's log/ is 0755; best effort
+	var mib int64          // 0: lumberjack's default
+	if c.MaxSize > 0 {
+		mib = (c.MaxSize-1)>>20 + 1 // rounded up, without overflow
+	}
 	rotating := func(name string) *lumberjack.Logger {
 		return &lumberjack.Logger{
 			Filename:   filepath.Join(c.Dir, name),
-			MaxSize:    int((c.MaxSize + 1<<20 - 1) >> 20),
+			MaxSize:    int(mib),
 			MaxBackups: c.MaxBackups,
 			MaxAge:     int((c.MaxAge + 24*time.Hour - 1) / (24 * time.Hour)),
 			Compress:   c.Compress,
@@ -56,7 +62,7 @@ func Open(c Config, stderr io.Writer) (*Logs, error) {
 	ev, xfer := rotating(c.EventFile), rotating(c.TransferFile)
 	var w io.Writer = ev
 	if stderr != nil {
-		w = io.MultiWriter(stderr, ev)
+		w = tee{file: ev, also: stderr}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
@@ -67,6 +73,19 @@ func Open(c Config, stderr io.Writer) (*Logs, error) {
 		Transfer: NewTransferLog(xfer),
 		files:    []io.Closer{ev, xfer},
 	}, nil
+}
+
+// tee writes to a log file and, best effort, to a second writer: unlike io.MultiWriter, a failing
+// second writer does not keep lines from the file.
+type tee struct {
+	file io.Writer
+	also io.Writer
+}
+
+func (t tee) Write(p []byte) (int, error) {
+	n, err := t.file.Write(p)
+	t.also.Write(p)
+	return n, err
 }
 
 // Close closes the log files.

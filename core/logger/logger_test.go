@@ -2,8 +2,10 @@ package logger
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,35 @@ func TestOpenWritesBothFiles(t *testing.T) {
 func TestOpenBadLevel(t *testing.T) {
 	if _, err := Open(Config{Dir: t.TempDir(), EventFile: "e", TransferFile: "x", Level: "loud"}, nil); err == nil {
 		t.Fatal("bad level accepted")
+	}
+}
+
+// failingWriter is a stderr that fails, as a closed terminal or a full disk does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) {
+	return 0, errors.New("write /dev/stderr: input/output error")
+}
+
+// TestEventFileWithoutStderr: the event log file gets every line even when stderr fails, and an
+// existing log directory open to others is made private.
+func TestEventFileWithoutStderr(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := Open(Config{Dir: dir, EventFile: "ev.log", TransferFile: "xferlog", Level: "info", MaxSize: 1 << 20}, failingWriter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs.Event.Info("kept", "user", "alice")
+	if err := logs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := os.ReadFile(filepath.Join(dir, "ev.log")); !strings.Contains(string(ev), "msg=kept user=alice") {
+		t.Errorf("event log = %q", ev)
+	}
+	if fi, err := os.Stat(dir); err != nil || runtime.GOOS != "windows" && fi.Mode().Perm() != 0o700 {
+		t.Errorf("log directory: %v, %v; want mode 0700", fi.Mode(), err)
 	}
 }

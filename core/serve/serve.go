@@ -133,6 +133,7 @@ func newServer(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*
 	if err := os.MkdirAll(s.Storage.UploadDir, 0o700); err != nil {
 		return nil, fmt.Errorf("upload directory: %w", err)
 	}
+	os.Chmod(s.Storage.UploadDir, 0o700) // also when it existed (a checkout's is 0755); best effort
 	authn, err := auth.New(auth.Config{Accounts: accounts, Params: s.Auth.Params(), MaxHashers: runtime.NumCPU(),
 		ThrottleAfter: s.Limits.ThrottleAfter, ThrottleWindow: s.Limits.ThrottleWindow.D(),
 		ThrottleDelay: s.Limits.ThrottleDelay.D(), ThrottleMaxDelay: s.Limits.ThrottleMaxDelay.D(), Log: logs.Event})
