@@ -1,6 +1,7 @@
 package homefs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -375,5 +376,17 @@ func TestListLarge(t *testing.T) {
 	// The batch size is smaller than the directory, so this checks more than one batch.
 	if listBatch >= n {
 		t.Fatalf("listBatch %d: the test needs more entries", listBatch)
+	}
+}
+
+// TestRenameNamesMissingDirectory: a rename into a directory that does not exist names that
+// directory, not the source, which is there.
+func TestRenameNamesMissingDirectory(t *testing.T) {
+	t.Parallel()
+	_, f := dirHome(t)
+	err := f.Rename("a.txt", "nodir/x")
+	var e *Error
+	if !errors.As(err, &e) || e.Path != "/nodir" {
+		t.Fatalf("Rename(a.txt, nodir/x) = %v, want an error about /nodir", err)
 	}
 }

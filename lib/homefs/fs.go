@@ -294,6 +294,9 @@ func (f *FS) Rename(from, to string) error {
 		}
 	}
 	if err := f.root.Rename(relFrom, relTo); err != nil {
+		if errors.Is(err, fs.ErrNotExist) { // the source is there (Lstat above): the target's directory is not
+			return wrapOS(err, path.Dir(vTo))
+		}
 		return wrapOS(err, vFrom)
 	}
 	f.h.used -= freed
