@@ -27,7 +27,21 @@ func IsTemp(name string) bool {
 
 // WriteFile atomically replaces path with data and sets its mode to perm.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	return writeFile(path, data, perm, func(step) bool { return false })
+	return writeFile(path, data, perm, os.Rename, func(step) bool { return false })
+}
+
+// Create atomically creates path with data and mode perm, and fails with an error matching
+// fs.ErrExist if path exists: of several processes creating the same file at once, exactly one
+// succeeds, and no reader sees the file incomplete. (The file is published with a hard link
+// instead of a rename.)
+func Create(path string, data []byte, perm os.FileMode) error {
+	link := func(tmp, path string) error {
+		if err := os.Link(tmp, path); err != nil {
+			return err
+		}
+		return os.Remove(tmp)
+	}
+	return writeFile(path, data, perm, link, func(step) bool { return false })
 }
 
 // step names the points at which a crash is simulated in tests.
@@ -40,9 +54,10 @@ const (
 	afterRename
 )
 
-// writeFile is WriteFile with a hook that, returning true, abandons the write at that step as a
-// crash would (the temporary file is left behind).
-func writeFile(path string, data []byte, perm os.FileMode, crash func(step) bool) (err error) {
+// writeFile writes data to a temporary file and publishes it at path (a rename, or a link). Its
+// hook, returning true, abandons the write at that step as a crash would (the temporary file is
+// left behind).
+func writeFile(path string, data []byte, perm os.FileMode, publish func(tmp, path string) error, crash func(step) bool) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -79,7 +94,7 @@ func writeFile(path string, data []byte, perm os.FileMode, crash func(step) bool
 	if crash(afterSync) {
 		return nil
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := publish(tmp, path); err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
 	}
 	if crash(afterRename) {

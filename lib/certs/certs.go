@@ -42,10 +42,16 @@ func Load(certFile, keyFile string) (tls.Certificate, error) {
 
 // LoadOrCreate reads the pair at certFile and keyFile, or, when neither exists, creates a
 // self-signed ECDSA P-256 certificate valid for ten years for the names given (and localhost,
-// 127.0.0.1 and ::1; clients pin the fingerprint, so the names are informative), writes it (the key with mode 0600) and returns it with created set.
+// 127.0.0.1 and ::1; clients pin the fingerprint, so the names are informative), writes it (the
+// key with mode 0600) and returns it with created set. Of several processes starting on a new
+// root at once, one creates the pair and the others load it.
 func LoadOrCreate(certFile, keyFile string, names []string) (c tls.Certificate, created bool, err error) {
 	_, errC := os.Stat(certFile)
 	_, errK := os.Stat(keyFile)
+	if errK == nil && errors.Is(errC, fs.ErrNotExist) { // another process is creating the pair
+		c, err := awaitPair(certFile, keyFile)
+		return c, false, err
+	}
 	if !errors.Is(errC, fs.ErrNotExist) || !errors.Is(errK, fs.ErrNotExist) {
 		c, err := Load(certFile, keyFile)
 		return c, false, err
@@ -57,8 +63,12 @@ func LoadOrCreate(certFile, keyFile string, names []string) (c tls.Certificate, 
 	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
 		return c, false, fmt.Errorf("create certificate: %w", err)
 	}
-	// The key first: a crash between the two leaves no certificate without its key.
-	if err := atomicfile.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+	// The key first: a crash between the two leaves no certificate without its key. Creating it
+	// fails if another process created one first: that process writes the certificate.
+	if err := atomicfile.Create(keyFile, keyPEM, 0o600); errors.Is(err, fs.ErrExist) {
+		c, err := awaitPair(certFile, keyFile)
+		return c, false, err
+	} else if err != nil {
 		return c, false, fmt.Errorf("create certificate: %w", err)
 	}
 	if err := atomicfile.WriteFile(certFile, certPEM, 0o644); err != nil {
@@ -66,6 +76,20 @@ func LoadOrCreate(certFile, keyFile string, names []string) (c tls.Certificate, 
 	}
 	c, err = tls.X509KeyPair(certPEM, keyPEM)
 	return c, true, err
+}
+
+// awaitPair loads the pair that another process is creating: its key is there, its certificate
+// follows at once. It gives up after 10 s (a key left alone by a crash during creation: the error
+// says the certificate is missing).
+func awaitPair(certFile, keyFile string) (tls.Certificate, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := Load(certFile, keyFile)
+		if err == nil || time.Now().After(deadline) {
+			return c, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // SelfSigned makes a self-signed ECDSA P-256 certificate and key in PEM form.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -58,5 +59,51 @@ func TestFingerprint(t *testing.T) {
 	want := "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 	if got := Fingerprint(der); got != want || strings.HasSuffix(got, "=") {
 		t.Errorf("Fingerprint = %q, want %q", got, want)
+	}
+}
+
+// TestLoadOrCreateAtOnce: servers starting on a new root at the same moment end with one pair:
+// one creates it, every other loads it, and all serve the same certificate.
+func TestLoadOrCreateAtOnce(t *testing.T) {
+	for round := range 5 {
+		dir := t.TempDir()
+		crt, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+		const starts = 6
+		type result struct {
+			fp      string
+			created bool
+			err     error
+		}
+		results := make(chan result, starts)
+		var wg sync.WaitGroup
+		for range starts {
+			wg.Go(func() {
+				c, created, err := LoadOrCreate(crt, key, nil)
+				r := result{created: created, err: err}
+				if err == nil {
+					r.fp = Fingerprint(c.Certificate[0])
+				}
+				results <- r
+			})
+		}
+		wg.Wait()
+		close(results)
+		creators, fps := 0, map[string]bool{}
+		for r := range results {
+			if r.err != nil {
+				t.Fatalf("round %d: a start failed: %v", round, r.err)
+			}
+			if r.created {
+				creators++
+			}
+			fps[r.fp] = true
+		}
+		disk, err := Load(crt, key)
+		if err != nil {
+			t.Fatalf("round %d: the pair on disk: %v", round, err)
+		}
+		if creators != 1 || len(fps) != 1 || !fps[Fingerprint(disk.Certificate[0])] {
+			t.Fatalf("round %d: %d creators, %d certificates served, want 1 and 1, the one on disk", round, creators, len(fps))
+		}
 	}
 }
