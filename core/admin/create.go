@@ -141,7 +141,8 @@ func (e *env) newName(answer string) (string, error) {
 }
 
 // newHome normalises the home of a new account ("" means the name) and fails if it is invalid or
-// overlaps the home of another account.
+// overlaps the home of another account. It also fails while an account file is unreadable: that
+// account's home is unknown, so no home can be shown to be free (and db.Create would refuse).
 func (e *env) newHome(answer, name string) (string, error) {
 	if strings.TrimSpace(answer) == "" {
 		answer = name
@@ -150,9 +151,9 @@ func (e *env) newHome(answer, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	list, err := e.db.List()
+	list, err := e.db.ListAll()
 	if err != nil {
-		return "", err
+		return "", withCheckHint(err)
 	}
 	if other, ok := homeOwner(list, home); ok {
 		return "", homeTaken(home, other)
@@ -177,6 +178,16 @@ func homeTaken(home string, other account.Account) error {
 	return fmt.Errorf("home directory %q overlaps %q, the home of account %q", home, other.Home, other.Name)
 }
 
+// withCheckHint adds to an error about an unreadable database file (db.ErrCorrupt) that no account
+// can be created until it is fixed, and what to run to see every problem. Other errors are
+// returned as they are.
+func withCheckHint(err error) error {
+	if !errors.Is(err, db.ErrCorrupt) {
+		return err
+	}
+	return fmt.Errorf("%w; no account can be created until it is fixed: run '%s check' to see what to do", err, progName)
+}
+
 // quotaOrDefault parses answer, or returns the settings' default quota for "".
 func (e *env) quotaOrDefault(answer string) (int64, error) {
 	if strings.TrimSpace(answer) == "" {
@@ -198,7 +209,7 @@ func (a *app) store(e *env, n newAccount) error {
 	case errors.Is(err, db.ErrHomeTaken):
 		return fmt.Errorf("home directory %q is already used by another account", n.home)
 	case err != nil:
-		return fmt.Errorf("create account %q: %w", n.name, err)
+		return fmt.Errorf("create account %q: %w", n.name, withCheckHint(err))
 	}
 	if err := a.makeHome(e, acct.Home); err != nil {
 		return fmt.Errorf("account %q was created, but its home directory was not: %w; "+

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/myftp/myftp/lib/account"
@@ -48,11 +49,19 @@ func (a *app) used(dir string) string {
 	return bytesize.Format(n)
 }
 
-// diskUsage returns the bytes held by the regular files under dir. Symbolic links are not
-// followed; a file removed during the walk is not counted.
+// diskUsage returns the bytes held by the regular files under dir, counted as the server counts
+// them against the quota (lib/homefs): of the server's directory .myftp at the top of the home,
+// only unfinished uploads count (partial/KEY, not partial/KEY.json), not its id file or md5
+// records. Symbolic links are not followed; a file removed during the walk is not counted.
 func diskUsage(dir string) (int64, error) {
 	var total int64
+	skip := reservedSkipper(dir)
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if d != nil && path != dir {
+			if ok, ret := skip(path, d); ok {
+				return ret
+			}
+		}
 		if err == nil && d.Type().IsRegular() {
 			var info fs.FileInfo
 			if info, err = d.Info(); err == nil {
@@ -65,6 +74,35 @@ func diskUsage(dir string) (int64, error) {
 		return err
 	})
 	return total, err
+}
+
+// reservedDir is the server's directory at the top of every home (lib/homefs keeps its name
+// unexported), and partialDir its subdirectory of unfinished uploads.
+const (
+	reservedDir = ".myftp"
+	partialDir  = "partial"
+)
+
+// reservedSkipper returns a function that tells a walk of the home dir what to do with an entry
+// of the server's reserved directory that does not count: ok is true and ret is what the walk
+// function returns (fs.SkipDir for a directory holding nothing counted, nil otherwise, which
+// enters .myftp and .myftp/partial and passes over a file). For anything else, ok is false.
+func reservedSkipper(dir string) func(path string, d fs.DirEntry) (ok bool, ret error) {
+	reserved := filepath.Join(dir, reservedDir)
+	partials := filepath.Join(reserved, partialDir)
+	return func(path string, d fs.DirEntry) (bool, error) {
+		switch {
+		case path != reserved && !strings.HasPrefix(path, reserved+string(filepath.Separator)):
+			return false, nil
+		case path == reserved || path == partials:
+			return true, nil
+		case d.IsDir():
+			return true, fs.SkipDir
+		case filepath.Dir(path) == partials && !strings.HasSuffix(path, ".json"):
+			return false, nil // an unfinished upload
+		}
+		return true, nil
+	}
 }
 
 func yesNo(b bool) string {
@@ -145,7 +183,9 @@ func (a *app) setDisabled(o *options, name string, disabled bool) error {
 	return nil
 }
 
-// delete removes an account and, with --remove-home, its home directory.
+// delete removes an account and, with --remove-home, its home directory. Once the account file is
+// removed the deletion goes on: a failure to update id_user_rs.json is only a warning, with the
+// command that rebuilds it.
 func (a *app) delete(_ context.Context, o *options, args []string) error {
 	e, err := loadEnv(o)
 	if err != nil {
@@ -159,7 +199,10 @@ func (a *app) delete(_ context.Context, o *options, args []string) error {
 	if err != nil && o.removeHome {
 		return err
 	}
-	if _, err := e.db.Delete(acct.Name); err != nil {
+	_, err = e.db.Delete(acct.Name)
+	if errors.Is(err, db.ErrMappingStale) {
+		defer fmt.Fprintf(a.stderr, "%s: warning: %s; run '%s check --repair' to rebuild it\n", progName, message(err), progName)
+	} else if err != nil {
 		return notFound(err, acct.Name)
 	}
 	switch {
@@ -210,8 +253,8 @@ func (a *app) check(_ context.Context, o *options, _ []string) error {
 		return err
 	}
 	if !o.repair {
-		return fmt.Errorf("%s found; '%s check --repair' removes leftover temporary files and rebuilds %s",
-			count(len(probs), "problem"), progName, "id_user_rs.json")
+		return fmt.Errorf("%s found; '%s check --repair' removes leftover temporary files and rebuilds %s and %s",
+			count(len(probs), "problem"), progName, "id_user_rs.json", "last_id")
 	}
 	if err := e.db.Repair(); err != nil {
 		return fmt.Errorf("repair: %w", err)

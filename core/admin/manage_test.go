@@ -74,3 +74,23 @@ func TestRemovableHome(t *testing.T) {
 		t.Errorf("alias: %v", err)
 	}
 }
+
+// TestDiskUsageSkipsReserved checks that the server's .myftp directory at the top of a home counts
+// as the server's quota does: its unfinished uploads count, its id file and records do not.
+func TestDiskUsageSkipsReserved(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	writeFile(t, filepath.Join(home, ".myftp", "id"), 32)
+	writeFile(t, filepath.Join(home, ".myftp", "sums", "k1.json"), 200)
+	writeFile(t, filepath.Join(home, ".myftp", "partial", "k2.json"), 300)
+	writeFile(t, filepath.Join(home, ".myftp", "partial", "k2"), 1000) // an unfinished upload
+	writeFile(t, filepath.Join(home, "a"), 20)
+	writeFile(t, filepath.Join(home, "sub", ".myftp", "b"), 4) // only the top one is reserved
+	if n, err := diskUsage(home); n != 1024 || err != nil {
+		t.Errorf("diskUsage = %d, %v; want 1024: files, nested .myftp and unfinished uploads only", n, err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	writeFile(t, filepath.Join(empty, ".myftp", "id"), 32)
+	if n, err := diskUsage(empty); n != 0 || err != nil {
+		t.Errorf("diskUsage of a home holding only the server's id file = %d, %v; want 0", n, err)
+	}
+}

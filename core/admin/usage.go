@@ -143,6 +143,7 @@ Flags:
   --password-stdin   read the password from the first line of stdin
   --remove-home      delete: also remove the home directory and its files
   --repair           check: remove leftover temporary files and rebuild id_user_rs.json
+                     and last_id
 
 Every form accepts --root and --conf. Flags may come before or after the arguments of a
 command. On a terminal, passwords are typed twice and not shown; otherwise give

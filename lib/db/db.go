@@ -3,10 +3,13 @@
 // the highest id ever given (ids are never reused).
 //
 // Every write is atomic (package atomicfile) and every change happens under an exclusive lock on
-// DIR/.lock, so several processes (create_user runs, a server) can share one database. Reads take no
-// lock: a file is always either its old or its new version. The account files are the truth; the id
-// mapping is kept beside them for people and tools, and Check reports where the two disagree after
-// a crash.
+// DIR/.lock, so several processes (create_user runs, a server) can share one database. Reads of one
+// file take no lock: a file is always either its old or its new version. Check, which compares
+// several files, takes the lock shared. The account files are the truth; the id mapping is kept
+// beside them for people and tools, and Check reports where the two disagree after a crash.
+//
+// While an account file is unreadable, no account can be created: the home and the id it holds are
+// unknown, so neither a new home nor a new id could be proven free. Check names such files.
 package db
 
 import (
@@ -35,6 +38,10 @@ var (
 	ErrExists    = errors.New("db: account already exists")
 	ErrHomeTaken = errors.New("db: home directory already used by another account")
 	ErrCorrupt   = errors.New("db: unreadable account record")
+	// ErrMappingStale means a change to the accounts was made but id_user_rs.json could not be
+	// updated to match: the change stands (the account files are the truth) and Repair rebuilds
+	// the mapping.
+	ErrMappingStale = errors.New("db: id_user_rs.json not updated")
 )
 
 const (
@@ -61,11 +68,15 @@ type cached struct {
 	a  account.Account
 }
 
-// Open returns the database in dir, creating dir and dir/accounts (mode 0700) if needed.
+// Open returns the database in dir, creating dir and dir/accounts (mode 0700) if needed, and
+// making them 0700 if they exist with another mode (a git checkout's db/ is 0755); the latter is
+// best effort.
 func Open(dir string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Join(dir, accountsDir), dirMode); err != nil {
 		return nil, fmt.Errorf("open db: %w", err)
 	}
+	os.Chmod(dir, dirMode)
+	os.Chmod(filepath.Join(dir, accountsDir), dirMode)
 	return &DB{dir: dir, cache: map[string]cached{}}, nil
 }
 
@@ -128,7 +139,8 @@ func (d *DB) cached(name string) (cached, bool) {
 // Create stores a new account. It normalises a.Name and a.Home (an empty home means the name),
 // assigns a fresh id and the creation time, and returns what was stored. It fails with ErrExists for
 // a taken name and ErrHomeTaken when the home is the same as, inside, or around another account's
-// home (either would let one user see the other's files).
+// home (either would let one user see the other's files). It fails with ErrCorrupt, naming the
+// file, while any account file, last_id or id_user_rs.json is unreadable.
 func (d *DB) Create(a account.Account) (account.Account, error) {
 	var err error
 	if a.Name, err = account.NormalizeName(a.Name); err != nil {
@@ -160,7 +172,7 @@ func (d *DB) Create(a account.Account) (account.Account, error) {
 		a.ID, a.Created = id, time.Now().UTC().Truncate(time.Second)
 		// Order matters for crashes: the id is spent first, then the account exists, then the
 		// mapping names it. Each crash point leaves a state that Check explains.
-		if err := atomicfile.WriteFile(filepath.Join(d.dir, lastIDFile), []byte(strconv.FormatInt(id, 10)+"\n"), fileMode); err != nil {
+		if err := d.writeLastID(id); err != nil {
 			return err
 		}
 		if err := d.write(a); err != nil {
@@ -205,6 +217,10 @@ func (d *DB) Update(name string, fn func(*account.Account) error) (account.Accou
 
 // Delete removes the account called name and returns what it was. Its id is not reused. The home
 // directory is left alone; removing files is the caller's decision.
+//
+// Once the account file is removed the account is deleted, whatever happens to the mapping: if
+// id_user_rs.json cannot be read or written, Delete returns the account with an error wrapping
+// ErrMappingStale, and the caller goes on as after a deletion (Repair drops the stale entry).
 func (d *DB) Delete(name string) (account.Account, error) {
 	var a account.Account
 	err := d.locked(func() error {
@@ -218,22 +234,37 @@ func (d *DB) Delete(name string) (account.Account, error) {
 		if err := atomicfile.SyncDir(filepath.Join(d.dir, accountsDir)); err != nil {
 			return err
 		}
-		return d.updateMapping(func(m map[int64]string) { delete(m, a.ID) })
+		if err := d.updateMapping(func(m map[int64]string) { delete(m, a.ID) }); err != nil {
+			return fmt.Errorf("%w: account %q was deleted, but its id %d may still be listed: %w", ErrMappingStale, a.Name, a.ID, err)
+		}
+		return nil
 	})
 	return a, err
 }
 
 // List returns every readable account, ordered by id. Unreadable records are skipped; Check names
 // them.
-func (d *DB) List() ([]account.Account, error) {
+func (d *DB) List() ([]account.Account, error) { return d.readAll(false) }
+
+// ListAll is List for decisions that must see every account, such as whether a home is free: it
+// fails with ErrCorrupt, naming the file, at the first account file it cannot read.
+func (d *DB) ListAll() ([]account.Account, error) { return d.readAll(true) }
+
+// readAll reads every account file, ordered by id. An unreadable one is skipped, or with strict
+// is the error.
+func (d *DB) readAll(strict bool) ([]account.Account, error) {
 	names, err := d.accountNames()
 	if err != nil {
 		return nil, err
 	}
 	list := make([]account.Account, 0, len(names))
 	for _, n := range names {
-		if a, err := d.read(n); err == nil {
+		a, err := d.read(n)
+		switch {
+		case err == nil:
 			list = append(list, a)
+		case strict:
+			return nil, err
 		}
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
@@ -263,9 +294,10 @@ func (d *DB) write(a account.Account) error {
 	return atomicfile.WriteFile(d.accountPath(a.Name), append(data, '\n'), fileMode)
 }
 
-// checkHomeFree fails if home overlaps the home of an account other than self.
+// checkHomeFree fails if home overlaps the home of an account other than self, or if an account
+// file is unreadable (its home is unknown).
 func (d *DB) checkHomeFree(home, self string) error {
-	list, err := d.List()
+	list, err := d.ListAll()
 	if err != nil {
 		return err
 	}
@@ -281,14 +313,11 @@ func overlaps(a, b string) bool {
 	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
 }
 
-// nextID returns one more than the highest id ever given.
+// nextID returns one more than the highest id ever given: the highest of last_id, the mapping and
+// the account files. It fails if any of them is unreadable.
 func (d *DB) nextID() (int64, error) {
-	last := int64(0)
-	data, err := os.ReadFile(filepath.Join(d.dir, lastIDFile))
-	if err == nil {
-		last, err = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	last, _, err := d.lastID()
+	if err != nil {
 		return 0, fmt.Errorf("%w: %s: %w", ErrCorrupt, lastIDFile, err)
 	}
 	// Never go below an id that is in use, whatever last_id says.
@@ -299,7 +328,7 @@ func (d *DB) nextID() (int64, error) {
 	for id := range m {
 		last = max(last, id)
 	}
-	list, err := d.List()
+	list, err := d.ListAll()
 	if err != nil {
 		return 0, err
 	}
@@ -307,6 +336,26 @@ func (d *DB) nextID() (int64, error) {
 		last = max(last, a.ID)
 	}
 	return last + 1, nil
+}
+
+// lastID returns the id stored in last_id, and whether the file exists (0 and false if not).
+func (d *DB) lastID() (int64, bool, error) {
+	data, err := os.ReadFile(filepath.Join(d.dir, lastIDFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, true, err
+	}
+	id, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil || id < 0 {
+		return 0, true, fmt.Errorf("not an id: %q", strings.TrimSpace(string(data)))
+	}
+	return id, true, nil
+}
+
+func (d *DB) writeLastID(id int64) error {
+	return atomicfile.WriteFile(filepath.Join(d.dir, lastIDFile), []byte(strconv.FormatInt(id, 10)+"\n"), fileMode)
 }
 
 // Mapping returns the id-to-name mapping as stored in id_user_rs.json (empty if the file does not
@@ -347,6 +396,17 @@ func (d *DB) writeMapping(m map[int64]string) error {
 func (d *DB) locked(fn func() error) error {
 	l := flock.New(filepath.Join(d.dir, lockFile), flock.SetPermissions(fileMode))
 	if err := l.Lock(); err != nil {
+		return fmt.Errorf("lock db: %w", err)
+	}
+	defer l.Unlock()
+	return fn()
+}
+
+// rlocked runs fn while holding the database's file lock shared: no change is in progress, and
+// other readers may run at the same time.
+func (d *DB) rlocked(fn func() error) error {
+	l := flock.New(filepath.Join(d.dir, lockFile), flock.SetPermissions(fileMode))
+	if err := l.RLock(); err != nil {
 		return fmt.Errorf("lock db: %w", err)
 	}
 	defer l.Unlock()

@@ -182,12 +182,8 @@ func TestCrashLeftoversAreTolerated(t *testing.T) {
 			t.Errorf("Check does not report %q: %s", want, text)
 		}
 	}
-	c, err := d.Create(newAccount("carol"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.ID <= 7 {
-		t.Errorf("new id %d reuses an id seen in the mapping", c.ID)
+	if _, err := d.Create(newAccount("carol")); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Create while eve.json is unreadable: %v, want ErrCorrupt", err)
 	}
 	if err := d.Repair(); err != nil {
 		t.Fatal(err)
@@ -195,6 +191,16 @@ func TestCrashLeftoversAreTolerated(t *testing.T) {
 	probs, _ = d.Check()
 	if len(probs) != 1 || !strings.Contains(probs[0].Path, "eve.json") {
 		t.Errorf("after Repair: %v; want only the unreadable eve.json", probs)
+	}
+	if err := os.Remove(filepath.Join(dir, "accounts", "eve.json")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Create(newAccount("carol"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ID <= 7 {
+		t.Errorf("new id %d reuses an id seen in the mapping before Repair", c.ID)
 	}
 }
 
