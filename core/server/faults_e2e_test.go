@@ -263,7 +263,8 @@ func TestFaultCommitRefusedKeepsPartial(t *testing.T) {
 }
 
 // TestFileModes runs the real programs in this process (create_user's admin.Main and myftps's
-// serve.Main) on a fresh root, uploads, interrupts an upload, downloads, and then checks the mode
+// serve.Main) on a root laid out as a git checkout (db/, file_upload/ and log/ at 0755, holding a
+// .gitkeep), uploads, interrupts an upload, downloads, and then checks the mode
 // of everything they created: private (0700 directories, 0600 files) except the public
 // certificate (0644). Neither log nor create_user's output contains the password.
 func TestFileModes(t *testing.T) {
@@ -273,6 +274,14 @@ func TestFileModes(t *testing.T) {
 	t.Parallel()
 	const password = "Modes-Password-e1f0"
 	root, confDir := t.TempDir(), t.TempDir()
+	for _, d := range []string{"db", "file_upload", "log"} { // as in a git checkout: 0755, with a .gitkeep
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, d, ".gitkeep"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	settings := filepath.Join(confDir, "settings.toml")
 	if err := os.WriteFile(settings, []byte("[server]\nlisten = \"127.0.0.1:0\"\n\n[auth]\nargon2_memory = \"64KiB\"\nargon2_time = 1\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -362,7 +371,7 @@ func TestFileModes(t *testing.T) {
 				return err
 			}
 			rel, _ := filepath.Rel(base, p)
-			if rel == "." && skipRoot {
+			if rel == "." && skipRoot || d.Name() == ".gitkeep" {
 				return nil
 			}
 			fi, err := d.Info()
