@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/homefs"
@@ -87,6 +88,7 @@ func (s *session) serve() {
 func (s *session) start() error {
 	cfg := s.srv.cfg
 	s.w = proto.NewWriter(s.raw)
+	s.w.SetMaxHeader(cfg.MaxHeader)
 	s.reply(proto.Reply{Code: proto.CodeReady, Msg: cfg.Name + " ready", Version: proto.Version, Server: cfg.Name,
 		TLS: cfg.TLS != nil, MaxHeader: cfg.MaxHeader, MaxData: proto.MaxData})
 	if err := s.flush(); err != nil {
@@ -101,14 +103,16 @@ func (s *session) start() error {
 		s.raw.SetDeadline(time.Time{})
 		s.conn = tc
 		s.w = proto.NewWriter(tc)
+		s.w.SetMaxHeader(cfg.MaxHeader)
 	}
 	s.r = proto.NewReader(s.conn, cfg.MaxHeader)
 	return nil
 }
 
 // loop reads and handles requests until the client quits, the connection fails, or the server
-// stops. Replies are flushed when no further request is already buffered (or when the writer's
-// buffer fills), so a client that pipelines gets its replies in few writes.
+// stops. Replies are flushed when the next frame is not already buffered (or when the writer's
+// buffer fills), so a client that pipelines gets its replies in few writes, and no reply waits
+// for the rest of a frame the client has only begun.
 func (s *session) loop() {
 	for !s.quit && s.werr == nil {
 		f, err := s.next()
@@ -119,7 +123,7 @@ func (s *session) loop() {
 		if !s.handle(f) {
 			return
 		}
-		if s.r.Buffered() == 0 {
+		if !s.r.Pending() {
 			s.flush()
 		}
 	}
@@ -208,7 +212,7 @@ func (s *session) request(req proto.Request) {
 	}
 	cmd, ok := s.srv.commands[req.Op]
 	if !ok { // an operation proto knows but this server does not serve
-		s.result(fmt.Errorf("%w %q", proto.ErrUnknownOp, req.Op))
+		s.result(fmt.Errorf("%w %.64q", proto.ErrUnknownOp, req.Op))
 		return
 	}
 	if s.fs == nil && !cmd.anon {
@@ -261,9 +265,30 @@ func (s *session) reply(r proto.Reply) {
 		return
 	}
 	s.raw.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
-	if err := s.w.WriteJSON(proto.TypeReply, r); err != nil {
+	err := s.w.WriteJSON(proto.TypeReply, r)
+	if errors.Is(err, proto.ErrFrameTooLarge) {
+		// Over the header limit the client reads with (a message that repeats a long path): the
+		// words for people are cut; if that is not enough, the reply cannot be sent as it is.
+		r.Msg = truncate(r.Msg, 200)
+		if err = s.w.WriteJSON(proto.TypeReply, r); errors.Is(err, proto.ErrFrameTooLarge) {
+			s.log.Error("reply over max_header", "code", r.Code, "err", err)
+			err = s.w.WriteJSON(proto.TypeReply, proto.Reply{Code: proto.CodeLocalError, Msg: "reply too large for max_header"})
+		}
+	}
+	if err != nil {
 		s.werr = err
 	}
+}
+
+// truncate shortens s to at most n bytes, at a character boundary, and marks the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // flush sends the queued replies.

@@ -141,7 +141,11 @@ func (f *FS) List(p string, long bool, fn func(Entry) error) error {
 		return wrapOS(err, vpath)
 	}
 	if !fi.IsDir() {
-		return fn(entryOf(path.Base(vpath), fi))
+		e := entryOf(path.Base(vpath), fi)
+		if !long {
+			e = Entry{Name: e.Name, Type: e.Type}
+		}
+		return fn(e)
 	}
 	dir, err := f.root.Open(rel)
 	if err != nil {

@@ -21,6 +21,7 @@ package proto
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -170,10 +171,27 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	return n, eof(err)
 }
 
-// Buffered reports how many bytes are already read from the stream but not yet consumed. A server
-// flushes its replies when nothing more is buffered, so that pipelined requests get their replies in
-// one write.
+// Buffered reports how many bytes are already read from the stream but not yet consumed.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// Pending reports whether the next frame can be taken without waiting for the peer: its header is
+// buffered and, for a request or reply, its whole payload too (a data frame's payload streams: its
+// sender does not wait for anything before sending the rest). A server flushes its replies when
+// nothing is pending, so that pipelined requests get their replies in few writes, and a reply is
+// never held back while the server waits for the rest of a frame.
+func (r *Reader) Pending() bool {
+	if r.remaining > 0 || r.br.Buffered() < FrameHeaderLen {
+		return false
+	}
+	h, err := r.br.Peek(FrameHeaderLen)
+	if err != nil {
+		return false
+	}
+	if FrameType(h[0]) == TypeData {
+		return true
+	}
+	return uint64(r.br.Buffered()) >= FrameHeaderLen+uint64(binary.BigEndian.Uint32(h[1:]))
+}
 
 // eof turns an io.EOF inside a frame into io.ErrUnexpectedEOF: the peer went away mid-frame.
 func eof(err error) error {
@@ -185,20 +203,32 @@ func eof(err error) error {
 
 // Writer writes frames to a buffered stream. Call Flush to send what was written.
 type Writer struct {
-	bw  *bufio.Writer
-	hdr [FrameHeaderLen]byte
+	bw        *bufio.Writer
+	hdr       [FrameHeaderLen]byte
+	maxHeader int // 0: no limit on WriteJSON payloads
 }
+
+// SetMaxHeader makes WriteJSON refuse, with ErrFrameTooLarge and before writing anything, a payload
+// over n bytes: the limit the peer reads with.
+func (w *Writer) SetMaxHeader(n int) { w.maxHeader = n }
 
 // NewWriter returns a Writer over w.
 func NewWriter(w io.Writer) *Writer {
 	return &Writer{bw: bufio.NewWriterSize(w, bufSize)}
 }
 
-// WriteJSON writes a request or reply frame whose payload is v encoded as JSON.
+// WriteJSON writes a request or reply frame whose payload is v encoded as JSON. "<", ">" and "&"
+// are written as they are, not escaped for HTML (which would make a name of them six times longer).
 func (w *Writer) WriteJSON(t FrameType, v any) error {
-	payload, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("encode %s: %w", t, err)
+	}
+	payload := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if w.maxHeader > 0 && len(payload) > w.maxHeader {
+		return fmt.Errorf("%w: %s of %d bytes, limit %d", ErrFrameTooLarge, t, len(payload), w.maxHeader)
 	}
 	return w.WriteFrame(t, payload)
 }

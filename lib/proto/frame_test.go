@@ -208,3 +208,46 @@ func TestDecodeEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldNamesExact: field names match exactly, as JSON keys do; encoding/json alone would take
+// "PATH", "Path", an escaped "\u0050ath" or "\u017fize" (a long s) for the lower-case field.
+func TestFieldNamesExact(t *testing.T) {
+	tests := []struct {
+		payload string
+		want    Request
+	}{
+		{`{"op":"stat","path":"a","PATH":"b"}`, Request{Op: OpStat, Path: "a"}},
+		{`{"op":"stat","PATH":"b","path":"a"}`, Request{Op: OpStat, Path: "a"}},
+		{`{"op":"noop","Path":5}`, Request{Op: OpNoop}},
+		{`{"op":"stat","\u0050ath":"b","path":"a"}`, Request{Op: OpStat, Path: "a"}},
+		{`{"op":"stat","pa\u0074h":"a"}`, Request{Op: OpStat, Path: "a"}}, // an escape of a lower-case letter is that letter
+		{`{"op":"list","LONG":true}`, Request{Op: OpList}},
+		{`{"op":"put","path":"a","\u017fize":9}`, Request{Op: OpPut, Path: "a"}},
+		{`{"op":"put","path":"a","ſize":9}`, Request{Op: OpPut, Path: "a"}},
+		{`{"op":"put","path":"Ünïcode <&> Name","SIZE":9,"size":3}`, Request{Op: OpPut, Path: "Ünïcode <&> Name", Size: 3}},
+	}
+	for _, tt := range tests {
+		got, err := DecodeRequest([]byte(tt.payload))
+		if err != nil || got != tt.want {
+			t.Errorf("DecodeRequest(%s) = %+v, %v; want %+v", tt.payload, got, err, tt.want)
+		}
+	}
+}
+
+// TestWriteJSONLimit: a payload over the limit set with SetMaxHeader is refused before anything
+// is written, and "<", ">" and "&" are not escaped (which would make them six bytes each).
+func TestWriteJSONLimit(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	w.SetMaxHeader(64)
+	if err := w.WriteJSON(TypeReply, Reply{Code: 550, Msg: strings.Repeat("x", 64)}); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("a reply over the limit: %v, want ErrFrameTooLarge", err)
+	}
+	if err := w.WriteJSON(TypeReply, Reply{Code: 550, Msg: "<&>"}); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	if got := out.String()[FrameHeaderLen:]; got != `{"code":550,"msg":"<&>"}` {
+		t.Errorf("written %q", out.String())
+	}
+}

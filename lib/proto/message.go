@@ -79,9 +79,41 @@ func DecodeRequest(payload []byte) (Request, error) {
 	return r, nil
 }
 
-// strictJSON decodes one JSON value into v; json.Unmarshal refuses anything after it.
+// strictJSON decodes one JSON object into v (json.Unmarshal refuses anything after it), matching
+// field names exactly. encoding/json matches keys regardless of case, so an unknown field "PATH"
+// would be taken for "path"; every field of the protocol is lower-case ASCII, so a top-level key
+// with an upper-case or non-ASCII letter is unknown, and is dropped first. A payload without such
+// letters anywhere (the usual case) is decoded in one pass.
 func strictJSON(payload []byte, v any) error {
-	return json.Unmarshal(payload, v)
+	if !hasFoldable(payload) {
+		return json.Unmarshal(payload, v)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &fields); err != nil {
+		return err
+	}
+	for k := range fields {
+		if hasFoldable([]byte(k)) {
+			delete(fields, k)
+		}
+	}
+	exact, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(exact, v)
+}
+
+// hasFoldable reports whether b may hold a letter that encoding/json folds onto a lower-case ASCII
+// one: an upper-case ASCII letter, a non-ASCII byte (a long s folds onto "s"), or a
+// backslash (an escape such as \u0050 for "P").
+func hasFoldable(b []byte) bool {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' || c >= 0x80 || c == '\\' {
+			return true
+		}
+	}
+	return false
 }
 
 // Errors from Validate: the request is understood but wrong; the session goes on.
@@ -97,7 +129,7 @@ const MaxPathLen = 4096
 func (r Request) Validate() error {
 	need, ok := required[r.Op]
 	if !ok {
-		return fmt.Errorf("%w %q", ErrUnknownOp, r.Op)
+		return fmt.Errorf("%w %.64q", ErrUnknownOp, r.Op) // at most 64 characters of it
 	}
 	if len(r.Path) > MaxPathLen || len(r.To) > MaxPathLen {
 		return fmt.Errorf("%w: path longer than %d bytes", ErrBadArgs, MaxPathLen)
