@@ -224,6 +224,9 @@ func TestFieldNamesExact(t *testing.T) {
 		{`{"op":"list","LONG":true}`, Request{Op: OpList}},
 		{`{"op":"put","path":"a","\u017fize":9}`, Request{Op: OpPut, Path: "a"}},
 		{`{"op":"put","path":"a","ſize":9}`, Request{Op: OpPut, Path: "a"}},
+		{`{"op":"rename","path":"A\"B,\"PATH\":","to":"C","PATH":"x"}`, Request{Op: OpRename, Path: `A"B,"PATH":`, To: "C"}},
+		{`{"op":"put","path":"Big.ISO","mtime":"2026-11-24T10:00:00Z","size":7}`,
+			Request{Op: OpPut, Path: "Big.ISO", Mtime: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), Size: 7}},
 		{`{"op":"put","path":"Ünïcode <&> Name","SIZE":9,"size":3}`, Request{Op: OpPut, Path: "Ünïcode <&> Name", Size: 3}},
 	}
 	for _, tt := range tests {

@@ -82,10 +82,10 @@ func DecodeRequest(payload []byte) (Request, error) {
 // strictJSON decodes one JSON object into v (json.Unmarshal refuses anything after it), matching
 // field names exactly. encoding/json matches keys regardless of case, so an unknown field "PATH"
 // would be taken for "path"; every field of the protocol is lower-case ASCII, so a top-level key
-// with an upper-case or non-ASCII letter is unknown, and is dropped first. A payload without such
-// letters anywhere (the usual case) is decoded in one pass.
+// with an upper-case or non-ASCII letter is unknown, and is dropped first. A payload whose keys
+// have no such letters (the usual case) is decoded in one pass.
 func strictJSON(payload []byte, v any) error {
-	if !hasFoldable(payload) {
+	if !foldableKey(payload) {
 		return json.Unmarshal(payload, v)
 	}
 	var fields map[string]json.RawMessage
@@ -102,6 +102,37 @@ func strictJSON(payload []byte, v any) error {
 		return err
 	}
 	return json.Unmarshal(exact, v)
+}
+
+// foldableKey reports whether a top-level key of the JSON object in b may hold a letter that
+// encoding/json folds (hasFoldable). It only scans, skipping values, nested ones included; it
+// does not validate: malformed input is json.Unmarshal's to refuse.
+func foldableKey(b []byte) bool {
+	depth, key := 0, false
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{', '[':
+			depth++
+			key = depth == 1 && b[i] == '{'
+		case '}', ']':
+			depth--
+		case ',':
+			key = depth == 1
+		case '"':
+			j := i + 1
+			for j < len(b) && b[j] != '"' {
+				if b[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if key && hasFoldable(b[i+1:min(j, len(b))]) {
+				return true
+			}
+			key, i = false, j
+		}
+	}
+	return false
 }
 
 // hasFoldable reports whether b may hold a letter that encoding/json folds onto a lower-case ASCII
