@@ -194,6 +194,7 @@ func (h *home) expirePartials(root *os.Root, cutoff time.Time) error {
 	}
 	for _, n := range names {
 		if strings.HasSuffix(n, ".json") {
+			h.expireOrphanMeta(root, path.Join(reserved, partialDir, n), cutoff)
 			continue
 		}
 		p := path.Join(reserved, partialDir, n)
@@ -213,6 +214,19 @@ func (h *home) expirePartials(root *os.Root, cutoff time.Time) error {
 		root.Remove(p + ".json")
 	}
 	return nil
+}
+
+// expireOrphanMeta removes the description p of a partial upload whose data file is gone (a crash
+// between the two files' creation or removal left it) once it is older than cutoff.
+func (h *home) expireOrphanMeta(root *os.Root, p string, cutoff time.Time) {
+	if _, err := root.Lstat(strings.TrimSuffix(p, ".json")); !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	mi, err := root.Lstat(p)
+	if meta, _ := readMeta(root, p); err != nil || mi.ModTime().After(cutoff) || h.uploading[meta.Path] != nil {
+		return
+	}
+	root.Remove(p)
 }
 
 const (

@@ -476,8 +476,16 @@ func TestPartialTTL(t *testing.T) {
 	old2 := begin(t, f, "old2", 100, srcMtime, false)
 	old2.Write(make([]byte, 50))
 	old2.Abort()
+	// A description whose data file is gone (a crash between the two) goes too.
+	orphan := filepath.Join(base, "u", filepath.FromSlash(partialPath("gone"))+".json")
+	if err := os.WriteFile(orphan, []byte(`{"path":"gone","size":5}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	_, g := openHome(t, base, "u", 1<<20, Options{PartialTTL: time.Hour, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
 	checkUsage(t, g, base, "u", 107)
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Errorf("the description of a partial without data is left: %v", err)
+	}
 }
 
 // failingWriter accepts limit bytes in all, then fails as a full disk does.
