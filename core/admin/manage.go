@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/db"
+	"github.com/myftp/myftp/lib/homefs"
 )
 
 // list shows every account as a table.
@@ -38,7 +38,7 @@ func (a *app) list(_ context.Context, o *options, _ []string) error {
 // used returns the disk use of a home for the table: "-" when the home is missing, "?" (with a
 // note on stderr) when it cannot be read.
 func (a *app) used(dir string) string {
-	n, err := diskUsage(dir)
+	n, err := homefs.DiskUsage(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return "-"
@@ -47,62 +47,6 @@ func (a *app) used(dir string) string {
 		return "?"
 	}
 	return bytesize.Format(n)
-}
-
-// diskUsage returns the bytes held by the regular files under dir, counted as the server counts
-// them against the quota (lib/homefs): of the server's directory .myftp at the top of the home,
-// only unfinished uploads count (partial/KEY, not partial/KEY.json), not its id file or md5
-// records. Symbolic links are not followed; a file removed during the walk is not counted.
-func diskUsage(dir string) (int64, error) {
-	var total int64
-	skip := reservedSkipper(dir)
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if d != nil && path != dir {
-			if ok, ret := skip(path, d); ok {
-				return ret
-			}
-		}
-		if err == nil && d.Type().IsRegular() {
-			var info fs.FileInfo
-			if info, err = d.Info(); err == nil {
-				total += info.Size()
-			}
-		}
-		if err != nil && path != dir && errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
-	})
-	return total, err
-}
-
-// reservedDir is the server's directory at the top of every home (lib/homefs keeps its name
-// unexported), and partialDir its subdirectory of unfinished uploads.
-const (
-	reservedDir = ".myftp"
-	partialDir  = "partial"
-)
-
-// reservedSkipper returns a function that tells a walk of the home dir what to do with an entry
-// of the server's reserved directory that does not count: ok is true and ret is what the walk
-// function returns (fs.SkipDir for a directory holding nothing counted, nil otherwise, which
-// enters .myftp and .myftp/partial and passes over a file). For anything else, ok is false.
-func reservedSkipper(dir string) func(path string, d fs.DirEntry) (ok bool, ret error) {
-	reserved := filepath.Join(dir, reservedDir)
-	partials := filepath.Join(reserved, partialDir)
-	return func(path string, d fs.DirEntry) (bool, error) {
-		switch {
-		case path != reserved && !strings.HasPrefix(path, reserved+string(filepath.Separator)):
-			return false, nil
-		case path == reserved || path == partials:
-			return true, nil
-		case d.IsDir():
-			return true, fs.SkipDir
-		case filepath.Dir(path) == partials && !strings.HasSuffix(path, ".json"):
-			return false, nil // an unfinished upload
-		}
-		return true, nil
-	}
 }
 
 func yesNo(b bool) string {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/myftp/myftp/conf"
+	"github.com/myftp/myftp/lib/homefs"
 )
 
 func writeFile(t *testing.T, path string, size int) {
@@ -31,10 +32,10 @@ func TestDiskUsage(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "outside"), filepath.Join(home, "link")); err != nil {
 		t.Logf("no symbolic link: %v", err)
 	}
-	if n, err := diskUsage(home); n != 1025 || err != nil {
+	if n, err := homefs.DiskUsage(home); n != 1025 || err != nil {
 		t.Errorf("diskUsage = %d, %v; want 1025: regular files only, links not followed", n, err)
 	}
-	if _, err := diskUsage(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := homefs.DiskUsage(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("diskUsage of a missing home: %v, want fs.ErrNotExist", err)
 	}
 }
@@ -85,12 +86,12 @@ func TestDiskUsageSkipsReserved(t *testing.T) {
 	writeFile(t, filepath.Join(home, ".myftp", "partial", "k2"), 1000) // an unfinished upload
 	writeFile(t, filepath.Join(home, "a"), 20)
 	writeFile(t, filepath.Join(home, "sub", ".myftp", "b"), 4) // only the top one is reserved
-	if n, err := diskUsage(home); n != 1024 || err != nil {
+	if n, err := homefs.DiskUsage(home); n != 1024 || err != nil {
 		t.Errorf("diskUsage = %d, %v; want 1024: files, nested .myftp and unfinished uploads only", n, err)
 	}
 	empty := filepath.Join(t.TempDir(), "empty")
 	writeFile(t, filepath.Join(empty, ".myftp", "id"), 32)
-	if n, err := diskUsage(empty); n != 0 || err != nil {
+	if n, err := homefs.DiskUsage(empty); n != 0 || err != nil {
 		t.Errorf("diskUsage of a home holding only the server's id file = %d, %v; want 0", n, err)
 	}
 }

@@ -54,29 +54,15 @@ func TestDialGreetingTimeout(t *testing.T) {
 // TestGetCancelledBeforeReply: Ctrl-C during a get stops it even while the server has not
 // answered yet (it may be hashing a long prefix for a resume).
 func TestGetCancelledBeforeReply(t *testing.T) {
-	addr := silentPeer(t, func(r *proto.Reader, w *proto.Writer) {
-		w.WriteJSON(proto.TypeReply, proto.Reply{Code: proto.CodeReady, Version: proto.Version, Server: "fake"})
-		w.Flush()
-		if _, err := r.Next(); err != nil { // login
-			return
-		}
-		w.WriteJSON(proto.TypeReply, proto.Reply{Code: proto.CodeLoggedIn, User: "alice", Path: "/"})
-		w.Flush()
+	c := fakeSession(t, func(r *proto.Reader, w *proto.Writer) {
 		r.Next() // the get, never answered
+		r.Next() // until the client closes
 	})
-	c, err := Dial(context.Background(), Config{Addr: addr, Insecure: true, IOTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login("alice", "pw"); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	dir := t.TempDir()
 	start := time.Now()
-	_, err = c.Get(ctx, "big.iso", filepath.Join(dir, "big.iso"), Options{})
+	_, err := c.Get(ctx, "big.iso", filepath.Join(dir, "big.iso"), Options{})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Get = %v, want the context's error", err)
 	}

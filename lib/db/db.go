@@ -393,20 +393,15 @@ func (d *DB) writeMapping(m map[int64]string) error {
 }
 
 // locked runs fn while holding the database's exclusive file lock.
-func (d *DB) locked(fn func() error) error {
-	l := flock.New(filepath.Join(d.dir, lockFile), flock.SetPermissions(fileMode))
-	if err := l.Lock(); err != nil {
-		return fmt.Errorf("lock db: %w", err)
-	}
-	defer l.Unlock()
-	return fn()
-}
+func (d *DB) locked(fn func() error) error { return d.withLock((*flock.Flock).Lock, fn) }
 
 // rlocked runs fn while holding the database's file lock shared: no change is in progress, and
 // other readers may run at the same time.
-func (d *DB) rlocked(fn func() error) error {
+func (d *DB) rlocked(fn func() error) error { return d.withLock((*flock.Flock).RLock, fn) }
+
+func (d *DB) withLock(lock func(*flock.Flock) error, fn func() error) error {
 	l := flock.New(filepath.Join(d.dir, lockFile), flock.SetPermissions(fileMode))
-	if err := l.RLock(); err != nil {
+	if err := lock(l); err != nil {
 		return fmt.Errorf("lock db: %w", err)
 	}
 	defer l.Unlock()

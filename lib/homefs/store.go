@@ -147,6 +147,25 @@ func (h *home) load(root *os.Root, quota int64, s *Store) error {
 
 // scan adds up the sizes of the regular files in the home and its partial uploads, without
 // following symbolic links. Nothing else of the reserved directory counts.
+// DiskUsage returns what the home directory dir holds against its quota, counted as a server
+// counts it when it opens the home: regular files (symbolic links are not followed) and, of the
+// reserved .myftp directory at its top, only unfinished uploads. It changes nothing (a missing
+// dir is an error wrapping fs.ErrNotExist), and a dir that is itself a symbolic link is not
+// followed either: it holds nothing.
+func DiskUsage(dir string) (int64, error) {
+	if fi, err := os.Lstat(dir); err != nil {
+		return 0, fmt.Errorf("disk usage: %w", err)
+	} else if fi.Mode()&fs.ModeSymlink != 0 {
+		return 0, nil
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return 0, fmt.Errorf("disk usage: %w", err)
+	}
+	defer root.Close()
+	return scan(root)
+}
+
 func scan(root *os.Root) (int64, error) {
 	var used int64
 	partials := path.Join(reserved, partialDir)
