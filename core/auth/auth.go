@@ -1,6 +1,6 @@
 // Package auth decides who may log in: it verifies passwords against the account database, caps how
-// many argon2id hashes run at once, and throttles failures per account and per remote address.
-// It knows nothing of the wire protocol, so every front end of the server can use it.
+// many argon2id hashes run at once, and throttles failures per remote address and per address and
+// account. It knows nothing of the wire protocol, so every front end of the server can use it.
 package auth
 
 import (
@@ -8,22 +8,45 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/myftp/myftp/lib/account"
 )
 
 // Errors from Login. Callers must show ErrLoginIncorrect the same way whatever the cause (unknown
-// account, wrong password, disabled account).
+// account, wrong password, disabled account). A throttled attempt fails with a *ThrottledError,
+// which matches ErrThrottled.
 var (
 	ErrLoginIncorrect = errors.New("auth: login incorrect")
 	ErrThrottled      = errors.New("auth: too many failed logins, try again later")
 )
 
+// ThrottledError is the error of a login attempt refused, before any check, because its address
+// (or that account from that address) failed too often. It says nothing about the account, so
+// that it can be shown to the client as it is: the same name, known or not, gets the same answer.
+type ThrottledError struct {
+	Addr string // the remote address
+	// RetryAfter is how long to wait before the next attempt, rounded up to whole seconds and at
+	// least 1 s. An attempt after it is checked, unless more failures came in between.
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("auth: too many failed logins from %s, retry in %d s", e.Addr, e.RetryAfter/time.Second)
+}
+
+// Is reports whether target is ErrThrottled.
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+
 // Accounts looks accounts up by name. *db.DB satisfies it.
 type Accounts interface {
 	Get(name string) (account.Account, error)
 }
+
+// addressFactor is how many more failures an address tolerates, over all the names it tries,
+// than one account from it.
+const addressFactor = 4
 
 // Config configures an Authenticator.
 type Config struct {
@@ -33,13 +56,21 @@ type Config struct {
 	Params account.Params
 	// MaxHashers caps concurrent password hashes (argon2id is memory-hard). At least 1.
 	MaxHashers int
-	// Throttle settings; see Limiter.
-	ThrottleAfter    int
-	ThrottleWindow   time.Duration
+	// ThrottleAfter is how many failures one account may have from one remote address within
+	// ThrottleWindow before that account is throttled from that address; the address as a whole,
+	// whatever the names it tries, is throttled after 4 x ThrottleAfter. Values below 1 count
+	// as 1. Failures from other addresses never count: nobody can lock an account's owner out.
+	ThrottleAfter int
+	// ThrottleWindow is how long failures are counted from the first; a key is forgotten once its
+	// window has passed and its wait is over.
+	ThrottleWindow time.Duration
+	// ThrottleDelay is the wait before a throttled key may try again; it doubles with each further
+	// failure, up to ThrottleMaxDelay. 0 turns throttling off.
 	ThrottleDelay    time.Duration
 	ThrottleMaxDelay time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Log receives hash problems; nil discards them.
 	Log *slog.Logger
 }
 
@@ -48,9 +79,10 @@ type Authenticator struct {
 	accounts Accounts
 	hashers  chan struct{}
 	limiter  *Limiter
-	maxWait  time.Duration
+	after    int
 	dummy    string
 	log      *slog.Logger
+	verify   func(hash, password string) (bool, error) // account.VerifyPassword; tests count calls
 }
 
 // New returns an Authenticator.
@@ -62,81 +94,117 @@ func New(c Config) (*Authenticator, error) {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return &Authenticator{
 		accounts: c.Accounts,
 		hashers:  make(chan struct{}, max(c.MaxHashers, 1)),
-		limiter:  NewLimiter(c.ThrottleAfter, c.ThrottleWindow, c.ThrottleDelay, c.ThrottleMaxDelay, c.Now),
-		maxWait:  c.ThrottleMaxDelay,
+		limiter:  NewLimiter(c.ThrottleWindow, c.ThrottleDelay, c.ThrottleMaxDelay, c.Now),
+		after:    max(c.ThrottleAfter, 1),
 		dummy:    dummy,
 		log:      c.Log,
+		verify:   account.VerifyPassword,
 	}, nil
 }
 
-// Login checks name and password for a client at remote (an address without port) and returns
-// the account. An account that has failed too often gets one attempt per throttle delay: an
-// attempt that would have to wait longer than the maximum delay fails at once with ErrThrottled,
-// without hashing, so a flood cannot hold workers or memory. A failure from an address that has
-// failed too often is answered only after that address's delay; a correct password is never
-// delayed by its address, so other users behind the same address keep logging in.
+// Login checks name and password for a client at remote (an IP address without port) and returns
+// the account.
+//
+// Failures are counted per remote address and per address and account, never per account alone,
+// so failures from elsewhere cannot refuse a correct password. While the address, or this account
+// from it, is throttled (see Config.ThrottleAfter), the attempt fails at once with a
+// *ThrottledError, before the account is looked up or any hash computed, and costs nothing: Login
+// never sleeps. Otherwise a wrong password, an unknown or invalid name and a disabled account all
+// cost one hash and fail with ErrLoginIncorrect, and all count the same, so that neither the
+// error nor the throttle tells whether an account exists. A correct password clears the failures
+// of that account from that address, not those of the address.
+//
+// If ctx ends while waiting for a hasher, Login returns ctx.Err() and counts nothing.
 func (a *Authenticator) Login(ctx context.Context, name, password, remote string) (account.Account, error) {
-	norm, nameErr := account.NormalizeName(name)
-	acctKey, addrKey := "account:"+norm, "address:"+remote
-	if nameErr != nil {
-		acctKey = "account:?invalid"
-	}
-	if err := a.waitTurn(ctx, acctKey); err != nil {
+	addr := normalAddr(remote)
+	norm, valid := normalName(name)
+	keys := a.keys(addr, norm)
+	if wait, ok := a.limiter.Begin(keys...); !ok {
+		err := &ThrottledError{Addr: addr, RetryAfter: max((wait + time.Second - 1).Truncate(time.Second), time.Second)}
 		return account.Account{}, err
 	}
-	acct, ok, err := a.check(ctx, norm, nameErr == nil, password)
+	acct, why, err := a.check(ctx, norm, valid, password)
+	switch {
+	case err != nil:
+		a.limiter.Release(keys...)
+		return account.Account{}, err
+	case why != "":
+		a.limiter.Fail(keys...)
+		return account.Account{}, ErrLoginIncorrect
+	}
+	a.limiter.Release(keys[0])
+	a.limiter.Reset(keys[1])
+	return acct, nil
+}
+
+// keys returns the throttle keys of an attempt: the address, then the address and account. All
+// invalid names from an address share one key (norm is ""), which no valid name has.
+func (a *Authenticator) keys(addr, norm string) []Key {
+	return []Key{
+		{Name: "addr\x00" + addr, After: addressFactor * a.after},
+		{Name: "user\x00" + addr + "\x00" + norm, After: a.after},
+	}
+}
+
+// normalName returns the normal form of an account name, or "" and false if it is not a valid
+// name. An overlong name is refused before NormalizeName, whose error would quote all of it.
+func normalName(name string) (string, bool) {
+	if len(name) > account.MaxNameLen {
+		return "", false
+	}
+	norm, err := account.NormalizeName(name)
+	return norm, err == nil
+}
+
+// normalAddr returns the canonical form of an IP address (IPv4-mapped IPv6 as IPv4, no zone), so
+// that one host has one key; anything else is returned as it is.
+func normalAddr(remote string) string {
+	ip, err := netip.ParseAddr(remote)
 	if err != nil {
-		return account.Account{}, err
+		return remote
 	}
-	if ok {
-		a.limiter.Reset(acctKey)
-		return acct, nil
-	}
-	a.limiter.Fail(acctKey)
-	if d := a.limiter.Fail(addrKey); d > 0 {
-		if err := sleep(ctx, d); err != nil {
-			return account.Account{}, err
-		}
-	}
-	return account.Account{}, ErrLoginIncorrect
+	return ip.Unmap().WithZone("").String()
 }
 
-// waitTurn waits until the account key may try again, or fails at once if that is too far off.
-func (a *Authenticator) waitTurn(ctx context.Context, key string) error {
-	d, ok := a.limiter.Reserve(key, a.maxWait)
-	if !ok {
-		return ErrThrottled
-	}
-	if d == 0 {
-		return nil
-	}
-	return sleep(ctx, d)
-}
-
-// check verifies the password with at most MaxHashers hashes at once. Unknown, malformed and
-// disabled accounts cost one hash too, against the stand-in, and are reported the same way.
-func (a *Authenticator) check(ctx context.Context, name string, validName bool, password string) (account.Account, bool, error) {
+// check verifies the password with at most MaxHashers hashes at once and returns why it failed,
+// or "" if it did not. Unknown, malformed and disabled accounts cost one hash too, against the
+// stand-in.
+func (a *Authenticator) check(ctx context.Context, name string, validName bool, password string) (account.Account, string, error) {
 	var acct account.Account
-	hash := a.dummy
+	hash, why := a.dummy, "invalid name"
 	if validName {
+		why = "unknown account"
 		if got, err := a.accounts.Get(name); err == nil {
-			acct, hash = got, got.PasswordHash
+			acct, hash, why = got, got.PasswordHash, ""
 		}
 	}
 	select {
 	case a.hashers <- struct{}{}:
 	case <-ctx.Done():
-		return acct, false, ctx.Err()
+		return account.Account{}, "", ctx.Err()
 	}
-	ok, err := account.VerifyPassword(hash, password)
+	ok, err := a.verify(hash, password)
 	<-a.hashers
 	if err != nil {
 		a.log.Warn("unusable password hash", "account", name, "err", err)
 	}
-	return acct, ok && hash != a.dummy && !acct.Disabled, nil
+	switch {
+	case why != "":
+	case !ok:
+		why = "wrong password"
+	case acct.Disabled:
+		why = "disabled account"
+	}
+	if why != "" {
+		return account.Account{}, why, nil
+	}
+	return acct, "", nil
 }
 
 // Check reports whether name may still use an open session: the account exists and is enabled. It
@@ -154,14 +222,3 @@ func (a *Authenticator) Check(name string) (account.Account, error) {
 
 // Tracked returns the number of keys the throttle remembers (for tests and monitoring).
 func (a *Authenticator) Tracked() int { return a.limiter.Len() }
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

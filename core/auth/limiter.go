@@ -1,16 +1,24 @@
 package auth
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 )
 
-// Limiter counts login failures per key (an account, a remote address) within a window and turns
-// them into delays: after `after` failures, each further failure costs delay, doubling up to
-// maxDelay. It is safe for concurrent use and keeps at most maxEntries keys, so a flood of distinct
-// names or addresses cannot grow it without bound.
+// Limiter counts login failures per key within a window and turns them into penalties. Once a key
+// has failed Key.After times, its next attempt must wait the delay, and each further failure
+// doubles the wait up to maxDelay. An attempt is begun with Begin and ended with exactly one of
+// Fail, Release or Reset; while a key must wait, Begin refuses at once and records nothing, so
+// refused attempts neither cost the caller anything nor push the penalty further out. Attempts in
+// flight count as possible failures, so parallel attempts go no faster than serial ones: at most
+// After before the first verdict, then one at a time.
+//
+// A Limiter is safe for concurrent use. It keeps at most maxEntries keys besides those with
+// attempts in flight; when full it forgets expired keys first, then those with the fewest
+// failures, and a key that must wait only when nothing else is left.
 type Limiter struct {
-	after      int
 	window     time.Duration
 	delay      time.Duration
 	maxDelay   time.Duration
@@ -21,95 +29,157 @@ type Limiter struct {
 	entries map[string]*entry
 }
 
-type entry struct {
-	failures int
-	first    time.Time // start of the current window
-	next     time.Time // earliest time of the next attempt
+// A Key is what failures are counted against, such as a remote address, with the number of
+// failures it tolerates within the window. A given Name must always come with the same After.
+type Key struct {
+	Name  string
+	After int // values below 1 count as 1
 }
 
-// NewLimiter returns a Limiter. now may be nil for time.Now.
-func NewLimiter(after int, window, delay, maxDelay time.Duration, now func() time.Time) *Limiter {
+type entry struct {
+	failures int       // within the window that began at first
+	pending  int       // attempts begun and not yet ended
+	first    time.Time // time of the first failure of the window
+	next     time.Time // no attempt may begin before
+}
+
+// NewLimiter returns a Limiter. A delay of 0 turns throttling off: Begin always succeeds. A
+// maxDelay below delay counts as delay. now may be nil for time.Now.
+func NewLimiter(window, delay, maxDelay time.Duration, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{after: after, window: window, delay: delay, maxDelay: maxDelay, maxEntries: 10000,
+	return &Limiter{window: window, delay: delay, maxDelay: max(maxDelay, delay), maxEntries: 10000,
 		now: now, entries: map[string]*entry{}}
 }
 
-// get returns the live entry for key, or nil. l.mu is held.
-func (l *Limiter) get(key string, now time.Time) *entry {
-	e := l.entries[key]
-	if e != nil && now.Sub(e.first) > l.window && !now.Before(e.next) {
-		delete(l.entries, key)
-		return nil
-	}
-	return e
-}
+func (k Key) after() int { return max(k.After, 1) }
 
-// penalty is the delay owed after failures failures.
-func (l *Limiter) penalty(failures int) time.Duration {
-	over := failures - l.after
-	if over <= 0 || l.delay <= 0 {
+// penalty is the wait owed after failures failures of a key tolerating after: 0 below after,
+// then delay, doubling with each further failure up to maxDelay.
+func (l *Limiter) penalty(failures, after int) time.Duration {
+	if failures < after || l.delay <= 0 {
 		return 0
 	}
 	d := l.delay
-	for i := 1; i < over && d < l.maxDelay; i++ {
+	for i := after; i < failures && d < l.maxDelay; i++ {
 		d *= 2
 	}
 	return min(d, l.maxDelay)
 }
 
-// Fail records a failure for key and returns the delay it now owes before its next attempt.
-func (l *Limiter) Fail(key string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	e := l.get(key, now)
-	if e == nil {
-		l.evict(now)
-		e = &entry{first: now}
-		l.entries[key] = e
-	}
-	e.failures++
-	d := l.penalty(e.failures)
-	if t := now.Add(d); t.After(e.next) {
-		e.next = t
-	}
-	return d
+// expired reports whether e holds nothing worth keeping: its wait is over and its window has
+// passed (or it has no failures).
+func (l *Limiter) expired(e *entry, now time.Time) bool {
+	return !now.Before(e.next) && (e.failures == 0 || now.Sub(e.first) > l.window)
 }
 
-// Reserve books the next attempt slot for key and returns how long to wait for it: 0 when key is
-// not throttled; otherwise attempts are spaced by the current delay, so parallel attempts do not
-// go faster than serial ones. If the slot is more than limit away, nothing is booked and ok is
-// false.
-func (l *Limiter) Reserve(key string, limit time.Duration) (wait time.Duration, ok bool) {
+// live returns the entry of name with an expired window cleared, or nil. l.mu is held.
+func (l *Limiter) live(name string, now time.Time) *entry {
+	e := l.entries[name]
+	if e == nil || !l.expired(e, now) {
+		return e
+	}
+	if e.pending == 0 {
+		delete(l.entries, name)
+		return nil
+	}
+	e.failures = 0
+	return e
+}
+
+// wait returns how long k must wait before it may begin an attempt. l.mu is held.
+func (l *Limiter) wait(k Key, now time.Time) time.Duration {
+	e := l.live(k.Name, now)
+	switch {
+	case e == nil:
+		return 0
+	case now.Before(e.next):
+		return e.next.Sub(now)
+	case e.pending > 0 && e.failures+e.pending >= k.after():
+		// The attempts in flight decide; if they all fail, this is the wait they leave.
+		return l.penalty(e.failures+e.pending, k.after())
+	}
+	return 0
+}
+
+// Begin begins an attempt on all of keys if none of them must wait, and returns ok. Otherwise it
+// records nothing and returns the longest wait: once it has passed, Begin succeeds unless other
+// failures came in between.
+func (l *Limiter) Begin(keys ...Key) (wait time.Duration, ok bool) {
+	if l.delay <= 0 {
+		return 0, true
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	e := l.get(key, now)
-	if e == nil {
-		return 0, true
+	for _, k := range keys {
+		wait = max(wait, l.wait(k, now))
 	}
-	d := l.penalty(e.failures)
-	if d == 0 {
-		return 0, true
-	}
-	start := now
-	if e.next.After(now) {
-		start = e.next
-	}
-	if wait = start.Sub(now); wait > limit {
+	if wait > 0 {
 		return wait, false
 	}
-	e.next = start.Add(d)
-	return wait, true
+	for _, k := range keys {
+		l.entry(k.Name, now).pending++
+	}
+	return 0, true
 }
 
-// Reset forgets key (after a successful login).
-func (l *Limiter) Reset(key string) {
+// entry returns the live entry of name, adding it if there is none. l.mu is held.
+func (l *Limiter) entry(name string, now time.Time) *entry {
+	if e := l.live(name, now); e != nil {
+		return e
+	}
+	l.makeRoom(now)
+	e := &entry{}
+	l.entries[name] = e
+	return e
+}
+
+// Fail ends an attempt begun on keys as a failure of each, which sets the wait owed before the
+// next attempt.
+func (l *Limiter) Fail(keys ...Key) {
+	if l.delay <= 0 {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.entries, key)
+	now := l.now()
+	for _, k := range keys {
+		e := l.entry(k.Name, now)
+		e.pending = max(e.pending-1, 0)
+		if e.failures == 0 {
+			e.first = now
+		}
+		e.failures++
+		if t := now.Add(l.penalty(e.failures, k.after())); t.After(e.next) {
+			e.next = t
+		}
+	}
+}
+
+// Release ends an attempt begun on keys without counting it: it succeeded (for keys that a
+// success must not clear, such as an address), or it was abandoned.
+func (l *Limiter) Release(keys ...Key) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		e := l.entries[k.Name]
+		if e == nil {
+			continue
+		}
+		e.pending = max(e.pending-1, 0)
+		if e.pending == 0 && e.failures == 0 {
+			delete(l.entries, k.Name)
+		}
+	}
+}
+
+// Reset forgets key (it ends an attempt that succeeded, and every failure before it).
+func (l *Limiter) Reset(k Key) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.entries, k.Name)
 }
 
 // Len returns the number of keys tracked.
@@ -119,19 +189,45 @@ func (l *Limiter) Len() int {
 	return len(l.entries)
 }
 
-// evict makes room when the table is full: expired keys go first, then arbitrary ones, down to
-// nine tenths of the limit, so that the scan is paid once per many new keys. l.mu is held.
-func (l *Limiter) evict(now time.Time) {
+// makeRoom makes room for one more key when the table is full, down to nine tenths of the limit
+// so that the scan and sort are paid once per many new keys. Expired keys go first, then keys
+// that need not wait, fewest failures first, and only then keys that must wait, those whose wait
+// ends soonest first. Keys with attempts in flight stay. l.mu is held.
+func (l *Limiter) makeRoom(now time.Time) {
 	if len(l.entries) < l.maxEntries {
 		return
 	}
-	for k := range l.entries {
-		l.get(k, now)
+	type victim struct {
+		name string
+		e    *entry
 	}
-	for k := range l.entries {
-		if len(l.entries) < l.maxEntries*9/10 {
-			return
+	var victims []victim
+	for name, e := range l.entries {
+		switch {
+		case e.pending > 0:
+		case l.expired(e, now):
+			delete(l.entries, name)
+		default:
+			victims = append(victims, victim{name, e})
 		}
-		delete(l.entries, k)
+	}
+	excess := len(l.entries) - l.maxEntries*9/10
+	if excess <= 0 {
+		return
+	}
+	slices.SortFunc(victims, func(a, b victim) int {
+		aWaits, bWaits := now.Before(a.e.next), now.Before(b.e.next)
+		switch {
+		case aWaits != bWaits && aWaits:
+			return 1
+		case aWaits != bWaits:
+			return -1
+		case aWaits:
+			return a.e.next.Compare(b.e.next)
+		}
+		return cmp.Compare(a.e.failures, b.e.failures)
+	})
+	for _, v := range victims[:min(excess, len(victims))] {
+		delete(l.entries, v.name)
 	}
 }
