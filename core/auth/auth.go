@@ -1,6 +1,7 @@
 // Package auth decides who may log in: it verifies passwords against the account database, caps how
-// many argon2id hashes run at once, and throttles failures per remote address and per address and
-// account. It knows nothing of the wire protocol, so every front end of the server can use it.
+// many argon2id hashes run at once, throttles failures per remote address and per address and
+// account, and logs failures without letting a client flood the log. It knows nothing of the wire
+// protocol, so every front end of the server can use it.
 package auth
 
 import (
@@ -70,7 +71,7 @@ type Config struct {
 	ThrottleMaxDelay time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Log receives hash problems; nil discards them.
+	// Log receives failed logins (see Authenticator.Login) and hash problems; nil discards them.
 	Log *slog.Logger
 }
 
@@ -82,6 +83,7 @@ type Authenticator struct {
 	after    int
 	dummy    string
 	log      *slog.Logger
+	failures *failureLog
 	verify   func(hash, password string) (bool, error) // account.VerifyPassword; tests count calls
 }
 
@@ -104,6 +106,7 @@ func New(c Config) (*Authenticator, error) {
 		after:    max(c.ThrottleAfter, 1),
 		dummy:    dummy,
 		log:      c.Log,
+		failures: newFailureLog(c.Log, c.Now),
 		verify:   account.VerifyPassword,
 	}, nil
 }
@@ -120,13 +123,16 @@ func New(c Config) (*Authenticator, error) {
 // error nor the throttle tells whether an account exists. A correct password clears the failures
 // of that account from that address, not those of the address.
 //
-// If ctx ends while waiting for a hasher, Login returns ctx.Err() and counts nothing.
+// Login logs every failure it returns, ErrLoginIncorrect or *ThrottledError, through the same
+// bounded per-address summary as LogFailure: front ends need not log them again. If ctx ends
+// while waiting for a hasher, Login returns ctx.Err() and counts nothing.
 func (a *Authenticator) Login(ctx context.Context, name, password, remote string) (account.Account, error) {
 	addr := normalAddr(remote)
 	norm, valid := normalName(name)
 	keys := a.keys(addr, norm)
 	if wait, ok := a.limiter.Begin(keys...); !ok {
 		err := &ThrottledError{Addr: addr, RetryAfter: max((wait + time.Second - 1).Truncate(time.Second), time.Second)}
+		a.failures.record(addr, name, "throttled", "retry_in", err.RetryAfter)
 		return account.Account{}, err
 	}
 	acct, why, err := a.check(ctx, norm, valid, password)
@@ -136,6 +142,7 @@ func (a *Authenticator) Login(ctx context.Context, name, password, remote string
 		return account.Account{}, err
 	case why != "":
 		a.limiter.Fail(keys...)
+		a.failures.record(addr, name, why)
 		return account.Account{}, ErrLoginIncorrect
 	}
 	a.limiter.Release(keys[0])
@@ -205,6 +212,15 @@ func (a *Authenticator) check(ctx context.Context, name string, validName bool, 
 		return account.Account{}, why, nil
 	}
 	return acct, "", nil
+}
+
+// LogFailure logs a failed login of name from remote for a front end that refuses a login
+// without calling Login (Login logs its own failures). Per address, the first 5 failures of a
+// minute get a line each ("login failed", with the name cut to 100 bytes and quoted if it holds
+// control characters), the others one "more failed logins" line with their count. Memory is
+// bounded however many addresses fail.
+func (a *Authenticator) LogFailure(remote, name, reason string) {
+	a.failures.record(normalAddr(remote), name, reason)
 }
 
 // Check reports whether name may still use an open session: the account exists and is enabled. It
