@@ -63,14 +63,17 @@ type Server struct {
 
 // Limits bounds what one client can cost the server.
 type Limits struct {
-	LoginAttempts    int      `toml:"login_attempts"`
-	LoginTimeout     Duration `toml:"login_timeout"`
-	ThrottleAfter    int      `toml:"throttle_after"`
-	ThrottleWindow   Duration `toml:"throttle_window"`
-	ThrottleDelay    Duration `toml:"throttle_delay"`
-	ThrottleMaxDelay Duration `toml:"throttle_max_delay"`
-	MaxHeaderSize    Size     `toml:"max_header_size"`
-	MaxPerAddress    int      `toml:"max_per_address"`
+	LoginAttempts         int      `toml:"login_attempts"`
+	LoginTimeout          Duration `toml:"login_timeout"`
+	ThrottleAfter         int      `toml:"throttle_after"`
+	ThrottleWindow        Duration `toml:"throttle_window"`
+	ThrottleDelay         Duration `toml:"throttle_delay"`
+	ThrottleMaxDelay      Duration `toml:"throttle_max_delay"`
+	MaxHeaderSize         Size     `toml:"max_header_size"`
+	MaxPerAddress         int      `toml:"max_per_address"`
+	MaxStartups           int      `toml:"max_startups"`
+	MaxStartupsPerAddress int      `toml:"max_startups_per_address"`
+	MaxSessionsPerAccount int      `toml:"max_sessions_per_account"`
 }
 
 // Auth sets the argon2id cost of new password hashes.
@@ -278,6 +281,9 @@ func (s *Settings) validate() error {
 		{"limits.throttle_max_delay", s.Limits.ThrottleMaxDelay, s.Limits.ThrottleMaxDelay < s.Limits.ThrottleDelay, "want at least throttle_delay"},
 		{"limits.max_header_size", s.Limits.MaxHeaderSize, s.Limits.MaxHeaderSize < 1024 || s.Limits.MaxHeaderSize > 16<<20, "want 1KiB to 16MiB"},
 		{"limits.max_per_address", s.Limits.MaxPerAddress, s.Limits.MaxPerAddress < 0, "want 0 (no limit) or more"},
+		{"limits.max_startups", s.Limits.MaxStartups, s.Limits.MaxStartups < 0, "want 0 (no limit) or more"},
+		{"limits.max_startups_per_address", s.Limits.MaxStartupsPerAddress, s.Limits.MaxStartupsPerAddress < 0, "want 0 (no limit) or more"},
+		{"limits.max_sessions_per_account", s.Limits.MaxSessionsPerAccount, s.Limits.MaxSessionsPerAccount < 0, "want 0 (no limit) or more"},
 		{"auth.argon2_memory", s.Auth.Argon2Memory, s.Auth.Argon2Memory < 8<<10 || s.Auth.Argon2Memory > 4<<30, "want 8KiB to 4GiB"},
 		{"auth.argon2_time", s.Auth.Argon2Time, s.Auth.Argon2Time < 1 || s.Auth.Argon2Time > 100, "want 1 to 100"},
 		{"auth.argon2_threads", s.Auth.Argon2Threads, s.Auth.Argon2Threads < 1 || s.Auth.Argon2Threads > 255, "want 1 to 255"},

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/myftp/myftp/conf"
+	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/auth"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/core/server"
@@ -83,23 +84,27 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer logs.Close()
-	srv, err := newServer(s, logs, stdout, stderr)
+	native, err := newNative(s, logs, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	srv, err := admission.New(admissionConfig(s, logs.Event))
 	if err != nil {
 		return err
 	}
 	l, err := listen(ctx, s.Server.Listen)
 	if err != nil {
-		srv.Shutdown(context.Background())
 		return fmt.Errorf("listen: %w", err)
 	}
 	fmt.Fprintf(stdout, "listening on %s\n", l.Addr())
 	logs.Event.Info("listening", "addr", l.Addr().String(), "pool_size", s.Server.PoolSize, "queue_size", s.Server.QueueSize,
 		"tls", s.Server.TLS, "root", s.Root)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	go func() { served <- srv.Serve(l, native) }()
 	select {
 	case <-ctx.Done():
 	case err := <-served:
+		srv.Close()
 		return err
 	}
 	st := srv.Stats()
@@ -114,13 +119,20 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 	return nil
 }
 
+// admissionConfig is the policy every door shares.
+func admissionConfig(s *conf.Settings, log *slog.Logger) admission.Config {
+	return admission.Config{PoolSize: s.Server.PoolSize, QueueSize: s.Server.QueueSize, QueueTimeout: s.Server.QueueTimeout.D(),
+		MaxPerAddress: s.Limits.MaxPerAddress, MaxStartups: s.Limits.MaxStartups, MaxStartupsPerAddress: s.Limits.MaxStartupsPerAddress,
+		MaxSessionsPerAccount: s.Limits.MaxSessionsPerAccount, LoginTimeout: s.Limits.LoginTimeout.D(), Log: log}
+}
+
 func logConfig(s *conf.Settings) logger.Config {
 	return logger.Config{Dir: s.Log.Dir, EventFile: s.Log.EventFile, TransferFile: s.Log.TransferFile, Level: s.Log.Level,
 		MaxSize: int64(s.Log.MaxSize), MaxBackups: s.Log.MaxBackups, MaxAge: s.Log.MaxAge.D(), Compress: s.Log.Compress}
 }
 
-// newServer wires the settings into a server.Server.
-func newServer(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*server.Server, error) {
+// newNative wires the settings into the native door.
+func newNative(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*server.Server, error) {
 	accounts, err := db.Open(s.Storage.DBDir)
 	if err != nil {
 		return nil, err
@@ -147,11 +159,9 @@ func newServer(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*
 	homes := homefs.NewStore(s.Storage.UploadDir, homefs.Options{Fsync: s.Storage.Fsync, PartialTTL: s.Storage.PartialTTL.D(),
 		FormatSize: bytesize.Format})
 	return server.New(server.Config{
-		Name: s.Server.Name, PoolSize: s.Server.PoolSize, QueueSize: s.Server.QueueSize,
-		QueueTimeout: s.Server.QueueTimeout.D(), IdleTimeout: s.Server.IdleTimeout.D(), WriteTimeout: s.Server.WriteTimeout.D(),
-		LoginTimeout: s.Limits.LoginTimeout.D(), LoginAttempts: s.Limits.LoginAttempts, MaxHeader: int(s.Limits.MaxHeaderSize),
-		MaxPerAddress: s.Limits.MaxPerAddress,
-		TLS:           tlsConf, Auth: authn, Homes: homes, Transfers: logs.Transfer, Log: logs.Event,
+		Name: s.Server.Name, IdleTimeout: s.Server.IdleTimeout.D(), WriteTimeout: s.Server.WriteTimeout.D(),
+		LoginAttempts: s.Limits.LoginAttempts, MaxHeader: int(s.Limits.MaxHeaderSize),
+		TLS: tlsConf, Auth: authn, Homes: homes, Transfers: logs.Transfer, Log: logs.Event,
 	})
 }
 

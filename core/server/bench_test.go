@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/myftp/myftp/core/admission"
 	"io"
 	"os"
 	"os/exec"
@@ -14,7 +15,6 @@ import (
 	"testing"
 
 	"github.com/myftp/myftp/core/auth"
-	"github.com/myftp/myftp/core/server"
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/client"
@@ -85,7 +85,7 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 			b.Fatalf("MYFTP_BENCH_SESSIONS=%q: want a positive number", v)
 		}
 	}
-	e := servertest.Start(b, servertest.Options{Config: server.Config{PoolSize: n + 8, QueueSize: 8}})
+	e := servertest.Start(b, servertest.Options{Admission: admission.Config{PoolSize: n + 8, QueueSize: 8}})
 	e.AddUser("bob", "bob-pw", 0)
 	warm := e.Login("bob", "bob-pw")
 	warm.Close()

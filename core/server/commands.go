@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
+	"time"
 
+	"github.com/myftp/myftp/core/admission"
+	"github.com/myftp/myftp/core/auth"
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
 )
@@ -49,15 +53,28 @@ func (s *session) cmdLogin(req proto.Request) error {
 		s.quit = true
 		return nil
 	}
-	if err != nil {
+	var te *auth.ThrottledError
+	if errors.As(err, &te) { // refused before the password was looked at; Login logged it
+		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: fmt.Sprintf("too many failed logins from %s, retry in %d s",
+			te.Addr, te.RetryAfter/time.Second)})
+		s.quit = true
+		return nil
+	}
+	if err != nil { // Login logged it, with the name cut short
 		s.failures++
-		s.log.Info("login failed", "account", req.User, "attempt", s.failures)
 		if s.failures >= s.srv.cfg.LoginAttempts {
 			s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "too many failed logins; closing the session"})
 			s.quit = true
 			return nil
 		}
 		return err
+	}
+	if err := s.raw.Login(acct.Name); err != nil {
+		// Over the account's session limit, or closed by the login deadline meanwhile.
+		s.log.Info("login refused", "account", acct.Name, "err", err)
+		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: loginRefusal(err)})
+		s.quit = true
+		return nil
 	}
 	fs, err := s.srv.cfg.Homes.Open(acct.Home, acct.Quota)
 	if err != nil {
@@ -220,4 +237,13 @@ func (s *session) sendData(buf *bytes.Buffer) error {
 // wireEntry converts a homefs entry to its wire form.
 func wireEntry(e homefs.Entry) *proto.Entry {
 	return &proto.Entry{Name: e.Name, Type: string(e.Type), Size: e.Size, Mode: e.Mode, Mtime: e.Mtime.UTC()}
+}
+
+// loginRefusal is what a client hears when admission refuses a login whose password was right.
+func loginRefusal(err error) string {
+	var le *admission.SessionLimitError
+	if errors.As(err, &le) {
+		return le.Error() + "; closing the session"
+	}
+	return "login timeout; closing the session"
 }

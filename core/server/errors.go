@@ -23,8 +23,6 @@ func replyFor(err error) proto.Reply {
 		return proto.Reply{Code: proto.CodeBadArgs, Msg: err.Error()[len("proto: "):]}
 	case errors.Is(err, auth.ErrLoginIncorrect):
 		return proto.Reply{Code: proto.CodeNotLoggedIn, Msg: "login incorrect"}
-	case errors.Is(err, auth.ErrThrottled):
-		return proto.Reply{Code: proto.CodeNotLoggedIn, Msg: "login incorrect"}
 	case errors.Is(err, errNotLoggedIn):
 		return proto.Reply{Code: proto.CodeNotLoggedIn, Msg: "please log in first"}
 	case errors.Is(err, errNoUpload):

@@ -479,8 +479,10 @@ func myftpsRoot(t *testing.T, pool int, users ...string) string {
 	if err := os.Mkdir(filepath.Join(root, "conf"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	// Every test client comes from 127.0.0.1: no per-address limit.
-	settings := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\npool_size = %d\n\n[limits]\nmax_per_address = 0\n\n[auth]\nargon2_memory = \"64KiB\"\nargon2_time = 1\n", pool)
+	// Every test client comes from 127.0.0.1, and many log in as one account at once: no limits
+	// per address or account.
+	settings := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\npool_size = %d\n\n[limits]\nmax_per_address = 0\n"+
+		"max_startups = 0\nmax_startups_per_address = 0\nmax_sessions_per_account = 0\n\n[auth]\nargon2_memory = \"64KiB\"\nargon2_time = 1\n", pool)
 	if err := os.WriteFile(filepath.Join(root, "conf", "settings.toml"), []byte(settings), 0o600); err != nil {
 		t.Fatal(err)
 	}

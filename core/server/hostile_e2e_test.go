@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/myftp/myftp/core/admission"
 	"io"
 	"net"
 	"os"
@@ -54,8 +55,7 @@ var relAttackers = []string{"mallory", "hugeput", "over", "short", "slow", "read
 // and the attackers' accounts.
 func relStartHostile(t *testing.T, plain bool) *servertest.Env {
 	t.Helper()
-	e := servertest.Start(t, servertest.Options{Plain: plain, Config: server.Config{
-		IdleTimeout: relIdle, LoginTimeout: relLogin, WriteTimeout: relIdle, PoolSize: 64, QueueSize: 16}})
+	e := servertest.Start(t, servertest.Options{Plain: plain, Config: server.Config{IdleTimeout: relIdle, WriteTimeout: relIdle}, Admission: admission.Config{LoginTimeout: relLogin, PoolSize: 64, QueueSize: 16}})
 	e.AddUser("alice", "alice-pw", 0)
 	for _, u := range relAttackers {
 		e.AddUser(u, u+"-pw", 1<<20)

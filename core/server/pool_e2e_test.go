@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"github.com/myftp/myftp/core/admission"
 	"io"
 	"io/fs"
 	"net"
@@ -70,7 +71,7 @@ func dialed(t *testing.T, ch <-chan dialResult) dialResult {
 // turned away at once with "server busy".
 func TestPoolQueueAndBusy(t *testing.T) {
 	t.Parallel()
-	e := servertest.Start(t, servertest.Options{Config: server.Config{PoolSize: 2, QueueSize: 1, QueueTimeout: time.Minute}})
+	e := servertest.Start(t, servertest.Options{Admission: admission.Config{PoolSize: 2, QueueSize: 1, QueueTimeout: time.Minute}})
 	e.AddUser("bob", "bob-pw", 0)
 	c1 := loginAs(t, e, "bob", "bob-pw")
 	loginAs(t, e, "bob", "bob-pw")
@@ -127,7 +128,7 @@ const loginRoom = time.Second
 // has room and another address is let in; a connection that ends makes room for exactly one.
 func TestPerAddressLimit(t *testing.T) {
 	t.Parallel()
-	e := servertest.Start(t, servertest.Options{Config: server.Config{PoolSize: 1, QueueSize: 4, QueueTimeout: time.Minute, MaxPerAddress: 2}})
+	e := servertest.Start(t, servertest.Options{Admission: admission.Config{PoolSize: 1, QueueSize: 4, QueueTimeout: time.Minute, MaxPerAddress: 2}})
 	e.AddUser("bob", "bob-pw", 0)
 	c1 := loginAs(t, e, "bob", "bob-pw") // holds the only worker
 	notes := make(chan string, 10)
@@ -154,7 +155,7 @@ func TestPerAddressLimit(t *testing.T) {
 	if l6, err := net.Listen("tcp", "[::1]:0"); err != nil {
 		t.Logf("no IPv6 loopback (%v): the other-address check is skipped", err)
 	} else {
-		go e.Server.Serve(l6) // Shutdown closes it
+		go e.Server.Serve(l6, e.Native) // Shutdown closes it
 		cfg := e.ClientConfig()
 		cfg.Addr = l6.Addr().String()
 		dialQueuedWith(t, cfg, notes)
@@ -177,7 +178,7 @@ func TestPerAddressLimit(t *testing.T) {
 func TestIdleTimeoutFreesSlot(t *testing.T) {
 	t.Parallel()
 	const idle = loginRoom
-	e := servertest.Start(t, servertest.Options{Config: server.Config{PoolSize: 1, QueueSize: 1, IdleTimeout: idle}})
+	e := servertest.Start(t, servertest.Options{Config: server.Config{IdleTimeout: idle}, Admission: admission.Config{PoolSize: 1, QueueSize: 1}})
 	e.AddUser("bob", "bob-pw", 0)
 	c1 := e.Dial()
 	start := time.Now() // the idle time starts after the login reply, so after this
@@ -240,7 +241,7 @@ func TestIdleAndLoginTimeoutReplies(t *testing.T) {
 	t.Run("busy before login", func(t *testing.T) {
 		t.Parallel()
 		const login = 400 * time.Millisecond
-		e := servertest.Start(t, servertest.Options{Plain: true, Config: server.Config{LoginTimeout: login, IdleTimeout: time.Minute}})
+		e := servertest.Start(t, servertest.Options{Plain: true, Config: server.Config{IdleTimeout: time.Minute}, Admission: admission.Config{LoginTimeout: login}})
 		start := time.Now()
 		w := dialRaw(t, e.Addr)
 		for i := 0; ; i++ {
@@ -271,7 +272,7 @@ func TestIdleAndLoginTimeoutReplies(t *testing.T) {
 func TestQueueTimeout(t *testing.T) {
 	t.Parallel()
 	const wait = 300 * time.Millisecond
-	e := servertest.Start(t, servertest.Options{Config: server.Config{PoolSize: 1, QueueSize: 1, QueueTimeout: wait}})
+	e := servertest.Start(t, servertest.Options{Admission: admission.Config{PoolSize: 1, QueueSize: 1, QueueTimeout: wait}})
 	e.AddUser("bob", "bob-pw", 0)
 	c1 := e.Dial()
 	notes := make(chan string, 10)
@@ -297,7 +298,7 @@ func TestQueueTimeout(t *testing.T) {
 // server is shutting down, returns nil once they are gone, and no new connection is accepted.
 func TestShutdownIdleAndQueued(t *testing.T) {
 	t.Parallel()
-	e := servertest.Start(t, servertest.Options{Plain: true, Config: server.Config{PoolSize: 1, QueueSize: 1}})
+	e := servertest.Start(t, servertest.Options{Plain: true, Admission: admission.Config{PoolSize: 1, QueueSize: 1}})
 	e.AddUser("bob", "bob-pw", 0)
 	w := dialRaw(t, e.Addr)
 	w.login("bob", "bob-pw")
@@ -452,7 +453,7 @@ func TestPanicEndsOnlyItsSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := servertest.Start(t, servertest.Options{Dir: dir, Config: server.Config{PoolSize: 2, Auth: boomAuth{authn}}})
+	e := servertest.Start(t, servertest.Options{Dir: dir, Config: server.Config{Auth: boomAuth{authn}}, Admission: admission.Config{PoolSize: 2}})
 	e.AddUser("bob", "bob-pw", 0)
 	bob := e.Login("bob", "bob-pw")
 	waitRunning(t, e, 1)

@@ -7,6 +7,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"github.com/myftp/myftp/core/admission"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/myftp/myftp/core/server"
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/homefs"
@@ -430,7 +430,7 @@ func TestUnknownOpContinues(t *testing.T) {
 // disconnected without an answer, and its worker is freed.
 func TestPlainFramesToTLSServer(t *testing.T) {
 	t.Parallel()
-	e := servertest.Start(t, servertest.Options{Config: server.Config{PoolSize: 1}})
+	e := servertest.Start(t, servertest.Options{Admission: admission.Config{PoolSize: 1}})
 	e.AddUser("bob", "bob-pw", 0)
 	w := dialRaw(t, e.Addr)
 	if !w.greeting.TLS {

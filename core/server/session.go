@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
@@ -22,9 +23,9 @@ import (
 // session is one client, served by one worker from greeting to close.
 type session struct {
 	srv    *Server
-	raw    net.Conn // the TCP connection: deadlines are set here
-	conn   net.Conn // raw, or TLS over raw
-	remote string   // client host, without port
+	raw    *admission.Conn // the TCP connection: deadlines are set here
+	conn   net.Conn        // raw, or TLS over raw
+	remote string          // client host, without port
 	log    *slog.Logger
 	r      *proto.Reader
 	w      *proto.Writer
@@ -43,12 +44,12 @@ type session struct {
 	stopping atomic.Bool // the server is shutting down
 }
 
-func newSession(srv *Server, conn net.Conn) *session {
+func newSession(ctx context.Context, srv *Server, conn *admission.Conn) *session {
 	host, _, err := net.SplitHostPort(conn.RemoteAddr().String())
 	if err != nil {
 		host = conn.RemoteAddr().String()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	return &session{srv: srv, raw: conn, conn: conn, remote: host, ctx: ctx, cancel: cancel,
 		log: srv.cfg.Log.With("remote", conn.RemoteAddr().String())}
 }
@@ -76,7 +77,7 @@ func (s *session) serve() {
 			s.flush()
 		}
 	}()
-	s.deadline = time.Now().Add(s.srv.cfg.LoginTimeout)
+	s.deadline = s.raw.LoginDeadline()
 	if err := s.start(); err != nil {
 		s.log.Info("session not started", "err", err)
 		return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/myftp/myftp/core/admission"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/myftp/myftp/core/server"
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/proto"
 	"github.com/myftp/myftp/lib/transfer"
@@ -44,7 +44,7 @@ func TestDefaultAddressFromSettings(t *testing.T) {
 // TestQueueWaitThenServed: with every slot taken, a client says it waits, and is served as soon
 // as the slot is free.
 func TestQueueWaitThenServed(t *testing.T) {
-	f := newFixture(t, servertest.Options{Config: server.Config{PoolSize: 1, QueueSize: 1, QueueTimeout: time.Minute}})
+	f := newFixture(t, servertest.Options{Admission: admission.Config{PoolSize: 1, QueueSize: 1, QueueTimeout: time.Minute}})
 	holder := f.srv.Login("alice", "secret")
 	done := make(chan result, 1)
 	go func() { done <- f.run("-c", "pwd") }()

@@ -51,6 +51,8 @@ type Config struct {
 	DialTimeout time.Duration
 	// IOTimeout bounds each read and write of a command once connected. Zero means 5 minutes.
 	IOTimeout time.Duration
+	// LocalAddr is the address to connect from; nil lets the system choose.
+	LocalAddr net.Addr
 }
 
 // Client is a session with a myftp server.
@@ -83,7 +85,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Notify == nil {
 		cfg.Notify = func(string) {}
 	}
-	d := net.Dialer{Timeout: cfg.DialTimeout}
+	d := net.Dialer{Timeout: cfg.DialTimeout, LocalAddr: cfg.LocalAddr}
 	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)

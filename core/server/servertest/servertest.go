@@ -1,6 +1,7 @@
 // Package servertest starts real myftp servers on 127.0.0.1 for tests and benchmarks, the way
 // net/http/httptest does for HTTP: a temporary root with an account database and homes, a TLS
-// certificate, and a server.Server listening on a free loopback port.
+// certificate, and a native server.Server behind an admission.Server listening on a free loopback
+// port.
 package servertest
 
 import (
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/auth"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/core/server"
@@ -34,6 +36,9 @@ type Options struct {
 	Plain bool // no TLS
 	// Config overrides; Auth, Homes, TLS and Log are filled in by Start when nil.
 	Config server.Config
+	// Admission overrides; a zero PoolSize means 32, a zero QueueTimeout 30 s and a zero
+	// LoginTimeout one minute (a zero QueueSize means no queue). Log is filled in.
+	Admission admission.Config
 	// Store options for the homes.
 	Store homefs.Options
 	// Auth configuration; Accounts is filled in.
@@ -50,7 +55,8 @@ type Env struct {
 	Dir        string // runtime root: db/, file_upload/, log/, known_hosts
 	DB         *db.DB
 	Store      *homefs.Store
-	Server     *server.Server
+	Server     *admission.Server // accepts, queues and limits connections
+	Native     *server.Server    // the native door
 	Addr       string
 	KnownHosts string
 	Cert       tls.Certificate
@@ -77,7 +83,10 @@ func Start(t testing.TB, opt Options) *Env {
 	e.Xferlog = filepath.Join(e.Dir, "log", "xferlog")
 	e.Store = homefs.NewStore(filepath.Join(e.Dir, "file_upload"), withStoreDefaults(opt.Store))
 	cfg := e.config(opt)
-	if e.Server, err = server.New(cfg); err != nil {
+	if e.Native, err = server.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if e.Server, err = admission.New(e.admission(opt.Admission)); err != nil {
 		t.Fatal(err)
 	}
 	if e.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
@@ -85,7 +94,7 @@ func Start(t testing.TB, opt Options) *Env {
 	}
 	e.Addr = e.listener.Addr().String()
 	e.KnownHosts = filepath.Join(e.Dir, "known_hosts")
-	go e.Server.Serve(e.listener)
+	go e.Server.Serve(e.listener, e.Native)
 	t.Cleanup(e.Stop)
 	return e
 }
@@ -95,6 +104,23 @@ func withStoreDefaults(o homefs.Options) homefs.Options {
 		o.FormatSize = bytesize.Format
 	}
 	return o
+}
+
+// admission completes the admission policy with the test defaults.
+func (e *Env) admission(a admission.Config) admission.Config {
+	if a.PoolSize == 0 {
+		a.PoolSize = 32
+	}
+	if a.QueueTimeout == 0 {
+		a.QueueTimeout = 30 * time.Second
+	}
+	if a.LoginTimeout == 0 {
+		a.LoginTimeout = time.Minute
+	}
+	if a.Log == nil {
+		a.Log = e.logs.Event
+	}
+	return a
 }
 
 // config completes the server configuration with the test's parts.
@@ -107,6 +133,9 @@ func (e *Env) config(opt Options) server.Config {
 	}
 	if a.MaxHashers == 0 {
 		a.MaxHashers = runtime.NumCPU()
+	}
+	if a.Log == nil {
+		a.Log = e.logs.Event
 	}
 	if a.ThrottleWindow == 0 {
 		a.ThrottleAfter, a.ThrottleWindow, a.ThrottleDelay, a.ThrottleMaxDelay = 5, time.Minute, 50*time.Millisecond, time.Second

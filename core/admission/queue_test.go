@@ -1,11 +1,11 @@
-package server
+package admission
 
 import "testing"
 
 // TestSlotsClosedByDrain: once Shutdown has drained the queue, a connection accepted late is not
 // queued (it would wait for a worker that never comes, then hear "server busy").
 func TestSlotsClosedByDrain(t *testing.T) {
-	q := newSlots(1, 2)
+	q := newQueue(1, 2)
 	if ok, wait := q.push(&waiter{}); !ok || wait {
 		t.Fatalf("first push: ok %v, wait %v; want it taken at once", ok, wait)
 	}

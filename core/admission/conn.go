@@ -1,0 +1,121 @@
+package admission
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Conn is an admitted connection, as a door gets it. It counts toward the limits until its first
+// Close: as a connection that has not logged in until Login, then as a session of its account.
+type Conn struct {
+	net.Conn // the accepted connection
+	srv      *Server
+	addr     netip.Addr
+	door     Door
+	done     chan struct{} // closed by the first Close
+
+	mu       sync.Mutex
+	state    connState
+	account  string
+	deadline time.Time
+	timer    *time.Timer // closes a connection that has not logged in by its deadline
+}
+
+type connState int
+
+const (
+	stateStartup connState = iota // not logged in
+	stateSession                  // logged in
+	stateClosed
+)
+
+// loginGrace is how long after the login deadline admission closes a connection that its door
+// did not end: the door gets that long to say why.
+const loginGrace = time.Second
+
+// ErrLoggedIn is returned by a second Login on one connection.
+var ErrLoggedIn = errors.New("admission: already logged in")
+
+// Addr is the remote IP address the limits count the connection under (IPv4-mapped addresses as
+// IPv4); the zero Addr for a connection without one.
+func (c *Conn) Addr() netip.Addr { return c.addr }
+
+// NetConn returns the connection admission accepted, for a door that needs the concrete type.
+// Closing it directly keeps the connection counted: close c instead.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// LoginDeadline is when the connection must have logged in; zero if there is no login timeout.
+func (c *Conn) LoginDeadline() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadline
+}
+
+// Done is closed when the connection is closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Login records that the connection logged in as account: it stops counting as a startup and
+// counts as one of the account's sessions. It fails with a *SessionLimitError (errors.Is
+// ErrTooManySessions) when the account holds MaxSessionsPerAccount sessions already, with
+// net.ErrClosed after Close (the login deadline may have closed it), and with ErrLoggedIn the
+// second time.
+func (c *Conn) Login(account string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state {
+	case stateClosed:
+		return net.ErrClosed
+	case stateSession:
+		return ErrLoggedIn
+	}
+	if err := c.srv.limits.login(c.addr, account); err != nil {
+		return err
+	}
+	c.state, c.account = stateSession, account
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	return nil
+}
+
+// Close closes the connection and, the first time, gives its place back.
+func (c *Conn) Close() error {
+	err := c.Conn.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateClosed {
+		return err
+	}
+	c.srv.limits.release(c.addr, c.account, c.state == stateSession)
+	c.state = stateClosed
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	close(c.done)
+	return err
+}
+
+// startLoginClock sets the login deadline d from now and arms the timer that enforces it.
+func (c *Conn) startLoginClock(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateStartup {
+		return
+	}
+	c.deadline = time.Now().Add(d)
+	c.timer = time.AfterFunc(d+loginGrace, func() {
+		c.mu.Lock()
+		late := c.state == stateStartup
+		c.mu.Unlock()
+		if late {
+			c.srv.cfg.Log.Info("login timeout: connection closed", "remote", c.RemoteAddr().String())
+			c.Close()
+		}
+	})
+}
