@@ -334,9 +334,10 @@ func (f *FS) moveSum(from, to string) {
 // moveSums moves the md5 records of every file under the directory just renamed from dirFrom to
 // dirTo. It walks the directory, under h.mu.
 func (f *FS) moveSums(dirFrom, dirTo string) {
-	fs.WalkDir(f.root.FS(), dirTo, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			f.moveSum(dirFrom+strings.TrimPrefix(p, dirTo), p)
+	walkTree(f.root, dirTo, func(e walkEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			p := e.path()
+			f.moveSum(dirFrom+"/"+p, dirTo+"/"+p)
 		}
 		return nil
 	})

@@ -145,13 +145,12 @@ func (h *home) load(root *os.Root, quota int64, s *Store) error {
 	return h.expirePartials(root, s.opts.Now().Add(-s.opts.PartialTTL))
 }
 
-// scan adds up the sizes of the regular files in the home and its partial uploads, without
-// following symbolic links. Nothing else of the reserved directory counts.
 // DiskUsage returns what the home directory dir holds against its quota, counted as a server
 // counts it when it opens the home: regular files (symbolic links are not followed) and, of the
 // reserved .myftp directory at its top, only unfinished uploads. It changes nothing (a missing
 // dir is an error wrapping fs.ErrNotExist), and a dir that is itself a symbolic link is not
-// followed either: it holds nothing.
+// followed either: it holds nothing. Its memory grows with the depth of the tree, not its square
+// (see walkTree), so a tree deeper than users can make is counted too.
 func DiskUsage(dir string) (int64, error) {
 	if fi, err := os.Lstat(dir); err != nil {
 		return 0, fmt.Errorf("disk usage: %w", err)
@@ -166,30 +165,33 @@ func DiskUsage(dir string) (int64, error) {
 	return scan(root)
 }
 
+// scan adds up the sizes of the regular files in the home and its partial uploads, without
+// following symbolic links. Nothing else of the reserved directory counts. A directory that
+// cannot be read is left out of the count; only the home itself must be readable.
 func scan(root *os.Root) (int64, error) {
 	var used int64
-	partials := path.Join(reserved, partialDir)
-	err := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == "." {
-				return err
-			}
-			return nil // an unreadable corner does not stop the count
-		}
-		inReserved := p == reserved || strings.HasPrefix(p, reserved+"/")
+	err := walkTree(root, ".", func(e walkEntry, err error) error {
 		switch {
-		case d.IsDir():
-			if inReserved && p != reserved && p != partials {
+		case err != nil:
+			return nil // an unreadable corner does not stop the count
+		case e.depth() == 1 && e.Name() == reserved:
+			return nil // a directory is looked into; a file does not count
+		case e.depth() > 1 && e.ancestor(0) == reserved:
+			// Of the reserved directory, only the uploads in partial/ count, not their .json.
+			switch {
+			case e.depth() == 2 && e.Name() == partialDir && e.IsDir():
+				return nil
+			case e.IsDir():
 				return fs.SkipDir
+			case e.depth() != 3 || strings.HasSuffix(e.Name(), ".json"):
+				return nil
 			}
-			return nil
-		case !d.Type().IsRegular():
-			return nil
-		case inReserved && (path.Dir(p) != partials || strings.HasSuffix(p, ".json")):
+		}
+		if !e.Type().IsRegular() {
 			return nil
 		}
-		if fi, err := d.Info(); err == nil {
-			used += fi.Size()
+		if n, ok := e.size(); ok {
+			used += n
 		}
 		return nil
 	})

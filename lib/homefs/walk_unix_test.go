@@ -1,0 +1,90 @@
+//go:build unix
+
+package homefs
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// deepen makes a chain of levels directories named name below the directory open as fd, each
+// made and opened relative to the one above (as an admin's tools could, where a path from the top
+// is too long for the system calls that take one), writes the file "f" of size bytes at the
+// bottom, and returns the bottom directory, open. It closes fd.
+func deepen(t testing.TB, fd int, name string, levels, size int) int {
+	t.Helper()
+	var err error
+	for i := 0; err == nil && i < levels; i++ {
+		if err = unix.Mkdirat(fd, name, 0o700); err == nil {
+			next := fd
+			next, err = unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			unix.Close(fd)
+			fd = next
+		}
+	}
+	if err == nil {
+		var f int
+		if f, err = unix.Openat(fd, "f", unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o600); err == nil {
+			err = unix.Ftruncate(f, int64(size))
+			unix.Close(f)
+		}
+	}
+	if err != nil {
+		t.Fatalf("a deep tree: %v", err)
+	}
+	return fd
+}
+
+// A tree longer than PATH_MAX, made on the server by other means: it is measured in full, at a
+// cost in memory that grows with its depth, not its square.
+func TestDeepTree(t *testing.T) {
+	// Not parallel: it measures the memory allocated meanwhile.
+	const depth = 400
+	name := strings.Repeat("d", 100)
+	base := t.TempDir()
+	home := filepath.Join(base, "deep")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(home, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { unix.Close(fd) }()
+
+	// Memory: the same count over depth levels, then 2×depth. (Opening each directory by its path
+	// from the top, as fs.WalkDir over an os.Root does, took 4.0 times as much for twice the
+	// depth.)
+	alloc := func(want int64) uint64 {
+		least := ^uint64(0)
+		for range 3 {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			n, err := DiskUsage(home)
+			runtime.ReadMemStats(&after)
+			if n != want || err != nil {
+				t.Fatalf("DiskUsage = %d, %v; want %d: every file, the bottom one too", n, err, want)
+			}
+			least = min(least, after.TotalAlloc-before.TotalAlloc)
+		}
+		return least
+	}
+	fd = deepen(t, fd, name, depth, 1000)
+	a1 := alloc(1000)
+	fd = deepen(t, fd, name, depth, 24)
+	a2 := alloc(1024)
+	t.Logf("DiskUsage allocated %d bytes for %d levels, %d for %d", a1, depth, a2, 2*depth)
+	if ratio := float64(a2) / float64(a1); ratio >= 3 {
+		t.Errorf("twice the depth took %.1f times the memory (%d bytes, then %d): not linear", ratio, a1, a2)
+	}
+
+	_, f := openHome(t, base, "deep", 1<<20, Options{})
+	if used, _ := f.Usage(); used != 1024 {
+		t.Errorf("usage measured at Open: %d, want 1024", used)
+	}
+}
