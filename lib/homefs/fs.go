@@ -202,6 +202,10 @@ func (f *FS) Mkdir(p string, parents bool) (string, error) {
 		}
 		return "", newErr(ErrExists, vpath, "")
 	}
+	// Under h.mu, as Rename is: a directory made in one that Rename has found small enough to
+	// move could otherwise end deeper than MaxDepth.
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
 	if parents {
 		err = f.root.MkdirAll(rel, 0o700)
 	} else {
@@ -297,6 +301,11 @@ func (f *FS) Rename(from, to string) error {
 			freed = dst.Size()
 		}
 	}
+	if src.IsDir() {
+		if err := f.fitsAt(relFrom, vFrom, vTo); err != nil {
+			return err
+		}
+	}
 	if err := f.root.Rename(relFrom, relTo); err != nil {
 		if errors.Is(err, fs.ErrNotExist) { // the source is there (Lstat above): the target's directory is not
 			return wrapOS(err, path.Dir(vTo))
@@ -341,6 +350,32 @@ func (f *FS) moveSums(dirFrom, dirTo string) {
 		}
 		return nil
 	})
+}
+
+// fitsAt refuses to move the directory rel (vFrom to the user) to vTo if a path in it would then
+// be longer than MaxPathLen or deeper than MaxDepth. It walks the directory no further than the
+// first path that would be; h.mu is held.
+func (f *FS) fitsAt(rel, vFrom, vTo string) error {
+	room := MaxPathLen - len(vTo) - 1 // for the path inside, after a separator
+	levels := MaxDepth - strings.Count(vTo, "/")
+	var tooBig error
+	err := walkTree(f.root, rel, func(e walkEntry, err error) error {
+		switch {
+		case err != nil:
+			return err // what cannot be read cannot be measured
+		case e.pathLen() > room:
+			tooBig = newErr(ErrInvalidPath, vTo, "a path in the directory would be longer than 4096 bytes")
+		case e.depth() > levels:
+			tooBig = newErr(ErrInvalidPath, vTo, "a path in the directory would be more than 256 levels deep")
+		default:
+			return nil
+		}
+		return fs.SkipAll
+	})
+	if err != nil {
+		return wrapOS(err, vFrom)
+	}
+	return tooBig
 }
 
 // Usage returns the bytes used by the home (files and partial uploads) and its quota.

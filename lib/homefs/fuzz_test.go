@@ -46,10 +46,10 @@ func FuzzResolve(f *testing.F) {
 			strings.IndexFunc(p, unicode.IsControl) >= 0 {
 			t.Fatalf("resolve(%q, %q) accepted an invalid path as %q", cwd, p, rel)
 		}
-		// Resolving the result again, from anywhere, is the identity. (A long current directory
-		// and a long relative path can together make a vpath longer than a user may type.)
-		if len(vpath) > MaxPathLen {
-			return
+		// The result, however long the current directory, is within the limits, so that
+		// resolving it again, from anywhere, is the identity.
+		if len(vpath) > MaxPathLen || strings.Count(vpath, "/") > MaxDepth {
+			t.Fatalf("resolve(%q, %q) = %q: %d bytes, %d levels", cwd, p, rel, len(vpath), strings.Count(vpath, "/"))
 		}
 		if rel2, vpath2, err := resolve("/elsewhere", vpath, false); err != nil || rel2 != rel || vpath2 != vpath {
 			t.Fatalf("resolve(%q) = %q, %q, %v; want %q, %q again", vpath, rel2, vpath2, err, rel, vpath)
@@ -89,6 +89,13 @@ func checkResolved(t *testing.T, cwd, p, rel, vpath string) {
 	}
 }
 
+// long16 is a path of exactly MaxPathLen bytes: 16 names of MaxNameLen bytes. deep256 is one of
+// exactly MaxDepth levels.
+var (
+	long16  = strings.Repeat("/"+strings.Repeat("n", MaxNameLen), 16)
+	deep256 = strings.Repeat("/a", MaxDepth)
+)
+
 // Examples the fuzzer's invariants do not pin down: the exact results.
 func TestResolve(t *testing.T) {
 	t.Parallel()
@@ -114,9 +121,19 @@ func TestResolve(t *testing.T) {
 		{"/", "../.myftp", true, "", "", ErrInvalidPath},
 		{"/", strings.Repeat("n", 255), false, strings.Repeat("n", 255), "/" + strings.Repeat("n", 255), nil},
 		{"/", strings.Repeat("n", 256), false, "", "", ErrInvalidPath},
-		{"/", strings.Repeat("é", 128), false, "", "", ErrInvalidPath}, // 256 bytes
-		{"/", strings.Repeat("a/", 2048), false, strings.Repeat("a/", 2047) + "a", "/" + strings.Repeat("a/", 2047) + "a", nil},
-		{"/", strings.Repeat("a/", 2048) + "a", false, "", "", ErrInvalidPath},
+		{"/", strings.Repeat("é", 128), false, "", "", ErrInvalidPath},         // 256 bytes
+		{"/", strings.Repeat("a/", 2048) + "a", false, "", "", ErrInvalidPath}, // 4097 bytes typed
+		// The resolved path: at most MaxPathLen bytes and MaxDepth levels, wherever cwd is.
+		{"/", long16[1:], false, long16[1:], long16, nil},
+		{"/x", long16[1:], false, "", "", ErrInvalidPath},
+		{long16, ".", false, long16[1:], long16, nil},
+		{long16, "..", true, long16[1 : len(long16)-256], long16[:len(long16)-256], nil},
+		{long16, "x", false, "", "", ErrInvalidPath},
+		{"/", deep256[1:], false, deep256[1:], deep256, nil},
+		{"/", deep256 + "/a", false, "", "", ErrInvalidPath},
+		{deep256, "a", false, "", "", ErrInvalidPath},
+		{deep256, "../a", false, deep256[1:len(deep256)-1] + "a", deep256[:len(deep256)-1] + "a", nil},
+		{deep256, "../../../..", true, deep256[1 : len(deep256)-8], deep256[:len(deep256)-8], nil},
 		{"/", "tab\tname", false, "", "", ErrInvalidPath},
 		{"/", "c1\u0085name", false, "", "", ErrInvalidPath},
 		{"/", "文件 名", false, "文件 名", "/文件 名", nil},

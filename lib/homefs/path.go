@@ -10,7 +10,17 @@ import (
 // Limits on the paths a user may name.
 const (
 	MaxNameLen = 255  // bytes in one path element
-	MaxPathLen = 4096 // bytes in a whole path
+	MaxPathLen = 4096 // bytes in a whole path, as typed and as resolved ("/a/b" is 4)
+
+	// MaxDepth is the most elements a resolved path may have ("/a/b" has 2). Each request's path is
+	// bounded by MaxPathLen, but os.Root resolves a path one element at a time, so without a bound
+	// on the result a user could build, one mkdir and cd at a time, a tree whose every walk (the
+	// usage count at first login, a rename, create_user list) costs time and memory without limit.
+	// With MaxPathLen (Linux's PATH_MAX) and MaxDepth, nothing a user makes is deeper than 256
+	// levels or longer than 4096 bytes: Mkdir, BeginUpload and Rename refuse what would be, and
+	// no operation names anything beyond. Trees made on the server by other means may be deeper;
+	// walks cost memory in proportion to their depth (see walkTree).
+	MaxDepth = 256
 )
 
 // reserved is the directory at the top of every home where the server keeps unfinished uploads and
@@ -51,6 +61,9 @@ func resolve(cwd, p string, clamp bool) (rel, vpath string, err error) {
 	if len(parts) == 0 {
 		return ".", "/", nil
 	}
+	if err := checkLimits(parts); err != nil {
+		return "", "", err
+	}
 	vpath = "/" + strings.Join(parts, "/")
 	if parts[0] == reserved {
 		return "", "", newErr(ErrInvalidPath, vpath, "reserved name")
@@ -60,6 +73,22 @@ func resolve(cwd, p string, clamp bool) (rel, vpath string, err error) {
 		return "", "", newErr(ErrInvalidPath, vpath, "")
 	}
 	return rel, vpath, nil
+}
+
+// checkLimits refuses a path of the elements parts that is longer than MaxPathLen or deeper than
+// MaxDepth.
+func checkLimits(parts []string) error {
+	n := 0
+	for _, c := range parts {
+		n += 1 + len(c)
+	}
+	switch {
+	case n > MaxPathLen:
+		return newErr(ErrInvalidPath, "", "path longer than 4096 bytes")
+	case len(parts) > MaxDepth:
+		return newErr(ErrInvalidPath, "", "more than 256 levels deep")
+	}
+	return nil
 }
 
 // checkName refuses what no path may contain: invalid UTF-8, NUL and other control characters,

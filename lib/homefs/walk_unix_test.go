@@ -3,6 +3,7 @@
 package homefs
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -40,8 +41,9 @@ func deepen(t testing.TB, fd int, name string, levels, size int) int {
 	return fd
 }
 
-// A tree longer than PATH_MAX, made on the server by other means: it is measured in full, at a
-// cost in memory that grows with its depth, not its square.
+// A tree deeper than users can make, and longer than PATH_MAX, made on the server by other means:
+// it is measured in full, at a cost in memory that grows with its depth, not its square, and
+// users can neither reach into it nor move it.
 func TestDeepTree(t *testing.T) {
 	// Not parallel: it measures the memory allocated meanwhile.
 	const depth = 400
@@ -86,5 +88,21 @@ func TestDeepTree(t *testing.T) {
 	_, f := openHome(t, base, "deep", 1<<20, Options{})
 	if used, _ := f.Usage(); used != 1024 {
 		t.Errorf("usage measured at Open: %d, want 1024", used)
+	}
+	// Users reach into it no further than they could name what they made.
+	levels := MaxPathLen / (1 + len(name))
+	if _, err := f.Chdir(strings.Repeat("/"+name, levels)); err != nil {
+		t.Errorf("Chdir %d levels deep: %v", levels, err)
+	}
+	if _, err := f.Chdir(strings.Repeat("/"+name, levels+1)); !errors.Is(err, ErrInvalidPath) {
+		t.Errorf("Chdir %d levels deep: %v, want ErrInvalidPath", levels+1, err)
+	}
+	err = f.Rename("/"+name, "/x")
+	wantKind(t, "Rename of the deep tree", err, ErrInvalidPath)
+	if fi, err := os.Stat(filepath.Join(home, name)); err != nil || !fi.IsDir() {
+		t.Errorf("the deep tree after a refused rename: %v", err)
+	}
+	if used, _ := f.Usage(); used != 1024 {
+		t.Errorf("usage after a refused rename: %d, want 1024", used)
 	}
 }
