@@ -11,9 +11,10 @@ import (
 // has failed Key.After times, its next attempt must wait the delay, and each further failure
 // doubles the wait up to maxDelay. An attempt is begun with Begin and ended with exactly one of
 // Fail, Release or Reset; while a key must wait, Begin refuses at once and records nothing, so
-// refused attempts neither cost the caller anything nor push the penalty further out. Attempts in
-// flight count as possible failures, so parallel attempts go no faster than serial ones: at most
-// After before the first verdict, then one at a time.
+// refused attempts neither cost the caller anything nor push the penalty further out. Below After
+// failures, attempts may run in parallel (a correct password must never be refused because the
+// same user logs in on several connections at once, as lftp and myftpc -P do); once a key is
+// throttled, its attempts run one at a time.
 //
 // A Limiter is safe for concurrent use. It keeps at most maxEntries keys besides those with
 // attempts in flight; when full it forgets expired keys first, then those with the fewest
@@ -96,8 +97,9 @@ func (l *Limiter) wait(k Key, now time.Time) time.Duration {
 		return 0
 	case now.Before(e.next):
 		return e.next.Sub(now)
-	case e.pending > 0 && e.failures+e.pending >= k.after():
-		// The attempts in flight decide; if they all fail, this is the wait they leave.
+	case e.pending > 0 && e.failures >= k.after():
+		// Throttled: one attempt at a time. The one in flight decides; if it fails, this is
+		// the wait it leaves.
 		return l.penalty(e.failures+e.pending, k.after())
 	}
 	return 0

@@ -92,28 +92,29 @@ func TestLimiterRefusalCostsNothing(t *testing.T) {
 	}
 }
 
-// TestLimiterParallelAttempts: attempts in flight count as possible failures, so a burst of
-// parallel attempts gets no more tries than one after the other.
+// TestLimiterParallelAttempts: below the threshold, parallel attempts all begin (several sessions
+// of one user log in at once); once the key is throttled, one attempt at a time.
 func TestLimiterParallelAttempts(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	l := NewLimiter(time.Hour, time.Second, time.Minute, clock.Now)
 	k := Key{Name: "k", After: 3}
-	for i := range 3 {
+	for i := range 8 {
 		if w, ok := l.Begin(k); !ok {
-			t.Fatalf("parallel attempt %d refused, wait %v", i+1, w)
+			t.Fatalf("parallel attempt %d refused below the threshold, wait %v", i+1, w)
 		}
 	}
-	if w, ok := l.Begin(k); ok || w != time.Second {
-		t.Fatalf("4th parallel attempt: Begin = %v, %v; want 1s, false", w, ok)
-	}
-	l.Release(k) // one succeeded (a key a success does not clear): room for one more
-	if w, ok := l.Begin(k); !ok {
-		t.Fatalf("attempt after a release refused, wait %v", w)
-	}
+	l.Release(k, k, k, k, k)
 	l.Fail(k, k, k)
 	if w, ok := l.Begin(k); ok || w != time.Second {
 		t.Fatalf("after 3 failures: Begin = %v, %v; want 1s, false", w, ok)
+	}
+	clock.Advance(time.Second)
+	if w, ok := l.Begin(k); !ok {
+		t.Fatalf("attempt after the wait refused, wait %v", w)
+	}
+	if w, ok := l.Begin(k); ok || w != 2*time.Second {
+		t.Fatalf("a second attempt while the throttled key has one in flight: Begin = %v, %v; want 2s, false", w, ok)
 	}
 }
 
