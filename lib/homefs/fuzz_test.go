@@ -43,7 +43,7 @@ func FuzzResolve(f *testing.F) {
 
 		// What no path may hold is refused, whatever it resolves to.
 		if !utf8.ValidString(p) || len(p) > MaxPathLen || strings.ContainsRune(p, '\\') ||
-			strings.IndexFunc(p, unicode.IsControl) >= 0 {
+			strings.IndexFunc(p, unicode.IsControl) >= 0 || strings.IndexFunc(p, isBidiOrSeparator) >= 0 {
 			t.Fatalf("resolve(%q, %q) accepted an invalid path as %q", cwd, p, rel)
 		}
 		// The result, however long the current directory, is within the limits, so that
@@ -61,6 +61,16 @@ func FuzzResolve(f *testing.F) {
 			}
 		}
 	})
+}
+
+// isBidiOrSeparator reports whether r is a bidi control or a line or paragraph separator.
+func isBidiOrSeparator(r rune) bool {
+	switch r {
+	case '\u061c', '\u200e', '\u200f', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e',
+		'\u2066', '\u2067', '\u2068', '\u2069', '\u2028', '\u2029':
+		return true
+	}
+	return false
 }
 
 func checkResolved(t *testing.T, cwd, p, rel, vpath string) {
@@ -137,6 +147,17 @@ func TestResolve(t *testing.T) {
 		{"/", "tab\tname", false, "", "", ErrInvalidPath},
 		{"/", "c1\u0085name", false, "", "", ErrInvalidPath},
 		{"/", "文件 名", false, "文件 名", "/文件 名", nil},
+		// Bidi controls and line separators, refused like control characters; other invisible
+		// or space characters are names like any other (the transfer log escapes them).
+		{"/", "invoice-\u202efdp.exe", false, "", "", ErrInvalidPath},
+		{"/", "a\u2028b", false, "", "", ErrInvalidPath},
+		{"/", "a\u2029b", false, "", "", ErrInvalidPath},
+		{"/", "\u2066x\u2069", false, "", "", ErrInvalidPath},
+		{"/", "\u061cx", false, "", "", ErrInvalidPath},
+		{"/", "x\u200e", false, "", "", ErrInvalidPath},
+		{"/", "nbsp\u00a0name", false, "nbsp\u00a0name", "/nbsp\u00a0name", nil},
+		{"/", "שלום.txt", false, "שלום.txt", "/שלום.txt", nil},
+		{"/", "👩\u200d💻", false, "👩\u200d💻", "/👩\u200d💻", nil},
 	}
 	for _, tc := range tests {
 		rel, vpath, err := resolve(tc.cwd, tc.p, tc.clamp)
@@ -148,6 +169,35 @@ func TestResolve(t *testing.T) {
 		}
 		if err != nil || rel != tc.rel || vpath != tc.vpath {
 			t.Errorf("resolve(%q, %.20q, %v) = %.20q, %.20q, %v; want %.20q, %.20q", tc.cwd, tc.p, tc.clamp, rel, vpath, err, tc.rel, tc.vpath)
+		}
+	}
+}
+
+// A refused name is refused with a detail that says why, and without echoing the name, which
+// could do to a terminal or a log what it was refused for; a backslash, harmless to print, is
+// named with its path only when nothing else is wrong.
+func TestCheckNameDetail(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		p, path, detail string
+	}{
+		{"a\x1b[2Jb", "", "control character"},
+		{"a\u0085b", "", "control character"},
+		{"invoice-\u202efdp.exe", "", "bidi control character"},
+		{"\u2067x\u2069", "", "bidi control character"},
+		{"a\u200fb", "", "bidi control character"},
+		{"\u061c", "", "bidi control character"},
+		{"a\u2028b", "", "line separator"},
+		{"a\u2029b", "", "paragraph separator"},
+		{`a\b`, `a\b`, "backslash"},
+		{"a\\b\u2028", "", "line separator"},
+		{"a\\b\x1b]0;x\x07", "", "control character"},
+	}
+	for _, tc := range tests {
+		err := checkName(tc.p)
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != ErrInvalidPath || e.Path != tc.path || e.Detail != tc.detail {
+			t.Errorf("checkName(%q) = %#v; want ErrInvalidPath, path %q, detail %q", tc.p, err, tc.path, tc.detail)
 		}
 	}
 }

@@ -91,8 +91,13 @@ func checkLimits(parts []string) error {
 	return nil
 }
 
-// checkName refuses what no path may contain: invalid UTF-8, NUL and other control characters,
-// backslashes (a separator on Windows) and overlong paths.
+// checkName refuses what no path may contain: invalid UTF-8, NUL and other control characters
+// (C0, DEL and C1, NEL among them), the bidi controls that make a name read in another order than
+// it is stored (invoice-U+202E-fdp.exe shows as invoice-exe.pdf), the line and paragraph
+// separators U+2028 and U+2029 that split a line for many readers, backslashes (a separator on
+// Windows) and overlong paths. Only the refusal of a backslash names the path, and only when
+// nothing else is wrong with it: the others could do to a terminal or a log what the name was
+// refused for.
 func checkName(p string) error {
 	if len(p) > MaxPathLen {
 		return newErr(ErrInvalidPath, "", "longer than 4096 bytes")
@@ -100,13 +105,23 @@ func checkName(p string) error {
 	if !utf8.ValidString(p) {
 		return newErr(ErrInvalidPath, "", "not valid UTF-8")
 	}
+	backslash := false
 	for _, r := range p {
-		if r == '\\' {
-			return newErr(ErrInvalidPath, p, "backslash")
-		}
-		if unicode.IsControl(r) {
+		switch {
+		case r == '\\':
+			backslash = true
+		case unicode.IsControl(r):
 			return newErr(ErrInvalidPath, "", "control character")
+		case unicode.Is(unicode.Bidi_Control, r): // U+061C, U+200E-200F, U+202A-202E, U+2066-2069
+			return newErr(ErrInvalidPath, "", "bidi control character")
+		case r == '\u2028':
+			return newErr(ErrInvalidPath, "", "line separator")
+		case r == '\u2029':
+			return newErr(ErrInvalidPath, "", "paragraph separator")
 		}
+	}
+	if backslash {
+		return newErr(ErrInvalidPath, p, "backslash")
 	}
 	return nil
 }
