@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/natefinch/lumberjack.v2"
 )
@@ -136,8 +138,17 @@ func NewTransferLog(w io.Writer) *TransferLog { return &TransferLog{w: w} }
 // remote host, bytes, file name, transfer type (b: binary), special action (_: none), direction
 // (i: incoming, o: outgoing), access mode (r: real user), user name, service name, authentication
 // method (1: password), authenticated user id (*: none), completion status (c: complete,
-// i: incomplete). Whitespace and control characters in file names are written as '_' so that every
-// line keeps its 18 fields, as proftpd does.
+// i: incomplete).
+//
+// Every transfer is one line of 18 fields, whatever its names hold, for readers that split lines
+// on any Unicode line break (Python's splitlines) and fields on any whitespace (split): in the
+// remote host, file name and user name, a space is written '_' (as proftpd does), a backslash
+// "\\", an ASCII control character (newline, ESC, DEL...) or a byte that is not UTF-8 "\xNN", and
+// any other character that is not printable or is a space or separator "\u{XXXX}" in hex: NEL
+// "\u{0085}", no-break space "\u{00a0}", U+2028 "\u{2028}", the bidi controls such as "\u{202e}",
+// zero-width and other format characters such as "\u{200b}" and "\u{feff}". So a field holds no
+// byte below 0x21, no DEL and no Unicode White_Space, and shows no character that reorders or
+// hides text; an empty one is "_". The escapes can be undone (a '_' may have been a space).
 func (l *TransferLog) Log(t Transfer) error {
 	secs := int64((t.Duration + time.Second/2) / time.Second)
 	status := 'i'
@@ -155,14 +166,32 @@ func (l *TransferLog) Log(t Transfer) error {
 	return nil
 }
 
+// field escapes s for one xferlog field, as Log describes.
 func field(s string) string {
 	if s == "" {
 		return "_"
 	}
-	return strings.Map(func(r rune) rune {
-		if r <= ' ' || r == 0x7f {
-			return '_'
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1: // not UTF-8
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == ' ':
+			b.WriteByte('_')
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r < utf8.RuneSelf && !unicode.IsPrint(r): // C0 controls and DEL
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case !unicode.IsPrint(r) || unicode.IsSpace(r):
+			// IsPrint is false for every control, format (Cf, the bidi controls among them),
+			// space and separator character (Z) but ' ', for private use and unassigned code
+			// points; IsSpace says the same of White_Space, for the reader.
+			fmt.Fprintf(&b, `\u{%04x}`, r)
+		default:
+			b.WriteString(s[i : i+n])
 		}
-		return r
-	}, s)
+		i += n
+	}
+	return b.String()
 }
