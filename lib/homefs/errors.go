@@ -25,6 +25,7 @@ var (
 	ErrNoSpace     = errors.New("no space left on the server")
 	ErrChecksum    = errors.New("md5 mismatch")
 	ErrSize        = errors.New("size mismatch")
+	ErrOffset      = errors.New("invalid offset")
 	ErrIO          = errors.New("i/o error on the server")
 )
 

@@ -7,19 +7,22 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
 // FS is one session's view of a home: the home appears as "/", and the session has its own current
-// directory. An FS is used by one goroutine at a time; several FS values on the same home (sessions
-// of one account) share its quota accounting.
+// directory. Its methods may be called from several goroutines at once (an SFTP session serves
+// requests in parallel), except Chdir, which must not run beside anything else; several FS values
+// on the same home (sessions of one account) share its quota accounting.
 type FS struct {
 	store    *Store
 	h        *home
 	root     *os.Root
-	partials *os.Root // .myftp/partial, opened on first use
-	sums     *os.Root // .myftp/sums, opened on first use
-	cwd      string   // virtual, always clean and absolute
+	metaMu   sync.Mutex // guards partials and sums
+	partials *os.Root   // .myftp/partial, opened on first use
+	sums     *os.Root   // .myftp/sums, opened on first use
+	cwd      string     // virtual, always clean and absolute
 }
 
 // Close releases the home. An upload still open on it should be aborted first.
@@ -239,7 +242,8 @@ func (f *FS) Rmdir(p string) error {
 	return nil
 }
 
-// Remove deletes the file (or symbolic link) p and frees its space at once.
+// Remove deletes the file (or symbolic link) p and frees its space at once. A name that has only
+// an unfinished upload (see StatHeld) loses that upload.
 func (f *FS) Remove(p string) error {
 	rel, vpath, err := resolve(f.cwd, p, false)
 	if err != nil {
@@ -250,6 +254,9 @@ func (f *FS) Remove(p string) error {
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
 	fi, err := f.root.Lstat(rel)
+	if errors.Is(err, fs.ErrNotExist) && f.removeUnfinished(rel) {
+		return nil
+	}
 	if err != nil {
 		return wrapOS(err, vpath)
 	}
@@ -267,6 +274,22 @@ func (f *FS) Remove(p string) error {
 		sums.Remove(key(rel) + ".json")
 	}
 	return nil
+}
+
+// removeUnfinished deletes the unfinished upload of rel, a name that has nothing else, unless it
+// is in progress, and reports whether there was one. h.mu is held.
+func (f *FS) removeUnfinished(rel string) bool {
+	p := partialPath(rel)
+	if f.h.uploading[rel] != nil {
+		return false
+	}
+	fi, err := f.root.Lstat(p)
+	if err != nil || f.root.Remove(p) != nil {
+		return false
+	}
+	f.root.Remove(p + ".json")
+	f.h.used -= fi.Size()
+	return true
 }
 
 // Rename moves from to to, both inside the home. An existing file at to is replaced (its space is

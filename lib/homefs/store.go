@@ -59,11 +59,11 @@ type home struct {
 
 	mu        sync.Mutex
 	loaded    bool
-	token     string             // content of .myftp/id when the home was measured
-	used      int64              // bytes of files and partial uploads
-	reserved  int64              // bytes promised to uploads in progress
-	quota     int64              // from the account, refreshed at every Open
-	uploading map[string]*Upload // uploads in progress, by relative path
+	token     string           // content of .myftp/id when the home was measured
+	used      int64            // bytes of files and partial uploads
+	reserved  int64            // bytes promised to uploads in progress
+	quota     int64            // from the account, refreshed at every Open
+	uploading map[string]*slot // uploads in progress, by relative path
 }
 
 // NewStore returns a Store for the homes under base.
@@ -113,7 +113,7 @@ func (s *Store) home(homeRel string) (*home, error) {
 	defer s.mu.Unlock()
 	h := s.homes[rel]
 	if h == nil {
-		h = &home{rel: rel, dir: filepath.Join(s.base, filepath.FromSlash(rel)), uploading: map[string]*Upload{}}
+		h = &home{rel: rel, dir: filepath.Join(s.base, filepath.FromSlash(rel)), uploading: map[string]*slot{}}
 		s.homes[rel] = h
 	}
 	return h, nil

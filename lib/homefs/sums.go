@@ -1,9 +1,15 @@
 package homefs
 
 import (
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"hash"
+	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -20,48 +26,151 @@ func key(rel string) string {
 // partialPath is the partial upload of rel, relative to the home.
 func partialPath(rel string) string { return path.Join(reserved, partialDir, key(rel)) }
 
-// sumRecord is the md5 of a stored file, valid while the file keeps the same size, modification
-// time and file id (inode, where the platform has one).
+// Checksum algorithms a record can hold, by the names used in records and by the doors.
+const (
+	MD5    = "md5"
+	SHA1   = "sha1"
+	SHA256 = "sha256"
+	SHA512 = "sha512"
+	CRC32  = "crc32"
+)
+
+// NewHash returns a new hash of the named algorithm, or nil for an unknown name.
+func NewHash(algo string) hash.Hash {
+	switch algo {
+	case MD5:
+		return md5.New()
+	case SHA1:
+		return sha1.New()
+	case SHA256:
+		return sha256.New()
+	case SHA512:
+		return sha512.New()
+	case CRC32:
+		return crc32.NewIEEE()
+	}
+	return nil
+}
+
+// sumRecord holds the checksums of a stored file, by algorithm, valid while the file keeps the
+// same size, modification time and file id (inode, where the platform has one). Records written
+// before other algorithms were kept hold only the md5, in the md5 field, which every record still
+// has when the md5 is known.
 type sumRecord struct {
-	MD5   string    `json:"md5"`
-	Size  int64     `json:"size"`
-	Mtime time.Time `json:"mtime"`
-	ID    uint64    `json:"id,omitempty"`
+	MD5   string            `json:"md5,omitempty"`
+	Sums  map[string]string `json:"sums,omitempty"` // algorithms other than md5
+	Size  int64             `json:"size"`
+	Mtime time.Time         `json:"mtime"`
+	ID    uint64            `json:"id,omitempty"`
 }
 
 func (r sumRecord) matches(fi fs.FileInfo) bool {
 	return r.Size == fi.Size() && r.Mtime.Equal(fi.ModTime()) && r.ID == fileID(fi)
 }
 
-// storedMD5 returns the recorded md5 (hex) of the file at rel if the record is still true of fi,
-// else "". sums is the root of the home's .myftp/sums.
-func storedMD5(sums *os.Root, rel string, fi fs.FileInfo) string {
+func (r sumRecord) get(algo string) string {
+	if algo == MD5 {
+		return r.MD5
+	}
+	return r.Sums[algo]
+}
+
+func (r *sumRecord) set(algo, sum string) {
+	if algo == MD5 {
+		r.MD5 = sum
+		return
+	}
+	if r.Sums == nil {
+		r.Sums = map[string]string{}
+	}
+	r.Sums[algo] = sum
+}
+
+// readSums returns the record of the file at rel if it is still true of fi.
+func readSums(sums *os.Root, rel string, fi fs.FileInfo) (sumRecord, bool) {
 	data, err := sums.ReadFile(key(rel) + ".json")
 	if err != nil {
-		return ""
+		return sumRecord{}, false
 	}
 	var r sumRecord
 	if json.Unmarshal(data, &r) != nil || !r.matches(fi) {
-		return ""
+		return sumRecord{}, false
 	}
+	return r, true
+}
+
+// storedMD5 returns the recorded md5 (hex) of the file at rel if the record is still true of fi,
+// else "". sums is the root of the home's .myftp/sums.
+func storedMD5(sums *os.Root, rel string, fi fs.FileInfo) string {
+	r, _ := readSums(sums, rel, fi)
 	return r.MD5
 }
 
-// writeSum records the md5 of the file at rel in sums, the root of the home's .myftp/sums. The
-// record is a cache, written in place without fsync: a torn record is not valid JSON, and a lost,
-// torn or stale record only means the next download hashes while it sends.
-func writeSum(sums *os.Root, rel, md5hex string, fi fs.FileInfo) error {
-	data, err := json.Marshal(sumRecord{MD5: md5hex, Size: fi.Size(), Mtime: fi.ModTime(), ID: fileID(fi)})
+// writeSum records a checksum (hex) of the file at rel in sums, the root of the home's
+// .myftp/sums, beside those already recorded for the same file. The record is a cache, written in
+// place without fsync: a torn record is not valid JSON, and a lost, torn or stale record only
+// means the next download or HASH computes the checksum again.
+func writeSum(sums *os.Root, rel, algo, sum string, fi fs.FileInfo) error {
+	r, ok := readSums(sums, rel, fi)
+	if !ok {
+		r = sumRecord{Size: fi.Size(), Mtime: fi.ModTime(), ID: fileID(fi)}
+	}
+	r.set(algo, sum)
+	data, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
 	return sums.WriteFile(key(rel)+".json", data, 0o600)
 }
 
+// Checksum returns the hex checksum of the file p with the named algorithm (see NewHash): the
+// recorded one if the record is still true of the file, else computed by reading the file, and
+// then recorded for the next time. It fails with ErrInvalidPath for an unknown algorithm, and
+// ErrIsDir for anything but a regular file.
+func (f *FS) Checksum(p, algo string) (string, error) {
+	h := NewHash(algo)
+	if h == nil {
+		return "", newErr(ErrInvalidPath, "", "unknown checksum algorithm "+algo)
+	}
+	d, err := f.OpenDownload(p)
+	if err != nil {
+		return "", err
+	}
+	defer d.Close()
+	sums, err := f.metaRoot(sumsDir)
+	if err != nil {
+		return "", err
+	}
+	if r, ok := readSums(sums, d.rel, d.info); ok && r.get(algo) != "" {
+		return r.get(algo), nil
+	}
+	if _, err := io.Copy(h, io.NewSectionReader(d, 0, d.Info.Size)); err != nil {
+		return "", &Error{Kind: ErrIO, Path: d.Info.Name, Err: err}
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	f.record(d, algo, sum)
+	return sum, nil
+}
+
+// record stores a checksum of d computed from its content, unless the file changed meanwhile.
+func (f *FS) record(d *Download, algo, sum string) {
+	fi, err := f.root.Stat(d.rel)
+	if err != nil || !os.SameFile(fi, d.info) || fi.Size() != d.Info.Size || !fi.ModTime().Equal(d.Info.Mtime) {
+		return
+	}
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	if sums, err := f.metaRoot(sumsDir); err == nil {
+		writeSum(sums, d.rel, algo, sum, fi)
+	}
+}
+
 // metaRoot returns the root of the reserved directory name (partialDir or sumsDir) of the home,
 // creating it on first use and keeping it open for the session: operations on it then resolve one
 // path element instead of three.
 func (f *FS) metaRoot(name string) (*os.Root, error) {
+	f.metaMu.Lock()
+	defer f.metaMu.Unlock()
 	r := &f.partials
 	if name == sumsDir {
 		r = &f.sums

@@ -21,6 +21,7 @@ import (
 // directory and are hashed on the way; Commit verifies the md5 and renames the file into place,
 // Abort keeps the partial file for a later resume. Exactly one of them must be called.
 type Upload struct {
+	slot
 	f          *FS
 	rel, vpath string
 	file       *os.File
@@ -29,17 +30,23 @@ type Upload struct {
 	size       int64 // declared total
 	offset     int64 // where this upload started
 	written    int64 // bytes now in the partial file
-	reserved   int64 // quota reserved for the bytes still to come
 	mtime      time.Time
 	restart    string
 	prefixMD5  string
 	closed     bool
-	credit     int64 // part of the upload's size not reserved because the file it replaces frees it
 	sink       *transfer.Sink
 	drained    bool
-	// overQuota is set (under the home's lock) when the file this upload replaces went away
-	// without freeing its space and the full size does not fit: the upload fails and its partial
-	// file is deleted.
+}
+
+// slot is the share of its home's quota accounting that an upload in progress holds, and its
+// place in home.uploading. Its int64 fields are guarded by the home's lock.
+type slot struct {
+	reserved int64 // quota reserved for bytes written or still to come
+	credit   int64 // bytes taken from the space of the file the upload replaces, not reserved
+	// creditLeft is how much more of that space a streamed upload may take as it grows.
+	creditLeft int64
+	// overQuota is set when the file the upload replaces went away without freeing its space and
+	// the upload no longer fits: the upload fails and its partial file is deleted.
 	overQuota atomic.Bool
 }
 
@@ -147,7 +154,7 @@ func (f *FS) claim(u *Upload, resume bool) error {
 	}
 	h.reserved += need - credit
 	u.reserved, u.credit = need-credit, credit
-	h.uploading[u.rel] = u
+	h.uploading[u.rel] = &u.slot
 	return nil
 }
 
@@ -156,7 +163,12 @@ func (f *FS) claim(u *Upload, resume bool) error {
 // If that does not fit (the file was moved, not freed), the upload is marked over quota. h.mu is
 // held.
 func (h *home) revokeCredit(rel string) {
-	if u := h.uploading[rel]; u != nil && u.credit > 0 {
+	u := h.uploading[rel]
+	if u == nil {
+		return
+	}
+	u.creditLeft = 0
+	if u.credit > 0 {
 		if u.credit > h.quota-h.used-h.reserved {
 			u.overQuota.Store(true)
 		}
@@ -361,7 +373,7 @@ func (u *Upload) rename(md5hex string) (Entry, error) {
 		return Entry{}, wrapOS(err, u.vpath)
 	}
 	if sums, err := f.metaRoot(sumsDir); err == nil {
-		writeSum(sums, u.rel, md5hex, fi)
+		writeSum(sums, u.rel, MD5, md5hex, fi)
 	}
 	return entryOf(path.Base(u.vpath), fi), nil
 }
@@ -472,14 +484,4 @@ func (f *FS) OpenDownload(p string) (*Download, error) {
 
 // RecordMD5 stores the md5 (hex) computed while sending d, so that the next download need not hash.
 // It is ignored if the file changed meanwhile.
-func (f *FS) RecordMD5(d *Download, md5hex string) {
-	fi, err := f.root.Stat(d.rel)
-	if err != nil || !os.SameFile(fi, d.info) || fi.Size() != d.Info.Size || !fi.ModTime().Equal(d.Info.Mtime) {
-		return
-	}
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
-	if sums, err := f.metaRoot(sumsDir); err == nil {
-		writeSum(sums, d.rel, md5hex, fi)
-	}
-}
+func (f *FS) RecordMD5(d *Download, md5hex string) { f.record(d, MD5, md5hex) }

@@ -1,0 +1,650 @@
+package homefs
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/myftp/myftp/lib/transfer"
+)
+
+// Append, as the offset of BeginStream, continues at the end of what the server holds for the
+// name (see Held): FTP's APPE and SFTP's append flag.
+const Append = -1
+
+// maxRanges bounds the pieces a stream may hold beyond a gap, so that a client writing every
+// other byte cannot make the server keep an ever longer list.
+const maxRanges = 4096
+
+// Stream is a file being received whose size is not known in advance: FTP's STOR and APPE, SFTP's
+// writes. Its bytes go to a partial file in the home's reserved directory, and quota is reserved
+// as the file grows: a write that would take the home past its quota fails with ErrQuota and
+// nothing of it is kept. Writes may come at any offset and from several goroutines at once
+// (WriteAt); the data written without a gap from the start is hashed as it arrives. Commit
+// publishes the file under its name, with its md5 recorded, only if it has no gap; Abort keeps
+// what arrived for a resume. Exactly one of them must be called; both are safe to call again.
+type Stream struct {
+	slot
+	f          *FS
+	rel, vpath string
+	start      int64 // bytes the partial file held when the stream began
+
+	mu      sync.Mutex
+	file    *os.File
+	w       *atWriter      // where the sink writes: the end of the gap-free data
+	sink    *transfer.Sink // writes and hashes the gap-free data in order
+	hash    hash.Hash
+	contig  int64  // end of the data written without a gap from byte 0
+	end     int64  // end of the furthest write: the partial file's size
+	ranges  []span // pieces written beyond contig, sorted, not touching
+	rehash  bool   // data before contig was written again: the hash must be computed anew
+	mtime   time.Time
+	closed  bool
+	discard bool // Abort deletes the partial file: its content can never be published
+}
+
+// span is a written piece [from, to) of a stream.
+type span struct{ from, to int64 }
+
+// Path is the target as the user sees it.
+func (s *Stream) Path() string { return s.vpath }
+
+// Offset is where this stream began: the bytes the server already held for the name.
+func (s *Stream) Offset() int64 { return s.start }
+
+// Size is the size of the file received so far (the end of the furthest write).
+func (s *Stream) Size() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.end
+}
+
+// Held returns how many bytes the server holds for the file p, as a client resuming an upload
+// needs to know: the size of its unfinished upload if there is one, else the size of the stored
+// file, else 0; unfinished reports which. A directory is ErrIsDir.
+func (f *FS) Held(p string) (size int64, unfinished bool, err error) {
+	rel, vpath, err := resolve(f.cwd, p, false)
+	if err != nil {
+		return 0, false, err
+	}
+	if rel == "." {
+		return 0, false, newErr(ErrIsDir, vpath, "")
+	}
+	if fi, err := f.root.Lstat(partialPath(rel)); err == nil {
+		return fi.Size(), true, nil
+	}
+	fi, err := f.root.Stat(rel)
+	switch {
+	case err != nil:
+		return 0, false, wrapOS(err, vpath)
+	case fi.IsDir():
+		return 0, false, newErr(ErrIsDir, vpath, "")
+	}
+	return fi.Size(), false, nil
+}
+
+// StatHeld is Stat for clients that resume uploads by asking a name's size (FTP SIZE and MLST,
+// SFTP stat): while an upload of the file p is unfinished, the entry says the file holds the bytes
+// received so far (and is dated when they last grew), whether or not an older complete version is
+// stored; a name that has only an unfinished upload is reported as such a file. Listings and
+// downloads still see only complete files.
+func (f *FS) StatHeld(p string) (Entry, error) {
+	e, serr := f.Stat(p)
+	if serr == nil && e.Type == 'd' {
+		return e, nil
+	}
+	rel, vpath, err := resolve(f.cwd, p, false)
+	if err != nil {
+		return Entry{}, err
+	}
+	fi, err := f.root.Lstat(partialPath(rel))
+	if err != nil {
+		return e, serr
+	}
+	pe := entryOf(path.Base(vpath), fi)
+	pe.Mode = "-rw-------"
+	return pe, nil
+}
+
+// BeginStream starts receiving the file p at offset: 0 starts afresh (an unfinished upload of p is
+// discarded), Append or the number of bytes the server holds for p (see Held) continues them: an
+// unfinished upload is continued, and a stored file is copied into a new partial file to be
+// continued. Any other offset is refused with ErrOffset. It fails with ErrBusy if another session
+// is uploading p, and with ErrQuota if the home has no room left at all.
+func (f *FS) BeginStream(p string, offset int64) (*Stream, error) {
+	rel, vpath, err := resolve(f.cwd, p, false)
+	if err != nil {
+		return nil, err
+	}
+	if rel == "." {
+		return nil, newErr(ErrIsDir, vpath, "")
+	}
+	if err := f.checkParent(rel, vpath); err != nil {
+		return nil, err
+	}
+	s := &Stream{f: f, rel: rel, vpath: vpath, hash: md5.New()}
+	copyFrom, err := f.claimStream(s, offset)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.open(copyFrom); err != nil {
+		s.Abort()
+		return nil, err
+	}
+	return s, nil
+}
+
+// claimStream marks the path as being uploaded and decides where the stream starts, under the
+// home's lock. It returns the size of the stored file to copy into the partial file first, or 0.
+func (f *FS) claimStream(s *Stream, offset int64) (copyFrom int64, err error) {
+	h := f.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var stored int64 = -1 // size of the regular file the stream would replace, if any
+	if fi, err := f.root.Lstat(s.rel); err == nil {
+		if fi.IsDir() {
+			return 0, newErr(ErrIsDir, s.vpath, "")
+		}
+		if fi.Mode().IsRegular() {
+			stored = fi.Size()
+		}
+	}
+	if h.uploading[s.rel] != nil {
+		return 0, newErr(ErrBusy, s.vpath, "")
+	}
+	pr, err := f.metaRoot(partialDir)
+	if err != nil {
+		return 0, err
+	}
+	held, unfinished := max(stored, 0), false
+	if fi, err := pr.Lstat(key(s.rel)); err == nil {
+		held, unfinished = fi.Size(), true
+	}
+	if offset == Append {
+		offset = held
+	}
+	if offset != 0 && offset != held {
+		return 0, newErr(ErrOffset, s.vpath, fmt.Sprintf("the server holds %d bytes of this file, not %d: resume from %d, or start again from 0", held, offset, held))
+	}
+	if unfinished && offset == 0 {
+		if err := pr.Remove(key(s.rel)); err != nil {
+			return 0, wrapOS(err, s.vpath)
+		}
+		h.used -= held
+		unfinished = false
+	}
+	if unfinished {
+		s.start = held
+	} else if offset > 0 {
+		copyFrom = offset
+	}
+	if h.quota-h.used-h.reserved+max(stored, 0) <= 0 { // not one more byte fits
+		return 0, quotaError(s.vpath, h.used+h.reserved, h.quota, 1, f.store.opts.FormatSize)
+	}
+	s.creditLeft = max(stored, 0)
+	h.uploading[s.rel] = &s.slot
+	return copyFrom, nil
+}
+
+// open opens the partial file, records what it is for, hashes what it holds already, and copies
+// the first copyFrom bytes of the stored file into it.
+func (s *Stream) open(copyFrom int64) error {
+	pr, err := s.f.metaRoot(partialDir)
+	if err != nil {
+		return err
+	}
+	k := key(s.rel)
+	meta, err := json.Marshal(partialMeta{Path: s.rel, Size: -1})
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", s.vpath, err)
+	}
+	if err := pr.WriteFile(k+".json", meta, 0o600); err != nil {
+		return wrapOS(err, s.vpath)
+	}
+	flags := os.O_RDWR | os.O_CREATE
+	if s.start == 0 {
+		flags |= os.O_TRUNC
+	}
+	if s.file, err = pr.OpenFile(k, flags, 0o600); err != nil {
+		return wrapOS(err, s.vpath)
+	}
+	if n, err := io.CopyN(s.hash, s.file, s.start); err != nil {
+		return &Error{Kind: ErrIO, Path: s.vpath, Detail: fmt.Sprintf("reading the partial upload: %d of %d bytes", n, s.start), Err: err}
+	}
+	s.contig, s.end = s.start, s.start
+	var w io.WriterAt = s.file
+	if wrap := s.f.store.opts.WrapWriter; wrap != nil {
+		w = wrapAt{s.file, wrap}
+	}
+	s.w = &atWriter{w: w, off: s.start}
+	s.sink = transfer.NewSink(s.w, s.hash, transfer.Chunk)
+	if copyFrom > 0 {
+		return s.copyStored(copyFrom)
+	}
+	return nil
+}
+
+// copyStored copies the first n bytes of the stored file into the stream, which began empty.
+func (s *Stream) copyStored(n int64) error {
+	src, err := s.f.root.Open(s.rel)
+	if err != nil {
+		return wrapOS(err, s.vpath)
+	}
+	defer src.Close()
+	got, err := s.ReadFrom(io.LimitReader(src, n))
+	if err == nil && got != n {
+		err = newErr(ErrOffset, s.vpath, fmt.Sprintf("the stored file changed while it was being continued (%d of %d bytes)", got, n))
+	}
+	return err
+}
+
+// Write appends p at the end of the file received so far.
+func (s *Stream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writeAtLocked(p, s.end); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// ReadFrom appends everything r yields, reading it straight into the buffers that are written
+// and hashed beside the next read. It returns the bytes appended, and r's error unless it is
+// io.EOF.
+func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		s.mu.Lock()
+		if err := s.usable(); err != nil {
+			s.mu.Unlock()
+			return total, err
+		}
+		b := s.sink.Buffer()
+		s.mu.Unlock()
+		n, rerr := io.ReadFull(r, b)
+		if n > 0 {
+			s.mu.Lock()
+			err := s.appendLocked(b[:n], s.end)
+			s.mu.Unlock()
+			if err != nil {
+				return total, err
+			}
+			total += int64(n)
+		}
+		switch {
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			return total, nil
+		case rerr != nil:
+			return total, rerr
+		}
+	}
+}
+
+// WriteAt writes p at off. Pieces may come in any order and from several goroutines.
+func (s *Stream) WriteAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writeAtLocked(p, off); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// usable returns why nothing more may be written, or nil. s.mu is held.
+func (s *Stream) usable() error {
+	if s.closed {
+		return newErr(ErrIO, s.vpath, "upload already finished")
+	}
+	if s.overQuota.Load() {
+		s.discard = true
+		return errMovedAway(s.vpath)
+	}
+	if err := s.sink.Err(); err != nil {
+		return wrapOS(err, s.vpath)
+	}
+	return nil
+}
+
+// writeAtLocked writes p at off. s.mu is held.
+func (s *Stream) writeAtLocked(p []byte, off int64) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if off < 0 {
+		return newErr(ErrOffset, s.vpath, "negative offset")
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	if off == s.contig && !s.rehash {
+		for rest := p; len(rest) > 0; {
+			b := s.sink.Buffer()
+			n := copy(b, rest)
+			if err := s.appendLocked(b[:n], off); err != nil {
+				return err
+			}
+			rest, off = rest[n:], off+int64(n)
+		}
+		return nil
+	}
+	return s.pieceLocked(p, off)
+}
+
+// appendLocked queues b, a buffer of the sink, to be written at off, which is the end of the
+// gap-free data, after reserving quota for what it adds. s.mu is held.
+func (s *Stream) appendLocked(b []byte, off int64) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if off != s.contig || s.rehash {
+		return s.pieceLocked(b, off)
+	}
+	end := off + int64(len(b))
+	if err := s.grow(end); err != nil {
+		return err
+	}
+	if err := s.sink.Submit(b); err != nil {
+		return wrapOS(err, s.vpath)
+	}
+	s.contig = end
+	s.end = max(s.end, end)
+	return s.absorb()
+}
+
+// pieceLocked writes p at off directly, outside the gap-free data: after a gap, or over data
+// already written. s.mu is held.
+func (s *Stream) pieceLocked(p []byte, off int64) error {
+	end := off + int64(len(p))
+	if off < s.contig {
+		// Written again: the hash so far may be wrong. The sink must be done with that part.
+		if err := s.sink.Flush(); err != nil {
+			return wrapOS(err, s.vpath)
+		}
+		s.rehash = true
+	}
+	if len(s.ranges) >= maxRanges {
+		return newErr(ErrOffset, s.vpath, fmt.Sprintf("more than %d pieces written after a gap", maxRanges))
+	}
+	if err := s.grow(end); err != nil {
+		return err
+	}
+	if _, err := s.w.WriteAt(p, off); err != nil {
+		return wrapOS(err, s.vpath)
+	}
+	s.end = max(s.end, end)
+	s.addRange(span{off, end})
+	return s.absorb()
+}
+
+// addRange records a written piece beyond contig, merging it with those it touches.
+func (s *Stream) addRange(r span) {
+	if r.to <= s.contig {
+		return
+	}
+	r.from = max(r.from, s.contig)
+	i, _ := slices.BinarySearchFunc(s.ranges, r.from, func(x span, from int64) int {
+		switch {
+		case x.to < from:
+			return -1
+		case x.from > from:
+			return 1
+		}
+		return 0
+	})
+	j := i
+	for j < len(s.ranges) && s.ranges[j].from <= r.to {
+		r.from, r.to = min(r.from, s.ranges[j].from), max(r.to, s.ranges[j].to)
+		j++
+	}
+	s.ranges = slices.Replace(s.ranges, i, j, r)
+}
+
+// absorb moves contig over the pieces that now follow it without a gap, hashing them from the
+// file (they were written directly, not through the sink). s.mu is held.
+func (s *Stream) absorb() error {
+	for len(s.ranges) > 0 && s.ranges[0].from <= s.contig {
+		r := s.ranges[0]
+		s.ranges = s.ranges[1:]
+		if r.to <= s.contig {
+			continue
+		}
+		if !s.rehash {
+			if err := s.sink.Flush(); err != nil { // the hasher must be idle, and the data on disk
+				return wrapOS(err, s.vpath)
+			}
+			if _, err := io.Copy(s.hash, io.NewSectionReader(s.file, s.contig, r.to-s.contig)); err != nil {
+				return &Error{Kind: ErrIO, Path: s.vpath, Err: err}
+			}
+		}
+		s.contig = r.to
+		s.w.off = r.to
+	}
+	if len(s.ranges) == 0 {
+		s.ranges = nil
+	}
+	return nil
+}
+
+// grow reserves quota for the file to reach end bytes: first from the space of the file it
+// replaces, then from what is free. It fails with ErrQuota, reserving nothing, if that is not
+// enough; the stream's partial file is then deleted by Abort.
+func (s *Stream) grow(end int64) error {
+	n := end - s.end
+	if n <= 0 {
+		return nil
+	}
+	h := s.f.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	credit := min(n, s.creditLeft)
+	if n-credit > h.quota-h.used-h.reserved {
+		s.discard = true
+		return quotaError(s.vpath, h.used+h.reserved, h.quota, n-credit, s.f.store.opts.FormatSize)
+	}
+	s.creditLeft -= credit
+	s.credit += credit
+	s.reserved += n - credit
+	h.reserved += n - credit
+	return nil
+}
+
+// SetMtime sets the modification time the file gets when it is published (SFTP's setstat during
+// an upload, as scp -p and sftp -p send).
+func (s *Stream) SetMtime(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mtime = t
+}
+
+// Commit publishes the file: it checks that no byte was left unwritten, makes the file durable
+// when the store's Fsync is set, renames it into place and records its md5, which it returns.
+// A file with a gap is kept for a resume and fails with ErrSize.
+func (s *Stream) Commit() (Entry, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		s.abortLocked()
+		return Entry{}, "", err
+	}
+	if len(s.ranges) > 0 {
+		err := newErr(ErrSize, s.vpath, fmt.Sprintf("bytes %d to %d were never written", s.contig, s.ranges[0].from))
+		s.abortLocked()
+		return Entry{}, "", err
+	}
+	if err := s.sink.Close(); err != nil {
+		s.sink = nil
+		s.abortLocked()
+		return Entry{}, "", wrapOS(err, s.vpath)
+	}
+	s.sink = nil
+	sum, err := s.sum()
+	if err == nil {
+		err = s.finishFile()
+	}
+	if err != nil {
+		s.abortLocked()
+		return Entry{}, "", err
+	}
+	e, err := s.publish(sum)
+	return e, sum, err
+}
+
+// sum returns the md5 of the whole file: the running hash, or a new one if parts were written
+// twice.
+func (s *Stream) sum() (string, error) {
+	if s.rehash {
+		s.hash.Reset()
+		if _, err := io.Copy(s.hash, io.NewSectionReader(s.file, 0, s.end)); err != nil {
+			return "", &Error{Kind: ErrIO, Path: s.vpath, Err: err}
+		}
+	}
+	return hex.EncodeToString(s.hash.Sum(nil)), nil
+}
+
+// finishFile syncs, closes and dates the partial file.
+func (s *Stream) finishFile() error {
+	if s.f.store.opts.Fsync {
+		if err := s.file.Sync(); err != nil {
+			return wrapOS(err, s.vpath)
+		}
+	}
+	err := s.file.Close()
+	s.file = nil
+	if err != nil {
+		return wrapOS(err, s.vpath)
+	}
+	if !s.mtime.IsZero() {
+		if err := s.f.partials.Chtimes(key(s.rel), time.Time{}, s.mtime); err != nil {
+			return wrapOS(err, s.vpath)
+		}
+	}
+	return nil
+}
+
+// publish renames the finished file into place and settles the accounting.
+func (s *Stream) publish(md5hex string) (Entry, error) {
+	f, h := s.f, s.f.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var replaced int64
+	if fi, err := f.root.Lstat(s.rel); err == nil {
+		if fi.IsDir() {
+			s.settleLocked()
+			return Entry{}, newErr(ErrIsDir, s.vpath, "")
+		}
+		if fi.Mode().IsRegular() {
+			replaced = fi.Size()
+		}
+	}
+	if err := f.root.Rename(partialPath(s.rel), s.rel); err != nil {
+		s.settleLocked()
+		return Entry{}, wrapOS(err, s.vpath)
+	}
+	s.closed = true
+	h.reserved -= s.reserved
+	h.used += s.end - s.start - replaced
+	delete(h.uploading, s.rel)
+	f.partials.Remove(key(s.rel) + ".json")
+	if f.store.opts.Fsync {
+		syncDir(f.root, path.Dir(s.rel))
+	}
+	fi, err := f.root.Stat(s.rel)
+	if err != nil {
+		return Entry{}, wrapOS(err, s.vpath)
+	}
+	if sums, err := f.metaRoot(sumsDir); err == nil {
+		writeSum(sums, s.rel, MD5, md5hex, fi)
+	}
+	return entryOf(path.Base(s.vpath), fi), nil
+}
+
+// Abort stops the stream and keeps what arrived before the first gap for a resume, unless it can
+// never be published: an empty file, or one that passed the quota. It is safe to call more than once and after
+// Commit.
+func (s *Stream) Abort() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.abortLocked()
+}
+
+// abortLocked closes the stream. s.mu is held, not the home's lock.
+func (s *Stream) abortLocked() {
+	if s.closed {
+		return
+	}
+	if s.sink != nil { // outside the home's lock: a slow disk must not stall other sessions
+		s.sink.Close()
+		s.sink = nil
+	}
+	h := s.f.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.settleLocked()
+}
+
+// settleLocked gives back the stream's reservation and counts what the partial file holds (or
+// deletes it). s.mu and the home's lock are held; the sink is closed.
+func (s *Stream) settleLocked() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	written := s.end
+	if s.file != nil {
+		if s.contig < s.end {
+			// Only the data before the first gap may be continued: a resume starts at the end
+			// of what is kept, and must not leave a hole of zeros in the file.
+			s.file.Truncate(s.contig)
+		}
+		if fi, err := s.file.Stat(); err == nil {
+			written = fi.Size() // what is kept, and what reached the disk after a write error
+		}
+		s.file.Close()
+		s.file = nil
+	}
+	h := s.f.h
+	h.reserved -= s.reserved
+	h.used += written - s.start
+	delete(h.uploading, s.rel)
+	if written == 0 || s.discard || s.overQuota.Load() {
+		if err := s.f.partials.Remove(key(s.rel)); err == nil || errors.Is(err, fs.ErrNotExist) {
+			h.used -= written
+		}
+		s.f.partials.Remove(key(s.rel) + ".json")
+	}
+}
+
+// atWriter writes sequentially at off through a WriterAt: the sink's writer, which absorb moves
+// forward over pieces written directly.
+type atWriter struct {
+	w   io.WriterAt
+	off int64
+}
+
+func (a *atWriter) Write(p []byte) (int, error) {
+	n, err := a.w.WriteAt(p, a.off)
+	a.off += int64(n)
+	return n, err
+}
+
+func (a *atWriter) WriteAt(p []byte, off int64) (int, error) { return a.w.WriteAt(p, off) }
+
+// wrapAt applies Options.WrapWriter (tests inject disk errors) to positioned writes.
+type wrapAt struct {
+	f    *os.File
+	wrap func(io.Writer) io.Writer
+}
+
+func (w wrapAt) WriteAt(p []byte, off int64) (int, error) {
+	return w.wrap(io.NewOffsetWriter(w.f, off)).Write(p)
+}
