@@ -99,7 +99,7 @@ func (s *session) newBatchView(dir string, items []client.Item, sizes []int64) *
 }
 
 func (v *batchView) label(i int) string {
-	return fmt.Sprintf("[%d/%d] %s", min(i+1, len(v.items)), len(v.items), remoteName(v.items[min(i, len(v.items)-1)]))
+	return fmt.Sprintf("[%d/%d] %s", min(i+1, len(v.items)), len(v.items), visible(remoteName(v.items[min(i, len(v.items)-1)])))
 }
 
 // progress is the progress callback of the file being transferred.
@@ -107,7 +107,7 @@ func (v *batchView) progress(done, total int64) {
 	if v.next != v.seen {
 		v.seen = v.next
 		if done > 0 {
-			v.bar.Println(remoteName(v.items[v.next]) + ": " + resuming(done, total))
+			v.bar.Println(visible(remoteName(v.items[v.next])) + ": " + resuming(done, total))
 		}
 		v.bar.SetLabel(v.label(v.next))
 	}
@@ -125,7 +125,7 @@ func (v *batchView) each(i int, r client.Result, err error) {
 	if err != nil {
 		v.failed++
 		v.bar.Clear()
-		msg, named := describe(err), v.dir+" "+remoteName(v.items[i])+": "
+		msg, named := describe(err), v.dir+" "+visible(remoteName(v.items[i]))+": "
 		if !strings.HasPrefix(msg, named) { // the client's upload errors name the file already
 			msg = named + msg
 		}

@@ -43,12 +43,14 @@ func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
 }
 
 // complete turns the names that start with the typed part into what to insert, written the way
-// the word was begun (plain with backslashes, or inside quotes).
+// the word was begun (plain with backslashes, or inside quotes). A name that visible would escape
+// is not offered: the line editor would write it to the terminal as it is.
 func (c *completer) complete(p partial, dir string, names []candidate) ([][]rune, int) {
 	typed := strings.TrimPrefix(p.word, dir)
 	var out [][]rune
 	for _, n := range names {
-		if !strings.HasPrefix(n.name, typed) || (strings.HasPrefix(n.name, ".") && !strings.HasPrefix(typed, ".")) {
+		if !strings.HasPrefix(n.name, typed) || (strings.HasPrefix(n.name, ".") && !strings.HasPrefix(typed, ".")) ||
+			visible(n.name) != n.name {
 			continue
 		}
 		out = append(out, []rune(insertion(n.name[len(typed):], n.dir, p.quote)))

@@ -61,7 +61,8 @@ func (s *session) cmdLpwd(context.Context, invocation) error {
 	return nil
 }
 
-// cmdLls lists a local directory like ls: names sorted, directories with a trailing slash.
+// cmdLls lists a local directory like ls: names sorted, directories with a trailing slash, through
+// visible (a download may have brought a name from the server).
 func (s *session) cmdLls(_ context.Context, inv invocation) error {
 	p := s.localPath(inv.arg(0, "."))
 	fi, err := os.Stat(p)
@@ -78,7 +79,7 @@ func (s *session) cmdLls(_ context.Context, inv invocation) error {
 	}
 	w := bufio.NewWriter(s.env.Stdout)
 	for _, e := range entries {
-		name := e.Name()
+		name := visible(e.Name())
 		if e.IsDir() {
 			name += "/"
 		}

@@ -93,7 +93,7 @@ func (s *session) repl(ctx context.Context) int {
 	})
 	defer stop()
 	for {
-		rl.SetPrompt("ftp:" + s.cwd + "> ")
+		rl.SetPrompt("ftp:" + visible(s.cwd) + "> ")
 		line, err := rl.Readline()
 		switch {
 		case ctx.Err() != nil:

@@ -48,7 +48,8 @@ func (s *session) entries(p string, long bool) ([]proto.Entry, error) {
 	return entries, err
 }
 
-// writeShort writes one name a line, directories with a trailing slash.
+// writeShort writes one name a line, directories with a trailing slash. Names, modes and paths
+// from the server are printed through visible.
 func writeShort(w io.Writer, entries []proto.Entry) {
 	for _, e := range entries {
 		fmt.Fprintln(w, displayName(e))
@@ -57,9 +58,9 @@ func writeShort(w io.Writer, entries []proto.Entry) {
 
 func displayName(e proto.Entry) string {
 	if e.Type == proto.EntryDir {
-		return e.Name + "/"
+		return visible(e.Name) + "/"
 	}
-	return e.Name
+	return visible(e.Name)
 }
 
 // writeLong writes entries like ls -l: mode, size in bytes, modification time, name.
@@ -73,7 +74,7 @@ func writeLong(w io.Writer, entries []proto.Entry, now time.Time) {
 		if mode == "" {
 			mode = "?---------"
 		}
-		fmt.Fprintf(w, "%s %*d %s %s\n", mode, width, e.Size, listTime(e.Mtime, now), e.Name)
+		fmt.Fprintf(w, "%s %*d %s %s\n", visible(mode), width, e.Size, listTime(e.Mtime, now), visible(e.Name))
 	}
 }
 
@@ -96,7 +97,7 @@ func (s *session) cmdPwd(context.Context, invocation) error {
 		return err
 	}
 	s.cwd = p
-	fmt.Fprintln(s.env.Stdout, p)
+	fmt.Fprintln(s.env.Stdout, visible(p))
 	return nil
 }
 
@@ -106,7 +107,7 @@ func (s *session) cmdCd(_ context.Context, inv invocation) error {
 		return err
 	}
 	s.cwd = p
-	fmt.Fprintf(s.env.Stdout, "directory changed to %s\n", p)
+	fmt.Fprintf(s.env.Stdout, "directory changed to %s\n", visible(p))
 	return nil
 }
 
@@ -116,7 +117,7 @@ func (s *session) cmdMkdir(_ context.Context, inv invocation) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(s.env.Stdout, "directory %s created\n", p)
+		fmt.Fprintf(s.env.Stdout, "directory %s created\n", visible(p))
 	}
 	return nil
 }

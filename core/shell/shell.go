@@ -82,7 +82,7 @@ func (s *session) configure(settings *conf.Settings) error {
 
 // notify shows a message of the client library (a new known host, a warning, the queue).
 func (s *session) notify(msg string) {
-	fmt.Fprintln(s.env.Stderr, msg)
+	fmt.Fprintln(s.env.Stderr, visible(msg))
 }
 
 // close ends the session politely.
@@ -128,7 +128,7 @@ func (s *session) login(ctx context.Context) error {
 	if err := s.connect(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.env.Stdout, "Account [%s] login successful\n", s.c.User())
+	fmt.Fprintf(s.env.Stdout, "Account [%s] login successful\n", visible(s.c.User()))
 	return nil
 }
 
@@ -200,7 +200,7 @@ func (s *session) reconnect(ctx context.Context, note string) error {
 	if err := s.connect(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.env.Stderr, "reconnected: Account [%s] login successful\n", s.c.User())
+	fmt.Fprintf(s.env.Stderr, "reconnected: Account [%s] login successful\n", visible(s.c.User()))
 	if cwd == "/" {
 		return nil
 	}
@@ -265,7 +265,7 @@ func (s *session) fatal(err error) int {
 }
 
 // describe renders an error for the user, without the "client: " prefix of the library's
-// sentinels.
+// sentinels, and through visible: it may carry the message of a reply, and names the server sent.
 func describe(err error) string {
 	if err == nil {
 		return "no error"
@@ -273,7 +273,7 @@ func describe(err error) string {
 	if err == context.Canceled {
 		return "interrupted"
 	}
-	return strings.ReplaceAll(err.Error(), "client: ", "")
+	return visible(strings.ReplaceAll(err.Error(), "client: ", ""))
 }
 
 // interruptedError is an operation stopped by Ctrl-C (it wraps context.Canceled), with a message

@@ -129,7 +129,7 @@ func (v *view) progress(done, total int64) {
 		if done > 0 {
 			v.bar.Println(resuming(done, total))
 		}
-		v.bar.Start(v.name)
+		v.bar.Start(visible(v.name))
 	}
 	v.bar.Update(done, total)
 }
@@ -161,22 +161,23 @@ func transferError(ctx context.Context, dir string, err error) error {
 //	File [x] upload successful: 10 MiB in 0.21 s (47.6 MiB/s), md5 3f2a...
 //
 // with ", resumed from 52.3 MiB" when it resumed and ", restarted: REASON" when a partial file
-// could not be continued. The speed counts the bytes that travelled.
+// could not be continued. The speed counts the bytes that travelled. The name (from the server in
+// an mget) and the reason (from the server) are printed through visible.
 func summary(dir, name string, r client.Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "File [%s] %s successful: %s in %.2f s (%s/s)", name, dir, bytesize.Format(r.Size),
+	fmt.Fprintf(&b, "File [%s] %s successful: %s in %.2f s (%s/s)", visible(name), dir, bytesize.Format(r.Size),
 		r.Elapsed.Seconds(), bytesize.Format(int64(progress.Rate(r.Sent(), r.Elapsed))))
 	if r.Offset > 0 {
 		fmt.Fprintf(&b, ", resumed from %s", bytesize.Format(r.Offset))
 	}
 	if r.Restart != "" {
-		fmt.Fprintf(&b, ", restarted: %s", r.Restart)
+		fmt.Fprintf(&b, ", restarted: %s", visible(r.Restart))
 	}
 	fmt.Fprintf(&b, ", md5 %s", r.MD5)
 	return b.String()
 }
 
-// remoteName is how a remote path is shown in a batch: as matched.
+// remoteName is the remote path of a file of a batch, as matched: print it through visible.
 func remoteName(it client.Item) string {
 	if it.Remote != "" {
 		return it.Remote
