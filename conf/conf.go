@@ -34,6 +34,7 @@ func DefaultTOML() string { return defaultTOML }
 // Settings is the whole configuration of the three programs.
 type Settings struct {
 	Server  Server  `toml:"server"`
+	FTP     FTP     `toml:"ftp"`
 	Limits  Limits  `toml:"limits"`
 	Auth    Auth    `toml:"auth"`
 	Storage Storage `toml:"storage"`
@@ -59,6 +60,37 @@ type Server struct {
 	TLS             bool     `toml:"tls"`
 	CertFile        string   `toml:"cert_file"`
 	KeyFile         string   `toml:"key_file"`
+}
+
+// FTP configures the FTP door.
+type FTP struct {
+	Listen          string `toml:"listen"`
+	TLS             string `toml:"tls"`
+	PassivePorts    string `toml:"passive_ports"`
+	PublicHost      string `toml:"public_host"`
+	Active          bool   `toml:"active"`
+	RequireTLSReuse bool   `toml:"require_tls_reuse"`
+	StrictTLSEOF    bool   `toml:"strict_tls_eof"`
+}
+
+// Ports returns the passive port range; zeros for "".
+func (f FTP) Ports() (first, last int) {
+	first, last, _ = parsePorts(f.PassivePorts)
+	return first, last
+}
+
+// parsePorts parses "FIRST-LAST" (1 to 65535, FIRST <= LAST); "" is 0, 0.
+func parsePorts(s string) (first, last int, ok bool) {
+	if s == "" {
+		return 0, 0, true
+	}
+	a, b, found := strings.Cut(s, "-")
+	first, err1 := strconv.Atoi(strings.TrimSpace(a))
+	last, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !found || err1 != nil || err2 != nil || first < 1 || last > 65535 || first > last {
+		return 0, 0, false
+	}
+	return first, last, true
 }
 
 // Limits bounds what one client can cost the server.
@@ -273,6 +305,10 @@ func (s *Settings) validate() error {
 		{"server.write_timeout", s.Server.WriteTimeout, s.Server.WriteTimeout <= 0, "want a positive duration"},
 		{"server.shutdown_timeout", s.Server.ShutdownTimeout, s.Server.ShutdownTimeout < 0, "want a duration, 0 or more"},
 		{"server.key_file", s.Server.KeyFile, (s.Server.CertFile == "") != (s.Server.KeyFile == ""), "cert_file and key_file must be set together"},
+		{"ftp.listen", s.FTP.Listen, s.FTP.Listen != "" && !validAddr(s.FTP.Listen), "want \"\" (off) or HOST:PORT"},
+		{"ftp.tls", s.FTP.TLS, s.FTP.TLS != "required" && s.FTP.TLS != "implicit" && s.FTP.TLS != "off", "want \"required\", \"implicit\" or \"off\""},
+		{"ftp.passive_ports", s.FTP.PassivePorts, !validPorts(s.FTP.PassivePorts), "want \"\" or \"FIRST-LAST\" with ports from 1 to 65535"},
+		{"ftp.public_host", s.FTP.PublicHost, s.FTP.PublicHost != "" && !isIPv4(s.FTP.PublicHost), "want \"\" or an IPv4 address"},
 		{"limits.login_attempts", s.Limits.LoginAttempts, s.Limits.LoginAttempts < 1 || s.Limits.LoginAttempts > 100, "want 1 to 100"},
 		{"limits.login_timeout", s.Limits.LoginTimeout, s.Limits.LoginTimeout <= 0, "want a positive duration"},
 		{"limits.throttle_after", s.Limits.ThrottleAfter, s.Limits.ThrottleAfter < 0, "want 0 or more"},
@@ -334,6 +370,13 @@ func show(v any) string {
 		return strconv.Quote(bytesize.Format(int64(v)))
 	}
 	return fmt.Sprint(v)
+}
+
+func validPorts(s string) bool { _, _, ok := parsePorts(s); return ok }
+
+func isIPv4(s string) bool {
+	ip := net.ParseIP(s)
+	return ip != nil && ip.To4() != nil
 }
 
 func validAddr(addr string) bool {

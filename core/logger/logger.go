@@ -118,7 +118,8 @@ type Transfer struct {
 	Path     string        // file name as the server stores it, e.g. /alice/docs/a.txt
 	Dir      Direction
 	User     string
-	Complete bool // false: interrupted or failed (xferlog status "i")
+	Complete bool   // false: interrupted or failed (xferlog status "i")
+	Service  string // the door: "myftp" (native, also when empty), "ftp", "sftp"
 }
 
 // TransferLog writes xferlog lines. It is safe for concurrent use.
@@ -136,7 +137,8 @@ func NewTransferLog(w io.Writer) *TransferLog { return &TransferLog{w: w} }
 //
 // The fields are: current time, transfer time in whole seconds (at least 1, as wu-ftpd rounds),
 // remote host, bytes, file name, transfer type (b: binary), special action (_: none), direction
-// (i: incoming, o: outgoing), access mode (r: real user), user name, service name, authentication
+// (i: incoming, o: outgoing), access mode (r: real user), user name, service name (the door:
+// myftp for the native protocol, ftp, sftp), authentication
 // method (1: password), authenticated user id (*: none), completion status (c: complete,
 // i: incomplete).
 //
@@ -155,9 +157,13 @@ func (l *TransferLog) Log(t Transfer) error {
 	if t.Complete {
 		status = 'c'
 	}
-	line := fmt.Sprintf("%s %d %s %d %s b _ %c r %s myftp 1 * %c\n",
+	service := t.Service
+	if service == "" {
+		service = "myftp"
+	}
+	line := fmt.Sprintf("%s %d %s %d %s b _ %c r %s %s 1 * %c\n",
 		t.End.Format("Mon Jan _2 15:04:05 2006"), max(secs, 1), field(t.Remote), t.Bytes, field(t.Path),
-		t.Dir, field(t.User), status)
+		t.Dir, field(t.User), field(service), status)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, err := io.WriteString(l.w, line); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/myftp/myftp/conf"
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/ftpdoor"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/core/server"
 	"github.com/myftp/myftp/lib/bytesize"
@@ -84,7 +85,11 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer logs.Close()
-	native, err := newNative(s, logs, stdout, stderr)
+	c, err := openCore(s, logs, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	doors, err := newDoors(s, c, logs, stderr)
 	if err != nil {
 		return err
 	}
@@ -92,15 +97,18 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	l, err := listen(ctx, s.Server.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	served := make(chan error, len(doors))
+	for _, d := range doors {
+		l, err := listen(ctx, d.addr)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("%slisten: %w", d.prefix, err)
+		}
+		fmt.Fprintf(stdout, "%slistening on %s\n", d.prefix, l.Addr())
+		logs.Event.Info("listening", "door", d.name, "addr", l.Addr().String(), "pool_size", s.Server.PoolSize,
+			"queue_size", s.Server.QueueSize, "root", s.Root)
+		go func() { served <- srv.Serve(l, d.door) }()
 	}
-	fmt.Fprintf(stdout, "listening on %s\n", l.Addr())
-	logs.Event.Info("listening", "addr", l.Addr().String(), "pool_size", s.Server.PoolSize, "queue_size", s.Server.QueueSize,
-		"tls", s.Server.TLS, "root", s.Root)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l, native) }()
 	select {
 	case <-ctx.Done():
 	case err := <-served:
@@ -114,7 +122,9 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 	if err := srv.Shutdown(sctx); err != nil {
 		logs.Event.Warn("shutdown timeout: remaining sessions were closed", "err", err)
 	}
-	<-served
+	for range doors {
+		<-served
+	}
 	logs.Event.Info("stopped")
 	return nil
 }
@@ -131,8 +141,16 @@ func logConfig(s *conf.Settings) logger.Config {
 		MaxSize: int64(s.Log.MaxSize), MaxBackups: s.Log.MaxBackups, MaxAge: s.Log.MaxAge.D(), Compress: s.Log.Compress}
 }
 
-// newNative wires the settings into the native door.
-func newNative(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*server.Server, error) {
+// core is what every door serves: the accounts, the homes, the certificate.
+type core struct {
+	auth  *auth.Authenticator
+	homes *homefs.Store
+	cert  *tls.Certificate // nil when no door uses TLS
+}
+
+// openCore opens the account database and the homes, and loads or creates the certificate if a
+// door needs it, printing its fingerprint.
+func openCore(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*core, error) {
 	accounts, err := db.Open(s.Storage.DBDir)
 	if err != nil {
 		return nil, err
@@ -152,17 +170,70 @@ func newNative(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
-	tlsConf, err := tlsConfig(s, logs.Event, stdout, stderr)
+	c := &core{auth: authn, homes: homefs.NewStore(s.Storage.UploadDir, homefs.Options{Fsync: s.Storage.Fsync,
+		PartialTTL: s.Storage.PartialTTL.D(), FormatSize: bytesize.Format})}
+	if !s.Server.TLS {
+		fmt.Fprintln(stderr, "myftps: WARNING: tls = false: passwords and files travel in clear text; use this for debugging only")
+	}
+	if s.Server.TLS || s.FTP.Listen != "" && s.FTP.TLS != "off" {
+		if c.cert, err = certificate(s, logs.Event, stdout); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// door is a protocol to serve on an address.
+type door struct {
+	name, prefix, addr string // prefix starts the "listening on" line
+	door               admission.Door
+}
+
+// newDoors makes the doors the settings switch on: the native one always, FTP with [ftp] listen.
+func newDoors(s *conf.Settings, c *core, logs *logger.Logs, stderr io.Writer) ([]door, error) {
+	var nativeTLS *tls.Config
+	if s.Server.TLS {
+		nativeTLS = &tls.Config{Certificates: []tls.Certificate{*c.cert}, MinVersion: tls.VersionTLS13}
+	}
+	native, err := server.New(server.Config{
+		Name: s.Server.Name, IdleTimeout: s.Server.IdleTimeout.D(), WriteTimeout: s.Server.WriteTimeout.D(),
+		LoginAttempts: s.Limits.LoginAttempts, MaxHeader: int(s.Limits.MaxHeaderSize),
+		TLS: nativeTLS, Auth: c.auth, Homes: c.homes, Transfers: logs.Transfer, Log: logs.Event,
+	})
 	if err != nil {
 		return nil, err
 	}
-	homes := homefs.NewStore(s.Storage.UploadDir, homefs.Options{Fsync: s.Storage.Fsync, PartialTTL: s.Storage.PartialTTL.D(),
-		FormatSize: bytesize.Format})
-	return server.New(server.Config{
-		Name: s.Server.Name, IdleTimeout: s.Server.IdleTimeout.D(), WriteTimeout: s.Server.WriteTimeout.D(),
-		LoginAttempts: s.Limits.LoginAttempts, MaxHeader: int(s.Limits.MaxHeaderSize),
-		TLS: tlsConf, Auth: authn, Homes: homes, Transfers: logs.Transfer, Log: logs.Event,
-	})
+	doors := []door{{name: "myftp", addr: s.Server.Listen, door: native}}
+	if s.FTP.Listen == "" {
+		return doors, nil
+	}
+	fd, err := newFTP(s, c, logs, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return append(doors, door{name: "ftp", prefix: "ftp ", addr: s.FTP.Listen, door: fd}), nil
+}
+
+// newFTP wires the [ftp] settings into the FTP door.
+func newFTP(s *conf.Settings, c *core, logs *logger.Logs, stderr io.Writer) (*ftpdoor.Door, error) {
+	cfg := ftpdoor.Config{Name: s.Server.Name, PublicHost: s.FTP.PublicHost, Active: s.FTP.Active,
+		RequireTLSReuse: s.FTP.RequireTLSReuse, StrictTLSEOF: s.FTP.StrictTLSEOF, IdleTimeout: s.Server.IdleTimeout.D(),
+		Auth: c.auth, Homes: c.homes, Transfers: logs.Transfer, Log: logs.Event}
+	cfg.PassivePorts[0], cfg.PassivePorts[1] = s.FTP.Ports()
+	switch s.FTP.TLS {
+	case "off":
+		cfg.TLSMode = ftpdoor.TLSOff
+		fmt.Fprintln(stderr, "myftps: WARNING: [ftp] tls = \"off\": FTP passwords and files travel in clear text")
+	case "implicit":
+		cfg.TLSMode = ftpdoor.TLSImplicit
+	default:
+		cfg.TLSMode = ftpdoor.TLSRequired
+	}
+	if cfg.TLSMode != ftpdoor.TLSOff {
+		// TLS 1.2 too: FTP clients are older on average than myftpc.
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{*c.cert}, MinVersion: tls.VersionTLS12}
+	}
+	return ftpdoor.New(cfg)
 }
 
 // listen opens the server's TCP listener. Its connections probe a silent peer after 15 s and give
@@ -175,12 +246,8 @@ func listen(ctx context.Context, addr string) (net.Listener, error) {
 	return lc.Listen(ctx, "tcp", addr)
 }
 
-// tlsConfig loads or creates the certificate and prints its fingerprint; nil when TLS is off.
-func tlsConfig(s *conf.Settings, log *slog.Logger, stdout, stderr io.Writer) (*tls.Config, error) {
-	if !s.Server.TLS {
-		fmt.Fprintln(stderr, "myftps: WARNING: tls = false: passwords and files travel in clear text; use this for debugging only")
-		return nil, nil
-	}
+// certificate loads or creates the certificate and prints its fingerprint.
+func certificate(s *conf.Settings, log *slog.Logger, stdout io.Writer) (*tls.Certificate, error) {
 	certFile, keyFile, selfSigned := s.CertPaths()
 	var cert tls.Certificate
 	var err error
@@ -197,5 +264,5 @@ func tlsConfig(s *conf.Settings, log *slog.Logger, stdout, stderr io.Writer) (*t
 		return nil, err
 	}
 	fmt.Fprintf(stdout, "fingerprint %s\n", certs.Fingerprint(cert.Certificate[0]))
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}, nil
+	return &cert, nil
 }

@@ -40,15 +40,16 @@ func (f *FS) Pwd() string { return f.cwd }
 
 // Entry describes one file or directory.
 type Entry struct {
-	Name  string
-	Type  byte // 'f' file, 'd' directory, 'l' symbolic link, 'o' other
-	Size  int64
-	Mode  string // like ls -l: "drwx------"
-	Mtime time.Time
+	Name     string
+	Type     byte // 'f' file, 'd' directory, 'l' symbolic link, 'o' other
+	Size     int64
+	Mode     string // like ls -l: "drwx------"
+	FileMode fs.FileMode
+	Mtime    time.Time
 }
 
 func entryOf(name string, fi fs.FileInfo) Entry {
-	e := Entry{Name: name, Size: fi.Size(), Mtime: fi.ModTime(), Mode: modeString(fi.Mode())}
+	e := Entry{Name: name, Size: fi.Size(), Mtime: fi.ModTime(), Mode: modeString(fi.Mode()), FileMode: fi.Mode()}
 	switch {
 	case fi.Mode().IsRegular():
 		e.Type = 'f'
@@ -399,6 +400,19 @@ func (f *FS) fitsAt(rel, vFrom, vTo string) error {
 		return wrapOS(err, vFrom)
 	}
 	return tooBig
+}
+
+// Chtimes sets the modification time of the file or directory p (FTP's MFMT, SFTP's setstat).
+// The file keeps its content, and its recorded checksums are taken up again on the next download.
+func (f *FS) Chtimes(p string, mtime time.Time) error {
+	rel, vpath, err := resolve(f.cwd, p, false)
+	if err != nil {
+		return err
+	}
+	if rel == "." {
+		return newErr(ErrPermission, vpath, "the home directory keeps its time")
+	}
+	return wrapOS(f.root.Chtimes(rel, time.Time{}, mtime), vpath)
 }
 
 // Usage returns the bytes used by the home (files and partial uploads) and its quota.

@@ -111,9 +111,7 @@ func (f *FS) StatHeld(p string) (Entry, error) {
 	if err != nil {
 		return e, serr
 	}
-	pe := entryOf(path.Base(vpath), fi)
-	pe.Mode = "-rw-------"
-	return pe, nil
+	return entryOf(path.Base(vpath), fi), nil
 }
 
 // BeginStream starts receiving the file p at offset: 0 starts afresh (an unfinished upload of p is

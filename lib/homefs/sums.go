@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash"
 	"hash/crc32"
 	"io"
@@ -150,6 +151,27 @@ func (f *FS) Checksum(p, algo string) (string, error) {
 	sum := hex.EncodeToString(h.Sum(nil))
 	f.record(d, algo, sum)
 	return sum, nil
+}
+
+// ChecksumRange returns the hex checksum of the bytes from start up to end of the file p, computed
+// (a part of a file is not recorded). It fails with ErrOffset unless 0 <= start <= end <= size.
+func (f *FS) ChecksumRange(p, algo string, start, end int64) (string, error) {
+	h := NewHash(algo)
+	if h == nil {
+		return "", newErr(ErrInvalidPath, "", "unknown checksum algorithm "+algo)
+	}
+	d, err := f.OpenDownload(p)
+	if err != nil {
+		return "", err
+	}
+	defer d.Close()
+	if start < 0 || start > end || end > d.Info.Size {
+		return "", newErr(ErrOffset, d.Info.Name, fmt.Sprintf("range %d-%d of a file of %d bytes", start, end, d.Info.Size))
+	}
+	if _, err := io.Copy(h, io.NewSectionReader(d, start, end-start)); err != nil {
+		return "", &Error{Kind: ErrIO, Path: d.Info.Name, Err: err}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // record stores a checksum of d computed from its content, unless the file changed meanwhile.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/ftpdoor"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/core/server"
 	"github.com/myftp/myftp/lib/account"
@@ -43,6 +44,10 @@ type Options struct {
 	Store homefs.Options
 	// Auth configuration; Accounts is filled in.
 	Auth auth.Config
+	// FTP, if not nil, starts the FTP door too, on another free loopback port (Env.FTPAddr), with
+	// the same accounts, homes, logs and admission. Auth, Homes, Transfers, Log and TLS (the
+	// server's certificate, unless TLSMode is TLSOff) are filled in when nil.
+	FTP *ftpdoor.Config
 	// Dir is the runtime root; empty means a new temporary directory.
 	Dir string
 	// LogTo receives the event log; nil discards it.
@@ -57,6 +62,8 @@ type Env struct {
 	Store      *homefs.Store
 	Server     *admission.Server // accepts, queues and limits connections
 	Native     *server.Server    // the native door
+	FTP        *ftpdoor.Door     // the FTP door, if Options.FTP asked for it
+	FTPAddr    string
 	Addr       string
 	KnownHosts string
 	Cert       tls.Certificate
@@ -96,7 +103,39 @@ func Start(t testing.TB, opt Options) *Env {
 	e.KnownHosts = filepath.Join(e.Dir, "known_hosts")
 	go e.Server.Serve(e.listener, e.Native)
 	t.Cleanup(e.Stop)
+	if opt.FTP != nil {
+		e.startFTP(*opt.FTP, cfg)
+	}
 	return e
+}
+
+// startFTP starts the FTP door on a free loopback port, sharing the native door's parts.
+func (e *Env) startFTP(fc ftpdoor.Config, native server.Config) {
+	if fc.Auth == nil {
+		fc.Auth = native.Auth
+	}
+	if fc.Homes == nil {
+		fc.Homes = native.Homes
+	}
+	if fc.Transfers == nil {
+		fc.Transfers = native.Transfers
+	}
+	if fc.Log == nil {
+		fc.Log = native.Log
+	}
+	if fc.TLSMode != ftpdoor.TLSOff && fc.TLS == nil {
+		fc.TLS = &tls.Config{Certificates: []tls.Certificate{e.certificate()}, MinVersion: tls.VersionTLS12}
+	}
+	var err error
+	if e.FTP, err = ftpdoor.New(fc); err != nil {
+		e.T.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.FTPAddr = l.Addr().String()
+	go e.Server.Serve(l, e.FTP)
 }
 
 func withStoreDefaults(o homefs.Options) homefs.Options {
@@ -153,16 +192,24 @@ func (e *Env) config(opt Options) server.Config {
 		cfg.Log = e.logs.Event
 	}
 	if !opt.Plain && cfg.TLS == nil {
-		certPEM, keyPEM, err := certs.SelfSigned(nil, time.Now())
-		if err != nil {
-			e.T.Fatal(err)
-		}
-		if e.Cert, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
-			e.T.Fatal(err)
-		}
-		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{e.Cert}, MinVersion: tls.VersionTLS13}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{e.certificate()}, MinVersion: tls.VersionTLS13}
 	}
 	return cfg
+}
+
+// certificate returns the server's certificate, making a self-signed one the first time.
+func (e *Env) certificate() tls.Certificate {
+	if e.Cert.Certificate != nil {
+		return e.Cert
+	}
+	certPEM, keyPEM, err := certs.SelfSigned(nil, time.Now())
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if e.Cert, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		e.T.Fatal(err)
+	}
+	return e.Cert
 }
 
 // Stop shuts the server down (at most 5 s) and closes its logs. Start registers it as cleanup.

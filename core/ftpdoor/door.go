@@ -1,0 +1,210 @@
+// Package ftpdoor is the FTP and FTPS door of myftps: RFC 959 with the extensions that real
+// clients use (EPSV, MLSD, REST, HASH, AVBL...), on the fclairamb/ftpserverlib engine, over the
+// same accounts, homes, quotas and logs as the native door.
+//
+// Each connection admission hands to ServeConn gets an engine and a driver of its own, so that
+// its passive data connections and TLS sessions are known to belong to it: a data connection is
+// taken only from the control connection's address, and (with RequireTLSReuse) only if it resumes
+// that control connection's TLS session. Uploads go through homefs streams: a file appears under
+// its name only once its data connection has ended cleanly, which over TLS means with the
+// client's close_notify (StrictTLSEOF).
+package ftpdoor
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/myftp/myftp/core/admission"
+	"github.com/myftp/myftp/core/logger"
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/homefs"
+)
+
+// TLSMode says how the door uses TLS.
+type TLSMode int
+
+// The TLS modes, as the [ftp] tls setting names them.
+const (
+	// TLSRequired: AUTH TLS must succeed before USER and PASS, and data connections must be
+	// protected (PROT P).
+	TLSRequired TLSMode = iota
+	// TLSImplicit: TLS from the first byte, as on port 990.
+	TLSImplicit
+	// TLSOff: plain FTP; passwords and files travel in clear text.
+	TLSOff
+)
+
+// Authenticator decides logins and whether a logged-in account may go on. *auth.Authenticator
+// satisfies it.
+type Authenticator interface {
+	Login(ctx context.Context, name, password, remote string) (account.Account, error)
+	Check(name string) (account.Account, error)
+}
+
+// Homes opens a session's view of a home directory. *homefs.Store satisfies it.
+type Homes interface {
+	Open(home string, quota int64) (*homefs.FS, error)
+}
+
+// TransferLogger records finished and interrupted transfers. *logger.TransferLog satisfies it.
+type TransferLogger interface {
+	Log(logger.Transfer) error
+}
+
+// Config is everything a Door needs.
+type Config struct {
+	// Name is said in the greeting ("NAME ready").
+	Name string
+	// TLSMode and TLS: TLS must be set unless TLSMode is TLSOff.
+	TLSMode TLSMode
+	TLS     *tls.Config
+	// PassivePorts is the range passive data connections listen on; zero means any free port.
+	PassivePorts [2]int
+	// PublicHost is the IPv4 address announced in PASV replies; empty means the address the
+	// control connection reached.
+	PublicHost string
+	// Active allows PORT and EPRT (the server connects to the client).
+	Active bool
+	// RequireTLSReuse refuses a protected data connection that does not resume the TLS session of
+	// its control connection.
+	RequireTLSReuse bool
+	// StrictTLSEOF counts an upload over TLS as complete only if the client's close_notify
+	// arrived before the connection ended: a data connection cut without it keeps the upload
+	// unfinished.
+	StrictTLSEOF bool
+	// IdleTimeout ends a session that sends no command for this long, unless a transfer is
+	// running; it is rounded up to whole seconds.
+	IdleTimeout time.Duration
+
+	Auth      Authenticator
+	Homes     Homes
+	Transfers TransferLogger // may be nil
+	Log       *slog.Logger   // may be nil
+}
+
+// Door serves FTP sessions; it is an admission.Door. Create it with New.
+type Door struct {
+	cfg Config
+	tls *tls.Config // cfg.TLS with ticket keys of its own, shared by every session's configs
+}
+
+// New returns a Door.
+func New(cfg Config) (*Door, error) {
+	if cfg.Auth == nil || cfg.Homes == nil {
+		return nil, errors.New("ftpdoor: Auth and Homes are required")
+	}
+	if cfg.TLSMode != TLSOff && cfg.TLS == nil {
+		return nil, errors.New("ftpdoor: TLS is required unless the mode is TLSOff")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Name == "" {
+		cfg.Name = "myftp"
+	}
+	d := &Door{cfg: cfg}
+	if cfg.TLS != nil {
+		// Explicit ticket keys, so that the per-session configs (clones) seal and open session
+		// tickets with the same keys.
+		d.tls = cfg.TLS.Clone()
+		var key [32]byte
+		rand.Read(key[:])
+		d.tls.SetSessionTicketKeys([][32]byte{key})
+	}
+	return d, nil
+}
+
+// ServeConn serves one FTP session on c until the client quits or the connection ends. When ctx
+// ends (the server shuts down), an idle session is closed at once and one with a transfer
+// running when that transfer ends.
+func (d *Door) ServeConn(ctx context.Context, c *admission.Conn) {
+	s := newSession(ctx, d, c)
+	defer s.close()
+	var conn net.Conn = c
+	if d.cfg.TLSMode == TLSImplicit {
+		conn = tls.Server(c, s.tlsConfig)
+	}
+	s.listener = newOneConnListener(conn)
+	engine := ftpserver.NewFtpServer(s)
+	engine.Logger = slog.New(warnOnly{s.log.Handler()})
+	if err := engine.Listen(); err != nil {
+		s.log.Error("ftp engine", "err", err)
+		return
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		engine.Serve()
+	}()
+	stop := context.AfterFunc(ctx, s.shutdown)
+	defer stop()
+	<-c.Done()
+	engine.Stop()
+	<-served
+	s.waitTransfers()
+}
+
+// Refuse sends a 421 reply with msg; over implicit TLS, after the handshake.
+func (d *Door) Refuse(c net.Conn, msg string) {
+	if d.cfg.TLSMode == TLSImplicit {
+		c.SetReadDeadline(time.Now().Add(time.Second)) // as admission set the write deadline
+		tc := tls.Server(c, d.tls)
+		if tc.Handshake() != nil {
+			return
+		}
+		c = tc
+	}
+	fmt.Fprintf(c, "421 %s\r\n", msg)
+}
+
+// oneConnListener yields one connection, then waits for Close: the engine's accept loop for a
+// single session.
+type oneConnListener struct {
+	conn net.Conn
+	once sync.Once
+	next chan net.Conn
+	done chan struct{}
+	shut sync.Once
+}
+
+func newOneConnListener(c net.Conn) *oneConnListener {
+	l := &oneConnListener{conn: c, next: make(chan net.Conn, 1), done: make(chan struct{})}
+	l.next <- c
+	return l
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.next:
+		return c, nil
+	case <-l.done:
+		// The engine recognises this error as a listener closed on purpose.
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
+	}
+}
+
+func (l *oneConnListener) Close() error {
+	l.shut.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+// warnOnly passes on the engine's warnings and errors, not its chatter ("Listening...").
+type warnOnly struct{ slog.Handler }
+
+func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h warnOnly) WithAttrs(a []slog.Attr) slog.Handler { return warnOnly{h.Handler.WithAttrs(a)} }
+func (h warnOnly) WithGroup(n string) slog.Handler      { return warnOnly{h.Handler.WithGroup(n)} }

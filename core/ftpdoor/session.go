@@ -1,0 +1,334 @@
+package ftpdoor
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/myftp/myftp/core/admission"
+	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/homefs"
+)
+
+// session is one control connection and the engine's driver for it (ftpserver.MainDriver).
+type session struct {
+	d         *Door
+	ctx       context.Context
+	conn      *admission.Conn
+	remote    string // the client's IP address
+	token     []byte // marks the TLS session tickets of this control connection
+	tlsConfig *tls.Config
+	listener  *oneConnListener
+
+	mu        sync.Mutex
+	log       *slog.Logger
+	cc        ftpserver.ClientContext
+	acct      account.Account
+	fs        *homefs.FS
+	transfers int              // transfers running
+	idle      *sync.Cond       // signalled when transfers drops to 0
+	streams   map[*upload]bool // uploads open, aborted if the session ends first
+	stopping  bool             // the server is shutting down
+	allo      bool             // the last ALLO was refused: the next STOR fails
+	closed    bool             // ServeConn has returned
+}
+
+func newSession(ctx context.Context, d *Door, c *admission.Conn) *session {
+	s := &session{d: d, ctx: ctx, conn: c, remote: c.Addr().String(), streams: map[*upload]bool{},
+		log: d.cfg.Log.With("remote", c.RemoteAddr().String(), "door", "ftp")}
+	if !c.Addr().IsValid() {
+		s.remote = c.RemoteAddr().String()
+	}
+	s.idle = sync.NewCond(&s.mu)
+	s.token = make([]byte, 16)
+	rand.Read(s.token)
+	if d.tls != nil {
+		s.tlsConfig = s.newTLSConfig()
+	}
+	return s
+}
+
+// GetSettings gives the engine its settings, and the listener that yields this one connection.
+func (s *session) GetSettings() (*ftpserver.Settings, error) {
+	c := s.d.cfg
+	st := &ftpserver.Settings{
+		Listener:               s.listener,
+		Banner:                 c.Name + " ready",
+		PublicHost:             c.PublicHost,
+		IdleTimeout:            int((c.IdleTimeout + 999_999_999) / 1_000_000_000),
+		ConnectionTimeout:      30,
+		DisableActiveMode:      !c.Active,
+		EnableHASH:             true,
+		DisableSite:            true,
+		DefaultTransferType:    ftpserver.TransferTypeBinary,
+		DisableASCIIConversion: true,
+		PasvConnectionsCheck:   ftpserver.IPMatchRequired,
+		ActiveConnectionsCheck: ftpserver.IPMatchRequired,
+	}
+	switch c.TLSMode {
+	case TLSRequired:
+		st.TLSRequired = ftpserver.MandatoryEncryption
+	case TLSImplicit:
+		st.TLSRequired = ftpserver.ImplicitEncryption
+	}
+	if p := c.PassivePorts; p[0] > 0 {
+		st.PassiveTransferPortRange = ftpserver.PortRange{Start: p[0], End: p[1]}
+	}
+	return st, nil
+}
+
+// ClientConnected greets the client.
+func (s *session) ClientConnected(cc ftpserver.ClientContext) (string, error) {
+	s.mu.Lock()
+	s.cc = cc
+	s.mu.Unlock()
+	return s.d.cfg.Name + " ready", nil
+}
+
+// ClientDisconnected is called by the engine when the control connection ends; ServeConn does
+// the cleaning up.
+func (s *session) ClientDisconnected(ftpserver.ClientContext) {}
+
+// QuitMessage is the reply to QUIT.
+func (s *session) QuitMessage() string { return "goodbye" }
+
+// AuthUser checks a login (USER and PASS) as the native door does: the same throttling per
+// address, the same hashing cap, the account's session limit. The engine answers any error with
+// 530 and its text (see PostAuthMessage), and closes the connection.
+func (s *session) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
+	acct, err := s.d.cfg.Auth.Login(s.ctx, user, pass, s.remote)
+	var te *auth.ThrottledError
+	switch {
+	case err != nil && s.ctx.Err() != nil:
+		return nil, loginError("server shutting down")
+	case errors.As(err, &te):
+		return nil, loginError(fmt.Sprintf("too many failed logins from %s, retry in %d s", te.Addr, te.RetryAfter/1e9))
+	case err != nil:
+		return nil, loginError("login incorrect")
+	}
+	if err := s.conn.Login(acct.Name); err != nil {
+		s.log.Info("login refused", "account", acct.Name, "err", err)
+		var le *admission.SessionLimitError
+		if errors.As(err, &le) {
+			return nil, loginError(le.Error())
+		}
+		return nil, loginError("login timeout")
+	}
+	fs, err := s.d.cfg.Homes.Open(acct.Home, acct.Quota)
+	if err != nil {
+		s.log.Error("open home", "account", acct.Name, "err", err)
+		return nil, loginError("local error on the server")
+	}
+	s.mu.Lock()
+	s.acct, s.fs = acct, fs
+	s.log = s.log.With("user", acct.Name)
+	s.mu.Unlock()
+	s.log.Info("login")
+	return &files{s: s}, nil
+}
+
+// loginError is a refused login as the client reads it after "530 ".
+type loginError string
+
+func (e loginError) Error() string { return string(e) }
+
+// PostAuthMessage is the text of the reply to PASS.
+func (s *session) PostAuthMessage(_ ftpserver.ClientContext, user string, authErr error) string {
+	if authErr != nil {
+		return authErr.Error()
+	}
+	return "Account [" + s.acct.Name + "] login successful"
+}
+
+// GetTLSConfig gives the engine the TLS configuration for AUTH TLS and for protected data
+// connections.
+func (s *session) GetTLSConfig() (*tls.Config, error) {
+	if s.tlsConfig == nil {
+		return nil, errors.New("TLS is off on this server")
+	}
+	return s.tlsConfig, nil
+}
+
+// newTLSConfig returns the session's TLS configuration: the control connection's tickets carry
+// the session's token, and a data connection (told apart by its wrapper) resumes only a ticket
+// with that token; with RequireTLSReuse it must resume one.
+func (s *session) newTLSConfig() *tls.Config {
+	control := s.d.tls.Clone()
+	control.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		ss.Extra = append(ss.Extra, s.token)
+		return s.d.tls.EncryptTicket(cs, ss)
+	}
+	data := s.d.tls.Clone()
+	data.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		ss, err := s.d.tls.DecryptTicket(identity, cs)
+		if err != nil || ss == nil || !hasToken(ss.Extra, s.token) {
+			return nil, nil // not this control connection's session: a full handshake
+		}
+		return ss, nil
+	}
+	if s.d.cfg.RequireTLSReuse {
+		data.VerifyConnection = func(cs tls.ConnectionState) error {
+			if !cs.DidResume {
+				s.log.Warn("data connection refused: it did not resume the control connection's TLS session")
+				return errNoReuse
+			}
+			return nil
+		}
+	}
+	cfg := s.d.tls.Clone()
+	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if dc, ok := hello.Conn.(*dataConn); ok {
+			dc.protected.Store(true)
+			return data, nil
+		}
+		if hello.Conn != net.Conn(s.conn) {
+			return data, nil // an active-mode data connection
+		}
+		return control, nil
+	}
+	return cfg
+}
+
+var errNoReuse = errors.New("ftpdoor: the data connection must resume the control connection's TLS session")
+
+func hasToken(extra [][]byte, token []byte) bool {
+	for _, e := range extra {
+		if bytes.Equal(e, token) {
+			return true
+		}
+	}
+	return false
+}
+
+// WrapPassiveListener wraps the engine's passive listeners, so that their connections are told
+// apart from the control connection and a TLS one cut without close_notify is seen as cut.
+func (s *session) WrapPassiveListener(l net.Listener) (net.Listener, error) {
+	return &dataListener{Listener: l, strict: s.d.cfg.StrictTLSEOF}, nil
+}
+
+// dataListener yields passive data connections as *dataConn.
+type dataListener struct {
+	net.Listener
+	strict bool
+}
+
+func (l *dataListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &dataConn{Conn: c, strict: l.strict}, nil
+}
+
+// dataConn is a passive data connection. With strict set, once TLS runs on it (protected), the
+// end of the TCP stream is reported to TLS as errCut rather than io.EOF. TLS reads the stream
+// only up to the end of the records it needs, so a client's close_notify is seen before the TCP
+// end and ends the transfer as a clean io.EOF; a client killed mid-upload, whose kernel closes
+// the stream with a plain FIN, reaches the TCP end first, and the upload fails instead of being
+// taken as complete (Go's TLS reports an end at a record boundary as io.EOF either way).
+type dataConn struct {
+	net.Conn
+	strict    bool
+	protected atomic.Bool
+}
+
+// errCut is what a protected data connection reads when its TCP stream ends without TLS's
+// close_notify.
+var errCut = errors.New("ftpdoor: the data connection ended without TLS close_notify")
+
+func (c *dataConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == io.EOF && c.strict && c.protected.Load() {
+		err = errCut
+	}
+	return n, err
+}
+
+// allowed reports whether the session's account may go on: it ends a session whose account was
+// deleted, disabled, or made anew under the same name, and applies a changed quota.
+func (s *session) allowed() error {
+	s.mu.Lock()
+	name, id, home, fs := s.acct.Name, s.acct.ID, s.acct.Home, s.fs
+	s.mu.Unlock()
+	acct, err := s.d.cfg.Auth.Check(name)
+	if err == nil && (acct.ID != id || acct.Home != home) {
+		err = fmt.Errorf("account %q was deleted and created again", name)
+	}
+	if err != nil {
+		s.log.Info("account no longer allowed; closing the session", "err", err)
+		s.conn.Close()
+		return errAccountGone
+	}
+	fs.SetQuota(acct.Quota)
+	return nil
+}
+
+var errAccountGone = errors.New("account disabled or deleted; closing the session")
+
+// beginTransfer counts a transfer as running; false when the session is ending.
+func (s *session) beginTransfer() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping || s.closed {
+		return false
+	}
+	s.transfers++
+	return true
+}
+
+// endTransfer counts a transfer as done; the last one of a stopping session closes it.
+func (s *session) endTransfer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.transfers--
+	if s.transfers == 0 {
+		s.idle.Broadcast()
+		if s.stopping {
+			s.conn.Close()
+		}
+	}
+}
+
+// shutdown ends the session for a server shutdown: at once if idle, else after its transfer.
+func (s *session) shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping = true
+	if s.transfers == 0 {
+		s.conn.Close()
+	}
+}
+
+// waitTransfers waits for the transfers still running after the control connection ended.
+func (s *session) waitTransfers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.transfers > 0 {
+		s.idle.Wait()
+	}
+}
+
+// close releases what the session holds, once its transfers are over.
+func (s *session) close() {
+	s.conn.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for u := range s.streams {
+		u.stream.Abort()
+	}
+	if s.fs != nil {
+		s.fs.Close()
+	}
+}

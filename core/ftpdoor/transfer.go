@@ -1,0 +1,199 @@
+package ftpdoor
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/myftp/myftp/core/logger"
+	"github.com/myftp/myftp/lib/homefs"
+)
+
+// GetHandle opens a file for a transfer (RETR, STOR, APPE; offset is REST's). An upload goes to a
+// homefs stream: STOR starts afresh, REST N then STOR continues at byte N (which must be what the
+// server holds, as SIZE reports it), APPE continues at the end. The engine closes the handle when
+// the data connection ends, after TransferError if it ended badly.
+func (f *files) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
+	if err := f.s.allowed(); err != nil {
+		return nil, err
+	}
+	if !f.s.beginTransfer() {
+		return nil, errors.New("server shutting down")
+	}
+	var h ftpserver.FileTransfer
+	var err error
+	if flags&(os.O_WRONLY|os.O_RDWR) != 0 {
+		h, err = f.openUpload(name, flags, offset)
+	} else {
+		h, err = f.openDownload(name)
+	}
+	if err != nil {
+		f.s.endTransfer()
+		return nil, replyErr(f.s, err)
+	}
+	return h, nil
+}
+
+func (f *files) openUpload(name string, flags int, offset int64) (*upload, error) {
+	f.s.mu.Lock()
+	refused := f.s.allo
+	f.s.allo = false
+	f.s.mu.Unlock()
+	if refused {
+		return nil, &replyError{kind: ftpserver.ErrStorageExceeded, msg: "quota exceeded: the ALLO before this upload was refused"}
+	}
+	if flags&os.O_APPEND != 0 {
+		offset = homefs.Append
+	}
+	st, err := f.s.fs.BeginStream(name, offset)
+	if err != nil {
+		f.s.log.Info("upload refused", "path", name, "offset", offset, "err", err)
+		return nil, err
+	}
+	u := &upload{s: f.s, stream: st, start: time.Now()}
+	f.s.mu.Lock()
+	f.s.streams[u] = true
+	f.s.mu.Unlock()
+	if st.Offset() > 0 {
+		f.s.log.Info("upload resumed", "path", st.Path(), "offset", st.Offset())
+	}
+	return u, nil
+}
+
+func (f *files) openDownload(name string) (*download, error) {
+	dl, err := f.s.fs.OpenDownload(name)
+	if err != nil {
+		return nil, err
+	}
+	d := &download{s: f.s, dl: dl, vpath: name, start: time.Now()}
+	if dl.MD5 == "" {
+		d.hash = md5.New()
+	}
+	return d, nil
+}
+
+// upload is the engine's handle on a homefs stream.
+type upload struct {
+	s      *session
+	stream *homefs.Stream
+	start  time.Time
+	failed error // set by TransferError: the data connection ended badly
+}
+
+func (u *upload) Write(p []byte) (int, error) {
+	n, err := u.stream.Write(p)
+	return n, replyErr(u.s, err)
+}
+
+// ReadFrom takes the whole data connection (io.Copy calls it), into the stream's buffers.
+func (u *upload) ReadFrom(r io.Reader) (int64, error) {
+	n, err := u.stream.ReadFrom(r)
+	return n, replyErr(u.s, err)
+}
+
+func (u *upload) Read([]byte) (int, error) { return 0, errUnsupported }
+
+// Seek accepts the position the stream already starts at (the engine seeks to REST's offset).
+func (u *upload) Seek(off int64, whence int) (int64, error) {
+	if whence != io.SeekStart || off != u.stream.Offset() {
+		return 0, &replyError{msg: fmt.Sprintf("cannot seek an upload to %d", off)}
+	}
+	return off, nil
+}
+
+// TransferError notes that the data connection ended badly: ABOR, a reset, a TLS stream cut
+// without close_notify, a write refused for quota.
+func (u *upload) TransferError(err error) { u.failed = err }
+
+// Close publishes the file if its data connection ended cleanly, or keeps what arrived for a
+// resume; either way one line goes to the transfer log.
+func (u *upload) Close() error {
+	defer u.s.endTransfer()
+	u.s.mu.Lock()
+	delete(u.s.streams, u)
+	u.s.mu.Unlock()
+	var err error
+	if u.failed != nil {
+		u.stream.Abort()
+		u.s.log.Info("upload interrupted", "path", u.stream.Path(), "received", u.stream.Size(), "reason", u.failed)
+	} else if err = u.s.allowed(); err != nil {
+		u.stream.Abort()
+	} else {
+		var e homefs.Entry
+		var sum string
+		e, sum, err = u.stream.Commit()
+		if err == nil {
+			u.s.log.Info("upload complete", "path", u.stream.Path(), "size", e.Size, "md5", sum, "resumed_at", u.stream.Offset())
+		} else {
+			u.s.log.Info("upload failed", "path", u.stream.Path(), "err", err)
+		}
+	}
+	u.s.logTransfer(logger.Incoming, u.stream.Path(), u.stream.Size()-u.stream.Offset(), u.start, u.failed == nil && err == nil)
+	return replyErr(u.s, err)
+}
+
+// download is the engine's handle on a stored file. Read from its start to its end, the file's
+// md5 is computed on the way, if none is recorded, and recorded.
+type download struct {
+	s     *session
+	dl    *homefs.Download
+	vpath string
+	start time.Time
+	hash  hash.Hash // nil once the md5 is not worth computing
+	pos   int64
+	sent  int64
+}
+
+func (d *download) Read(p []byte) (int, error) {
+	n, err := d.dl.Read(p)
+	if d.hash != nil {
+		d.hash.Write(p[:n])
+	}
+	d.pos += int64(n)
+	d.sent += int64(n)
+	return n, err
+}
+
+// Seek moves to REST's offset; the md5 is not computed for a part of the file.
+func (d *download) Seek(off int64, whence int) (int64, error) {
+	pos, err := d.dl.Seek(off, whence)
+	d.pos = pos
+	if pos != 0 {
+		d.hash = nil
+	}
+	return pos, err
+}
+
+func (d *download) Write([]byte) (int, error) { return 0, errUnsupported }
+
+func (d *download) Close() error {
+	defer d.s.endTransfer()
+	complete := d.pos == d.dl.Info.Size
+	if d.hash != nil && complete {
+		d.s.fs.RecordMD5(d.dl, hex.EncodeToString(d.hash.Sum(nil)))
+	}
+	d.dl.Close()
+	d.s.logTransfer(logger.Outgoing, path.Clean("/"+d.vpath), d.sent, d.start, complete)
+	return nil
+}
+
+// logTransfer writes one line to the transfer log, as the ftp service.
+func (s *session) logTransfer(dir logger.Direction, vpath string, bytes int64, start time.Time, complete bool) {
+	if s.d.cfg.Transfers == nil {
+		return
+	}
+	now := time.Now()
+	err := s.d.cfg.Transfers.Log(logger.Transfer{End: now, Duration: now.Sub(start), Remote: s.remote, Bytes: bytes,
+		Path: path.Join("/", s.acct.Home, vpath), Dir: dir, User: s.acct.Name, Complete: complete, Service: "ftp"})
+	if err != nil {
+		s.log.Warn("transfer log", "err", err)
+	}
+}
