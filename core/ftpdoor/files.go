@@ -20,13 +20,13 @@ import (
 type files struct{ s *session }
 
 var (
-	_ ftpserver.ClientDriver                      = (*files)(nil)
-	_ ftpserver.ClientDriverExtentionFileTransfer = (*files)(nil)
-	_ ftpserver.ClientDriverExtensionFileList     = (*files)(nil)
-	_ ftpserver.ClientDriverExtensionRemoveDir    = (*files)(nil)
-	_ ftpserver.ClientDriverExtensionHasher       = (*files)(nil)
+	_ ftpserver.ClientDriver                        = (*files)(nil)
+	_ ftpserver.ClientDriverExtentionFileTransfer   = (*files)(nil)
+	_ ftpserver.ClientDriverExtensionFileList       = (*files)(nil)
+	_ ftpserver.ClientDriverExtensionRemoveDir      = (*files)(nil)
+	_ ftpserver.ClientDriverExtensionHasher         = (*files)(nil)
 	_ ftpserver.ClientDriverExtensionAvailableSpace = (*files)(nil)
-	_ ftpserver.ClientDriverExtensionAllocate     = (*files)(nil)
+	_ ftpserver.ClientDriverExtensionAllocate       = (*files)(nil)
 )
 
 // do runs op on the home once the account is known to be still allowed, and maps its error.
@@ -117,8 +117,8 @@ func (f *files) Chmod(string, os.FileMode) error { return errUnsupported }
 func (f *files) Chown(string, int, int) error    { return errUnsupported }
 
 // Create, Open and OpenFile are not used: transfers go through GetHandle, listings ReadDir.
-func (f *files) Create(string) (afero.File, error)                    { return nil, errUnsupported }
-func (f *files) Open(string) (afero.File, error)                      { return nil, errUnsupported }
+func (f *files) Create(string) (afero.File, error)                     { return nil, errUnsupported }
+func (f *files) Open(string) (afero.File, error)                       { return nil, errUnsupported }
 func (f *files) OpenFile(string, int, os.FileMode) (afero.File, error) { return nil, errUnsupported }
 
 var errUnsupported = errors.New("not supported by this server")
