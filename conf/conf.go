@@ -35,6 +35,7 @@ func DefaultTOML() string { return defaultTOML }
 type Settings struct {
 	Server  Server  `toml:"server"`
 	FTP     FTP     `toml:"ftp"`
+	SFTP    SFTP    `toml:"sftp"`
 	Limits  Limits  `toml:"limits"`
 	Auth    Auth    `toml:"auth"`
 	Storage Storage `toml:"storage"`
@@ -91,6 +92,21 @@ func parsePorts(s string) (first, last int, ok bool) {
 		return 0, 0, false
 	}
 	return first, last, true
+}
+
+// SFTP configures the SFTP door.
+type SFTP struct {
+	Listen  string `toml:"listen"`
+	HostKey string `toml:"host_key"`
+}
+
+// HostKeyPath returns the host key file the server uses: the configured one, or
+// conf/ssh_host_ed25519_key under the root, which is created if missing (created reports that).
+func (s *Settings) HostKeyPath() (file string, generated bool) {
+	if s.SFTP.HostKey != "" {
+		return s.SFTP.HostKey, false
+	}
+	return filepath.Join(s.Root, "conf", "ssh_host_ed25519_key"), true
 }
 
 // Limits bounds what one client can cost the server.
@@ -210,6 +226,7 @@ func (s *Settings) resolvePaths() {
 	}
 	s.Server.CertFile = abs(s.Server.CertFile)
 	s.Server.KeyFile = abs(s.Server.KeyFile)
+	s.SFTP.HostKey = abs(s.SFTP.HostKey)
 	s.Storage.DBDir = abs(s.Storage.DBDir)
 	s.Storage.UploadDir = abs(s.Storage.UploadDir)
 	s.Log.Dir = abs(s.Log.Dir)
@@ -309,6 +326,7 @@ func (s *Settings) validate() error {
 		{"ftp.tls", s.FTP.TLS, s.FTP.TLS != "required" && s.FTP.TLS != "implicit" && s.FTP.TLS != "off", "want \"required\", \"implicit\" or \"off\""},
 		{"ftp.passive_ports", s.FTP.PassivePorts, !validPorts(s.FTP.PassivePorts), "want \"\" or \"FIRST-LAST\" with ports from 1 to 65535"},
 		{"ftp.public_host", s.FTP.PublicHost, s.FTP.PublicHost != "" && !isIPv4(s.FTP.PublicHost), "want \"\" or an IPv4 address"},
+		{"sftp.listen", s.SFTP.Listen, s.SFTP.Listen != "" && !validAddr(s.SFTP.Listen), "want \"\" (off) or HOST:PORT"},
 		{"limits.login_attempts", s.Limits.LoginAttempts, s.Limits.LoginAttempts < 1 || s.Limits.LoginAttempts > 100, "want 1 to 100"},
 		{"limits.login_timeout", s.Limits.LoginTimeout, s.Limits.LoginTimeout <= 0, "want a positive duration"},
 		{"limits.throttle_after", s.Limits.ThrottleAfter, s.Limits.ThrottleAfter < 0, "want 0 or more"},
@@ -348,7 +366,7 @@ func (s *Settings) validate() error {
 
 // holdsPrivate reports whether dir is, or is above, one of the server's own directories or files.
 func (s *Settings) holdsPrivate(dir string) bool {
-	for _, p := range []string{s.Storage.DBDir, s.Log.Dir, filepath.Join(s.Root, "conf"), s.Server.CertFile, s.Server.KeyFile} {
+	for _, p := range []string{s.Storage.DBDir, s.Log.Dir, filepath.Join(s.Root, "conf"), s.Server.CertFile, s.Server.KeyFile, s.SFTP.HostKey} {
 		if p == "" {
 			continue
 		}

@@ -81,6 +81,11 @@ func (c *Conn) Login(account string) error {
 	return nil
 }
 
+// CheckLogin reports whether Login(account) would be allowed now, without counting anything: for
+// a door that must answer before the login is final (an SSH client asking whether a key would
+// do). Login may still refuse if sessions start meanwhile.
+func (c *Conn) CheckLogin(account string) error { return c.srv.limits.check(account) }
+
 // Close closes the connection and, the first time, gives its place back.
 func (c *Conn) Close() error {
 	err := c.Conn.Close()

@@ -91,6 +91,16 @@ func (l *limits) login(addr netip.Addr, account string) error {
 	return nil
 }
 
+// check reports whether account may have one more session now.
+func (l *limits) check(account string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if over(l.accounts[account], l.maxPerAccount) {
+		return &SessionLimitError{Account: account, Limit: l.maxPerAccount}
+	}
+	return nil
+}
+
 // release forgets a closed connection.
 func (l *limits) release(addr netip.Addr, account string, loggedIn bool) {
 	l.mu.Lock()

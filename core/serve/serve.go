@@ -16,12 +16,15 @@ import (
 	"runtime"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/myftp/myftp/conf"
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/auth"
 	"github.com/myftp/myftp/core/ftpdoor"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/core/server"
+	"github.com/myftp/myftp/core/sftpdoor"
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/certs"
 	"github.com/myftp/myftp/lib/db"
@@ -89,7 +92,7 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	doors, err := newDoors(s, c, logs, stderr)
+	doors, err := newDoors(s, c, logs, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -189,8 +192,9 @@ type door struct {
 	door               admission.Door
 }
 
-// newDoors makes the doors the settings switch on: the native one always, FTP with [ftp] listen.
-func newDoors(s *conf.Settings, c *core, logs *logger.Logs, stderr io.Writer) ([]door, error) {
+// newDoors makes the doors the settings switch on: the native one always, FTP and SFTP with their
+// listen settings.
+func newDoors(s *conf.Settings, c *core, logs *logger.Logs, stdout, stderr io.Writer) ([]door, error) {
 	var nativeTLS *tls.Config
 	if s.Server.TLS {
 		nativeTLS = &tls.Config{Certificates: []tls.Certificate{*c.cert}, MinVersion: tls.VersionTLS13}
@@ -204,14 +208,44 @@ func newDoors(s *conf.Settings, c *core, logs *logger.Logs, stderr io.Writer) ([
 		return nil, err
 	}
 	doors := []door{{name: "myftp", addr: s.Server.Listen, door: native}}
-	if s.FTP.Listen == "" {
-		return doors, nil
+	if s.FTP.Listen != "" {
+		fd, err := newFTP(s, c, logs, stderr)
+		if err != nil {
+			return nil, err
+		}
+		doors = append(doors, door{name: "ftp", prefix: "ftp ", addr: s.FTP.Listen, door: fd})
 	}
-	fd, err := newFTP(s, c, logs, stderr)
+	if s.SFTP.Listen != "" {
+		sd, err := newSFTP(s, c, logs, stdout)
+		if err != nil {
+			return nil, err
+		}
+		doors = append(doors, door{name: "sftp", prefix: "sftp ", addr: s.SFTP.Listen, door: sd})
+	}
+	return doors, nil
+}
+
+// newSFTP wires the [sftp] settings into the SFTP door, loading or creating the host key and
+// printing its fingerprint.
+func newSFTP(s *conf.Settings, c *core, logs *logger.Logs, stdout io.Writer) (*sftpdoor.Door, error) {
+	file, generated := s.HostKeyPath()
+	var key ssh.Signer
+	var err error
+	if generated {
+		var created bool
+		key, created, err = certs.LoadOrCreateHostKey(file)
+		if created {
+			logs.Event.Info("created an SSH host key", "file", file)
+		}
+	} else {
+		key, err = certs.LoadHostKey(file)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return append(doors, door{name: "ftp", prefix: "ftp ", addr: s.FTP.Listen, door: fd}), nil
+	fmt.Fprintf(stdout, "sftp host key %s\n", ssh.FingerprintSHA256(key.PublicKey()))
+	return sftpdoor.New(sftpdoor.Config{HostKey: key, IdleTimeout: s.Server.IdleTimeout.D(), WriteTimeout: s.Server.WriteTimeout.D(),
+		Auth: c.auth, Homes: c.homes, Transfers: logs.Transfer, Log: logs.Event})
 }
 
 // newFTP wires the [ftp] settings into the FTP door.

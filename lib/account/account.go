@@ -26,6 +26,8 @@ type Account struct {
 	Created time.Time `json:"created"`
 	// Disabled accounts cannot log in; their open sessions end at their next command.
 	Disabled bool `json:"disabled"`
+	// Keys are the SSH public keys that may log in as the account (SFTP), besides its password.
+	Keys []Key `json:"keys,omitempty"`
 }
 
 // Errors about names and homes; wrapped with the offending value.

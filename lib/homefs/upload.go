@@ -448,6 +448,8 @@ type Download struct {
 	*os.File
 	// Info describes the file as it was opened.
 	Info Entry
+	// Path is the file as the user sees it ("/docs/a.txt").
+	Path string
 	// MD5 is the recorded hex md5 of the file, or "" if there is no up-to-date record and the
 	// sender must hash while sending.
 	MD5  string
@@ -475,7 +477,7 @@ func (f *FS) OpenDownload(p string) (*Download, error) {
 		file.Close()
 		return nil, newErr(ErrIsDir, vpath, "not a regular file")
 	}
-	d := &Download{File: file, Info: entryOf(path.Base(vpath), fi), rel: rel, info: fi}
+	d := &Download{File: file, Info: entryOf(path.Base(vpath), fi), Path: vpath, rel: rel, info: fi}
 	if sums, err := f.metaRoot(sumsDir); err == nil {
 		d.MD5 = storedMD5(sums, rel, fi)
 	}

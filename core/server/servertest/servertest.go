@@ -6,6 +6,8 @@ package servertest
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -16,11 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/auth"
 	"github.com/myftp/myftp/core/ftpdoor"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/core/server"
+	"github.com/myftp/myftp/core/sftpdoor"
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/certs"
@@ -48,6 +53,9 @@ type Options struct {
 	// the same accounts, homes, logs and admission. Auth, Homes, Transfers, Log and TLS (the
 	// server's certificate, unless TLSMode is TLSOff) are filled in when nil.
 	FTP *ftpdoor.Config
+	// SFTP, if not nil, starts the SFTP door too (Env.SFTPAddr), like FTP; a new ed25519 host key
+	// is made when HostKey is nil (Env.HostKey).
+	SFTP *sftpdoor.Config
 	// Dir is the runtime root; empty means a new temporary directory.
 	Dir string
 	// LogTo receives the event log; nil discards it.
@@ -64,6 +72,9 @@ type Env struct {
 	Native     *server.Server    // the native door
 	FTP        *ftpdoor.Door     // the FTP door, if Options.FTP asked for it
 	FTPAddr    string
+	SFTP       *sftpdoor.Door // the SFTP door, if Options.SFTP asked for it
+	SFTPAddr   string
+	HostKey    ssh.Signer
 	Addr       string
 	KnownHosts string
 	Cert       tls.Certificate
@@ -106,7 +117,46 @@ func Start(t testing.TB, opt Options) *Env {
 	if opt.FTP != nil {
 		e.startFTP(*opt.FTP, cfg)
 	}
+	if opt.SFTP != nil {
+		e.startSFTP(*opt.SFTP, cfg)
+	}
 	return e
+}
+
+// startSFTP starts the SFTP door on a free loopback port, sharing the native door's parts.
+func (e *Env) startSFTP(sc sftpdoor.Config, native server.Config) {
+	if sc.Auth == nil {
+		sc.Auth = native.Auth
+	}
+	if sc.Homes == nil {
+		sc.Homes = native.Homes
+	}
+	if sc.Transfers == nil {
+		sc.Transfers = native.Transfers
+	}
+	if sc.Log == nil {
+		sc.Log = native.Log
+	}
+	if sc.HostKey == nil {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		if sc.HostKey, err = ssh.NewSignerFromKey(priv); err != nil {
+			e.T.Fatal(err)
+		}
+	}
+	e.HostKey = sc.HostKey
+	var err error
+	if e.SFTP, err = sftpdoor.New(sc); err != nil {
+		e.T.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.SFTPAddr = l.Addr().String()
+	go e.Server.Serve(l, e.SFTP)
 }
 
 // startFTP starts the FTP door on a free loopback port, sharing the native door's parts.

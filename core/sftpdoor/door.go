@@ -1,0 +1,173 @@
+// Package sftpdoor is the SFTP door of myftps: SSH (golang.org/x/crypto/ssh) with only the sftp
+// subsystem, served by github.com/pkg/sftp's request server over the same accounts, homes,
+// quotas and logs as the native door. OpenSSH's sftp and scp (which speaks SFTP since OpenSSH 9),
+// WinSCP, FileZilla and curl work with it.
+//
+// Users log in with their account's password (checked, throttled and capped exactly as on the
+// native door) or with one of the account's SSH keys. Nothing else SSH can do is served: no shell,
+// no command, no forwarding; the server never runs a program. Uploads go through homefs streams:
+// written in any order, published under their name only when the handle is closed with no gap.
+package sftpdoor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/myftp/myftp/core/admission"
+	"github.com/myftp/myftp/core/logger"
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/homefs"
+)
+
+// Authenticator decides logins and whether a logged-in account may go on. *auth.Authenticator
+// satisfies it.
+type Authenticator interface {
+	Login(ctx context.Context, name, password, remote string) (account.Account, error)
+	Check(name string) (account.Account, error)
+}
+
+// Homes opens a session's view of a home directory. *homefs.Store satisfies it.
+type Homes interface {
+	Open(home string, quota int64) (*homefs.FS, error)
+}
+
+// TransferLogger records finished and interrupted transfers. *logger.TransferLog satisfies it.
+type TransferLogger interface {
+	Log(logger.Transfer) error
+}
+
+// Config is everything a Door needs.
+type Config struct {
+	// HostKey is the server's SSH identity.
+	HostKey ssh.Signer
+	// IdleTimeout ends a session whose client sends nothing for this long (a running transfer
+	// always sends: data, or window adjustments). WriteTimeout ends one that does not read what
+	// the server sends. Zero means no limit.
+	IdleTimeout  time.Duration
+	WriteTimeout time.Duration
+
+	Auth      Authenticator
+	Homes     Homes
+	Transfers TransferLogger // may be nil
+	Log       *slog.Logger   // may be nil
+}
+
+// maxAuthTries is the most authentication attempts on one connection. SSH clients offer their
+// keys one by one before a password, so it is OpenSSH's default rather than login_attempts;
+// wrong passwords count toward the throttle all the same.
+const maxAuthTries = 6
+
+// Door serves SFTP sessions; it is an admission.Door. Create it with New.
+type Door struct{ cfg Config }
+
+// New returns a Door.
+func New(cfg Config) (*Door, error) {
+	if cfg.Auth == nil || cfg.Homes == nil || cfg.HostKey == nil {
+		return nil, errors.New("sftpdoor: Auth, Homes and HostKey are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Door{cfg: cfg}, nil
+}
+
+// Refuse tells an SSH client why it is turned away, in a line before the version exchange
+// (RFC 4253, 4.2, allows them; OpenSSH shows them when the connection then closes).
+func (d *Door) Refuse(c net.Conn, msg string) {
+	fmt.Fprintf(c, "421 %s\r\n", msg)
+}
+
+// ServeConn serves one SSH connection: the handshake and login by c.LoginDeadline(), then every
+// session channel that asks for the sftp subsystem. When ctx ends (the server shuts down), the
+// connection is closed once no file is open on it.
+func (d *Door) ServeConn(ctx context.Context, c *admission.Conn) {
+	s := newSession(ctx, d, c)
+	defer s.close()
+	sconn, chans, reqs, err := ssh.NewServerConn(s.net, d.serverConfig(s))
+	if err != nil {
+		s.log.Info("ssh handshake or login failed", "err", err)
+		return
+	}
+	s.sconn = sconn
+	go ssh.DiscardRequests(reqs) // global requests (port forwarding...) are all refused
+	if err := s.start(sconn.Permissions.Extensions[permAccount]); err != nil {
+		s.log.Info("login refused", "err", err)
+		return
+	}
+	stop := context.AfterFunc(ctx, s.shutdown)
+	defer stop()
+	var wg sync.WaitGroup
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			nc.Reject(ssh.Prohibited, "only the sftp subsystem is served")
+			continue
+		}
+		ch, chReqs, err := nc.Accept()
+		if err != nil {
+			continue
+		}
+		wg.Go(func() { s.serveChannel(ch, chReqs) })
+	}
+	wg.Wait()
+}
+
+// permAccount is the key of the logged-in account's name in ssh.Permissions.Extensions.
+const permAccount = "myftp-account"
+
+// serverConfig is the SSH configuration of one connection: its callbacks know the connection.
+func (d *Door) serverConfig(s *session) *ssh.ServerConfig {
+	cfg := &ssh.ServerConfig{
+		MaxAuthTries:      maxAuthTries,
+		ServerVersion:     "SSH-2.0-myftp",
+		PasswordCallback:  s.password,
+		PublicKeyCallback: s.publicKey,
+	}
+	cfg.AddHostKey(d.cfg.HostKey)
+	return cfg
+}
+
+// serveChannel serves one session channel: the sftp subsystem if asked for, and nothing else.
+func (s *session) serveChannel(ch ssh.Channel, reqs <-chan *ssh.Request) {
+	defer ch.Close()
+	served := make(chan struct{})
+	started := false
+	for req := range reqs {
+		if req.Type != "subsystem" || started || subsystem(req.Payload) != "sftp" {
+			s.log.Info("ssh request refused", "type", req.Type, "subsystem", subsystem(req.Payload))
+			req.Reply(false, nil)
+			continue
+		}
+		started = true
+		req.Reply(true, nil)
+		go func() {
+			defer close(served)
+			rs := sftp.NewRequestServer(ch, s.handlers(), sftp.WithStartDirectory("/"))
+			if err := rs.Serve(); err != nil && !errors.Is(err, io.EOF) {
+				s.log.Debug("sftp session ended", "err", err)
+			}
+			rs.Close()
+			ch.Close()
+		}()
+	}
+	if started {
+		<-served
+	}
+}
+
+// subsystem returns the name in a "subsystem" request's payload (an SSH string), or "".
+func subsystem(payload []byte) string {
+	var msg struct{ Name string }
+	if ssh.Unmarshal(payload, &msg) != nil {
+		return ""
+	}
+	return msg.Name
+}

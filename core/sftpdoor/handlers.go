@@ -1,0 +1,358 @@
+package sftpdoor
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+
+	"github.com/myftp/myftp/core/logger"
+	"github.com/myftp/myftp/lib/homefs"
+)
+
+// handlers adapts the session's homefs.FS to pkg/sftp's request server. The request server
+// cleans every path (absolute, no "..") and calls these from several goroutines at once; the
+// rules (jail, quota, uploads) are homefs's.
+type handlers struct{ s *session }
+
+func (s *session) handlers() sftp.Handlers {
+	h := &handlers{s}
+	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
+}
+
+var (
+	_ sftp.StatVFSFileCmder     = (*handlers)(nil)
+	_ sftp.PosixRenameFileCmder = (*handlers)(nil)
+	_ sftp.LstatFileLister      = (*handlers)(nil)
+)
+
+// do runs op on the home once the account is known to be still allowed, and maps its error.
+func (h *handlers) do(op func(*homefs.FS) error) error {
+	if err := h.s.allowed(); err != nil {
+		return statusErr(err)
+	}
+	return statusErr(op(h.s.fs))
+}
+
+// Fileread opens a file for a download (get, reget, ranged reads).
+func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	var d *download
+	err := h.do(func(f *homefs.FS) error {
+		dl, err := f.OpenDownload(r.Filepath)
+		if err != nil {
+			return err
+		}
+		if !h.s.opened() {
+			dl.Close()
+			return errShuttingDown
+		}
+		d = &download{s: h.s, dl: dl, start: time.Now()}
+		return nil
+	})
+	return d, err
+}
+
+// Filewrite opens a file for an upload. With the truncate flag it starts afresh (put); without it
+// (append, or a plain write) it continues what the server holds for the name (reput, curl -C -):
+// the unfinished upload, or a copy of the stored file. The file appears under its name when the
+// handle is closed with no gap.
+func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	var u *upload
+	err := h.do(func(f *homefs.FS) error {
+		flags := r.Pflags()
+		if flags.Excl || !flags.Creat {
+			_, err := f.StatHeld(r.Filepath)
+			switch {
+			case flags.Excl && err == nil:
+				return &homefs.Error{Kind: homefs.ErrExists, Path: r.Filepath}
+			case !flags.Creat && err != nil:
+				return err
+			}
+		}
+		offset := int64(homefs.Append)
+		if flags.Trunc || flags.Excl {
+			offset = 0
+		}
+		if !h.s.opened() {
+			return errShuttingDown
+		}
+		st, err := f.BeginStream(r.Filepath, offset)
+		if err != nil {
+			h.s.closed()
+			h.s.log.Info("upload refused", "path", r.Filepath, "err", err)
+			return err
+		}
+		u = &upload{s: h.s, stream: st, start: time.Now()}
+		h.s.mu.Lock()
+		h.s.uploads[u] = true
+		h.s.mu.Unlock()
+		if st.Offset() > 0 {
+			h.s.log.Info("upload resumed", "path", st.Path(), "offset", st.Offset())
+		}
+		return nil
+	})
+	return u, err
+}
+
+var errShuttingDown = errors.New("server shutting down")
+
+// Filecmd runs setstat, rename, mkdir, rmdir and remove. Links are refused; setstat changes the
+// modification time only (what sftp -p and scp -p send): permissions and owners are accepted and
+// ignored (files are kept with mode 0600), a size change is refused.
+func (h *handlers) Filecmd(r *sftp.Request) error {
+	return h.do(func(f *homefs.FS) error {
+		switch r.Method {
+		case "Setstat":
+			return h.setstat(f, r)
+		case "Rename":
+			if _, err := f.Stat(r.Target); err == nil {
+				return &homefs.Error{Kind: homefs.ErrExists, Path: r.Target}
+			}
+			return f.Rename(r.Filepath, r.Target)
+		case "Mkdir":
+			_, err := f.Mkdir(r.Filepath, false)
+			return err
+		case "Rmdir":
+			return f.Rmdir(r.Filepath)
+		case "Remove":
+			return f.Remove(r.Filepath)
+		case "Link", "Symlink":
+			return errNoLinks
+		}
+		return sftp.ErrSSHFxOpUnsupported
+	})
+}
+
+var (
+	errNoLinks = &status{code: sftp.ErrSSHFxPermissionDenied, msg: "links are not supported on this server"}
+	errNoSize  = &status{code: sftp.ErrSSHFxOpUnsupported, msg: "changing a file's size is not supported"}
+)
+
+func (h *handlers) setstat(f *homefs.FS, r *sftp.Request) error {
+	flags, attrs := r.AttrFlags(), r.Attributes()
+	if attrs == nil {
+		return &status{code: sftp.ErrSSHFxBadMessage, msg: "unreadable attributes"}
+	}
+	if flags.Size {
+		return errNoSize
+	}
+	if !flags.Acmodtime {
+		return nil
+	}
+	mtime := time.Unix(int64(attrs.Mtime), 0)
+	if u := h.s.uploading(r.Filepath); u != nil {
+		u.stream.SetMtime(mtime) // fsetstat before close: the file gets it when published
+		return nil
+	}
+	return f.Chtimes(r.Filepath, mtime)
+}
+
+// uploading returns the open upload of the path p, if any.
+func (s *session) uploading(p string) *upload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for u := range s.uploads {
+		if u.stream.Path() == path.Clean("/"+p) {
+			return u
+		}
+	}
+	return nil
+}
+
+// PosixRename replaces the target, as the posix-rename@openssh.com extension asks.
+func (h *handlers) PosixRename(r *sftp.Request) error {
+	return h.do(func(f *homefs.FS) error { return f.Rename(r.Filepath, r.Target) })
+}
+
+// StatVFS answers df from the quota: the size is the quota, the free space what is left of it.
+func (h *handlers) StatVFS(*sftp.Request) (*sftp.StatVFS, error) {
+	if err := h.s.allowed(); err != nil {
+		return nil, statusErr(err)
+	}
+	used, quota := h.s.fs.Usage()
+	const bsize = 4096
+	free := uint64(max(quota-used, 0)) / bsize
+	return &sftp.StatVFS{Bsize: bsize, Frsize: bsize, Blocks: uint64(quota) / bsize, Bfree: free, Bavail: free,
+		Namemax: homefs.MaxNameLen}, nil
+}
+
+// Filelist lists a directory, or describes one name (stat, lstat). A file whose upload is
+// unfinished is described by the bytes received so far, so that a client resuming the upload
+// continues at the right byte; listings show complete files only.
+func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	var list listerAt
+	err := h.do(func(f *homefs.FS) error {
+		switch r.Method {
+		case "List":
+			return f.List(r.Filepath, true, func(e homefs.Entry) error {
+				list = append(list, fileInfo{e})
+				return nil
+			})
+		case "Stat":
+			e, err := f.StatHeld(r.Filepath)
+			list = listerAt{fileInfo{e}}
+			return err
+		case "Readlink":
+			return errNoLinks
+		}
+		return sftp.ErrSSHFxOpUnsupported
+	})
+	return list, err
+}
+
+// Lstat is Stat: the home's symbolic links, made by an administrator, are followed inside it.
+func (h *handlers) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
+	r.Method = "Stat"
+	return h.Filelist(r)
+}
+
+// listerAt serves a listing from memory.
+type listerAt []os.FileInfo
+
+func (l listerAt) ListAt(ls []os.FileInfo, offset int64) (int, error) {
+	if offset >= int64(len(l)) {
+		return 0, io.EOF
+	}
+	n := copy(ls, l[offset:])
+	if n < len(ls) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// fileInfo is a homefs entry as an os.FileInfo.
+type fileInfo struct{ e homefs.Entry }
+
+func (i fileInfo) Name() string       { return i.e.Name }
+func (i fileInfo) Size() int64        { return i.e.Size }
+func (i fileInfo) Mode() fs.FileMode  { return i.e.FileMode }
+func (i fileInfo) ModTime() time.Time { return i.e.Mtime }
+func (i fileInfo) IsDir() bool        { return i.e.Type == 'd' }
+func (i fileInfo) Sys() any           { return nil }
+
+// status is an error with the SFTP status code the client gets, and a message for the clients
+// that show it (OpenSSH's shows only the code's name).
+type status struct {
+	code error // one of sftp.ErrSSHFx...
+	msg  string
+}
+
+func (e *status) Error() string { return e.msg }
+func (e *status) Unwrap() error { return e.code }
+
+// statusErr maps an error of the core to the SFTP status the client gets; it is the one place
+// where the door decides codes: no such file, permission denied (leaving the home, names the
+// server refuses), or failure with the homefs message (quota, busy, not empty...).
+func statusErr(err error) error {
+	var he *homefs.Error
+	if err == nil || !errors.As(err, &he) {
+		if errors.Is(err, errAccountGone) || errors.Is(err, errShuttingDown) {
+			return &status{code: sftp.ErrSSHFxPermissionDenied, msg: err.Error()}
+		}
+		return err
+	}
+	code := sftp.ErrSSHFxFailure
+	switch {
+	case errors.Is(he.Kind, homefs.ErrNotFound):
+		code = sftp.ErrSSHFxNoSuchFile
+	case errors.Is(he.Kind, homefs.ErrOutside), errors.Is(he.Kind, homefs.ErrPermission), errors.Is(he.Kind, homefs.ErrInvalidPath):
+		code = sftp.ErrSSHFxPermissionDenied
+	}
+	return &status{code: code, msg: he.Error()}
+}
+
+// upload is the request server's handle on a homefs stream.
+type upload struct {
+	s      *session
+	stream *homefs.Stream
+	start  time.Time
+	failed error // the connection ended with the handle open
+}
+
+func (u *upload) WriteAt(p []byte, off int64) (int, error) {
+	n, err := u.stream.WriteAt(p, off)
+	return n, statusErr(err)
+}
+
+// TransferError notes that the connection ended with the file open: the upload is kept for a
+// resume, not published.
+func (u *upload) TransferError(err error) { u.failed = err }
+
+// Close publishes the file (the client closed the handle) or keeps what arrived.
+func (u *upload) Close() error {
+	defer u.s.closed()
+	u.s.mu.Lock()
+	delete(u.s.uploads, u)
+	u.s.mu.Unlock()
+	var err error
+	if u.failed != nil {
+		u.stream.Abort()
+		u.s.log.Info("upload interrupted", "path", u.stream.Path(), "received", u.stream.Size(), "reason", u.failed)
+	} else if err = u.s.allowed(); err != nil {
+		u.stream.Abort()
+	} else {
+		var e homefs.Entry
+		var sum string
+		e, sum, err = u.stream.Commit()
+		if err == nil {
+			u.s.log.Info("upload complete", "path", u.stream.Path(), "size", e.Size, "md5", sum, "resumed_at", u.stream.Offset())
+		} else {
+			u.s.log.Info("upload failed", "path", u.stream.Path(), "err", err)
+		}
+	}
+	u.s.logTransfer(logger.Incoming, u.stream.Path(), u.stream.Size()-u.stream.Offset(), u.start, u.failed == nil && err == nil)
+	return statusErr(err)
+}
+
+// download is the request server's handle on a stored file.
+type download struct {
+	s     *session
+	dl    *homefs.Download
+	start time.Time
+
+	mu   sync.Mutex
+	sent int64
+	end  bool // a read reached the end of the file
+}
+
+func (d *download) ReadAt(p []byte, off int64) (int, error) {
+	n, err := d.dl.ReadAt(p, off)
+	d.mu.Lock()
+	d.sent += int64(n)
+	if off+int64(n) >= d.dl.Info.Size {
+		d.end = true
+	}
+	d.mu.Unlock()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, statusErr(&homefs.Error{Kind: homefs.ErrIO, Path: d.dl.Info.Name, Err: err})
+	}
+	return n, err
+}
+
+func (d *download) Close() error {
+	defer d.s.closed()
+	d.dl.Close()
+	d.mu.Lock()
+	sent, end := d.sent, d.end
+	d.mu.Unlock()
+	d.s.logTransfer(logger.Outgoing, d.dl.Path, sent, d.start, end)
+	return nil
+}
+
+// logTransfer writes one line to the transfer log, as the sftp service.
+func (s *session) logTransfer(dir logger.Direction, vpath string, bytes int64, start time.Time, complete bool) {
+	if s.d.cfg.Transfers == nil {
+		return
+	}
+	now := time.Now()
+	err := s.d.cfg.Transfers.Log(logger.Transfer{End: now, Duration: now.Sub(start), Remote: s.remote, Bytes: bytes,
+		Path: path.Join("/", s.acct.Home, vpath), Dir: dir, User: s.acct.Name, Complete: complete, Service: "sftp"})
+	if err != nil {
+		s.log.Warn("transfer log", "err", err)
+	}
+}

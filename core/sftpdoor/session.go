@@ -1,0 +1,212 @@
+package sftpdoor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/myftp/myftp/core/admission"
+	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/homefs"
+)
+
+// session is one SSH connection.
+type session struct {
+	d      *Door
+	ctx    context.Context
+	conn   *admission.Conn
+	net    *deadlineConn
+	remote string // the client's IP address
+	sconn  *ssh.ServerConn
+
+	mu       sync.Mutex
+	log      *slog.Logger
+	acct     account.Account
+	fs       *homefs.FS
+	uploads  map[*upload]bool // open uploads, for setstat on their path and cleanup
+	open     int              // files open for transfer
+	stopping bool             // the server is shutting down
+}
+
+func newSession(ctx context.Context, d *Door, c *admission.Conn) *session {
+	s := &session{d: d, ctx: ctx, conn: c, remote: c.Addr().String(), uploads: map[*upload]bool{},
+		log: d.cfg.Log.With("remote", c.RemoteAddr().String(), "door", "sftp")}
+	if !c.Addr().IsValid() {
+		s.remote = c.RemoteAddr().String()
+	}
+	s.net = &deadlineConn{Conn: c, idle: d.cfg.IdleTimeout, write: d.cfg.WriteTimeout, login: c.LoginDeadline()}
+	return s
+}
+
+// password checks a password login as the native door does: the same throttling per address and
+// hashing cap. A throttled attempt, and a login over the account's session limit, are told why
+// in an SSH banner; other failures are only refused, whatever their cause.
+func (s *session) password(meta ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+	acct, err := s.d.cfg.Auth.Login(s.ctx, meta.User(), string(pw), s.remote)
+	var te *auth.ThrottledError
+	if errors.As(err, &te) {
+		return nil, &ssh.BannerError{Err: err,
+			Message: fmt.Sprintf("too many failed logins from %s, retry in %d s\n", te.Addr, te.RetryAfter/time.Second)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.allow(acct, "password")
+}
+
+// publicKey accepts one of the account's SSH keys. A client may ask about several keys before it
+// signs with one, so nothing is counted here; a refused key is logged, a few per address.
+func (s *session) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	acct, err := s.d.cfg.Auth.Check(meta.User())
+	if err != nil || !acct.HasKey(key) {
+		s.log.Debug("public key refused", "account", meta.User(), "key", ssh.FingerprintSHA256(key))
+		return nil, errKeyRefused
+	}
+	return s.allow(acct, "publickey")
+}
+
+var errKeyRefused = errors.New("sftpdoor: key not accepted")
+
+// allow lets acct in by method unless it holds its session limit already.
+func (s *session) allow(acct account.Account, method string) (*ssh.Permissions, error) {
+	if err := s.conn.CheckLogin(acct.Name); err != nil {
+		return nil, &ssh.BannerError{Err: err, Message: err.Error() + "\n"}
+	}
+	return &ssh.Permissions{Extensions: map[string]string{permAccount: acct.Name, "method": method}}, nil
+}
+
+// start counts the logged-in session and opens its home.
+func (s *session) start(name string) error {
+	acct, err := s.d.cfg.Auth.Check(name)
+	if err != nil {
+		return err
+	}
+	if err := s.conn.Login(acct.Name); err != nil {
+		return err
+	}
+	s.net.loggedIn()
+	fs, err := s.d.cfg.Homes.Open(acct.Home, acct.Quota)
+	if err != nil {
+		return fmt.Errorf("open home: %w", err)
+	}
+	s.mu.Lock()
+	s.acct, s.fs = acct, fs
+	s.log = s.log.With("user", acct.Name)
+	s.mu.Unlock()
+	s.log.Info("login", "method", s.sconn.Permissions.Extensions["method"])
+	return nil
+}
+
+// allowed reports whether the session's account may go on: it ends a session whose account was
+// deleted, disabled, or made anew under the same name, and applies a changed quota.
+func (s *session) allowed() error {
+	s.mu.Lock()
+	name, id, home, fs := s.acct.Name, s.acct.ID, s.acct.Home, s.fs
+	s.mu.Unlock()
+	acct, err := s.d.cfg.Auth.Check(name)
+	if err == nil && (acct.ID != id || acct.Home != home) {
+		err = fmt.Errorf("account %q was deleted and created again", name)
+	}
+	if err != nil {
+		s.log.Info("account no longer allowed; closing the session", "err", err)
+		s.sconn.Close()
+		return errAccountGone
+	}
+	fs.SetQuota(acct.Quota)
+	return nil
+}
+
+var errAccountGone = errors.New("account disabled or deleted; closing the session")
+
+// opened counts a file opened for transfer; false when the session is ending.
+func (s *session) opened() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.open++
+	return true
+}
+
+// closed counts a file closed; the last one of a stopping session ends it.
+func (s *session) closed() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open--
+	if s.open == 0 && s.stopping {
+		s.sconn.Close()
+	}
+}
+
+// shutdown ends the session for a server shutdown: at once unless a file is open.
+func (s *session) shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping = true
+	if s.open == 0 {
+		s.sconn.Close()
+	}
+}
+
+// close releases what the session holds: uploads the client left open keep what arrived.
+func (s *session) close() {
+	if s.sconn != nil {
+		s.sconn.Close()
+	}
+	s.conn.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for u := range s.uploads {
+		u.stream.Abort()
+	}
+	if s.fs != nil {
+		s.fs.Close()
+	}
+}
+
+// deadlineConn puts a deadline on every read and write of the connection: the login deadline
+// until the login, then the idle timeout for reads and the write timeout for writes.
+type deadlineConn struct {
+	net.Conn
+	idle, write time.Duration
+
+	mu    sync.Mutex
+	login time.Time // zero once logged in
+}
+
+func (c *deadlineConn) loggedIn() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.login = time.Time{}
+}
+
+func (c *deadlineConn) deadline(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var t time.Time
+	if d > 0 {
+		t = time.Now().Add(d)
+	}
+	if !c.login.IsZero() && (t.IsZero() || c.login.Before(t)) {
+		t = c.login
+	}
+	return t
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(c.deadline(c.idle))
+	return c.Conn.Read(p)
+}
+
+func (c *deadlineConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(c.deadline(c.write))
+	return c.Conn.Write(p)
+}
