@@ -181,7 +181,7 @@ func (d *download) Close() error {
 		d.s.fs.RecordMD5(d.dl, hex.EncodeToString(d.hash.Sum(nil)))
 	}
 	d.dl.Close()
-	d.s.logTransfer(logger.Outgoing, path.Clean("/"+d.vpath), d.sent, d.start, complete)
+	d.s.logTransfer(logger.Outgoing, d.dl.Path, d.sent, d.start, complete)
 	return nil
 }
 
