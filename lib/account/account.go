@@ -1,5 +1,5 @@
 // Package account defines a myftp account: its record, the rules for account names and home
-// directories, and argon2id password hashing.
+// directories, argon2id password hashing, and the SSH public keys that may log in as it.
 package account
 
 import (
