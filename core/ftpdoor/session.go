@@ -170,6 +170,15 @@ func (s *session) newTLSConfig() *tls.Config {
 		return s.d.tls.EncryptTicket(cs, ss)
 	}
 	data := s.d.tls.Clone()
+	// A data connection that resumed this session gets tickets that carry the token too: curl
+	// (OpenSSL) keeps the newest ticket, the one its last data connection received, and resumes
+	// that one on the next data connection.
+	data.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		if cs.DidResume {
+			ss.Extra = append(ss.Extra, s.token)
+		}
+		return s.d.tls.EncryptTicket(cs, ss)
+	}
 	data.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 		ss, err := s.d.tls.DecryptTicket(identity, cs)
 		if err != nil || ss == nil || !hasToken(ss.Extra, s.token) {
