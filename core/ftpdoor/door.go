@@ -170,7 +170,6 @@ func (d *Door) Refuse(c net.Conn, msg string) {
 // single session.
 type oneConnListener struct {
 	conn net.Conn
-	once sync.Once
 	next chan net.Conn
 	done chan struct{}
 	shut sync.Once
