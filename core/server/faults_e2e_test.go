@@ -407,3 +407,66 @@ func TestFileModes(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletedAccountUploadLeavesNoUsage: an account deleted with its home and created again under
+// the same name and home while its old session is uploading: the old upload fails (421, at a
+// data frame or at done) and nothing of it is charged to the new account, whose usage is what
+// its empty home holds.
+func TestDeletedAccountUploadLeavesNoUsage(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, servertest.Options{Plain: true})
+	acct := e.AddUser("alice", "alice-pw", 0)
+	home := e.Home("alice")
+	const frame, frames = 256 << 10, 32
+	data := randomData(frame, 14)
+	old := dialRaw(t, e.Addr)
+	old.login("alice", "alice-pw")
+	old.request(proto.Request{Op: proto.OpPut, Path: "big.bin", Size: frame * frames, Mtime: past})
+	old.expect(proto.CodeSendData, "send data")
+	for range 4 {
+		old.frame(proto.TypeData, data)
+		old.expect(proto.CodeOK, "")
+	}
+	if _, err := e.DB.Delete("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(home); err != nil {
+		t.Fatal(err)
+	}
+	acct.ID = 0
+	if _, err := e.DB.Create(acct); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fresh := loginAs(t, e, "alice", "alice-pw")
+	var last proto.Reply
+	for sent := 4; sent <= frames; sent++ {
+		if sent < frames {
+			old.frame(proto.TypeData, data)
+		} else {
+			old.request(proto.Request{Op: proto.OpDone, MD5: md5hex(bytes.Repeat(data, frames))})
+		}
+		var err error
+		if last, err = old.next(); err != nil || last.Code != proto.CodeOK {
+			break
+		}
+	}
+	switch {
+	case last.Code == proto.CodeUnavailable && strings.Contains(last.Msg, "account disabled or deleted"):
+	case last.Code == proto.CodeUnavailFile && strings.Contains(last.Msg, "home directory was removed"):
+		// The upload noticed first; the session ends at its next request.
+		old.request(proto.Request{Op: proto.OpNoop})
+		old.expect(proto.CodeUnavailable, "account disabled or deleted")
+	default:
+		t.Fatalf("the old session's upload went on: last reply %d %q", last.Code, last.Msg)
+	}
+	old.expectClosed()
+	waitRunning(t, e, 1)
+	usageIsDisk(t, "the new account", fresh, home)
+	if used, _, err := fresh.Quota(); err != nil || used != 0 {
+		t.Fatalf("the new account's usage: %d, %v; want 0", used, err)
+	}
+	mustNotExist(t, filepath.Join(home, "big.bin"))
+}

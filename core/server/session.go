@@ -37,6 +37,7 @@ type session struct {
 	failures int             // failed logins on this connection
 	deadline time.Time       // for the login, then zero
 	up       *upload         // the open upload, if any
+	checked  time.Time       // when the account was last looked up
 	werr     error           // first write error: the session ends
 	quit     bool
 
@@ -230,6 +231,7 @@ func (s *session) request(req proto.Request) {
 // a changed quota. An account created anew under the same name (a new id) is another account:
 // the session of the old one ends too, or it would go on in whatever home the name now has.
 func (s *session) stillAllowed() bool {
+	s.checked = time.Now()
 	acct, err := s.srv.cfg.Auth.Check(s.acct.Name)
 	if err == nil && (acct.ID != s.acct.ID || acct.Home != s.acct.Home) {
 		err = fmt.Errorf("account %q was deleted and created again (id %d, home %q; the session's: id %d, home %q)",

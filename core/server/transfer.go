@@ -18,6 +18,10 @@ import (
 
 var timeZero time.Time
 
+// accountCheckEvery is how often an upload's data frames look the account up again, so that a
+// deleted or disabled account's upload stops within a fraction of a second, not at its end.
+const accountCheckEvery = 200 * time.Millisecond
+
 func deadline(d time.Duration) time.Time { return time.Now().Add(d) }
 
 // upload is the session's open upload.
@@ -58,6 +62,11 @@ func (s *session) data(n int) error {
 			return err
 		}
 		return errNoUpload
+	}
+	if time.Since(s.checked) >= accountCheckEvery && !s.stillAllowed() {
+		// The account was deleted or disabled during the upload: it stops here, not at done.
+		s.abortUpload("account disabled or deleted")
+		return nil
 	}
 	if err := s.up.Receive(s.r, int64(n)); err != nil {
 		var he *homefs.Error

@@ -125,9 +125,10 @@ func (h *home) load(root *os.Root, quota int64, s *Store) error {
 	defer h.mu.Unlock()
 	h.quota = quota
 	// A home removed and made again (an account deleted with its files and created anew) has
-	// lost the token written when it was measured, so it is measured again; otherwise the running
-	// count stands.
-	if h.loaded && len(h.uploading) == 0 {
+	// lost the token written when it was measured, so it is measured again, and uploads still
+	// running into the old one are cut off from the new count; otherwise the running count
+	// stands.
+	if h.loaded {
 		if token, err := root.ReadFile(tokenPath); err != nil || string(token) != h.token {
 			h.loaded = false
 		}
@@ -137,6 +138,7 @@ func (h *home) load(root *os.Root, quota int64, s *Store) error {
 		if err != nil {
 			return fmt.Errorf("measure home %s: %w", h.rel, err)
 		}
+		h.orphanUploads()
 		if h.token, err = writeToken(root); err != nil {
 			return fmt.Errorf("measure home %s: %w", h.rel, err)
 		}

@@ -303,6 +303,9 @@ func (s *Stream) usable() error {
 	if s.closed {
 		return newErr(ErrIO, s.vpath, "upload already finished")
 	}
+	if s.orphan.Load() {
+		return errHomeGone(s.vpath)
+	}
 	if s.overQuota.Load() {
 		s.discard = true
 		return errMovedAway(s.vpath)
@@ -444,6 +447,9 @@ func (s *Stream) grow(end int64) error {
 	h := s.f.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if s.orphan.Load() {
+		return errHomeGone(s.vpath)
+	}
 	credit := min(n, s.creditLeft)
 	if n-credit > h.quota-h.used-h.reserved {
 		s.discard = true
@@ -534,6 +540,10 @@ func (s *Stream) publish(md5hex string) (Entry, error) {
 	f, h := s.f, s.f.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if s.orphan.Load() {
+		s.settleLocked()
+		return Entry{}, errHomeGone(s.vpath)
+	}
 	var replaced int64
 	if fi, err := f.root.Lstat(s.rel); err == nil {
 		if fi.IsDir() {
@@ -551,7 +561,7 @@ func (s *Stream) publish(md5hex string) (Entry, error) {
 	s.closed = true
 	h.reserved -= s.reserved
 	h.used += s.end - s.start - replaced
-	delete(h.uploading, s.rel)
+	h.forget(s.rel, &s.slot)
 	f.partials.Remove(key(s.rel) + ".json")
 	if f.store.opts.Fsync {
 		syncDir(f.root, path.Dir(s.rel))
@@ -610,10 +620,15 @@ func (s *Stream) settleLocked() {
 		s.file.Close()
 		s.file = nil
 	}
+	if s.orphan.Load() { // its home's accounting started afresh without it
+		s.f.partials.Remove(key(s.rel))
+		s.f.partials.Remove(key(s.rel) + ".json")
+		return
+	}
 	h := s.f.h
 	h.reserved -= s.reserved
 	h.used += written - s.start
-	delete(h.uploading, s.rel)
+	h.forget(s.rel, &s.slot)
 	if written == 0 || s.discard || s.overQuota.Load() {
 		if err := s.f.partials.Remove(key(s.rel)); err == nil || errors.Is(err, fs.ErrNotExist) {
 			h.used -= written

@@ -48,6 +48,32 @@ type slot struct {
 	// overQuota is set when the file the upload replaces went away without freeing its space and
 	// the upload no longer fits: the upload fails and its partial file is deleted.
 	overQuota atomic.Bool
+	// orphan is set when the home was measured anew under the upload (it was removed and made
+	// again): the upload fails, and nothing of it counts in the new home's accounting.
+	orphan atomic.Bool
+}
+
+// errHomeGone is the error of an upload whose home was removed (and made again) under it.
+func errHomeGone(vpath string) error {
+	return newErr(ErrNotFound, vpath, "the home directory was removed during the upload")
+}
+
+// forget takes the slot out of the home's uploads unless another upload holds rel now. h.mu is
+// held.
+func (h *home) forget(rel string, s *slot) {
+	if h.uploading[rel] == s {
+		delete(h.uploading, rel)
+	}
+}
+
+// orphanUploads detaches the uploads in progress from a home being measured anew: they fail at
+// their next write and their reservations are dropped. h.mu is held.
+func (h *home) orphanUploads() {
+	for rel, s := range h.uploading {
+		s.orphan.Store(true)
+		delete(h.uploading, rel)
+	}
+	h.reserved = 0
 }
 
 // Offset is the byte at which the client must start sending.
@@ -220,6 +246,9 @@ func (u *Upload) accept(n int64) error {
 	if u.closed {
 		return newErr(ErrIO, u.vpath, "upload already finished")
 	}
+	if u.orphan.Load() {
+		return errHomeGone(u.vpath)
+	}
 	if u.overQuota.Load() {
 		return errMovedAway(u.vpath)
 	}
@@ -297,6 +326,10 @@ func (u *Upload) Commit(wantMD5 string) (Entry, error) {
 	if u.closed {
 		return Entry{}, newErr(ErrIO, u.vpath, "upload already finished")
 	}
+	if u.orphan.Load() {
+		u.Abort()
+		return Entry{}, errHomeGone(u.vpath)
+	}
 	if u.overQuota.Load() {
 		u.Abort()
 		return Entry{}, errMovedAway(u.vpath)
@@ -346,6 +379,10 @@ func (u *Upload) rename(md5hex string) (Entry, error) {
 	f, h := u.f, u.f.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if u.orphan.Load() {
+		u.abortLocked()
+		return Entry{}, errHomeGone(u.vpath)
+	}
 	var replaced int64
 	if fi, err := f.root.Lstat(u.rel); err == nil {
 		if fi.IsDir() {
@@ -363,7 +400,7 @@ func (u *Upload) rename(md5hex string) (Entry, error) {
 	u.closed = true
 	h.reserved -= u.reserved
 	h.used += u.size - u.offset - replaced
-	delete(h.uploading, u.rel)
+	h.forget(u.rel, &u.slot)
 	f.partials.Remove(key(u.rel) + ".json")
 	if f.store.opts.Fsync {
 		syncDir(f.root, path.Dir(u.rel))
@@ -402,10 +439,15 @@ func (u *Upload) abortLocked() {
 		}
 		u.file.Close()
 	}
+	if u.orphan.Load() { // its home's accounting started afresh without it
+		u.f.partials.Remove(key(u.rel))
+		u.f.partials.Remove(key(u.rel) + ".json")
+		return
+	}
 	h := u.f.h
 	h.reserved -= u.reserved
 	h.used += u.written - u.offset
-	delete(h.uploading, u.rel)
+	h.forget(u.rel, &u.slot)
 	if u.written == 0 || u.overQuota.Load() {
 		if u.f.partials.Remove(key(u.rel)) == nil {
 			h.used -= u.written
@@ -426,6 +468,9 @@ func (u *Upload) discard() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	u.abortLocked() // under the same lock as the removal, or another session could resume the bad partial
+	if u.orphan.Load() {
+		return
+	}
 	if u.f.partials.Remove(key(u.rel)) == nil {
 		h.used -= u.written
 	}
