@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -97,7 +98,7 @@ func TestLoginOutcomes(t *testing.T) {
 		if !errors.Is(err, ErrLoginIncorrect) {
 			t.Errorf("%s: err = %v, want ErrLoginIncorrect", tc.what, err)
 		}
-		if acct != (account.Account{}) {
+		if !reflect.DeepEqual(acct, account.Account{}) {
 			t.Errorf("%s: returned account %+v, want none", tc.what, acct)
 		}
 	}
