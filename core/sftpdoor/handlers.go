@@ -271,17 +271,35 @@ type upload struct {
 	s      *session
 	stream *homefs.Stream
 	start  time.Time
-	failed error // the connection ended with the handle open
+
+	mu          sync.Mutex
+	interrupted error // the connection ended with the handle open
+	writeErr    error // a write failed
 }
 
+// WriteAt writes a piece of the file. A write that fails (past the quota, a disk error) fails
+// the upload: the file is not published when the handle is closed, even if no byte is missing
+// before the failed write, since a client that goes on to close the handle (OpenSSH does, after
+// a failed write) would otherwise leave a truncated file under the name.
 func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	n, err := u.stream.WriteAt(p, off)
+	if err != nil {
+		u.mu.Lock()
+		if u.writeErr == nil {
+			u.writeErr = err
+		}
+		u.mu.Unlock()
+	}
 	return n, statusErr(err)
 }
 
 // TransferError notes that the connection ended with the file open: the upload is kept for a
 // resume, not published.
-func (u *upload) TransferError(err error) { u.failed = err }
+func (u *upload) TransferError(err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.interrupted = err
+}
 
 // Close publishes the file (the client closed the handle) or keeps what arrived.
 func (u *upload) Close() error {
@@ -289,24 +307,36 @@ func (u *upload) Close() error {
 	u.s.mu.Lock()
 	delete(u.s.uploads, u)
 	u.s.mu.Unlock()
-	var err error
-	if u.failed != nil {
+	u.mu.Lock()
+	interrupted, err := u.interrupted, u.writeErr
+	u.mu.Unlock()
+	switch {
+	case interrupted != nil:
 		u.stream.Abort()
-		u.s.log.Info("upload interrupted", "path", u.stream.Path(), "received", u.stream.Size(), "reason", u.failed)
-	} else if err = u.s.allowed(); err != nil {
+		u.s.log.Info("upload interrupted", "path", u.stream.Path(), "received", u.stream.Size(), "reason", interrupted)
+	case err != nil:
 		u.stream.Abort()
-	} else {
-		var e homefs.Entry
-		var sum string
-		e, sum, err = u.stream.Commit()
-		if err == nil {
-			u.s.log.Info("upload complete", "path", u.stream.Path(), "size", e.Size, "md5", sum, "resumed_at", u.stream.Offset())
-		} else {
-			u.s.log.Info("upload failed", "path", u.stream.Path(), "err", err)
-		}
+		u.s.log.Info("upload failed", "path", u.stream.Path(), "err", err)
+	default:
+		err = u.commit()
 	}
-	u.s.logTransfer(logger.Incoming, u.stream.Path(), u.stream.Size()-u.stream.Offset(), u.start, u.failed == nil && err == nil)
+	u.s.logTransfer(logger.Incoming, u.stream.Path(), u.stream.Size()-u.stream.Offset(), u.start, interrupted == nil && err == nil)
 	return statusErr(err)
+}
+
+// commit publishes the file if the account may still store it.
+func (u *upload) commit() error {
+	if err := u.s.allowed(); err != nil {
+		u.stream.Abort()
+		return err
+	}
+	e, sum, err := u.stream.Commit()
+	if err != nil {
+		u.s.log.Info("upload failed", "path", u.stream.Path(), "err", err)
+		return err
+	}
+	u.s.log.Info("upload complete", "path", u.stream.Path(), "size", e.Size, "md5", sum, "resumed_at", u.stream.Offset())
+	return nil
 }
 
 // download is the request server's handle on a stored file.
