@@ -106,18 +106,22 @@ func (k Key) wire() ([]byte, bool) {
 	return b, err == nil && len(b) > 0
 }
 
-// PublicKey parses the key. It fails if the key does not parse or is not of its Type.
+// PublicKey parses the key. It fails, wrapping ErrNotKey, if the key does not parse, is a
+// certificate, or is not of its Type: a record edited by hand.
 func (k Key) PublicKey() (ssh.PublicKey, error) {
 	wire, ok := k.wire()
 	if !ok {
-		return nil, fmt.Errorf("account: key %s: not base64", k.Type)
+		return nil, fmt.Errorf("%w: %+q key is not base64", ErrNotKey, k.Type)
 	}
 	pub, err := ssh.ParsePublicKey(wire)
 	if err != nil {
-		return nil, fmt.Errorf("account: key %s: %w", k.Type, err)
+		return nil, fmt.Errorf("%w: %+q key: %w", ErrNotKey, k.Type, err)
+	}
+	if _, ok := pub.(*ssh.Certificate); ok {
+		return nil, fmt.Errorf("%w: %+q key is a certificate", ErrNotKey, k.Type)
 	}
 	if pub.Type() != k.Type {
-		return nil, fmt.Errorf("account: key %s: holds a key of type %s", k.Type, pub.Type())
+		return nil, fmt.Errorf("%w: %+q key holds a key of type %s", ErrNotKey, k.Type, pub.Type())
 	}
 	return pub, nil
 }

@@ -225,8 +225,8 @@ func TestBrokenStoredKey(t *testing.T) {
 	truncated := Key{Type: good.Type, Key: good.Key[:len(good.Key)-8]}
 	mistyped := Key{Type: ssh.KeyAlgoRSA, Key: good.Key}
 	for _, k := range []Key{truncated, mistyped, {Type: "ssh-ed25519", Key: "%%%"}, {}} {
-		if _, err := k.PublicKey(); err == nil {
-			t.Errorf("PublicKey of %+v: no error", k)
+		if _, err := k.PublicKey(); !errors.Is(err, ErrNotKey) {
+			t.Errorf("PublicKey of %+v: %v; want ErrNotKey", k, err)
 		}
 	}
 	if fp := truncated.Fingerprint(); !strings.HasPrefix(fp, "SHA256:") {
