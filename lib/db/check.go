@@ -19,9 +19,10 @@ type Problem struct {
 func (p Problem) String() string { return p.Path + ": " + p.Reason }
 
 // Check reports what a crash or a hand edit can leave behind: temporary files, unreadable account
-// records, accounts missing from id_user_rs.json, mapping entries without an account file, and a
-// last_id that is unreadable, missing while ids have been given, or below an id in use. It holds
-// the database lock (shared) so that it never sees a change half done.
+// records, SSH keys in a record that do not parse, accounts missing from id_user_rs.json, mapping
+// entries without an account file, and a last_id that is unreadable, missing while ids have been
+// given, or below an id in use. It holds the database lock (shared) so that it never sees a change
+// half done.
 func (d *DB) Check() ([]Problem, error) {
 	var probs []Problem
 	err := d.rlocked(func() error {
@@ -55,6 +56,7 @@ func (d *DB) check() ([]Problem, error) {
 		if m[a.ID] != a.Name {
 			probs = append(probs, Problem{d.accountPath(a.Name), fmt.Sprintf("account id %d is missing from %s", a.ID, mappingFile)})
 		}
+		probs = append(probs, d.checkKeys(a)...)
 	}
 	for _, n := range s.unreadable {
 		probs = append(probs, Problem{d.accountPath(n), s.errs[n].Error()})
@@ -69,6 +71,22 @@ func (d *DB) check() ([]Problem, error) {
 		probs = append(probs, p)
 	}
 	return probs, nil
+}
+
+// checkKeys reports the SSH keys of a that do not parse, which only a hand edit makes: they
+// cannot log in, and the record should be fixed.
+func (d *DB) checkKeys(a account.Account) []Problem {
+	var probs []Problem
+	for i, k := range a.Keys {
+		if _, err := k.PublicKey(); err != nil {
+			name := k.Fingerprint()
+			if name == "" {
+				name = "no fingerprint"
+			}
+			probs = append(probs, Problem{d.accountPath(a.Name), fmt.Sprintf("key %d (%s) cannot log in: %v", i+1, name, err)})
+		}
+	}
+	return probs
 }
 
 // checkTemps reports the temporary files left by interrupted writes.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -37,14 +38,14 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back != got {
+	if !reflect.DeepEqual(back, got) {
 		t.Errorf("Get = %+v\nwant %+v", back, got)
 	}
 	upd, err := d.Update("alice", func(a *account.Account) error { a.Quota = 5; a.Disabled = true; return nil })
 	if err != nil || upd.Quota != 5 || !upd.Disabled {
 		t.Fatalf("Update = %+v, %v", upd, err)
 	}
-	if back, _ := d.Get("alice"); back != upd {
+	if back, _ := d.Get("alice"); !reflect.DeepEqual(back, upd) {
 		t.Errorf("after update Get = %+v", back)
 	}
 	m, err := d.Mapping()
