@@ -1,5 +1,5 @@
 // Package admin is create_user, myftp's administration program: it creates accounts, interactively
-// or from flags, and lists, changes, disables, deletes and checks them.
+// or from flags, and lists, changes, disables, deletes and checks them, and manages their SSH keys.
 //
 // Main is the whole program over explicit arguments and streams, so that bin/create_user stays a
 // few lines and tests run it as a testscript command. Accounts live in the database of package db;
@@ -77,6 +77,10 @@ func commands() []command {
 		{name: "enable", args: []string{"NAME"}, summary: "let a disabled account log in again", run: (*app).enable},
 		{name: "delete", args: []string{"NAME"}, flags: "[--remove-home]", summary: "delete an account; --remove-home also removes its files",
 			define: defineRemoveHome, run: (*app).delete},
+		{name: "key add", args: []string{"NAME", "FILE"}, summary: "let the SSH public keys in FILE log in (SFTP)", run: (*app).keyAdd},
+		{name: "key list", args: []string{"NAME"}, summary: "list the SSH public keys of an account", run: (*app).keyList},
+		{name: "key remove", args: []string{"NAME", "FINGERPRINT"}, summary: "remove the SSH public key with that fingerprint",
+			run: (*app).keyRemove},
 		{name: "check", flags: "[--repair]", summary: "check the account database; --repair fixes what it can",
 			define: defineRepair, run: (*app).check},
 		{name: "help", summary: "show this help", run: (*app).help},
@@ -92,6 +96,45 @@ func lookup(name string) (command, bool) {
 	return command{}, false
 }
 
+// group returns the commands whose names are name and one more word ("key" gives "key add"...),
+// in the order of the table; none if name is not the first word of a command.
+func group(name string) []command {
+	var cmds []command
+	for _, c := range commands() {
+		if first, _, ok := strings.Cut(c.name, " "); ok && first == name {
+			cmds = append(cmds, c)
+		}
+	}
+	return cmds
+}
+
+// resolve returns the subcommand that args start with, one word ("list") or two ("key add"), and
+// the arguments that follow its name.
+func resolve(args []string) (command, []string, error) {
+	if cmd, ok := lookup(args[0]); ok {
+		return cmd, args[1:], nil
+	}
+	cmds := group(args[0])
+	if len(cmds) == 0 {
+		return command{}, nil, &usageError{err: fmt.Errorf("unknown command %q", args[0])}
+	}
+	verbs := make([]string, len(cmds))
+	for i, c := range cmds {
+		verbs[i] = strings.TrimPrefix(c.name, args[0]+" ")
+	}
+	want := strings.Join(verbs[:len(verbs)-1], ", ") + " or " + verbs[len(verbs)-1]
+	switch {
+	case len(args) == 1:
+		return command{}, nil, &usageError{cmd: args[0], err: fmt.Errorf("%s needs a command: %s", args[0], want)}
+	case args[1] == "-h" || args[1] == "-help" || args[1] == "--help":
+		return command{}, nil, &usageError{cmd: args[0], err: flag.ErrHelp}
+	}
+	if cmd, ok := lookup(args[0] + " " + args[1]); ok {
+		return cmd, args[2:], nil
+	}
+	return command{}, nil, &usageError{cmd: args[0], err: fmt.Errorf("unknown command %q: want %s", args[0]+" "+args[1], want)}
+}
+
 // run parses the top-level flags, then creates an account or hands over to a subcommand.
 func (a *app) run(ctx context.Context, args []string) error {
 	o := &options{given: map[string]bool{}}
@@ -105,11 +148,11 @@ func (a *app) run(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return a.create(ctx, o)
 	}
-	cmd, ok := lookup(fs.Arg(0))
-	if !ok {
-		return &usageError{err: fmt.Errorf("unknown command %q", fs.Arg(0))}
+	cmd, rest, err := resolve(fs.Args())
+	if err != nil {
+		return err
 	}
-	return a.runCommand(ctx, cmd, o, fs.Args()[1:])
+	return a.runCommand(ctx, cmd, o, rest)
 }
 
 // runCommand parses the subcommand's flags, which may also come after its arguments, and runs it.

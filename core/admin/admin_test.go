@@ -96,6 +96,18 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"passwd", "nobody", "--password-stdin"}, "pw\n", 1, `account "nobody" does not exist`},
 		{[]string{"--conf", "missing.toml", "list"}, "", 1, "missing.toml"},
 		{[]string{"enable", "alice"}, "", 0, ""},
+		{[]string{"key"}, "", 2, "key needs a command: add, list or remove"},
+		{[]string{"key", "--help"}, "", 0, "usage:"},
+		{[]string{"key", "frob"}, "", 2, `unknown command "key frob"`},
+		{[]string{"key", "add", "alice"}, "", 2, "key add needs NAME FILE"},
+		{[]string{"key", "list", "alice"}, "", 0, ""},
+		{[]string{"key", "list", "nobody"}, "", 1, `account "nobody" does not exist`},
+		{[]string{"key", "add", "alice", "-"}, "", 1, "stdin: no SSH public key found"},
+		{[]string{"key", "add", "alice", "-"}, "hello\n", 1, "stdin: line 1: not an SSH public key; no key was added"},
+		{[]string{"key", "add", "alice", "-"}, "no-pty " + testKey + "\n", 1, "stdin: line 1: options are not supported"},
+		{[]string{"key", "add", "alice", "-"}, testKey + "\n", 0, ""},
+		{[]string{"key", "remove", "alice", "SHA256:nope"}, "", 1, `account "alice" has no key SHA256:nope`},
+		{[]string{"key", "remove", "alice", "nope"}, "", 1, "invalid fingerprint nope"},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := runMain(t, root, tt.stdin, tt.args...)
@@ -110,6 +122,9 @@ func TestExitStatus(t *testing.T) {
 		}
 	}
 }
+
+// testKey is an ed25519 public key, as in an authorized_keys file.
+const testKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH/cNOB+zEH6eB+wzNeXJeg3jhXc5n9WUQhWVAjDJIAA alice@laptop"
 
 func TestCreateStoresPassword(t *testing.T) {
 	root := newRoot(t)
@@ -199,6 +214,38 @@ func TestParseInterspersed(t *testing.T) {
 	}
 }
 
+func TestResolve(t *testing.T) {
+	tests := []struct {
+		args []string
+		cmd  string   // "" for a usage error
+		rest []string // the arguments after the command's name
+	}{
+		{[]string{"list"}, "list", []string{}},
+		{[]string{"quota", "alice", "1G"}, "quota", []string{"alice", "1G"}},
+		{[]string{"key", "add", "alice", "-"}, "key add", []string{"alice", "-"}},
+		{[]string{"key", "list", "--root", "r", "alice"}, "key list", []string{"--root", "r", "alice"}},
+		{[]string{"key", "remove"}, "key remove", []string{}},
+		{[]string{"key"}, "", nil},
+		{[]string{"key", "--root", "r", "list"}, "", nil},
+		{[]string{"key", "-h"}, "", nil},
+		{[]string{"add"}, "", nil},
+		{[]string{"keys", "list"}, "", nil},
+	}
+	for _, tt := range tests {
+		cmd, rest, err := resolve(tt.args)
+		var ue *usageError
+		if tt.cmd == "" {
+			if !errors.As(err, &ue) {
+				t.Errorf("resolve(%q) = %q, %v; want a usage error", tt.args, cmd.name, err)
+			}
+			continue
+		}
+		if err != nil || cmd.name != tt.cmd || !slices.Equal(rest, tt.rest) {
+			t.Errorf("resolve(%q) = %q, %q, %v; want %q, %q", tt.args, cmd.name, rest, err, tt.cmd, tt.rest)
+		}
+	}
+}
+
 func TestDefineKeepsEarlierValues(t *testing.T) {
 	o := options{root: "/r", passwordStdin: true}
 	fs := newFlagSet("t")
@@ -265,6 +312,24 @@ func TestCount(t *testing.T) {
 	for n, want := range map[int]string{0: "0 problems", 1: "1 problem", 2: "2 problems"} {
 		if got := count(n, "problem"); got != want {
 			t.Errorf("count(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestShown(t *testing.T) {
+	tests := map[string]string{
+		"alice@laptop":       "alice@laptop",
+		"work key 2024":      "work key 2024",
+		"héllo":              "héllo",
+		"":                   "",
+		"a\x1b[2Jb":          `"a\x1b[2Jb"`,
+		"evil\u202etxt.exe":  `"evil\u202etxt.exe"`,
+		"two\tcolumns":       `"two\tcolumns"`,
+		`back\slash "quote"`: `"back\\slash \"quote\""`,
+	}
+	for in, want := range tests {
+		if got := shown(in); got != want {
+			t.Errorf("shown(%q) = %s, want %s", in, got, want)
 		}
 	}
 }

@@ -208,7 +208,7 @@ func (a *app) check(_ context.Context, o *options, _ []string) error {
 	if err != nil || len(left) == 0 {
 		return err
 	}
-	return fmt.Errorf("%s left: unreadable account records need a person to look at them", count(len(left), "problem"))
+	return fmt.Errorf("%s left: unreadable account records and invalid keys need a person to look at them", count(len(left), "problem"))
 }
 
 // findProblems runs db.Check and prints its problems, one a line, or "database ok".

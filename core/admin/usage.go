@@ -80,15 +80,44 @@ func (a *app) usageExit(e *usageError) int {
 		return exitOK
 	}
 	fmt.Fprintf(a.stderr, "%s: %s\n", progName, e.err)
-	if cmd, ok := lookup(e.cmd); ok {
-		fmt.Fprintf(a.stderr, "usage: %s\n", cmd.synopsis())
+	for i, syn := range synopses(e.cmd) {
+		if i == 0 {
+			fmt.Fprintf(a.stderr, "usage: %s\n", syn)
+		} else {
+			fmt.Fprintf(a.stderr, "       %s\n", syn)
+		}
 	}
 	fmt.Fprintf(a.stderr, "Run '%s help' for usage.\n", progName)
 	return exitUsage
 }
 
-// writeUsage writes the help of one subcommand, or of the whole program for "".
+// synopses returns the synopsis of the subcommand name, or of every command of the group name
+// ("key"); none for "" or an unknown name.
+func synopses(name string) []string {
+	if cmd, ok := lookup(name); ok {
+		return []string{cmd.synopsis()}
+	}
+	var syns []string
+	for _, c := range group(name) {
+		syns = append(syns, c.synopsis())
+	}
+	return syns
+}
+
+// writeUsage writes the help of one subcommand or group of subcommands, or of the whole program
+// for "".
 func (a *app) writeUsage(name string) {
+	if cmds := group(name); len(cmds) > 0 {
+		var b strings.Builder
+		b.WriteString("usage:\n")
+		for _, c := range cmds {
+			writeSynopsis(&b, c.synopsis(), c.summary)
+		}
+		fmt.Fprintf(&b, "\nEach also accepts --root DIR and --conf FILE.\n%s", keyHelp)
+		fmt.Fprintf(&b, "\nRun '%s help' for every command and flag.\n", progName)
+		io.WriteString(a.stderr, b.String())
+		return
+	}
 	cmd, ok := lookup(name)
 	if !ok || name == "help" {
 		io.WriteString(a.stderr, usage())
@@ -114,6 +143,7 @@ func usage() string {
 		writeSynopsis(&b, c.synopsis(), c.summary)
 	}
 	b.WriteString(flagHelp)
+	b.WriteString(keyHelp)
 	return b.String()
 }
 
@@ -148,4 +178,12 @@ Flags:
 Every form accepts --root and --conf. Flags may come before or after the arguments of a
 command. On a terminal, passwords are typed twice and not shown; otherwise give
 --password-stdin, except in the interactive form, which reads every answer as a line.
+`
+
+const keyHelp = `
+SSH keys let an account log in to the SFTP door without its password. FILE holds public
+keys in the authorized_keys format, one a line, such as ~/.ssh/id_ed25519.pub; - reads them
+from stdin. A line with options (command=, from=, no-pty...) or that is not a public key is
+refused, and then no key of FILE is added. FINGERPRINT is the SHA256:... that key list and
+ssh-keygen -lf show.
 `
