@@ -1,8 +1,6 @@
 package ftpdoor
 
 import (
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -75,7 +73,7 @@ func (f *files) openDownload(name string) (*download, error) {
 	}
 	d := &download{s: f.s, dl: dl, vpath: name, start: time.Now()}
 	if dl.MD5 == "" {
-		d.hash = md5.New()
+		d.hash = f.s.fs.NewMD5()
 	}
 	return d, nil
 }
@@ -178,7 +176,7 @@ func (d *download) Close() error {
 	defer d.s.endTransfer()
 	complete := d.pos == d.dl.Info.Size
 	if d.hash != nil && complete {
-		d.s.fs.RecordMD5(d.dl, hex.EncodeToString(d.hash.Sum(nil)))
+		d.s.fs.RecordMD5(d.dl, d.hash)
 	}
 	d.dl.Close()
 	d.s.logTransfer(logger.Outgoing, d.dl.Path, d.sent, d.start, complete)

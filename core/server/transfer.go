@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -125,8 +124,7 @@ func (s *session) cmdGet(req proto.Request) error {
 	}
 	defer dl.Close()
 	start := time.Now()
-	h := md5.New()
-	offset, restart, err := s.resumePoint(dl, h, req)
+	h, offset, restart, err := s.resumePoint(dl, req)
 	if err != nil {
 		return err
 	}
@@ -152,30 +150,32 @@ func (s *session) cmdGet(req proto.Request) error {
 	sum := dl.MD5
 	if h != nil {
 		sum = hex.EncodeToString(h.Sum(nil))
-		s.fs.RecordMD5(dl, sum)
+		s.fs.RecordMD5(dl, h)
 	}
 	s.log.Info("download complete", "path", vpath, "size", dl.Info.Size, "md5", sum, "resumed_at", offset)
 	s.reply(proto.Reply{Code: proto.CodeTransferDone, Msg: "File [" + dl.Info.Name + "] download successful", Size: dl.Info.Size, MD5: sum, Offset: offset})
 	return nil
 }
 
-// resumePoint decides where a download starts. When the client has a prefix, the file's prefix is
-// hashed into h and compared; on a mismatch the download restarts at 0 and says why.
-func (s *session) resumePoint(dl *homefs.Download, h hash.Hash, req proto.Request) (int64, string, error) {
+// resumePoint decides where a download starts, and returns the md5 of the file so far. When the
+// client has a prefix, the md5 of the file's prefix is computed (from the nearest recorded state:
+// at most one interval of the file is read, however large the offset) and compared; on a
+// mismatch the download restarts at 0 and says why.
+func (s *session) resumePoint(dl *homefs.Download, req proto.Request) (hash.Hash, int64, string, error) {
 	if req.Offset == 0 {
-		return 0, "", nil
+		return s.fs.NewMD5(), 0, "", nil
 	}
 	if req.Offset > dl.Info.Size {
-		return 0, "the local partial file is longer than the remote file", nil
+		return s.fs.NewMD5(), 0, "the local partial file is longer than the remote file", nil
 	}
-	if _, err := io.Copy(h, io.NewSectionReader(dl, 0, req.Offset)); err != nil {
-		return 0, "", &homefs.Error{Kind: homefs.ErrIO, Path: req.Path, Err: err}
+	h, err := s.fs.PrefixMD5(dl, req.Offset)
+	if err != nil {
+		return nil, 0, "", err
 	}
 	if hex.EncodeToString(h.Sum(nil)) != req.PrefixMD5 {
-		h.Reset()
-		return 0, "the partial file is not a prefix of the remote file (one of them changed)", nil
+		return s.fs.NewMD5(), 0, "the partial file is not a prefix of the remote file (one of them changed)", nil
 	}
-	return req.Offset, "", nil
+	return h, req.Offset, "", nil
 }
 
 // sendFile writes the file from offset as data frames, hashing into h if it is not nil. Reading

@@ -2,6 +2,7 @@ package homefs
 
 import (
 	"bytes"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -74,7 +75,7 @@ func TestDownloadMD5Record(t *testing.T) {
 				t.Errorf("download: %d bytes, Info %+v; want %d bytes", len(got), d.Info, len(tc.data))
 			}
 			// The sender hashed while sending and records it; the next download has it.
-			f.RecordMD5(d, md5hex(got))
+			f.RecordMD5(d, md5Of(f, got))
 			d.Close()
 			d, err = f.OpenDownload("/f")
 			if err != nil {
@@ -137,7 +138,7 @@ func TestRecordMD5IgnoredAfterChange(t *testing.T) {
 			sent := readAll(t, d)
 			d.Close()
 			tc.change(t, real)
-			f.RecordMD5(d, md5hex(sent))
+			f.RecordMD5(d, md5Of(f, sent))
 			d, err = f.OpenDownload("f")
 			if err != nil {
 				t.Fatal(err)
@@ -177,7 +178,7 @@ func TestDownloadDuringReplace(t *testing.T) {
 		t.Errorf("the open download's MD5 changed to %q", d.MD5)
 	}
 	// Recording the old md5 now must not label the new file.
-	f.RecordMD5(d, md5hex(old))
+	f.RecordMD5(d, md5Of(f, old))
 	e, err := g.OpenDownload("f")
 	if err != nil {
 		t.Fatal(err)
@@ -260,4 +261,11 @@ func downloadMD5(t *testing.T, f *FS, p string) string {
 	}
 	defer d.Close()
 	return d.MD5
+}
+
+// md5Of returns a hash from f.NewMD5 that has hashed b, as a sender's would.
+func md5Of(f *FS, b []byte) hash.Hash {
+	h := f.NewMD5()
+	h.Write(b)
+	return h
 }

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -41,6 +42,9 @@ type Options struct {
 	// WrapWriter, if set, wraps the file every upload writes to. Tests use it to inject write
 	// errors such as a full disk.
 	WrapWriter func(io.Writer) io.Writer
+	// StateEvery is how far apart the md5 states kept for resumes are (see FS.PrefixMD5): a
+	// resume reads at most this much of a file to check a prefix. Zero means 64 MiB.
+	StateEvery int64
 }
 
 // Store manages the homes under one directory. It is safe for concurrent use.
@@ -73,6 +77,9 @@ func NewStore(base string, opts Options) *Store {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.StateEvery <= 0 {
+		opts.StateEvery = 64 << 20
 	}
 	if opts.FormatSize == nil {
 		opts.FormatSize = func(n int64) string { return fmt.Sprintf("%d bytes", n) }
@@ -272,8 +279,34 @@ func writeToken(root *os.Root) (string, error) {
 // partialMeta is stored beside an unfinished upload as KEY.json.
 type partialMeta struct {
 	Path  string    `json:"path"`  // target, relative to the home
-	Size  int64     `json:"size"`  // declared by the client
+	Size  int64     `json:"size"`  // declared by the client; -1 for a stream
 	Mtime time.Time `json:"mtime"` // of the client's source file
+	// Every and States are the md5 states of the data the partial file holds (see stateHash),
+	// written when an upload stops, once that data is on disk.
+	Every  int64    `json:"every,omitempty"`
+	States []string `json:"states,omitempty"`
+}
+
+// saveStates records in the description of the partial file of rel the md5 states of its first n
+// bytes, after making them durable when the store syncs. Best effort: without states, a resume
+// hashes the whole prefix.
+func (f *FS) saveStates(file *os.File, rel string, h hash.Hash, n int64) {
+	sh, ok := h.(*stateHash)
+	if !ok || n < sh.every || file == nil {
+		return
+	}
+	if f.store.opts.Fsync && file.Sync() != nil {
+		return
+	}
+	p := key(rel) + ".json"
+	meta, err := readMeta(f.partials, p)
+	if err != nil || meta.Path != rel {
+		return
+	}
+	meta.Every, meta.States = sh.every, sh.encoded(n)
+	if data, err := json.Marshal(meta); err == nil {
+		f.partials.WriteFile(p, data, 0o600)
+	}
 }
 
 func readMeta(root *os.Root, p string) (partialMeta, error) {

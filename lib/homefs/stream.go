@@ -1,7 +1,6 @@
 package homefs
 
 import (
-	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -130,7 +129,7 @@ func (f *FS) BeginStream(p string, offset int64) (*Stream, error) {
 	if err := f.checkParent(rel, vpath); err != nil {
 		return nil, err
 	}
-	s := &Stream{f: f, rel: rel, vpath: vpath, hash: md5.New()}
+	s := &Stream{f: f, rel: rel, vpath: vpath}
 	copyFrom, err := f.claimStream(s, offset)
 	if err != nil {
 		return nil, err
@@ -202,6 +201,7 @@ func (s *Stream) open(copyFrom int64) error {
 		return err
 	}
 	k := key(s.rel)
+	old, _ := readMeta(pr, k+".json") // its md5 states, if the stream continues the partial file
 	meta, err := json.Marshal(partialMeta{Path: s.rel, Size: -1})
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", s.vpath, err)
@@ -216,8 +216,8 @@ func (s *Stream) open(copyFrom int64) error {
 	if s.file, err = pr.OpenFile(k, flags, 0o600); err != nil {
 		return wrapOS(err, s.vpath)
 	}
-	if n, err := io.CopyN(s.hash, s.file, s.start); err != nil {
-		return &Error{Kind: ErrIO, Path: s.vpath, Detail: fmt.Sprintf("reading the partial upload: %d of %d bytes", n, s.start), Err: err}
+	if s.hash, err = s.f.hashPrefix(s.file, s.start, old.Every, old.States); err != nil {
+		return &Error{Kind: ErrIO, Path: s.vpath, Detail: fmt.Sprintf("reading the first %d bytes of the partial upload", s.start), Err: err}
 	}
 	s.contig, s.end = s.start, s.start
 	var w io.WriterAt = s.file
@@ -572,6 +572,7 @@ func (s *Stream) publish(md5hex string) (Entry, error) {
 	}
 	if sums, err := f.metaRoot(sumsDir); err == nil {
 		writeSum(sums, s.rel, MD5, md5hex, fi)
+		writeStates(sums, s.rel, s.hash, fi)
 	}
 	return entryOf(path.Base(s.vpath), fi), nil
 }
@@ -593,6 +594,9 @@ func (s *Stream) abortLocked() {
 	if s.sink != nil { // outside the home's lock: a slow disk must not stall other sessions
 		s.sink.Close()
 		s.sink = nil
+	}
+	if !s.rehash && !s.discard && !s.overQuota.Load() && !s.orphan.Load() {
+		s.f.saveStates(s.file, s.rel, s.hash, s.contig)
 	}
 	h := s.f.h
 	h.mu.Lock()

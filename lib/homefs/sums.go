@@ -174,17 +174,17 @@ func (f *FS) ChecksumRange(p, algo string, start, end int64) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// record stores a checksum of d computed from its content, unless the file changed meanwhile.
-func (f *FS) record(d *Download, algo, sum string) {
+// record stores a checksum of d computed from its content, unless the file changed meanwhile,
+// and reports whether it did.
+func (f *FS) record(d *Download, algo, sum string) bool {
 	fi, err := f.root.Stat(d.rel)
 	if err != nil || !os.SameFile(fi, d.info) || fi.Size() != d.Info.Size || !fi.ModTime().Equal(d.Info.Mtime) {
-		return
+		return false
 	}
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
-	if sums, err := f.metaRoot(sumsDir); err == nil {
-		writeSum(sums, d.rel, algo, sum, fi)
-	}
+	sums, err := f.metaRoot(sumsDir)
+	return err == nil && writeSum(sums, d.rel, algo, sum, fi) == nil
 }
 
 // metaRoot returns the root of the reserved directory name (partialDir or sumsDir) of the home,

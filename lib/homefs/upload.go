@@ -1,7 +1,6 @@
 package homefs
 
 import (
-	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -36,6 +35,8 @@ type Upload struct {
 	closed     bool
 	sink       *transfer.Sink
 	drained    bool
+	every      int64    // the md5 states of the partial file's data, from its description
+	states     []string //
 }
 
 // slot is the share of its home's quota accounting that an upload in progress holds, and its
@@ -161,6 +162,7 @@ func (f *FS) claim(u *Upload, resume bool) error {
 		same := merr == nil && meta.Path == u.rel && meta.Size == u.size && meta.Mtime.Equal(u.mtime) && fi.Size() <= u.size
 		if resume && same {
 			u.offset = fi.Size()
+			u.every, u.states = meta.Every, meta.States
 		} else {
 			if resume {
 				u.restart = "the source changed since the interrupted upload (size or modification time differ)"
@@ -211,7 +213,6 @@ func (u *Upload) open() error {
 		return err
 	}
 	k := key(u.rel)
-	u.hash = md5.New()
 	if u.offset == 0 {
 		meta, err := json.Marshal(partialMeta{Path: u.rel, Size: u.size, Mtime: u.mtime})
 		if err != nil {
@@ -226,9 +227,14 @@ func (u *Upload) open() error {
 		return wrapOS(err, u.vpath)
 	}
 	u.file, u.w = file, io.Writer(file)
-	if n, err := io.CopyN(u.hash, file, u.offset); err != nil {
-		return &Error{Kind: ErrIO, Path: u.vpath, Detail: fmt.Sprintf("reading the partial upload: %d of %d bytes", n, u.offset), Err: err}
+	h, err := u.f.hashPrefix(file, u.offset, u.every, u.states)
+	if err != nil {
+		return &Error{Kind: ErrIO, Path: u.vpath, Detail: fmt.Sprintf("reading the first %d bytes of the partial upload", u.offset), Err: err}
 	}
+	if _, err := file.Seek(u.offset, io.SeekStart); err != nil {
+		return wrapOS(err, u.vpath)
+	}
+	u.hash = h
 	u.written = u.offset
 	if u.offset > 0 {
 		u.prefixMD5 = hex.EncodeToString(u.hash.Sum(nil))
@@ -411,6 +417,7 @@ func (u *Upload) rename(md5hex string) (Entry, error) {
 	}
 	if sums, err := f.metaRoot(sumsDir); err == nil {
 		writeSum(sums, u.rel, MD5, md5hex, fi)
+		writeStates(sums, u.rel, u.hash, fi)
 	}
 	return entryOf(path.Base(u.vpath), fi), nil
 }
@@ -420,6 +427,9 @@ func (u *Upload) rename(md5hex string) (Entry, error) {
 // It is safe to call more than once and after Commit.
 func (u *Upload) Abort() {
 	u.drain() // outside the home's lock: a slow disk must not stall the account's other sessions
+	if !u.closed && !u.overQuota.Load() && !u.orphan.Load() {
+		u.f.saveStates(u.file, u.rel, u.hash, u.written)
+	}
 	u.f.h.mu.Lock()
 	defer u.f.h.mu.Unlock()
 	u.abortLocked()
@@ -529,6 +539,13 @@ func (f *FS) OpenDownload(p string) (*Download, error) {
 	return d, nil
 }
 
-// RecordMD5 stores the md5 (hex) computed while sending d, so that the next download need not hash.
-// It is ignored if the file changed meanwhile.
-func (f *FS) RecordMD5(d *Download, md5hex string) { f.record(d, MD5, md5hex) }
+// RecordMD5 stores the md5 that h (from FS.NewMD5 or PrefixMD5) computed of the whole of d while it
+// was sent, and the states a later resume needs, so that the next download need not hash. It is
+// ignored if the file changed meanwhile.
+func (f *FS) RecordMD5(d *Download, h hash.Hash) {
+	if f.record(d, MD5, hex.EncodeToString(h.Sum(nil))) {
+		if sums, err := f.metaRoot(sumsDir); err == nil {
+			writeStates(sums, d.rel, h, d.info)
+		}
+	}
+}
