@@ -133,10 +133,19 @@ var (
 	errNoSize  = &status{code: sftp.ErrSSHFxOpUnsupported, msg: "changing a file's size is not supported"}
 )
 
+// setstat changes what it can of a file: the path is checked first (in the home, existing, not
+// reserved), as for every request that names one, so that a change that is ignored is not
+// reported done for a path that is refused or missing.
 func (h *handlers) setstat(f *homefs.FS, r *sftp.Request) error {
 	flags, attrs := r.AttrFlags(), r.Attributes()
 	if attrs == nil {
 		return &status{code: sftp.ErrSSHFxBadMessage, msg: "unreadable attributes"}
+	}
+	u := h.s.uploading(r.Filepath)
+	if u == nil {
+		if _, err := f.StatHeld(r.Filepath); err != nil {
+			return err
+		}
 	}
 	if flags.Size {
 		return errNoSize
@@ -145,7 +154,7 @@ func (h *handlers) setstat(f *homefs.FS, r *sftp.Request) error {
 		return nil
 	}
 	mtime := time.Unix(int64(attrs.Mtime), 0)
-	if u := h.s.uploading(r.Filepath); u != nil {
+	if u != nil {
 		u.stream.SetMtime(mtime) // fsetstat before close: the file gets it when published
 		return nil
 	}
@@ -170,9 +179,10 @@ func (h *handlers) PosixRename(r *sftp.Request) error {
 }
 
 // StatVFS answers df from the quota: the size is the quota, the free space what is left of it.
-func (h *handlers) StatVFS(*sftp.Request) (*sftp.StatVFS, error) {
-	if err := h.s.allowed(); err != nil {
-		return nil, statusErr(err)
+// The path must name a file or directory of the home, as for every request that names one.
+func (h *handlers) StatVFS(r *sftp.Request) (*sftp.StatVFS, error) {
+	if err := h.do(func(f *homefs.FS) error { _, err := f.StatHeld(r.Filepath); return err }); err != nil {
+		return nil, err
 	}
 	used, quota := h.s.fs.Usage()
 	const bsize = 4096
