@@ -44,10 +44,25 @@ func HashPassword(password string, p Params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keyLen)
+	return formatHash(p, salt, argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keyLen)), nil
+}
+
+// StandInHash returns a well-formed hash string with parameters p whose salt and key are random
+// instead of derived from a password: no password matches it (short of guessing 32 random bytes),
+// and verifying one against it costs what verifying against a real hash with p costs. It stands in
+// for the hash of an account that does not exist, and costs nothing to make. Parameters that
+// VerifyPassword would refuse give a hash that it refuses.
+func StandInHash(p Params) string {
+	salt, key := make([]byte, saltLen), make([]byte, keyLen)
+	rand.Read(salt) // never fails (crypto/rand, Go 1.24 and later)
+	rand.Read(key)
+	return formatHash(p, salt, key)
+}
+
+func formatHash(p Params, salt, key []byte) string {
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
 // VerifyPassword reports whether password matches hash, comparing in constant time. A malformed
