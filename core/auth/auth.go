@@ -1,10 +1,12 @@
 // Package auth decides who may log in: it verifies passwords against the account database, caps how
-// many argon2id hashes run at once, throttles failures per remote address and per address and
+// many argon2id hashes run at once, rehashes passwords stored with old parameters, makes unknown
+// names cost what accounts cost, throttles failures per remote address and per address and
 // account, and logs failures without letting a client flood the log. It knows nothing of the wire
 // protocol, so every front end of the server can use it.
 package auth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,10 +42,29 @@ func (e *ThrottledError) Error() string {
 // Is reports whether target is ErrThrottled.
 func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
 
-// Accounts looks accounts up by name. *db.DB satisfies it.
+// Accounts looks accounts up by name. *db.DB satisfies it, and the two optional interfaces below.
+//
+// If Accounts also has List (accountLister), New reads the parameters of the existing accounts'
+// hashes from it, so that unknown names cost what they cost from the start. If it has Update
+// (accountUpdater), Login stores the rehash of a password found with other parameters than
+// Config.Params.
 type Accounts interface {
 	Get(name string) (account.Account, error)
 }
+
+// accountLister lists every account.
+type accountLister interface {
+	List() ([]account.Account, error)
+}
+
+// accountUpdater changes an account under the database lock: fn gets the current record, and its
+// error, returned as is, cancels the change.
+type accountUpdater interface {
+	Update(name string, fn func(*account.Account) error) (account.Account, error)
+}
+
+// errPasswordChanged cancels a rehash: the password changed since it was verified.
+var errPasswordChanged = errors.New("auth: password changed since it was verified")
 
 // addressFactor is how many more failures an address tolerates, over all the names it tries,
 // than one account from it.
@@ -52,8 +73,10 @@ const addressFactor = 4
 // Config configures an Authenticator.
 type Config struct {
 	Accounts Accounts
-	// Params is the argon2id cost used for the stand-in hash that unknown accounts are checked
-	// against, so that they take as long as known ones.
+	// Params is the argon2id cost of password hashes. A password stored with other parameters is
+	// rehashed with these at its next successful login (if Accounts has Update). Unknown names are
+	// checked against stand-ins with the parameters of the existing accounts (see Login), with
+	// these only while no account is known. New fails if a hash cannot hold them.
 	Params account.Params
 	// MaxHashers caps concurrent password hashes (argon2id is memory-hard). At least 1.
 	MaxHashers int
@@ -71,27 +94,31 @@ type Config struct {
 	ThrottleMaxDelay time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Log receives failed logins (see Authenticator.Login) and hash problems; nil discards them.
+	// Log receives failed logins (see Authenticator.Login), rehashes and hash problems; nil
+	// discards them.
 	Log *slog.Logger
 }
 
 // Authenticator checks logins. It is safe for concurrent use.
 type Authenticator struct {
 	accounts Accounts
+	updater  accountUpdater // nil: no rehash
+	params   account.Params
+	standIns *standIns
 	hashers  chan struct{}
 	limiter  *Limiter
 	after    int
-	dummy    string
 	log      *slog.Logger
 	failures *failureLog
-	verify   func(hash, password string) (bool, error) // account.VerifyPassword; tests count calls
+	verify   func(hash, password string) (bool, error)               // account.VerifyPassword; tests count calls
+	hash     func(password string, p account.Params) (string, error) // account.HashPassword; tests count calls
 }
 
-// New returns an Authenticator.
+// New returns an Authenticator. If Accounts has List, New reads every account: an error there is
+// logged, and the parameters of the accounts are then learnt as they are looked up.
 func New(c Config) (*Authenticator, error) {
-	dummy, err := account.HashPassword("myftp stand-in password", c.Params)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
+	if _, err := account.ParamsOf(account.StandInHash(c.Params)); err != nil {
+		return nil, fmt.Errorf("auth: Params %+v: %w", c.Params, err)
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -99,16 +126,29 @@ func New(c Config) (*Authenticator, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Authenticator{
+	a := &Authenticator{
 		accounts: c.Accounts,
+		params:   c.Params,
+		standIns: newStandIns(c.Params),
 		hashers:  make(chan struct{}, max(c.MaxHashers, 1)),
 		limiter:  NewLimiter(c.ThrottleWindow, c.ThrottleDelay, c.ThrottleMaxDelay, c.Now),
 		after:    max(c.ThrottleAfter, 1),
-		dummy:    dummy,
 		log:      c.Log,
 		failures: newFailureLog(c.Log, c.Now),
 		verify:   account.VerifyPassword,
-	}, nil
+		hash:     account.HashPassword,
+	}
+	a.updater, _ = c.Accounts.(accountUpdater)
+	if l, ok := c.Accounts.(accountLister); ok {
+		list, err := l.List()
+		if err != nil {
+			a.log.Warn("cannot list the accounts for their hash parameters", "err", err)
+		}
+		for _, acct := range list {
+			a.standIns.observe(acct.Name, acct.PasswordHash)
+		}
+	}
+	return a, nil
 }
 
 // Login checks name and password for a client at remote (an IP address without port) and returns
@@ -123,6 +163,18 @@ func New(c Config) (*Authenticator, error) {
 // error nor the throttle tells whether an account exists. A correct password clears the failures
 // of that account from that address, not those of the address.
 //
+// Nor does the time taken tell it. An unknown or invalid name is checked against a stand-in hash
+// with the parameters of one of the existing accounts, chosen from the name with a secret key
+// made by New: one name costs the same at every attempt, as an account does (until a restart,
+// which makes a new key), and names cost what accounts cost, in the same proportions (over the 8
+// most common parameter sets; Config.Params while no account is known). The accounts are those
+// listed by New and those looked up since.
+//
+// After a correct password whose hash has other parameters than Config.Params, Login hashes it
+// again with Config.Params (also within MaxHashers; skipped if ctx ends first) and stores the new
+// hash through Accounts' Update, unless the stored hash changed since it was verified. The login
+// succeeds whether or not that works: a rehash is logged at Info, a failure at Warn.
+//
 // Login logs every failure it returns, ErrLoginIncorrect or *ThrottledError, through the same
 // bounded per-address summary as LogFailure: front ends need not log them again. If ctx ends
 // while waiting for a hasher, Login returns ctx.Err() and counts nothing.
@@ -135,7 +187,7 @@ func (a *Authenticator) Login(ctx context.Context, name, password, remote string
 		a.failures.record(addr, name, "throttled", "retry_in", err.RetryAfter)
 		return account.Account{}, err
 	}
-	acct, why, err := a.check(ctx, norm, valid, password)
+	acct, why, err := a.check(ctx, name, norm, valid, password)
 	switch {
 	case err != nil:
 		a.limiter.Release(keys...)
@@ -147,7 +199,40 @@ func (a *Authenticator) Login(ctx context.Context, name, password, remote string
 	}
 	a.limiter.Release(keys[0])
 	a.limiter.Reset(keys[1])
+	a.rehash(ctx, acct, password)
 	return acct, nil
+}
+
+// rehash stores password hashed with the current parameters if acct's verified hash has others.
+func (a *Authenticator) rehash(ctx context.Context, acct account.Account, password string) {
+	if p, err := account.ParamsOf(acct.PasswordHash); a.updater == nil || err != nil || p == a.params {
+		return
+	}
+	select {
+	case a.hashers <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	hash, err := a.hash(password, a.params)
+	<-a.hashers
+	if err == nil {
+		_, err = a.updater.Update(acct.Name, func(cur *account.Account) error {
+			if cur.PasswordHash != acct.PasswordHash {
+				return errPasswordChanged
+			}
+			cur.PasswordHash = hash
+			return nil
+		})
+	}
+	switch {
+	case errors.Is(err, errPasswordChanged):
+		a.log.Debug("password not rehashed: changed meanwhile", "account", acct.Name)
+	case err != nil:
+		a.log.Warn("password not rehashed", "account", acct.Name, "err", err)
+	default:
+		a.standIns.observe(acct.Name, hash)
+		a.log.Info("password rehashed with the current parameters", "account", acct.Name)
+	}
 }
 
 // keys returns the throttle keys of an attempt: the address, then the address and account. All
@@ -180,16 +265,23 @@ func normalAddr(remote string) string {
 }
 
 // check verifies the password with at most MaxHashers hashes at once and returns why it failed,
-// or "" if it did not. Unknown, malformed and disabled accounts cost one hash too, against the
-// stand-in.
-func (a *Authenticator) check(ctx context.Context, name string, validName bool, password string) (account.Account, string, error) {
+// or "" if it did not. name is the normal form of raw, or "" if raw is not valid. Unknown and
+// invalid names cost one hash too, against a stand-in; disabled accounts, against their own.
+func (a *Authenticator) check(ctx context.Context, raw, name string, validName bool, password string) (account.Account, string, error) {
 	var acct account.Account
-	hash, why := a.dummy, "invalid name"
+	var hash string
+	why := "invalid name"
 	if validName {
 		why = "unknown account"
 		if got, err := a.accounts.Get(name); err == nil {
 			acct, hash, why = got, got.PasswordHash, ""
+			a.standIns.observe(name, hash)
+		} else {
+			a.standIns.forget(name)
 		}
+	}
+	if why != "" {
+		hash = a.standIns.hash(cmp.Or(name, raw))
 	}
 	select {
 	case a.hashers <- struct{}{}:

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +23,8 @@ type memAccounts struct {
 	mu   sync.Mutex
 	m    map[string]account.Account
 	gets atomic.Int64 // calls of Get
+	// updateErr, if set, is the error of every Update.
+	updateErr error
 }
 
 var errNoAccount = errors.New("no such account")
@@ -33,6 +37,36 @@ func (a *memAccounts) Get(name string) (account.Account, error) {
 	if !ok {
 		return acct, fmt.Errorf("%w %q", errNoAccount, name)
 	}
+	return acct, nil
+}
+
+// List returns every account, ordered by name.
+func (a *memAccounts) List() ([]account.Account, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var list []account.Account
+	for _, acct := range a.m {
+		list = append(list, acct)
+	}
+	slices.SortFunc(list, func(x, y account.Account) int { return strings.Compare(x.Name, y.Name) })
+	return list, nil
+}
+
+// Update changes an account as db.DB.Update does, or fails with updateErr if set.
+func (a *memAccounts) Update(name string, fn func(*account.Account) error) (account.Account, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	acct, ok := a.m[name]
+	switch {
+	case !ok:
+		return acct, fmt.Errorf("%w %q", errNoAccount, name)
+	case a.updateErr != nil:
+		return acct, a.updateErr
+	}
+	if err := fn(&acct); err != nil {
+		return acct, err
+	}
+	a.m[name] = acct
 	return acct, nil
 }
 
@@ -55,9 +89,12 @@ func newAccounts(t *testing.T, users map[string]string) *memAccounts {
 	return a
 }
 
+// newAuth returns an Authenticator of c, with Params cheap if c has none.
 func newAuth(t *testing.T, c Config) *Authenticator {
 	t.Helper()
-	c.Params = cheap
+	if c.Params == (account.Params{}) {
+		c.Params = cheap
+	}
 	a, err := New(c)
 	if err != nil {
 		t.Fatal(err)
