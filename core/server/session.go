@@ -111,26 +111,28 @@ func (s *session) start() error {
 	return nil
 }
 
-// loop reads and handles requests until the client quits, the connection fails, or the server
-// stops. Replies are flushed when the next frame is not already buffered (or when the writer's
-// buffer fills), so a client that pipelines gets its replies in few writes, and no reply waits
-// for the rest of a frame the client has only begun.
+// loop reads and handles requests until the session is over: the client quit, a reply ended it,
+// a read or write failed, or the server stopped. Replies are flushed when the next frame is not
+// already buffered (or when the writer's buffer fills), so a client that pipelines gets its
+// replies in few writes, and no reply waits for the rest of a frame the client has only begun.
 func (s *session) loop() {
-	for !s.quit && s.werr == nil {
+	for !s.over() {
 		f, err := s.next()
 		if err != nil {
-			s.readFailed(err)
-			return
+			s.end(err)
+			break
 		}
-		if !s.handle(f) {
-			return
-		}
+		s.handle(f)
 		if !s.r.Pending() {
 			s.flush()
 		}
 	}
 	s.flush()
 }
+
+// over reports whether the session is ending: quit is set (by end, or by a reply that closes the
+// session) or a write failed.
+func (s *session) over() bool { return s.quit || s.werr != nil }
 
 // next reads the next frame with the idle deadline (or the login deadline, if sooner).
 func (s *session) next() (proto.Frame, error) {
@@ -147,13 +149,14 @@ func (s *session) next() (proto.Frame, error) {
 	return s.r.Next()
 }
 
-// readFailed says goodbye as well as the failure allows.
-func (s *session) readFailed(err error) {
+// end ends the session after a failed read (or a frame that cannot be handled), saying goodbye
+// as well as the failure allows.
+func (s *session) end(err error) {
+	s.quit = true
 	var ne net.Error
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		s.log.Debug("client closed the connection")
-		return
 	case s.stopping.Load():
 		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "server shutting down"})
 	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
@@ -168,13 +171,11 @@ func (s *session) readFailed(err error) {
 		s.reply(proto.Reply{Code: proto.CodeSyntax, Msg: err.Error()})
 	default:
 		s.log.Info("read failed; closing the session", "err", err)
-		return
 	}
-	s.flush()
 }
 
-// handle acts on one frame and reports whether the session goes on.
-func (s *session) handle(f proto.Frame) bool {
+// handle acts on one frame.
+func (s *session) handle(f proto.Frame) {
 	switch f.Type {
 	case proto.TypeData:
 		err := s.data(f.Len)
@@ -183,22 +184,20 @@ func (s *session) handle(f proto.Frame) bool {
 			// The payload of a frame that belongs to no upload could not be skipped: the
 			// connection broke or its deadline passed mid-frame, so the session ends as for any
 			// failed read (not with a 451, and not one deadline later).
-			s.readFailed(err)
-			return false
+			s.end(err)
+			return
 		}
 		s.result(err)
-		return true
 	case proto.TypeRequest:
 		req, err := proto.DecodeRequest(f.Payload)
 		if err != nil {
-			s.readFailed(err)
-			return false
+			s.end(err)
+			return
 		}
 		s.request(req)
-		return true
+	default:
+		s.end(fmt.Errorf("%w: a client does not send %s frames", proto.ErrMalformed, f.Type))
 	}
-	s.readFailed(fmt.Errorf("%w: a client does not send %s frames", proto.ErrMalformed, f.Type))
-	return false
 }
 
 // request runs one request through the command table.

@@ -73,8 +73,7 @@ func (s *session) data(n int) error {
 			// The connection failed mid-frame (or the server is stopping): the stream is out of
 			// step, so the session ends as for any failed read.
 			s.abortUpload(err.Error())
-			s.readFailed(err)
-			s.quit = true
+			s.end(err)
 			return nil
 		}
 		io.Copy(io.Discard, s.r) // the rest of the refused frame
@@ -134,10 +133,7 @@ func (s *session) cmdGet(req proto.Request) error {
 		h = nil // recorded: no need to hash
 	}
 	sent, err := s.sendFile(dl, offset, h)
-	vpath := path.Join(s.fs.Pwd(), req.Path)
-	if path.IsAbs(req.Path) {
-		vpath = path.Clean(req.Path)
-	}
+	vpath := dl.Path // as homefs resolved it
 	s.logTransfer(logger.Outgoing, vpath, sent, start, err == nil)
 	if err != nil {
 		if errors.Is(err, errWrite) {
