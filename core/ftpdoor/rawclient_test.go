@@ -56,15 +56,22 @@ func (e *env) dialRaw(t testing.TB, local string) net.Conn {
 	return c
 }
 
-// connect opens a control connection and reads the greeting (over TLS in implicit mode).
-func (e *env) connect(t testing.TB) *rawFTP {
-	t.Helper()
-	f := &rawFTP{t: t, e: e, raw: e.dialRaw(t, ""), tls: e.clientTLS()}
-	var ctl net.Conn = f.raw
+// newRaw makes a client of a TCP connection to the door (TLS at once in implicit mode); it
+// reads nothing.
+func (e *env) newRaw(t testing.TB, raw net.Conn) *rawFTP {
+	f := &rawFTP{t: t, e: e, raw: raw, tls: e.clientTLS()}
+	var ctl net.Conn = raw
 	if e.mode == ftpdoor.TLSImplicit {
-		ctl = tls.Client(f.raw, f.tls)
+		ctl = tls.Client(raw, f.tls)
 	}
 	f.text = textproto.NewConn(ctl)
+	return f
+}
+
+// connect opens a control connection and reads the greeting.
+func (e *env) connect(t testing.TB) *rawFTP {
+	t.Helper()
+	f := e.newRaw(t, e.dialRaw(t, ""))
 	f.must(220, "")
 	return f
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -221,23 +222,46 @@ func hasToken(extra [][]byte, token []byte) bool {
 }
 
 // WrapPassiveListener wraps the engine's passive listeners, so that their connections are told
-// apart from the control connection and a TLS one cut without close_notify is seen as cut.
+// apart from the control connection, a connection from another address is never taken, and a TLS
+// one cut without close_notify is seen as cut.
 func (s *session) WrapPassiveListener(l net.Listener) (net.Listener, error) {
-	return &dataListener{Listener: l, strict: s.d.cfg.StrictTLSEOF}, nil
+	return &dataListener{Listener: l, client: s.conn.Addr(), strict: s.d.cfg.StrictTLSEOF, log: s.log}, nil
 }
 
-// dataListener yields passive data connections as *dataConn.
+// dataListener yields passive data connections as *dataConn, only from the client's address.
+// The engine checks the address too, but after it has taken the connection as the transfer's:
+// it refuses that transfer with 425 and keeps the connection for the next RETR or STOR on the
+// same port, which then runs over it. Here a connection from elsewhere is closed unread and the
+// listener goes on waiting (until the deadline the engine set) for the client's own.
 type dataListener struct {
 	net.Listener
+	client netip.Addr // the control connection's address; invalid: the engine's check only
 	strict bool
+	log    *slog.Logger
 }
 
 func (l *dataListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if from := remoteAddr(c); l.client.IsValid() && from != l.client {
+			l.log.Warn("data connection from another address refused", "from", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
+		return &dataConn{Conn: c, strict: l.strict}, nil
 	}
-	return &dataConn{Conn: c, strict: l.strict}, nil
+}
+
+// remoteAddr is the IP address a connection comes from, IPv4-mapped addresses as IPv4, as
+// admission counts them.
+func remoteAddr(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // dataConn is a passive data connection. With strict set, once TLS runs on it (protected), the
