@@ -493,13 +493,17 @@ func (s *Stream) Commit() (Entry, string, error) {
 	s.sink = nil
 	sum, err := s.sum()
 	if err == nil {
-		err = s.finishFile()
+		err = s.f.finishPartial(s.file, s.rel, s.vpath, s.mtime)
+		s.file = nil
 	}
 	if err != nil {
 		s.abortLocked()
 		return Entry{}, "", err
 	}
-	e, err := s.publish(sum)
+	e, err := s.f.publish(s.rel, s.vpath, &s.slot, s.end-s.start, sum, s.hash, s.settleLocked)
+	if err == nil {
+		s.closed = true
+	}
 	return e, sum, err
 }
 
@@ -513,68 +517,6 @@ func (s *Stream) sum() (string, error) {
 		}
 	}
 	return hex.EncodeToString(s.hash.Sum(nil)), nil
-}
-
-// finishFile syncs, closes and dates the partial file.
-func (s *Stream) finishFile() error {
-	if s.f.store.opts.Fsync {
-		if err := s.file.Sync(); err != nil {
-			return wrapOS(err, s.vpath)
-		}
-	}
-	err := s.file.Close()
-	s.file = nil
-	if err != nil {
-		return wrapOS(err, s.vpath)
-	}
-	if !s.mtime.IsZero() {
-		if err := s.f.partials.Chtimes(key(s.rel), time.Time{}, s.mtime); err != nil {
-			return wrapOS(err, s.vpath)
-		}
-	}
-	return nil
-}
-
-// publish renames the finished file into place and settles the accounting.
-func (s *Stream) publish(md5hex string) (Entry, error) {
-	f, h := s.f, s.f.h
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s.orphan.Load() {
-		s.settleLocked()
-		return Entry{}, errHomeGone(s.vpath)
-	}
-	var replaced int64
-	if fi, err := f.root.Lstat(s.rel); err == nil {
-		if fi.IsDir() {
-			s.settleLocked()
-			return Entry{}, newErr(ErrIsDir, s.vpath, "")
-		}
-		if fi.Mode().IsRegular() {
-			replaced = fi.Size()
-		}
-	}
-	if err := f.root.Rename(partialPath(s.rel), s.rel); err != nil {
-		s.settleLocked()
-		return Entry{}, wrapOS(err, s.vpath)
-	}
-	s.closed = true
-	h.reserved -= s.reserved
-	h.used += s.end - s.start - replaced
-	h.forget(s.rel, &s.slot)
-	f.partials.Remove(key(s.rel) + ".json")
-	if f.store.opts.Fsync {
-		syncDir(f.root, path.Dir(s.rel))
-	}
-	fi, err := f.root.Stat(s.rel)
-	if err != nil {
-		return Entry{}, wrapOS(err, s.vpath)
-	}
-	if sums, err := f.metaRoot(sumsDir); err == nil {
-		writeSum(sums, s.rel, MD5, md5hex, fi)
-		writeStates(sums, s.rel, s.hash, fi)
-	}
-	return entryOf(path.Base(s.vpath), fi), nil
 }
 
 // Abort stops the stream and keeps what arrived before the first gap for a resume, unless it can

@@ -354,72 +354,17 @@ func (u *Upload) Commit(wantMD5 string) (Entry, error) {
 		u.discard()
 		return Entry{}, newErr(ErrChecksum, u.vpath, fmt.Sprintf("client sent %s, server computed %s", wantMD5, got))
 	}
-	if err := u.finishFile(); err != nil {
+	err := u.f.finishPartial(u.file, u.rel, u.vpath, u.mtime)
+	u.file = nil
+	if err != nil {
 		u.Abort()
 		return Entry{}, err
 	}
-	return u.rename(got)
-}
-
-// finishFile syncs, closes and dates the partial file.
-func (u *Upload) finishFile() error {
-	if u.f.store.opts.Fsync {
-		if err := u.file.Sync(); err != nil {
-			return wrapOS(err, u.vpath)
-		}
+	e, err := u.f.publish(u.rel, u.vpath, &u.slot, u.size-u.offset, got, u.hash, u.abortLocked)
+	if err == nil {
+		u.closed = true
 	}
-	if err := u.file.Close(); err != nil {
-		return wrapOS(err, u.vpath)
-	}
-	u.file = nil
-	if !u.mtime.IsZero() {
-		if err := u.f.partials.Chtimes(key(u.rel), time.Time{}, u.mtime); err != nil {
-			return wrapOS(err, u.vpath)
-		}
-	}
-	return nil
-}
-
-// rename moves the finished file into place and settles the accounting.
-func (u *Upload) rename(md5hex string) (Entry, error) {
-	f, h := u.f, u.f.h
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if u.orphan.Load() {
-		u.abortLocked()
-		return Entry{}, errHomeGone(u.vpath)
-	}
-	var replaced int64
-	if fi, err := f.root.Lstat(u.rel); err == nil {
-		if fi.IsDir() {
-			u.abortLocked()
-			return Entry{}, newErr(ErrIsDir, u.vpath, "")
-		}
-		if fi.Mode().IsRegular() {
-			replaced = fi.Size()
-		}
-	}
-	if err := f.root.Rename(partialPath(u.rel), u.rel); err != nil {
-		u.abortLocked()
-		return Entry{}, wrapOS(err, u.vpath)
-	}
-	u.closed = true
-	h.reserved -= u.reserved
-	h.used += u.size - u.offset - replaced
-	h.forget(u.rel, &u.slot)
-	f.partials.Remove(key(u.rel) + ".json")
-	if f.store.opts.Fsync {
-		syncDir(f.root, path.Dir(u.rel))
-	}
-	fi, err := f.root.Stat(u.rel)
-	if err != nil {
-		return Entry{}, wrapOS(err, u.vpath)
-	}
-	if sums, err := f.metaRoot(sumsDir); err == nil {
-		writeSum(sums, u.rel, MD5, md5hex, fi)
-		writeStates(sums, u.rel, u.hash, fi)
-	}
-	return entryOf(path.Base(u.vpath), fi), nil
+	return e, err
 }
 
 // Abort stops the upload and keeps what arrived for a later resume (an empty partial is removed,

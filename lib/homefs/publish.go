@@ -1,0 +1,73 @@
+package homefs
+
+import (
+	"hash"
+	"os"
+	"path"
+	"time"
+)
+
+// finishPartial makes the finished partial file of rel durable (when the store syncs), closes it
+// and gives it the modification time mtime (unless zero). The file is closed whatever happens.
+func (f *FS) finishPartial(file *os.File, rel, vpath string, mtime time.Time) error {
+	if f.store.opts.Fsync {
+		if err := file.Sync(); err != nil {
+			file.Close()
+			return wrapOS(err, vpath)
+		}
+	}
+	if err := file.Close(); err != nil {
+		return wrapOS(err, vpath)
+	}
+	if !mtime.IsZero() {
+		if err := f.partials.Chtimes(key(rel), time.Time{}, mtime); err != nil {
+			return wrapOS(err, vpath)
+		}
+	}
+	return nil
+}
+
+// publish renames the finished partial file of rel into place under the home's lock, settles the
+// accounting of the upload's slot (the file holds added bytes more than its partial file held
+// when the upload began; the file it replaces, if any, is freed), and records its md5 and the
+// states of h. When the file cannot be published (the home was made anew, a directory took its
+// name, the rename failed), fail settles the upload as aborted, under the same lock.
+func (f *FS) publish(rel, vpath string, sl *slot, added int64, md5hex string, h hash.Hash, fail func()) (Entry, error) {
+	hm := f.h
+	hm.mu.Lock()
+	defer hm.mu.Unlock()
+	if sl.orphan.Load() {
+		fail()
+		return Entry{}, errHomeGone(vpath)
+	}
+	var replaced int64
+	if fi, err := f.root.Lstat(rel); err == nil {
+		if fi.IsDir() {
+			fail()
+			return Entry{}, newErr(ErrIsDir, vpath, "")
+		}
+		if fi.Mode().IsRegular() {
+			replaced = fi.Size()
+		}
+	}
+	if err := f.root.Rename(partialPath(rel), rel); err != nil {
+		fail()
+		return Entry{}, wrapOS(err, vpath)
+	}
+	hm.reserved -= sl.reserved
+	hm.used += added - replaced
+	hm.forget(rel, sl)
+	f.partials.Remove(key(rel) + ".json")
+	if f.store.opts.Fsync {
+		syncDir(f.root, path.Dir(rel))
+	}
+	fi, err := f.root.Stat(rel)
+	if err != nil {
+		return Entry{}, wrapOS(err, vpath)
+	}
+	if sums, err := f.metaRoot(sumsDir); err == nil {
+		writeSum(sums, rel, MD5, md5hex, fi)
+		writeStates(sums, rel, h, fi)
+	}
+	return entryOf(path.Base(vpath), fi), nil
+}
