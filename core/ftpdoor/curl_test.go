@@ -206,7 +206,7 @@ func wantMD5Recorded(t testing.TB, e *env, user, name, sum string) {
 	}
 	f := e.login(t, user, user+"-pw")
 	f.must(200, "OPTS HASH MD5")
-	if msg := f.must(213, "HASH %s", name); !strings.Contains(msg, "MD5 0-") || !strings.Contains(msg, sum) {
+	if msg := f.must(213, `HASH "%s"`, name); !strings.Contains(msg, "MD5 0-") || !strings.Contains(msg, sum) {
 		t.Fatalf("HASH %s: %q, want the md5 %s", name, msg, sum)
 	}
 }
