@@ -124,14 +124,15 @@ func New(cfg Config) (*Door, error) {
 }
 
 // ServeConn serves one FTP session on c until the client quits or the connection ends. When ctx
-// ends (the server shuts down), an idle session is closed at once and one with a transfer
-// running when that transfer ends.
+// ends (the server shuts down), an idle session is closed at once, and one with a transfer
+// running once that transfer has ended and its reply (226 or the error) has been sent; a
+// command that comes after the shutdown began is refused.
 func (d *Door) ServeConn(ctx context.Context, c *admission.Conn) {
 	s := newSession(ctx, d, c)
 	defer s.close()
-	var conn net.Conn = c
+	var conn net.Conn = s.ctl
 	if d.cfg.TLSMode == TLSImplicit {
-		conn = tls.Server(c, s.tlsConfig)
+		conn = tls.Server(s.ctl, s.tlsConfig)
 	}
 	s.listener = newOneConnListener(conn)
 	engine := ftpserver.NewFtpServer(s)

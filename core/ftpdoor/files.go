@@ -29,8 +29,12 @@ var (
 	_ ftpserver.ClientDriverExtensionAllocate       = (*files)(nil)
 )
 
-// do runs op on the home once the account is known to be still allowed, and maps its error.
+// do runs op on the home once the account is known to be still allowed and the server is not
+// shutting down, and maps its error.
 func (f *files) do(op func(*homefs.FS) error) error {
+	if err := f.s.stopped(); err != nil {
+		return err
+	}
 	if err := f.s.allowed(); err != nil {
 		return err
 	}

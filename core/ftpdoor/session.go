@@ -27,7 +27,8 @@ type session struct {
 	d         *Door
 	ctx       context.Context
 	conn      *admission.Conn
-	remote    string // the client's IP address
+	ctl       *controlConn // conn as the engine gets it
+	remote    string       // the client's IP address
 	token     []byte // marks the TLS session tickets of this control connection
 	tlsConfig *tls.Config
 	listener  *oneConnListener
@@ -41,6 +42,7 @@ type session struct {
 	idle      *sync.Cond       // signalled when transfers drops to 0
 	streams   map[*upload]bool // uploads open, aborted if the session ends first
 	stopping  bool             // the server is shutting down
+	lastReply bool             // stopping: close the connection once the reply being written is out
 	allo      bool             // the last ALLO was refused: the next STOR fails
 	closed    bool             // ServeConn has returned
 }
@@ -48,6 +50,7 @@ type session struct {
 func newSession(ctx context.Context, d *Door, c *admission.Conn) *session {
 	s := &session{d: d, ctx: ctx, conn: c, remote: c.Addr().String(), streams: map[*upload]bool{},
 		log: d.cfg.Log.With("remote", c.RemoteAddr().String(), "door", "ftp")}
+	s.ctl = &controlConn{Conn: c, s: s}
 	if !c.Addr().IsValid() {
 		s.remote = c.RemoteAddr().String()
 	}
@@ -202,7 +205,7 @@ func (s *session) newTLSConfig() *tls.Config {
 			dc.protected.Store(true)
 			return data, nil
 		}
-		if hello.Conn != net.Conn(s.conn) {
+		if hello.Conn != net.Conn(s.ctl) {
 			return data, nil // an active-mode data connection
 		}
 		return control, nil
@@ -314,26 +317,55 @@ func (s *session) beginTransfer() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping || s.closed {
+		s.closeAfterReply()
 		return false
 	}
 	s.transfers++
 	return true
 }
 
-// endTransfer counts a transfer as done; the last one of a stopping session closes it.
-func (s *session) endTransfer() {
+// endTransfer counts a transfer as done. When the last one of a stopping session ends, the
+// session is closed: after the reply the engine is about to send (replyPending: the result of
+// the transfer, which the client waits for), or at once if it has sent it already.
+func (s *session) endTransfer(replyPending bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.transfers--
-	if s.transfers == 0 {
-		s.idle.Broadcast()
-		if s.stopping {
-			s.conn.Close()
-		}
+	if s.transfers > 0 {
+		return
+	}
+	s.idle.Broadcast()
+	if s.stopping && replyPending {
+		s.closeAfterReply()
+	} else if s.stopping {
+		s.conn.Close()
 	}
 }
 
-// shutdown ends the session for a server shutdown: at once if idle, else after its transfer.
+// closeAfterReply has the control connection closed right after its next write, the reply to
+// the command being served, if the session is stopping and no transfer runs. s.mu is held.
+func (s *session) closeAfterReply() {
+	if s.stopping && s.transfers == 0 {
+		s.lastReply = true
+	}
+}
+
+// stopped refuses a command that comes after the shutdown began; the session is closed once
+// the refusal is out.
+func (s *session) stopped() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopping {
+		return nil
+	}
+	s.closeAfterReply()
+	return errShuttingDown
+}
+
+var errShuttingDown = errors.New("server shutting down")
+
+// shutdown ends the session for a server shutdown: at once if idle, else once its transfer
+// and the reply to it are done.
 func (s *session) shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -341,6 +373,25 @@ func (s *session) shutdown() {
 	if s.transfers == 0 {
 		s.conn.Close()
 	}
+}
+
+// controlConn is the control connection as the engine sees it (under TLS, if any): once the
+// session is stopping and the reply to its last command has been written, it closes.
+type controlConn struct {
+	*admission.Conn
+	s *session
+}
+
+func (c *controlConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastReply {
+		s.lastReply = false
+		c.Conn.Close()
+	}
+	return n, err
 }
 
 // waitTransfers waits for the transfers still running after the control connection ended.

@@ -1,7 +1,6 @@
 package ftpdoor
 
 import (
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -24,7 +23,7 @@ func (f *files) GetHandle(name string, flags int, offset int64) (ftpserver.FileT
 		return nil, err
 	}
 	if !f.s.beginTransfer() {
-		return nil, errors.New("server shutting down")
+		return nil, errShuttingDown
 	}
 	var h ftpserver.FileTransfer
 	var err error
@@ -34,7 +33,7 @@ func (f *files) GetHandle(name string, flags int, offset int64) (ftpserver.FileT
 		h, err = f.openDownload(name)
 	}
 	if err != nil {
-		f.s.endTransfer()
+		f.s.endTransfer(true) // the engine sends the refusal
 		return nil, replyErr(f.s, err)
 	}
 	return h, nil
@@ -84,15 +83,18 @@ type upload struct {
 	stream *homefs.Stream
 	start  time.Time
 	failed error // set by TransferError: the data connection ended badly
+	moved  bool  // data was asked for: the data connection opened, and the engine replies after Close
 }
 
 func (u *upload) Write(p []byte) (int, error) {
+	u.moved = true
 	n, err := u.stream.Write(p)
 	return n, replyErr(u.s, err)
 }
 
 // ReadFrom takes the whole data connection (io.Copy calls it), into the stream's buffers.
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
+	u.moved = true
 	n, err := u.stream.ReadFrom(r)
 	return n, replyErr(u.s, err)
 }
@@ -114,7 +116,7 @@ func (u *upload) TransferError(err error) { u.failed = err }
 // Close publishes the file if its data connection ended cleanly, or keeps what arrived for a
 // resume; either way one line goes to the transfer log.
 func (u *upload) Close() error {
-	defer u.s.endTransfer()
+	defer func() { u.s.endTransfer(u.moved) }()
 	u.s.mu.Lock()
 	delete(u.s.streams, u)
 	u.s.mu.Unlock()
@@ -148,9 +150,11 @@ type download struct {
 	hash  hash.Hash // nil once the md5 is not worth computing
 	pos   int64
 	sent  int64
+	moved bool // data was asked for: the data connection opened, and the engine replies after Close
 }
 
 func (d *download) Read(p []byte) (int, error) {
+	d.moved = true
 	n, err := d.dl.Read(p)
 	if d.hash != nil {
 		d.hash.Write(p[:n])
@@ -173,7 +177,7 @@ func (d *download) Seek(off int64, whence int) (int64, error) {
 func (d *download) Write([]byte) (int, error) { return 0, errUnsupported }
 
 func (d *download) Close() error {
-	defer d.s.endTransfer()
+	defer func() { d.s.endTransfer(d.moved) }()
 	complete := d.pos == d.dl.Info.Size
 	if d.hash != nil && complete {
 		d.s.fs.RecordMD5(d.dl, d.hash)
