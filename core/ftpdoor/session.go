@@ -29,7 +29,7 @@ type session struct {
 	conn      *admission.Conn
 	ctl       *controlConn // conn as the engine gets it
 	remote    string       // the client's IP address
-	token     []byte // marks the TLS session tickets of this control connection
+	token     []byte       // marks the TLS session tickets of this control connection
 	tlsConfig *tls.Config
 	listener  *oneConnListener
 
