@@ -244,24 +244,6 @@ func (f *rawFTP) stor(name string, data []byte) (int, string) {
 	return code, msg
 }
 
-// list runs a listing command (MLSD, LIST, NLST) and returns its reply code and the data.
-func (f *rawFTP) list(format string, args ...any) (int, string) {
-	f.t.Helper()
-	dc, code, msg := f.open(dataOpts{}, format, args...)
-	if code != 150 {
-		dc.raw.Close()
-		return code, msg
-	}
-	data, err := io.ReadAll(dc.conn)
-	must(f.t, err)
-	dc.conn.Close()
-	code, msg = f.mustReplyAny()
-	if code != 226 {
-		return code, msg
-	}
-	return code, string(data)
-}
-
 // mustReplyAny reads a reply, failing the test only if there is none.
 func (f *rawFTP) mustReplyAny() (int, string) {
 	f.t.Helper()
