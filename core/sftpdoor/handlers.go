@@ -57,10 +57,14 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	return d, err
 }
 
-// Filewrite opens a file for an upload. With the truncate flag it starts afresh (put); without it
-// (append, or a plain write) it continues what the server holds for the name (reput, curl -C -):
-// the unfinished upload, or a copy of the stored file. The file appears under its name when the
-// handle is closed with no gap.
+// Filewrite opens a file for an upload. With the truncate flag it starts afresh (put, scp's
+// first open of a new name is the same); with the append flag it continues what the server holds
+// for the name (reput, curl -C -): the unfinished upload, or a copy of the stored file. A plain
+// write (neither flag: scp, WinSCP and FileZilla resumes) continues an unfinished upload if
+// there is one; on a stored file it rewrites the file in place: what the client writes replaces
+// those bytes, and the rest is taken from the stored file when the handle is closed, unless the
+// client set the file's size (scp does, at the end of what it wrote). The file appears under its
+// name when the handle is closed with no gap.
 func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	var u *upload
 	err := h.do(func(f *homefs.FS) error {
@@ -75,19 +79,29 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 			}
 		}
 		offset := int64(homefs.Append)
-		if flags.Trunc || flags.Excl {
+		var base *homefs.Download
+		switch {
+		case flags.Trunc || flags.Excl:
 			offset = 0
+		case !flags.Append:
+			if _, unfinished, err := f.Held(r.Filepath); err == nil && !unfinished {
+				if dl, err := f.OpenDownload(r.Filepath); err == nil {
+					base, offset = dl, 0
+				}
+			}
 		}
 		if !h.s.opened() {
+			closeBase(base)
 			return errShuttingDown
 		}
 		st, err := f.BeginStream(r.Filepath, offset)
 		if err != nil {
+			closeBase(base)
 			h.s.closed()
 			h.s.log.Info("upload refused", "path", r.Filepath, "err", err)
 			return err
 		}
-		u = &upload{s: h.s, stream: st, start: time.Now()}
+		u = &upload{s: h.s, stream: st, base: base, start: time.Now(), low: -1}
 		h.s.mu.Lock()
 		h.s.uploads[u] = true
 		h.s.mu.Unlock()
@@ -99,11 +113,18 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	return u, err
 }
 
+func closeBase(base *homefs.Download) {
+	if base != nil {
+		base.Close()
+	}
+}
+
 var errShuttingDown = errors.New("server shutting down")
 
 // Filecmd runs setstat, rename, mkdir, rmdir and remove. Links are refused; setstat changes the
 // modification time only (what sftp -p and scp -p send): permissions and owners are accepted and
-// ignored (files are kept with mode 0600), a size change is refused.
+// ignored (files are kept with mode 0600), and a size change is refused, but for a file this
+// session is uploading, whose size may be set to what was written (scp does, before it closes).
 func (h *handlers) Filecmd(r *sftp.Request) error {
 	return h.do(func(f *homefs.FS) error {
 		switch r.Method {
@@ -147,8 +168,13 @@ func (h *handlers) setstat(f *homefs.FS, r *sftp.Request) error {
 			return err
 		}
 	}
-	if flags.Size {
+	switch {
+	case flags.Size && u == nil:
 		return errNoSize
+	case flags.Size:
+		if err := u.setSize(int64(attrs.Size)); err != nil {
+			return err
+		}
 	}
 	if !flags.Acmodtime {
 		return nil
@@ -280,11 +306,14 @@ func statusErr(err error) error {
 type upload struct {
 	s      *session
 	stream *homefs.Stream
+	base   *homefs.Download // the stored file a plain write rewrites in place, or nil
 	start  time.Time
 
 	mu          sync.Mutex
+	low         int64 // the lowest offset written, or -1
+	sized       bool  // the client set the size: the file ends where its writes end
 	interrupted error // the connection ended with the handle open
-	writeErr    error // a write failed
+	writeErr    error // a write or a change of size failed
 }
 
 // WriteAt writes a piece of the file. A write that fails (past the quota, a disk error) fails
@@ -293,14 +322,31 @@ type upload struct {
 // a failed write) would otherwise leave a truncated file under the name.
 func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	n, err := u.stream.WriteAt(p, off)
-	if err != nil {
-		u.mu.Lock()
-		if u.writeErr == nil {
-			u.writeErr = err
-		}
-		u.mu.Unlock()
+	u.mu.Lock()
+	if err != nil && u.writeErr == nil {
+		u.writeErr = err
 	}
+	if n > 0 && (u.low < 0 || off < u.low) {
+		u.low = off
+	}
+	u.mu.Unlock()
 	return n, statusErr(err)
+}
+
+// setSize sets the size of the file being uploaded. Only the size written so far is possible:
+// the file ends there (no byte of a stored file it rewrites is kept past it). Any other size
+// fails the upload, since the file could not be what the client asks for.
+func (u *upload) setSize(n int64) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if n != u.stream.Size() {
+		if u.writeErr == nil {
+			u.writeErr = errNoSize
+		}
+		return errNoSize
+	}
+	u.sized = true
+	return nil
 }
 
 // TransferError notes that the connection ended with the file open: the upload is kept for a
@@ -320,32 +366,73 @@ func (u *upload) Close() error {
 	u.mu.Lock()
 	interrupted, err := u.interrupted, u.writeErr
 	u.mu.Unlock()
+	received := u.stream.Size() - u.stream.Offset()
 	switch {
 	case interrupted != nil:
-		u.stream.Abort()
+		u.release()
 		u.s.log.Info("upload interrupted", "path", u.stream.Path(), "received", u.stream.Size(), "reason", interrupted)
 	case err != nil:
-		u.stream.Abort()
+		u.release()
 		u.s.log.Info("upload failed", "path", u.stream.Path(), "err", err)
 	default:
 		err = u.commit()
 	}
-	u.s.logTransfer(logger.Incoming, u.stream.Path(), u.stream.Size()-u.stream.Offset(), u.start, interrupted == nil && err == nil)
+	u.s.logTransfer(logger.Incoming, u.stream.Path(), received, u.start, interrupted == nil && err == nil)
 	return statusErr(err)
+}
+
+// release keeps what arrived for a resume (see homefs.Stream.Abort) and closes the stored file.
+func (u *upload) release() {
+	u.stream.Abort()
+	closeBase(u.base)
 }
 
 // commit publishes the file if the account may still store it.
 func (u *upload) commit() error {
 	if err := u.s.allowed(); err != nil {
-		u.stream.Abort()
+		u.release()
 		return err
 	}
+	if err := u.fill(); err != nil {
+		u.release()
+		u.s.log.Info("upload failed", "path", u.stream.Path(), "err", err)
+		return err
+	}
+	closeBase(u.base)
 	e, sum, err := u.stream.Commit()
 	if err != nil {
 		u.s.log.Info("upload failed", "path", u.stream.Path(), "err", err)
 		return err
 	}
 	u.s.log.Info("upload complete", "path", u.stream.Path(), "size", e.Size, "md5", sum, "resumed_at", u.stream.Offset())
+	return nil
+}
+
+// fill completes a file rewritten in place with the bytes of the stored file the client did not
+// write: those before its first write and after its last, unless it set the size. Bytes left
+// unwritten between two writes stay a gap, and Commit refuses the file.
+func (u *upload) fill() error {
+	if u.base == nil {
+		return nil
+	}
+	u.mu.Lock()
+	low, sized := u.low, u.sized
+	u.mu.Unlock()
+	if sized {
+		return nil
+	}
+	size, stored := u.stream.Size(), u.base.Info.Size
+	if low < 0 { // nothing written: the file stays as it was
+		low = size
+	}
+	for _, r := range [][2]int64{{0, min(low, stored)}, {size, stored}} {
+		if r[0] >= r[1] {
+			continue
+		}
+		if _, err := io.Copy(io.NewOffsetWriter(u.stream, r[0]), io.NewSectionReader(u.base, r[0], r[1]-r[0])); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -165,7 +165,7 @@ func (s *session) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for u := range s.uploads {
-		u.stream.Abort()
+		u.release()
 	}
 	if s.fs != nil {
 		s.fs.Close()
