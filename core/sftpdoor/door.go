@@ -151,9 +151,14 @@ func (s *session) serveChannel(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		go func() {
 			defer close(served)
 			rs := sftp.NewRequestServer(ch, s.handlers(), sftp.WithStartDirectory("/"))
-			if err := rs.Serve(); err != nil && !errors.Is(err, io.EOF) {
+			err := rs.Serve()
+			status := exitStatus{0}
+			if err != nil && !errors.Is(err, io.EOF) {
 				s.log.Debug("sftp session ended", "err", err)
+				status.Code = 1
 			}
+			// As sshd does when its sftp-server exits: scp (over SFTP) fails without it.
+			ch.SendRequest("exit-status", false, ssh.Marshal(status))
 			rs.Close()
 			ch.Close()
 		}()
@@ -162,6 +167,9 @@ func (s *session) serveChannel(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		<-served
 	}
 }
+
+// exitStatus is the payload of an "exit-status" request (RFC 4254, 6.10).
+type exitStatus struct{ Code uint32 }
 
 // subsystem returns the name in a "subsystem" request's payload (an SSH string), or "".
 func subsystem(payload []byte) string {
