@@ -98,7 +98,7 @@ func (d *Door) ServeConn(ctx context.Context, c *admission.Conn) {
 		return
 	}
 	s.sconn = sconn
-	go ssh.DiscardRequests(reqs) // global requests (port forwarding...) are all refused
+	go s.refuseGlobal(reqs)
 	if err := s.start(sconn.Permissions.Extensions[permAccount]); err != nil {
 		s.log.Info("login refused", "err", err)
 		return
@@ -108,6 +108,7 @@ func (d *Door) ServeConn(ctx context.Context, c *admission.Conn) {
 	var wg sync.WaitGroup
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
+			s.refused("ssh channel", "type", nc.ChannelType())
 			nc.Reject(ssh.Prohibited, "only the sftp subsystem is served")
 			continue
 		}
@@ -142,7 +143,11 @@ func (s *session) serveChannel(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	started := false
 	for req := range reqs {
 		if req.Type != "subsystem" || started || subsystem(req.Payload) != "sftp" {
-			s.log.Info("ssh request refused", "type", req.Type, "subsystem", subsystem(req.Payload))
+			if req.Type == "subsystem" {
+				s.refused("ssh request", "type", req.Type, "subsystem", subsystem(req.Payload))
+			} else {
+				s.refused("ssh request", "type", req.Type)
+			}
 			req.Reply(false, nil)
 			continue
 		}
@@ -165,6 +170,34 @@ func (s *session) serveChannel(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	}
 	if started {
 		<-served
+	}
+}
+
+// refuseGlobal refuses every global request of the connection (port forwarding, ...), and logs
+// them but for OpenSSH's keepalives, which any answer satisfies.
+func (s *session) refuseGlobal(reqs <-chan *ssh.Request) {
+	for req := range reqs {
+		if req.Type != "keepalive@openssh.com" {
+			s.refused("ssh global request", "type", req.Type)
+		}
+		if req.WantReply {
+			req.Reply(false, nil)
+		}
+	}
+}
+
+// maxRefusalLogs is how many refused channels and requests of one connection are logged one by
+// one, so that a client cannot flood the log; the others are counted when the connection ends.
+const maxRefusalLogs = 8
+
+// refused logs a refused channel or request ("what refused").
+func (s *session) refused(what string, args ...any) {
+	s.mu.Lock()
+	s.refusals++
+	n, log := s.refusals, s.log // start sets log while global requests may come
+	s.mu.Unlock()
+	if n <= maxRefusalLogs {
+		log.Info(what+" refused", args...)
 	}
 }
 

@@ -33,6 +33,7 @@ type session struct {
 	uploads  map[*upload]bool // open uploads, for setstat on their path and cleanup
 	open     int              // files open for transfer
 	stopping bool             // the server is shutting down
+	refusals int              // channels and requests refused
 }
 
 func newSession(ctx context.Context, d *Door, c *admission.Conn) *session {
@@ -164,6 +165,9 @@ func (s *session) close() {
 	s.conn.Close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.refusals > maxRefusalLogs {
+		s.log.Info("more channels and requests refused", "count", s.refusals-maxRefusalLogs)
+	}
 	for u := range s.uploads {
 		u.release()
 	}
