@@ -81,7 +81,8 @@ func New(cfg Config) (*Door, error) {
 }
 
 // Refuse tells an SSH client why it is turned away, in a line before the version exchange
-// (RFC 4253, 4.2, allows them; OpenSSH shows them when the connection then closes).
+// (RFC 4253, 4.2, allows them). OpenSSH 9 shows such lines only with -v ("banner line 0: ..."),
+// and by default says "Connection closed by remote host", as for sshd's own MaxStartups.
 func (d *Door) Refuse(c net.Conn, msg string) {
 	fmt.Fprintf(c, "421 %s\r\n", msg)
 }
