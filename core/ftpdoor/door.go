@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -151,6 +152,9 @@ func (d *Door) ServeConn(ctx context.Context, c *admission.Conn) {
 	<-c.Done()
 	engine.Stop()
 	<-served
+	if s.listener.handedOut.Load() {
+		<-s.ctl.closed // the engine's handler of the connection has ended
+	}
 	s.waitTransfers()
 }
 
@@ -170,10 +174,11 @@ func (d *Door) Refuse(c net.Conn, msg string) {
 // oneConnListener yields one connection, then waits for Close: the engine's accept loop for a
 // single session.
 type oneConnListener struct {
-	conn net.Conn
-	next chan net.Conn
-	done chan struct{}
-	shut sync.Once
+	conn      net.Conn
+	next      chan net.Conn
+	done      chan struct{}
+	shut      sync.Once
+	handedOut atomic.Bool // the engine took the connection: its handler runs, and ends by closing it
 }
 
 func newOneConnListener(c net.Conn) *oneConnListener {
@@ -185,6 +190,7 @@ func newOneConnListener(c net.Conn) *oneConnListener {
 func (l *oneConnListener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.next:
+		l.handedOut.Store(true)
 		return c, nil
 	case <-l.done:
 		// The engine recognises this error as a listener closed on purpose.

@@ -50,7 +50,7 @@ type session struct {
 func newSession(ctx context.Context, d *Door, c *admission.Conn) *session {
 	s := &session{d: d, ctx: ctx, conn: c, remote: c.Addr().String(), streams: map[*upload]bool{},
 		log: d.cfg.Log.With("remote", c.RemoteAddr().String(), "door", "ftp")}
-	s.ctl = &controlConn{Conn: c, s: s}
+	s.ctl = &controlConn{Conn: c, s: s, closed: make(chan struct{})}
 	if !c.Addr().IsValid() {
 		s.remote = c.RemoteAddr().String()
 	}
@@ -376,13 +376,23 @@ func (s *session) shutdown() {
 }
 
 // controlConn is the control connection as the engine sees it (under TLS, if any): once the
-// session is stopping and the reply to its last command has been written, it closes.
+// session is stopping and the reply to its last command has been written, it closes. Closing it
+// is the last thing the engine does with a session (closed tells ServeConn), and what the engine
+// writes after the door has closed the connection is dropped, as is the error of closing it
+// again, so that ending a session on purpose does not read as a failure in the log.
 type controlConn struct {
 	*admission.Conn
-	s *session
+	s      *session
+	once   sync.Once
+	closed chan struct{}
 }
 
 func (c *controlConn) Write(p []byte) (int, error) {
+	select {
+	case <-c.Conn.Done():
+		return len(p), nil
+	default:
+	}
 	n, err := c.Conn.Write(p)
 	s := c.s
 	s.mu.Lock()
@@ -392,6 +402,15 @@ func (c *controlConn) Write(p []byte) (int, error) {
 		c.Conn.Close()
 	}
 	return n, err
+}
+
+func (c *controlConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { close(c.closed) })
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
 }
 
 // waitTransfers waits for the transfers still running after the control connection ended.
