@@ -26,23 +26,39 @@ const maxHeaderCap = 16 << 20
 
 // Errors of the connection. ErrBusy is Dial's error when the server turns the connection away
 // before its greeting (every worker busy and the queue full or too slow, too many connections from
-// this address, or shutting down); the server's reason follows it in the text.
+// this address, or shutting down); the server's reason follows it in the text. ErrPlain is Dial's
+// error for a server without TLS that Config refuses, ErrNotTrusted for a new server that
+// Config.TrustNew refused.
 var (
-	ErrBusy     = errors.New("client: the server turned the connection away")
-	ErrClosed   = errors.New("client: connection closed")
-	ErrPlain    = errors.New("client: server does not use TLS")
-	ErrProtocol = errors.New("client: protocol error")
+	ErrBusy       = errors.New("client: the server turned the connection away")
+	ErrClosed     = errors.New("client: connection closed")
+	ErrPlain      = errors.New("client: server does not use TLS")
+	ErrProtocol   = errors.New("client: protocol error")
+	ErrNotTrusted = errors.New("client: server not trusted")
 )
 
 // Config says how to reach and trust a server.
 type Config struct {
 	// Addr is HOST:PORT.
 	Addr string
-	// KnownHosts is the trust-on-first-use file. Empty with Insecure unset means no TLS trust at all
-	// is possible, so Dial fails.
+	// KnownHosts is the file of trusted servers' fingerprints (see TrustNew). Empty with Insecure
+	// unset means no TLS trust at all is possible, so Dial fails.
 	KnownHosts string
-	// Insecure skips the certificate check and allows a server without TLS.
+	// Insecure skips the certificate check and allows a server without TLS, with warnings through
+	// Notify.
 	Insecure bool
+	// RequireTLS refuses a server that greets without TLS (ErrPlain) before anything is sent to it.
+	// Without it, such a server is accepted with a warning through Notify, unless KnownHosts
+	// records its address with TLS (a downgrade, which a man in the middle could fake: refused with
+	// ErrHostKeyMismatch and ErrPlain). Insecure overrides both refusals.
+	RequireTLS bool
+	// TrustNew decides about a server whose address KnownHosts does not list. Dial calls it once
+	// the TLS handshake is done and before anything is sent inside TLS, with the address and the
+	// certificate's fingerprint: nil records the server in KnownHosts (Notify says so), an error
+	// refuses it, and Dial returns ErrNotTrusted wrapping that error (or ctx's error if ctx ended).
+	// It may take as long as a person takes to answer. Nil TrustNew records every new server
+	// without asking (trust on first use, for tests and tools).
+	TrustNew func(ctx context.Context, addr, fingerprint string) error
 	// Notify receives messages the user should see: a newly trusted server, a plain-text warning,
 	// waiting in the server's queue. May be nil.
 	Notify func(msg string)
@@ -64,6 +80,7 @@ type Client struct {
 	w        *proto.Writer
 	greeting proto.Reply
 	fp       string // server certificate fingerprint, "" in plain mode
+	unknown  bool   // KnownHosts does not list the server: TrustNew decides after the handshake
 	user     string
 
 	mu  sync.Mutex
@@ -73,8 +90,9 @@ type Client struct {
 }
 
 // Dial connects to the server, waits for a free slot if the server queues the connection, and
-// sets up TLS, checking the server's certificate against the known hosts (or recording it on first
-// use). It does not log in.
+// sets up TLS, checking the server's certificate against the known hosts (a new server is recorded
+// if TrustNew accepts it). A server without TLS is refused or accepted as RequireTLS and Insecure
+// say. It does not log in: nothing is sent inside TLS, and nothing at all to a server it refuses.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 30 * time.Second
@@ -146,16 +164,26 @@ func (c *Client) start(ctx context.Context) error {
 	return nil
 }
 
-// allowPlain accepts a server without TLS unless it is known to have used TLS before (the
-// greeting is plain text, so a man in the middle could claim tls off to read the password).
+// allowPlain decides about a server that greets without TLS. The greeting is plain text, so a
+// man in the middle can claim tls off to read the password: a server known to have used TLS
+// before is refused, and any other as RequireTLS says, unless Insecure.
 func (c *Client) allowPlain() error {
 	if !c.cfg.Insecure && c.cfg.KnownHosts != "" {
-		if fp, err := (KnownHosts{Path: c.cfg.KnownHosts}).Lookup(c.cfg.Addr); err == nil && fp != "" {
-			return fmt.Errorf("%w, but %s recorded it with TLS (fingerprint %s): refusing to send a password in clear",
-				ErrPlain, c.cfg.KnownHosts, fp)
+		fp, err := KnownHosts{Path: c.cfg.KnownHosts}.Lookup(c.cfg.Addr)
+		if err != nil {
+			return err
+		}
+		if fp != "" {
+			return fmt.Errorf("%w: %s is recorded in %s with fingerprint %s, but the server presented none (%w): "+
+				"refusing to send a password in clear text; if it was switched to plain text on purpose, remove its line from %s",
+				ErrHostKeyMismatch, c.cfg.Addr, c.cfg.KnownHosts, fp, ErrPlain, c.cfg.KnownHosts)
 		}
 	}
-	c.cfg.Notify("WARNING: the server does not use TLS: the password and files travel in clear text")
+	if c.cfg.RequireTLS && !c.cfg.Insecure {
+		return fmt.Errorf("%s: %w: refusing to send a password in clear text", c.cfg.Addr, ErrPlain)
+	}
+	c.cfg.Notify("WARNING: " + c.cfg.Addr + " does not use TLS: the password and the files travel in clear text, " +
+		"readable and changeable by anyone on the way")
 	return nil
 }
 
@@ -180,6 +208,32 @@ func (c *Client) handshake(ctx context.Context) error {
 	}
 	c.raw.SetDeadline(time.Time{})
 	c.conn = tc
+	if c.unknown {
+		return c.trustNew(ctx)
+	}
+	return nil
+}
+
+// trustNew asks TrustNew about a server that KnownHosts does not list, and records it if trusted.
+// It runs after the handshake, without a deadline: the server's own login timeout may close the
+// connection while a person reads the fingerprint, and the caller then dials again.
+func (c *Client) trustNew(ctx context.Context) error {
+	if c.cfg.TrustNew != nil {
+		if err := c.cfg.TrustNew(ctx, c.cfg.Addr, c.fp); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%w: %s: %w", ErrNotTrusted, c.cfg.Addr, err)
+		}
+	}
+	// Check, not Add: another myftpc may have recorded the address meanwhile.
+	added, err := KnownHosts{Path: c.cfg.KnownHosts}.Check(c.cfg.Addr, c.fp)
+	if err != nil {
+		return err
+	}
+	if added {
+		c.cfg.Notify(fmt.Sprintf("new server %s: fingerprint %s recorded in %s", c.cfg.Addr, c.fp, c.cfg.KnownHosts))
+	}
 	return nil
 }
 
@@ -201,12 +255,15 @@ func (c *Client) verify(cs tls.ConnectionState) error {
 	if c.cfg.KnownHosts == "" {
 		return &hostKeyError{errors.New("client: no known_hosts file configured to check the server certificate")}
 	}
-	added, err := KnownHosts{Path: c.cfg.KnownHosts}.Check(c.cfg.Addr, c.fp)
-	if err != nil {
+	kh := KnownHosts{Path: c.cfg.KnownHosts}
+	known, err := kh.Lookup(c.cfg.Addr)
+	switch {
+	case err != nil:
 		return &hostKeyError{err}
-	}
-	if added {
-		c.cfg.Notify(fmt.Sprintf("new server %s: fingerprint %s recorded in %s", c.cfg.Addr, c.fp, c.cfg.KnownHosts))
+	case known == "":
+		c.unknown = true
+	case known != c.fp:
+		return &hostKeyError{kh.mismatch(c.cfg.Addr, known, c.fp)}
 	}
 	return nil
 }

@@ -99,7 +99,12 @@ func (k KnownHosts) Check(addr, fingerprint string) (added bool, err error) {
 	case "":
 		return true, k.Add(addr, fingerprint)
 	}
-	return false, fmt.Errorf("%w: %s is recorded in %s with fingerprint %s, but the server presented %s; "+
+	return false, k.mismatch(addr, known, fingerprint)
+}
+
+// mismatch is the ErrHostKeyMismatch of a server recorded with known that presented fingerprint.
+func (k KnownHosts) mismatch(addr, known, fingerprint string) error {
+	return fmt.Errorf("%w: %s is recorded in %s with fingerprint %s, but the server presented %s; "+
 		"if the server's certificate was replaced on purpose, remove its line from %s",
 		ErrHostKeyMismatch, addr, k.Path, known, fingerprint, k.Path)
 }
