@@ -159,8 +159,10 @@ type Log struct {
 
 // Client holds myftpc's defaults.
 type Client struct {
-	Server     string `toml:"server"`
-	KnownHosts string `toml:"known_hosts"`
+	Server         string `toml:"server"`
+	KnownHosts     string `toml:"known_hosts"`
+	TrustNew       bool   `toml:"trust_new"`
+	AllowPlaintext bool   `toml:"allow_plaintext"`
 }
 
 // ErrInvalid is wrapped by every error about the content of a settings file.
