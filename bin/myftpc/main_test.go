@@ -58,8 +58,9 @@ func TestMain(m *testing.M) {
 // command's output can only be read after it ended, so a script could not learn the port of a
 // server listening on 127.0.0.1:0. startserver runs the real myftps program (serve.Main) with a
 // pipe as its standard output, reads "fingerprint ..." and "listening on ..." from it, and sets
-// $ADDR, $FINGERPRINT and $FINGERPRINT_RE (the fingerprint quoted for a regexp); the server is
-// stopped when the script ends, or by stopserver.
+// $ADDR, $PORT (its port, to reach it as localhost:$PORT), $FINGERPRINT and $FINGERPRINT_RE (the
+// fingerprint quoted for a regexp; both empty without TLS); the server is stopped when the script
+// ends, or by stopserver.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
@@ -129,6 +130,8 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 	addr, fp := readBanner(ts, pr, run)
 	go io.Copy(io.Discard, pr)
 	ts.Setenv("ADDR", addr)
+	_, port, _ := net.SplitHostPort(addr)
+	ts.Setenv("PORT", port)
 	ts.Setenv("FINGERPRINT", fp)
 	ts.Setenv("FINGERPRINT_RE", regexp.QuoteMeta(fp))
 }

@@ -115,7 +115,7 @@ func TestHostileServerTextEscaped(t *testing.T) {
 	home, local := t.TempDir(), t.TempDir()
 	env := map[string]string{"MYFTP_PASSWORD": "secret", "MYFTP_ROOT": home, "HOME": home}
 	var out, errb syncBuffer
-	code := Run(context.Background(), Env{Args: []string{"--known-hosts", filepath.Join(home, "known_hosts"), "-u", "alice",
+	code := Run(context.Background(), Env{Args: []string{"--known-hosts", filepath.Join(home, "known_hosts"), "--insecure", "-u", "alice",
 		"-c", "pwd; cd x; mkdir y; ls; dir; quota; get report.pdf; mget *; lls; rm z", addr},
 		Stdout: &out, Stderr: &errb, Dir: local, Getenv: func(k string) string { return env[k] }})
 	if code != ExitFailed {

@@ -56,8 +56,9 @@ func (f *fixture) remoteFile(name string, data []byte) {
 }
 
 // envFor returns the Env of a run with args after the fixture's own flags and before the address.
+// It trusts a new server without asking (--trust-new): the tests of trust itself set their flags.
 func (f *fixture) envFor(stdout, stderr io.Writer, args ...string) Env {
-	all := append([]string{"--known-hosts", filepath.Join(f.home, "known_hosts"), "-u", "alice"}, args...)
+	all := append([]string{"--known-hosts", filepath.Join(f.home, "known_hosts"), "--trust-new", "-u", "alice"}, args...)
 	return Env{Args: append(all, f.addr), Stdout: stdout, Stderr: stderr, Dir: f.local,
 		Getenv: func(k string) string { return f.env[k] }}
 }

@@ -57,6 +57,8 @@ func (s *session) readName(ctx context.Context) (string, error) {
 	name, err := s.readLine(ctx)
 	if s.tty == nil {
 		fmt.Fprintln(s.env.Stdout)
+	} else {
+		s.waited = true
 	}
 	if err != nil {
 		return "", fmt.Errorf("account name: %w", err)
@@ -84,6 +86,7 @@ func (s *session) readPassword(ctx context.Context) (string, error) {
 		return "", errNoPassword
 	}
 	fmt.Fprint(s.env.Stdout, "Password: ")
+	s.waited = true
 	pw, err := prompt.Password(ctx, int(s.tty.Fd()))
 	fmt.Fprintln(s.env.Stdout)
 	return pw, err

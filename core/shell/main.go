@@ -28,7 +28,7 @@ const (
 	ExitUsage       = 2   // bad flags or settings, an unknown command, wrong arguments
 	ExitConnect     = 3   // could not connect or log in, or the connection was lost
 	ExitBusy        = 4   // the server turned the connection away: busy, per-address limit, shutdown
-	ExitHostKey     = 5   // the server's certificate is not the one recorded in known_hosts
+	ExitHostKey     = 5   // the server is not trusted: a changed certificate, a new server not accepted, no TLS
 	ExitInterrupted = 130 // interrupted (Ctrl-C) outside a transfer of the interactive shell
 )
 
@@ -43,15 +43,25 @@ commands: typed at the prompt on a terminal, from -c, or one a line from standar
   -u ACCOUNT          account to log in as (default: asked at the "Name:" prompt)
   --password-stdin    read the password from the first line of standard input
   -c COMMANDS         run COMMANDS (separated by ";" or newlines) and exit
-  --insecure          do not check the server's certificate (a warning says so)
   --known-hosts FILE  trusted server certificates (default client.known_hosts of the settings,
-                      ~/.myftp/known_hosts); an unknown server is recorded there on first use
+                      ~/.myftp/known_hosts)
+  --trust-new         record a server that known_hosts does not list, without asking (a notice
+                      says so); default client.trust_new of the settings, false
+  --insecure          do not check the server's certificate, and accept a server without TLS
+                      (warnings say so)
   --retry N           retry a transfer cut by a lost connection up to N times, reconnecting and
                       resuming each time; after the first retry each waits longer, from 1 s up
                       to 30 s, for the server to come back (default 0)
 
 The password is $MYFTP_PASSWORD if set, else the first line of standard input with
 --password-stdin, else asked at a "Password:" prompt on the terminal, without echo.
+
+myftpc checks the server before it sends the password. A server whose address known_hosts does
+not list is shown with its certificate's fingerprint and recorded only if you answer "yes"; without
+a terminal to ask it is refused, unless --trust-new. Another certificate than the recorded one is
+refused. A server without TLS is refused unless --insecure, or allow_plaintext = true in [client]
+of the settings (which still checks the certificates of TLS servers); a server recorded with TLS
+that greets without it is refused unless --insecure.
 
 Without -c, on a terminal, myftpc is interactive: line editing, history (kept in
 ~/.myftp/history), Tab completion, progress bars; Ctrl-C stops a transfer (run it again to
@@ -66,7 +76,8 @@ Exit status:
   3    could not connect or log in, or the connection was lost
   4    the server turned the connection away (busy, or too many connections
        from this address): try again later
-  5    the server's certificate does not match the one recorded in known_hosts
+  5    the server is not trusted: its certificate is not the one recorded in known_hosts, it
+       is new and was not accepted, or it does not use TLS
   130  interrupted
 `
 
@@ -140,7 +151,7 @@ type options struct {
 	root, conf, user, knownHosts, addr string
 	commands                           string
 	hasCommands                        bool
-	passwordStdin, insecure            bool
+	passwordStdin, insecure, trustNew  bool
 	retry                              int
 }
 
@@ -155,6 +166,7 @@ func parseArgs(args []string) (options, error) {
 	fl.BoolVar(&o.passwordStdin, "password-stdin", false, "")
 	fl.Func("c", "", func(s string) error { o.commands, o.hasCommands = s, true; return nil })
 	fl.BoolVar(&o.insecure, "insecure", false, "")
+	fl.BoolVar(&o.trustNew, "trust-new", false, "")
 	fl.StringVar(&o.knownHosts, "known-hosts", "", "")
 	fl.Func("retry", "", func(s string) error { return parseRetry(s, &o.retry) })
 	var rest []string

@@ -4,6 +4,7 @@ package shell
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/server/servertest"
+	"github.com/myftp/myftp/lib/certs"
 	"github.com/myftp/myftp/lib/transfer"
 )
 
@@ -115,9 +118,23 @@ func (term *terminal) send(s string) {
 	}
 }
 
-// startShell runs the test binary as myftpc on a new pseudo-terminal.
-func startShell(t *testing.T, f *fixture, addr string) (*terminal, <-chan error) {
-	cmd := exec.Command(os.Args[0], "--known-hosts", filepath.Join(f.home, "known_hosts"), addr)
+// trust waits for the question about a new server, checks that it shows the fingerprint of the
+// fixture's server, answers yes, and waits for the notice that it was recorded.
+func (term *terminal) trust(f *fixture, addr string) {
+	term.t.Helper()
+	fp := regexp.QuoteMeta(certs.Fingerprint(f.srv.Cert.Certificate[0]))
+	term.expect(`The authenticity of server ` + regexp.QuoteMeta(addr) + ` can't be established\.\r\n` +
+		`Certificate fingerprint: ` + fp + ` \(myftps prints it when it starts: compare them\)\r\n` +
+		`Trust this server and record it in ` + regexp.QuoteMeta(filepath.Join(f.home, "known_hosts")) + `\? \(yes/no\) `)
+	term.send("yes\r")
+	term.expect(`new server ` + regexp.QuoteMeta(addr) + `: fingerprint ` + fp + ` recorded in `)
+}
+
+// startShell runs the test binary as myftpc on a new pseudo-terminal, with args before the
+// address.
+func startShell(t *testing.T, f *fixture, addr string, args ...string) (*terminal, <-chan error) {
+	args = append(append([]string{"--known-hosts", filepath.Join(f.home, "known_hosts")}, args...), addr)
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "MYFTPC_TEST_MAIN=1", "HOME="+f.home, "MYFTP_ROOT="+f.home, "MYFTP_PASSWORD=",
 		"GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0") // no second of waiting at exit under -race
 	cmd.Dir = f.local
@@ -134,10 +151,23 @@ func startShell(t *testing.T, f *fixture, addr string) (*terminal, <-chan error)
 // waitExit waits up to 10 s for the shell to exit with status 0.
 func waitExit(t *testing.T, term *terminal, exited <-chan error) {
 	t.Helper()
+	waitExitCode(t, term, exited, 0)
+}
+
+// waitExitCode waits up to 10 s for the shell to exit with status want.
+func waitExitCode(t *testing.T, term *terminal, exited <-chan error, want int) {
+	t.Helper()
 	select {
 	case err := <-exited:
-		if err != nil {
-			t.Fatalf("myftpc ended with %v; output:\n%q", err, term.all())
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("myftpc: %v", err)
+		}
+		if code != want {
+			t.Fatalf("myftpc exited with %d, want %d; output:\n%q", code, want, term.all())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("myftpc did not exit; output:\n%q", term.all())
@@ -145,8 +175,8 @@ func waitExit(t *testing.T, term *terminal, exited <-chan error) {
 	<-term.done
 }
 
-// TestInteractive runs myftpc on a pseudo-terminal, as a person would: it answers the Name and
-// Password prompts, runs pwd and ls, completes a remote name with Tab, sees a progress bar reach
+// TestInteractive runs myftpc on a pseudo-terminal, as a person would: it trusts the new server
+// once shown its fingerprint, answers the Name and Password prompts, runs pwd and ls, completes a remote name with Tab, sees a progress bar reach
 // 100%, stops a download with Ctrl-C (a real SIGINT from the terminal), resumes it, and leaves
 // with Ctrl-D.
 func TestInteractive(t *testing.T) {
@@ -160,10 +190,10 @@ func TestInteractive(t *testing.T) {
 	p := startProxy(t, f.srv.Addr) // to hold a download in the middle
 	term, exited := startShell(t, f, p.addr())
 
+	term.trust(f, p.addr())
 	term.expect(`Name: `)
 	term.send("alice\r")
 	term.password("secret")
-	term.expect(`new server .* recorded in `)
 	term.expect(`Account \[alice\] login successful\r\n`)
 	term.expect(`ftp:/> `)
 
@@ -246,6 +276,7 @@ func TestInteractive(t *testing.T) {
 func TestInteractiveLogin(t *testing.T) {
 	f := newFixture(t, servertest.Options{})
 	term, exited := startShell(t, f, f.srv.Addr)
+	term.trust(f, f.srv.Addr)
 	term.expect(`Name: `)
 	term.send("alice\r")
 	term.password("wrong")
@@ -263,5 +294,83 @@ func TestInteractiveLogin(t *testing.T) {
 	}
 	if known, _ := echoOff(term.ptmx); known && (strings.Contains(term.all(), "wrong") || strings.Contains(term.all(), "secret")) {
 		t.Errorf("a password was echoed:\n%q", term.all())
+	}
+}
+
+// TestInteractiveNewServerRefused: a server that known_hosts does not list is shown with its
+// fingerprint before any prompt for the name or the password; any answer but yes (or Ctrl-C)
+// ends the run with nothing recorded, no prompt, and no login attempt in the server's log.
+func TestInteractiveNewServerRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, answer, says string
+		code               int
+	}{
+		{"no", "no\r", `myftpc: server not trusted: .*: not confirmed; nothing was recorded and no password was sent\r\n`, ExitHostKey},
+		{"y", "y\r", `not confirmed`, ExitHostKey},
+		{"ctrl-d", "\x04", `not confirmed`, ExitHostKey},
+		{"ctrl-c", "\x03", `\^C\r\nmyftpc: interrupted\r\n`, ExitInterrupted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log syncBuffer
+			f := newFixture(t, servertest.Options{LogTo: &log})
+			term, exited := startShell(t, f, f.srv.Addr)
+			term.expect(`Trust this server and record it in .*\? \(yes/no\) `)
+			term.send(tc.answer)
+			term.expect(tc.says)
+			waitExitCode(t, term, exited, tc.code)
+			if strings.Contains(term.all(), "Name:") || strings.Contains(term.all(), "Password:") {
+				t.Errorf("asked for the name or password of a server not trusted:\n%q", term.all())
+			}
+			if _, err := os.Stat(filepath.Join(f.home, "known_hosts")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("known_hosts after a refusal: %v", err)
+			}
+			if loginLogged.MatchString(log.String()) {
+				t.Errorf("the server saw a login attempt:\n%s", log.String())
+			}
+		})
+	}
+}
+
+// TestInteractivePlainServerRefused: a server without TLS is refused before the name and password
+// are asked for, saying how to connect anyway; the server sees no login attempt.
+func TestInteractivePlainServerRefused(t *testing.T) {
+	var log syncBuffer
+	f := newFixture(t, servertest.Options{Plain: true, LogTo: &log})
+	term, exited := startShell(t, f, f.srv.Addr)
+	term.expect(`myftpc: ` + regexp.QuoteMeta(f.srv.Addr) + `: server does not use TLS: refusing to send a password in clear text; ` +
+		`--insecure, or allow_plaintext = true in \[client\] of the settings, connects anyway\r\n`)
+	waitExitCode(t, term, exited, ExitHostKey)
+	if strings.Contains(term.all(), "Name:") || strings.Contains(term.all(), "Password:") {
+		t.Errorf("asked for the name or password of a plain server:\n%q", term.all())
+	}
+	if loginLogged.MatchString(log.String()) {
+		t.Errorf("the server saw a login attempt:\n%s", log.String())
+	}
+}
+
+// TestInteractiveSlowPassword: the server closes a connection that has not logged in within its
+// login timeout; a person who types the password after that is logged in all the same, on a new
+// connection checked like the first (silently: the server is now known).
+func TestInteractiveSlowPassword(t *testing.T) {
+	var log syncBuffer
+	f := newFixture(t, servertest.Options{LogTo: &log, Admission: admission.Config{LoginTimeout: time.Second}})
+	term, exited := startShell(t, f, f.srv.Addr)
+	term.trust(f, f.srv.Addr)
+	term.expect(`Name: `)
+	waitFor(t, "the server's login timeout", func() bool { return strings.Contains(log.String(), "login timeout") })
+	term.send("alice\r")
+	term.password("secret")
+	term.expect(`Account \[alice\] login successful\r\n`)
+	term.expect(`ftp:/> `)
+	term.send("pwd\r")
+	term.expect(`\r\n/\r\n`)
+	term.expect(`ftp:/> `)
+	term.send("\x04")
+	waitExit(t, term, exited)
+	if strings.Count(term.all(), "authenticity") != 1 || strings.Contains(term.all(), "WARNING") {
+		t.Errorf("the reconnection was not silent:\n%q", term.all())
+	}
+	if kh, err := os.ReadFile(filepath.Join(f.home, "known_hosts")); err != nil || strings.Count(string(kh), "\n") != 1 {
+		t.Errorf("known_hosts %q, %v; want one line", kh, err)
 	}
 }

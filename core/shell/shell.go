@@ -27,6 +27,9 @@ type session struct {
 	c        *client.Client // nil before the first login
 	user     string
 	password string    // kept in memory only, to log in again after the connection dropped
+	hasLogin bool      // user and password are known
+	trustAll bool      // --trust-new or client.trust_new: record a new server without asking
+	waited   bool      // a person was asked something since the connection was made
 	cwd      string    // remote working directory
 	lwd      string    // local working directory: local paths are relative to it
 	lastUsed time.Time // when the server last answered a command
@@ -76,7 +79,9 @@ func (s *session) configure(settings *conf.Settings) error {
 	if kh == "" {
 		kh = settings.Client.KnownHosts
 	}
-	s.cfg = client.Config{Addr: addr, KnownHosts: kh, Insecure: s.opt.insecure, Notify: s.notify}
+	s.cfg = client.Config{Addr: addr, KnownHosts: kh, Insecure: s.opt.insecure, RequireTLS: !settings.Client.AllowPlaintext,
+		TrustNew: s.trustNew, Notify: s.notify}
+	s.trustAll = s.opt.trustNew || settings.Client.TrustNew
 	return nil
 }
 
@@ -114,8 +119,36 @@ func (s *session) run(ctx context.Context) int {
 	return s.batch(ctx, cmds)
 }
 
-// login asks for what is missing, connects and logs in.
+// login connects, checks the server, and logs in. On a terminal it asks for the account name
+// and the password only once the server is trusted, so that nothing is typed for a server that
+// is not; without one, what standard input holds is read first, so that a missing password is a
+// usage error that needs no server.
 func (s *session) login(ctx context.Context) error {
+	if s.tty == nil {
+		if err := s.credentials(ctx); err != nil {
+			return err
+		}
+	}
+	c, err := s.dial(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.credentials(ctx); err != nil {
+		c.Close()
+		return err
+	}
+	if err := s.logIn(ctx, c); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.env.Stdout, "Account [%s] login successful\n", visible(s.c.User()))
+	return nil
+}
+
+// credentials asks for the account name and the password, unless they are known.
+func (s *session) credentials(ctx context.Context) error {
+	if s.hasLogin {
+		return nil
+	}
 	var err error
 	if s.user = s.opt.user; s.user == "" {
 		if s.user, err = s.readName(ctx); err != nil {
@@ -125,36 +158,90 @@ func (s *session) login(ctx context.Context) error {
 	if s.password, err = s.readPassword(ctx); err != nil {
 		return err
 	}
-	if err := s.connect(ctx); err != nil {
-		return err
-	}
-	fmt.Fprintf(s.env.Stdout, "Account [%s] login successful\n", visible(s.c.User()))
+	s.hasLogin = true
 	return nil
 }
 
-// connect dials the server and logs in. On a terminal a wrong password may be typed again, as
-// often as the server allows on one connection.
+// connect dials the server and logs in with the session's account and password.
 func (s *session) connect(ctx context.Context) error {
+	c, err := s.dial(ctx)
+	if err != nil {
+		return err
+	}
+	return s.logIn(ctx, c)
+}
+
+// dial connects to the server and checks it: its certificate against known_hosts (a new server
+// is trusted as trustNew decides), and TLS itself, which only --insecure or client.allow_plaintext
+// lets go. Nothing is sent to a server it refuses.
+func (s *session) dial(ctx context.Context) (*client.Client, error) {
+	s.waited = false
 	c, err := client.Dial(ctx, s.cfg)
-	if err != nil {
-		return &connError{err}
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err() // interrupted
 	}
+	if errors.Is(err, client.ErrPlain) && !errors.Is(err, client.ErrHostKeyMismatch) {
+		err = fmt.Errorf("%w; --insecure, or allow_plaintext = true in [client] of the settings, connects anyway", err)
+	}
+	if err != nil {
+		return nil, &connError{err}
+	}
+	return c, nil
+}
+
+// trustNew decides about a server that known_hosts does not list: --trust-new records it, a
+// person on a terminal is shown its fingerprint and asked, and without a terminal it is refused.
+func (s *session) trustNew(ctx context.Context, addr, fingerprint string) error {
+	if s.trustAll {
+		return nil
+	}
+	if s.tty == nil {
+		return fmt.Errorf("it is not in %s and there is no terminal to ask whether to trust its fingerprint %s; "+
+			"--trust-new records it (compare the fingerprint with the one myftps printed first)", s.cfg.KnownHosts, fingerprint)
+	}
+	s.waited = true
+	fmt.Fprintf(s.env.Stderr, "The authenticity of server %s can't be established.\n"+
+		"Certificate fingerprint: %s (myftps prints it when it starts: compare them)\n"+
+		"Trust this server and record it in %s? (yes/no) ", visible(addr), fingerprint, visible(s.cfg.KnownHosts))
+	answer, err := s.readLine(ctx)
+	if err == nil && strings.EqualFold(strings.TrimSpace(answer), "yes") {
+		return nil
+	}
+	if err != nil { // Ctrl-C or Ctrl-D: the line was not ended
+		fmt.Fprintln(s.env.Stderr)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.New("not confirmed; nothing was recorded and no password was sent")
+}
+
+// logIn logs in on c and makes it the session's connection. On a terminal a wrong password may
+// be typed again, as often as the server allows on one connection. The server closes a
+// connection that has not logged in within its login_timeout: if c was closed while a person
+// answered a prompt, a new connection, checked like the first, takes its place.
+func (s *session) logIn(ctx context.Context, c *client.Client) error {
 	for {
-		err = c.Login(s.user, s.password)
-		if err == nil || !s.canRetype(c, err) {
-			break
+		err := c.Login(s.user, s.password)
+		switch {
+		case err == nil:
+			s.c, s.cwd, s.lastUsed = c, "/", s.env.Now()
+			return nil
+		case s.waited && errors.Is(err, client.ErrClosed):
+			c.Close()
+			if c, err = s.dial(ctx); err != nil {
+				return err
+			}
+			continue
+		case s.canRetype(c, err):
+			fmt.Fprintln(s.env.Stderr, "Login incorrect.")
+			if s.password, err = s.readPassword(ctx); err == nil {
+				continue
+			}
 		}
-		fmt.Fprintln(s.env.Stderr, "Login incorrect.")
-		if s.password, err = s.readPassword(ctx); err != nil {
-			break
-		}
-	}
-	if err != nil {
 		c.Close()
 		return &connError{fmt.Errorf("login as %s: %w", s.user, err)}
 	}
-	s.c, s.cwd, s.lastUsed = c, "/", s.env.Now()
-	return nil
 }
 
 // canRetype reports whether the user may type the password again after err.
@@ -239,10 +326,10 @@ func exitCode(err error) int {
 	switch {
 	case errors.Is(err, client.ErrBusy):
 		return ExitBusy
-	case errors.Is(err, client.ErrHostKeyMismatch), errors.Is(err, client.ErrPlain):
-		return ExitHostKey
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
+	case errors.Is(err, client.ErrHostKeyMismatch), errors.Is(err, client.ErrPlain), errors.Is(err, client.ErrNotTrusted):
+		return ExitHostKey
 	case errors.As(err, &ce), errors.Is(err, client.ErrClosed), errors.Is(err, client.ErrProtocol):
 		return ExitConnect
 	case errors.As(err, &ue), errors.Is(err, ErrUnterminatedQuote), errors.Is(err, ErrTrailingBackslash),

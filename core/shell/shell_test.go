@@ -19,10 +19,11 @@ import (
 )
 
 // TestDefaultAddressFromSettings: without an address, myftpc connects to client.server of the
-// settings in the runtime root, and keeps the fingerprint in client.known_hosts.
+// settings in the runtime root, and with client.trust_new keeps the new server's fingerprint in
+// client.known_hosts.
 func TestDefaultAddressFromSettings(t *testing.T) {
 	f := newFixture(t, servertest.Options{})
-	settings := fmt.Sprintf("[client]\nserver = %q\nknown_hosts = \"trusted\"\n", f.srv.Addr)
+	settings := fmt.Sprintf("[client]\nserver = %q\nknown_hosts = \"trusted\"\ntrust_new = true\n", f.srv.Addr)
 	if err := os.MkdirAll(filepath.Join(f.home, "conf"), 0o700); err != nil {
 		t.Fatal(err)
 	}
