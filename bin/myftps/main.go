@@ -9,11 +9,14 @@ import (
 	"syscall"
 
 	"github.com/myftp/myftp/core/serve"
+	"github.com/myftp/myftp/lib/profile"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	prof := profile.Start(os.Getenv, os.Stderr) // MYFTP_CPUPROFILE, MYFTP_MEMPROFILE
 	code := serve.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	prof()
 	stop()
 	os.Exit(code)
 }

@@ -1,0 +1,348 @@
+package serve_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/myftp/myftp/lib/bytesize"
+	"github.com/myftp/myftp/lib/client"
+)
+
+// The whole-program benchmarks run the real binaries as separate processes, the way users run
+// them: myftps on a fresh root, and one myftpc process per measured command, connect and login
+// (TLS, argon2id at the default cost) included. They are what the performance targets are about;
+// the in-process benchmarks of core/server are for profiling. Run them all with
+//
+//	MYFTP_BENCH_DIR=/dev/shm go test -run '^$' -bench Whole -benchtime 3x ./core/serve
+//
+// MYFTP_BENCH_DIR holds the server's root and the client's files (default: a temporary directory,
+// which is the real disk here); MYFTP_BENCH_SIZE is the size of the single-file transfers
+// (default 64MiB; the targets are for 1GiB), MYFTP_BENCH_FILES the number of small files (1000),
+// MYFTP_BENCH_CONC_SIZE the size of each of the 32 concurrent uploads (8MiB; 32MiB for the
+// targets), MYFTP_BENCH_FSYNC=0 turns fsync off. MYFTP_CPUPROFILE and MYFTP_MEMPROFILE, if set,
+// are passed to both programs (the server's profile gets the suffix ".server"), so each side of
+// a real transfer can be profiled.
+
+var wholeBin struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// binaries builds myftps, myftpc and create_user once per run of the test binary, into a
+// directory TestMain removes.
+func binaries(b *testing.B) string {
+	wholeBin.once.Do(func() {
+		wholeBin.dir, wholeBin.err = os.MkdirTemp("", "myftp-whole-bin-")
+		if wholeBin.err != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", wholeBin.dir+string(filepath.Separator), "github.com/myftp/myftp/bin/...").CombinedOutput()
+		if err != nil {
+			wholeBin.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if wholeBin.err != nil {
+		b.Fatal(wholeBin.err)
+	}
+	return wholeBin.dir
+}
+
+func benchEnv(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func benchSize(b *testing.B, name, def string) int64 {
+	n, err := bytesize.Parse(benchEnv(name, def))
+	if err != nil {
+		b.Fatalf("%s: %v", name, err)
+	}
+	return n
+}
+
+// whole is a running myftps and what a myftpc needs to reach it.
+type whole struct {
+	bin, root, addr, known string
+	srv                    *exec.Cmd
+}
+
+// startWhole starts myftps on a fresh root under MYFTP_BENCH_DIR, with one account "bench", and
+// records its certificate for the clients.
+func startWhole(b *testing.B) *whole {
+	b.Helper()
+	bin := binaries(b)
+	base := os.Getenv("MYFTP_BENCH_DIR")
+	if base == "" {
+		base = b.TempDir()
+	}
+	root, err := os.MkdirTemp(base, "myftp-whole-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(root) })
+	must(b, os.Mkdir(filepath.Join(root, "conf"), 0o700))
+	fsync := benchEnv("MYFTP_BENCH_FSYNC", "1") != "0"
+	settings := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\npool_size = 256\nqueue_size = 256\n\n[limits]\nmax_per_address = 0\n"+
+		"max_startups = 0\nmax_startups_per_address = 0\nmax_sessions_per_account = 0\n\n[storage]\nfsync = %v\n", fsync)
+	must(b, os.WriteFile(filepath.Join(root, "conf", "settings.toml"), []byte(settings), 0o600))
+	cu := exec.Command(filepath.Join(bin, "create_user"), "--root", root, "--account", "bench", "--quota", "1TiB", "--password-stdin")
+	cu.Stdin = strings.NewReader("bench-password\n")
+	if out, err := cu.CombinedOutput(); err != nil {
+		b.Fatalf("create_user: %v\n%s", err, out)
+	}
+	w := &whole{bin: bin, root: root, known: filepath.Join(root, "known_hosts")}
+	w.srv = exec.Command(filepath.Join(bin, "myftps"), "--root", root)
+	w.srv.Env = profileEnv(".server")
+	stdout, err := w.srv.StdoutPipe()
+	must(b, err)
+	must(b, w.srv.Start())
+	b.Cleanup(func() {
+		w.srv.Process.Signal(os.Interrupt)
+		w.srv.Wait()
+	})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+			w.addr = addr
+			break
+		}
+	}
+	if w.addr == "" {
+		b.Fatal("myftps did not say where it listens")
+	}
+	go func() { // keep reading, or the server blocks on a full pipe
+		for sc.Scan() {
+		}
+	}()
+	w.myftpc(b, root, "pwd", "--trust-new")
+	return w
+}
+
+// profileEnv is the environment of a program under benchmark: profiles asked for get suffix.
+func profileEnv(suffix string) []string {
+	env := os.Environ()
+	for _, v := range []string{"MYFTP_CPUPROFILE", "MYFTP_MEMPROFILE"} {
+		if f := os.Getenv(v); f != "" {
+			env = append(env, v+"="+f+suffix)
+		}
+	}
+	return env
+}
+
+// myftpc runs one myftpc process in dir with the commands cmds and returns how long it took,
+// from start to exit: connect and login included.
+func (w *whole) myftpc(b *testing.B, dir, cmds string, flags ...string) time.Duration {
+	b.Helper()
+	args := append([]string{"--root", w.root, "--known-hosts", w.known, "-u", "bench", "-c", cmds}, flags...)
+	cmd := exec.Command(filepath.Join(w.bin, "myftpc"), append(args, w.addr)...)
+	cmd.Dir = dir
+	cmd.Env = append(profileEnv(".client"), "MYFTP_PASSWORD=bench-password")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	if err != nil {
+		b.Fatalf("myftpc -c %q: %v\n%s", cmds, err, out.String())
+	}
+	return took
+}
+
+func must(b *testing.B, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// randomFile writes n random bytes to p.
+func randomFile(b *testing.B, p string, n int64, seed uint64) {
+	b.Helper()
+	f, err := os.Create(p)
+	must(b, err)
+	defer f.Close()
+	rng := rand.New(rand.NewPCG(seed, seed))
+	buf := make([]byte, 1<<20)
+	for left := n; left > 0; {
+		k := min(int64(len(buf)), left)
+		for i := range buf[:k] {
+			buf[i] = byte(rng.Uint32())
+		}
+		_, err := f.Write(buf[:k])
+		must(b, err)
+		left -= k
+	}
+}
+
+// workDir returns a new directory for the client's files, beside the server's root.
+func (w *whole) workDir(b *testing.B) string {
+	d, err := os.MkdirTemp(filepath.Dir(w.root), "myftp-whole-client-")
+	must(b, err)
+	b.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// report sets the benchmark's time to the sum of the measured runs and reports MB/s or files/s.
+func report(b *testing.B, total time.Duration, bytes, files int64) {
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/op")
+	if bytes > 0 {
+		b.ReportMetric(float64(bytes*int64(b.N))/1e6/total.Seconds(), "MB/s")
+	}
+	if files > 0 {
+		b.ReportMetric(float64(files*int64(b.N))/total.Seconds(), "files/s")
+	}
+}
+
+func BenchmarkWholePut(b *testing.B) {
+	w := startWhole(b)
+	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
+	dir := w.workDir(b)
+	randomFile(b, filepath.Join(dir, "big.bin"), size, 1)
+	var total time.Duration
+	for i := 0; b.Loop(); i++ {
+		total += w.myftpc(b, dir, fmt.Sprintf("put big.bin big%d.bin", i))
+	}
+	report(b, total, size, 0)
+}
+
+func BenchmarkWholeGet(b *testing.B) {
+	w := startWhole(b)
+	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
+	dir := w.workDir(b)
+	randomFile(b, filepath.Join(dir, "big.bin"), size, 2)
+	w.myftpc(b, dir, "put big.bin")
+	var total time.Duration
+	for i := 0; b.Loop(); i++ {
+		total += w.myftpc(b, dir, fmt.Sprintf("get big.bin got%d.bin", i))
+	}
+	report(b, total, size, 0)
+}
+
+// smallFiles writes n files of 4 KiB into dir.
+func smallFiles(b *testing.B, dir string, n int) {
+	must(b, os.MkdirAll(dir, 0o700))
+	for i := range n {
+		randomFile(b, filepath.Join(dir, fmt.Sprintf("f_%04d", i)), 4096, uint64(i))
+	}
+}
+
+func BenchmarkWholeMput(b *testing.B) {
+	w := startWhole(b)
+	n, _ := strconv.Atoi(benchEnv("MYFTP_BENCH_FILES", "1000"))
+	dir := w.workDir(b)
+	smallFiles(b, filepath.Join(dir, "small"), n)
+	var total time.Duration
+	for i := 0; b.Loop(); i++ {
+		total += w.myftpc(b, filepath.Join(dir, "small"), fmt.Sprintf("mkdir up%d; cd up%d; mput *", i, i))
+	}
+	report(b, total, 0, int64(n))
+}
+
+func BenchmarkWholeMget(b *testing.B) {
+	w := startWhole(b)
+	n, _ := strconv.Atoi(benchEnv("MYFTP_BENCH_FILES", "1000"))
+	dir := w.workDir(b)
+	smallFiles(b, filepath.Join(dir, "small"), n)
+	w.myftpc(b, filepath.Join(dir, "small"), "mkdir up; cd up; mput *")
+	var total time.Duration
+	for i := 0; b.Loop(); i++ {
+		to := filepath.Join(dir, fmt.Sprintf("got%d", i))
+		must(b, os.Mkdir(to, 0o700))
+		total += w.myftpc(b, to, "cd up; mget *")
+	}
+	report(b, total, 0, int64(n))
+}
+
+// BenchmarkWholeConcurrentPut: 32 myftpc processes each upload one file at once; the time is
+// the whole batch's.
+func BenchmarkWholeConcurrentPut(b *testing.B) {
+	const clients = 32
+	w := startWhole(b)
+	size := benchSize(b, "MYFTP_BENCH_CONC_SIZE", "8MiB")
+	dir := w.workDir(b)
+	for i := range clients {
+		randomFile(b, filepath.Join(dir, fmt.Sprintf("c%02d.bin", i)), size, uint64(100+i))
+	}
+	var total time.Duration
+	for round := 0; b.Loop(); round++ {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range clients {
+			wg.Go(func() { w.myftpc(b, dir, fmt.Sprintf("put c%02d.bin r%d_c%02d.bin", i, round, i)) })
+		}
+		wg.Wait()
+		total += time.Since(start)
+	}
+	report(b, total, size*clients, 0)
+}
+
+// BenchmarkWholeIdleSession measures what an idle logged-in session costs the server process:
+// the growth of its resident and proportional set sizes (as the peers are measured) over 200
+// sessions, per session. The sessions are held by the Go client in this process.
+func BenchmarkWholeIdleSession(b *testing.B) {
+	const sessions = 200
+	w := startWhole(b)
+	var rss, pss float64
+	for b.Loop() {
+		r0, p0 := procMem(b, w.srv.Process.Pid)
+		var open []*client.Client
+		for range sessions {
+			c, err := client.Dial(context.Background(), client.Config{Addr: w.addr, KnownHosts: w.known})
+			must(b, err)
+			must(b, c.Login("bench", "bench-password"))
+			open = append(open, c)
+		}
+		r1, p1 := procMem(b, w.srv.Process.Pid)
+		rss += float64(r1-r0) / sessions
+		pss += float64(p1-p0) / sessions
+		for _, c := range open {
+			c.Close()
+		}
+	}
+	b.ReportMetric(rss/float64(b.N), "RSS-KiB/session")
+	b.ReportMetric(pss/float64(b.N), "PSS-KiB/session")
+}
+
+// procMem returns the resident and proportional set sizes of a process, in KiB (Linux).
+func procMem(b *testing.B, pid int) (rss, pss int64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		b.Skipf("no /proc/PID/smaps_rollup here: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "Rss:":
+			rss = n
+		case "Pss:":
+			pss = n
+		}
+	}
+	return rss, pss
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if wholeBin.dir != "" {
+		os.RemoveAll(wholeBin.dir)
+	}
+	os.Exit(code)
+}
