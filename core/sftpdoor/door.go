@@ -156,7 +156,10 @@ func (s *session) serveChannel(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		req.Reply(true, nil)
 		go func() {
 			defer close(served)
-			rs := sftp.NewRequestServer(ch, s.handlers(), sftp.WithStartDirectory("/"))
+			pc := &packetConn{Channel: ch, end: func() { s.sconn.Close() }}
+			s.track(pc, true)
+			defer s.track(pc, false)
+			rs := sftp.NewRequestServer(pc, s.handlers(), sftp.WithStartDirectory("/"))
 			err := rs.Serve()
 			status := exitStatus{0}
 			if err != nil && !errors.Is(err, io.EOF) {

@@ -321,7 +321,11 @@ type upload struct {
 // before the failed write, since a client that goes on to close the handle (OpenSSH does, after
 // a failed write) would otherwise leave a truncated file under the name.
 func (u *upload) WriteAt(p []byte, off int64) (int, error) {
-	n, err := u.stream.WriteAt(p, off)
+	var n int
+	err := u.s.stillAllowed()
+	if err == nil {
+		n, err = u.stream.WriteAt(p, off)
+	}
 	u.mu.Lock()
 	if err != nil && u.writeErr == nil {
 		u.writeErr = err
@@ -448,6 +452,9 @@ type download struct {
 }
 
 func (d *download) ReadAt(p []byte, off int64) (int, error) {
+	if err := d.s.stillAllowed(); err != nil {
+		return 0, statusErr(err)
+	}
 	n, err := d.dl.ReadAt(p, off)
 	d.mu.Lock()
 	d.sent += int64(n)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -25,19 +26,22 @@ type session struct {
 	net    *deadlineConn
 	remote string // the client's IP address
 	sconn  *ssh.ServerConn
+	// checked is when the account was last looked up (Unix nanoseconds).
+	checked atomic.Int64
 
 	mu       sync.Mutex
 	log      *slog.Logger
 	acct     account.Account
 	fs       *homefs.FS
-	uploads  map[*upload]bool // open uploads, for setstat on their path and cleanup
-	open     int              // files open for transfer
-	stopping bool             // the server is shutting down
-	refusals int              // channels and requests refused
+	uploads  map[*upload]bool     // open uploads, for setstat on their path and cleanup
+	open     int                  // files open for transfer
+	stopping bool                 // the server is shutting down
+	refusals int                  // channels and requests refused
+	chans    map[*packetConn]bool // the sftp channels being served
 }
 
 func newSession(ctx context.Context, d *Door, c *admission.Conn) *session {
-	s := &session{d: d, ctx: ctx, conn: c, remote: c.Addr().String(), uploads: map[*upload]bool{},
+	s := &session{d: d, ctx: ctx, conn: c, remote: c.Addr().String(), uploads: map[*upload]bool{}, chans: map[*packetConn]bool{},
 		log: d.cfg.Log.With("remote", c.RemoteAddr().String(), "door", "sftp")}
 	if !c.Addr().IsValid() {
 		s.remote = c.RemoteAddr().String()
@@ -108,6 +112,7 @@ func (s *session) start(name string) error {
 // allowed reports whether the session's account may go on: it ends a session whose account was
 // deleted, disabled, or made anew under the same name, and applies a changed quota.
 func (s *session) allowed() error {
+	s.checked.Store(time.Now().UnixNano())
 	s.mu.Lock()
 	name, id, home, fs := s.acct.Name, s.acct.ID, s.acct.Home, s.fs
 	s.mu.Unlock()
@@ -117,7 +122,7 @@ func (s *session) allowed() error {
 	}
 	if err != nil {
 		s.log.Info("account no longer allowed; closing the session", "err", err)
-		s.sconn.Close()
+		s.endAfterReply()
 		return errAccountGone
 	}
 	fs.SetQuota(acct.Quota)
@@ -125,6 +130,20 @@ func (s *session) allowed() error {
 }
 
 var errAccountGone = errors.New("account disabled or deleted; closing the session")
+
+// recheckEvery is how often reads and writes on open files look the account up again, as the
+// native door does during an upload: a transfer is many requests, and a long one must not
+// outlive its account.
+const recheckEvery = 200 * time.Millisecond
+
+// stillAllowed is allowed for the reads and writes of a transfer, at most every recheckEvery.
+func (s *session) stillAllowed() error {
+	last := s.checked.Load()
+	if time.Now().UnixNano()-last < int64(recheckEvery) || !s.checked.CompareAndSwap(last, time.Now().UnixNano()) {
+		return nil
+	}
+	return s.allowed()
+}
 
 // opened counts a file opened for transfer; false when the session is ending.
 func (s *session) opened() bool {
@@ -137,23 +156,58 @@ func (s *session) opened() bool {
 	return true
 }
 
-// closed counts a file closed; the last one of a stopping session ends it.
+// closed counts a file closed; the last one of a stopping session ends it, once the reply to
+// the close has gone out (the client must learn that its file was stored).
 func (s *session) closed() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.open--
 	if s.open == 0 && s.stopping {
-		s.sconn.Close()
+		s.endWhenAnswered()
 	}
 }
 
-// shutdown ends the session for a server shutdown: at once unless a file is open.
+// shutdown ends the session for a server shutdown: once the requests under way are answered,
+// unless a file is open.
 func (s *session) shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stopping = true
 	if s.open == 0 {
+		s.endWhenAnswered()
+	}
+}
+
+// endAfterReply ends the session once the requests under way, the one being served among them,
+// are answered.
+func (s *session) endAfterReply() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endWhenAnswered()
+}
+
+// endWhenAnswered closes the connection once the requests received so far are answered: at
+// once if they are. s.mu is held.
+func (s *session) endWhenAnswered() {
+	pending := false
+	for pc := range s.chans {
+		if pc.endWhenAnswered() {
+			pending = true
+		}
+	}
+	if !pending {
 		s.sconn.Close()
+	}
+}
+
+// track adds or removes an sftp channel of the session.
+func (s *session) track(pc *packetConn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.chans[pc] = true
+	} else {
+		delete(s.chans, pc)
 	}
 }
 
