@@ -334,6 +334,9 @@ func (f *FS) Rename(from, to string) error {
 		if errors.Is(err, fs.ErrNotExist) { // the source is there (Lstat above): the target's directory is not
 			return wrapOS(err, path.Dir(vTo))
 		}
+		if escapes(err) { // the source resolved inside the home (Lstat above): the target does not
+			return wrapOS(err, vTo)
+		}
 		return wrapOS(err, vFrom)
 	}
 	f.h.used -= freed
