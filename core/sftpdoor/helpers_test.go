@@ -36,7 +36,6 @@ import (
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/core/sftpdoor"
 	"github.com/myftp/myftp/lib/account"
-	"github.com/myftp/myftp/lib/homefs"
 )
 
 // env is a server with its SFTP door, and a client side: a HOME for the OpenSSH clients, a
@@ -390,12 +389,43 @@ func (e *env) checkUsage(t testing.TB, name string) int64 {
 	must(t, err)
 	defer h.Close()
 	used, quota := h.Usage()
-	disk, err := homefs.DiskUsage(e.Home(name))
-	must(t, err)
+	disk := diskBytes(t, e.Home(name))
 	if used != disk || used > quota {
 		t.Fatalf("account %s: usage %d, on disk %d, quota %d; want usage = disk <= quota", name, used, disk, quota)
 	}
 	return used
+}
+
+// diskBytes is what a home holds against its quota, counted on disk as the server counts it:
+// the regular files, and of the reserved .myftp directory only the data of unfinished uploads
+// (.myftp/partial/KEY, not KEY.json); symbolic links are not followed.
+func diskBytes(t testing.TB, home string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(home, p)
+		parts := strings.Split(filepath.ToSlash(rel), "/")
+		if parts[0] == ".myftp" && !(len(parts) == 1 || parts[1] == "partial") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || parts[0] == ".myftp" && (len(parts) != 3 || strings.HasSuffix(p, ".json")) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n += fi.Size()
+		return nil
+	})
+	must(t, err)
+	return n
 }
 
 // xferLine is one line of the transfer log, split into its fields.
