@@ -273,6 +273,7 @@ func (f *FS) Remove(p string) error {
 	f.h.revokeCredit(rel)
 	if sums, err := f.metaRoot(sumsDir); err == nil {
 		sums.Remove(key(rel) + ".json")
+		sums.Remove(key(rel) + ".states")
 	}
 	return nil
 }
@@ -359,11 +360,14 @@ func (f *FS) Rename(from, to string) error {
 	return nil
 }
 
-// moveSum moves the md5 record of the file at from to the path to. h.mu is held.
+// moveSum moves the md5 record and the md5 states of the file at from to the path to. h.mu is
+// held.
 func (f *FS) moveSum(from, to string) {
 	if sums, err := f.metaRoot(sumsDir); err == nil {
-		sums.Remove(key(to) + ".json")
-		sums.Rename(key(from)+".json", key(to)+".json")
+		for _, ext := range []string{".json", ".states"} {
+			sums.Remove(key(to) + ext)
+			sums.Rename(key(from)+ext, key(to)+ext)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -113,4 +114,33 @@ func TestResumedUploadUsesStates(t *testing.T) {
 	s = stream(t, f, "b.bin", Append)
 	s.Write(data[700_000:])
 	commitStream(t, s, data)
+}
+
+// The md5 states recorded with a file go with it: removed with it, moved with it.
+func TestStatesFollowTheFile(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	_, f := openHome(t, base, "u", 1<<20, Options{StateEvery: 64})
+	states := func(rel string) string {
+		return filepath.Join(base, "u", reserved, sumsDir, key(rel)+".states")
+	}
+	put(t, f, "a", bytes.Repeat([]byte("x"), 200))
+	if _, err := os.Stat(states("a")); err != nil {
+		t.Fatalf("no states recorded for a file of three intervals: %v", err)
+	}
+	if err := f.Rename("a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(states("a")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the states stayed under the old name: %v", err)
+	}
+	if _, err := os.Stat(states("b")); err != nil {
+		t.Errorf("the states did not follow the file: %v", err)
+	}
+	if err := f.Remove("b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(states("b")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the states of a removed file stay: %v", err)
+	}
 }
