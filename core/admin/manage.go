@@ -38,7 +38,7 @@ func (a *app) list(_ context.Context, o *options, _ []string) error {
 // used returns the disk use of a home for the table: "-" when the home is missing, "?" (with a
 // note on stderr) when it cannot be read.
 func (a *app) used(dir string) string {
-	n, err := homefs.DiskUsage(dir)
+	u, err := homefs.DiskUsage(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return "-"
@@ -46,7 +46,7 @@ func (a *app) used(dir string) string {
 		fmt.Fprintf(a.stderr, "%s: note: %v\n", progName, err)
 		return "?"
 	}
-	return bytesize.Format(n)
+	return bytesize.Format(u.Bytes)
 }
 
 func yesNo(b bool) string {

@@ -29,11 +29,13 @@ func TestDiskUsage(t *testing.T) {
 	writeFile(t, filepath.Join(home, "sub", "deeper", "b"), 24)
 	writeFile(t, filepath.Join(home, ".partial-x"), 1)
 	writeFile(t, filepath.Join(dir, "outside"), 1<<20)
+	files := int64(6) // a, sub, sub/deeper, sub/deeper/b, .partial-x, link
 	if err := os.Symlink(filepath.Join(dir, "outside"), filepath.Join(home, "link")); err != nil {
 		t.Logf("no symbolic link: %v", err)
+		files--
 	}
-	if n, err := homefs.DiskUsage(home); n != 1025 || err != nil {
-		t.Errorf("diskUsage = %d, %v; want 1025: regular files only, links not followed", n, err)
+	if u, err := homefs.DiskUsage(home); u != (homefs.Usage{Bytes: 1025, Files: files}) || err != nil {
+		t.Errorf("diskUsage = %+v, %v; want 1025 bytes (regular files only, links not followed) in %d entries", u, err, files)
 	}
 	if _, err := homefs.DiskUsage(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("diskUsage of a missing home: %v, want fs.ErrNotExist", err)
@@ -77,7 +79,8 @@ func TestRemovableHome(t *testing.T) {
 }
 
 // TestDiskUsageSkipsReserved checks that the server's .myftp directory at the top of a home counts
-// as the server's quota does: its unfinished uploads count, its id file and records do not.
+// as the server's quotas do: its unfinished uploads count (their descriptions as entries), its id
+// file and records do not.
 func TestDiskUsageSkipsReserved(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "home")
 	writeFile(t, filepath.Join(home, ".myftp", "id"), 32)
@@ -86,12 +89,13 @@ func TestDiskUsageSkipsReserved(t *testing.T) {
 	writeFile(t, filepath.Join(home, ".myftp", "partial", "k2"), 1000) // an unfinished upload
 	writeFile(t, filepath.Join(home, "a"), 20)
 	writeFile(t, filepath.Join(home, "sub", ".myftp", "b"), 4) // only the top one is reserved
-	if n, err := homefs.DiskUsage(home); n != 1024 || err != nil {
-		t.Errorf("diskUsage = %d, %v; want 1024: files, nested .myftp and unfinished uploads only", n, err)
+	// a, sub, sub/.myftp, sub/.myftp/b, and the unfinished upload's data and description
+	if u, err := homefs.DiskUsage(home); u != (homefs.Usage{Bytes: 1024, Files: 6}) || err != nil {
+		t.Errorf("diskUsage = %+v, %v; want 1024 bytes in 6 entries: files, nested .myftp and unfinished uploads only", u, err)
 	}
 	empty := filepath.Join(t.TempDir(), "empty")
 	writeFile(t, filepath.Join(empty, ".myftp", "id"), 32)
-	if n, err := homefs.DiskUsage(empty); n != 0 || err != nil {
-		t.Errorf("diskUsage of a home holding only the server's id file = %d, %v; want 0", n, err)
+	if u, err := homefs.DiskUsage(empty); u != (homefs.Usage{}) || err != nil {
+		t.Errorf("diskUsage of a home holding only the server's id file = %+v, %v; want nothing", u, err)
 	}
 }

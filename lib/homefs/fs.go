@@ -207,15 +207,36 @@ func (f *FS) Mkdir(p string, parents bool) (string, error) {
 		return "", newErr(ErrExists, vpath, "")
 	}
 	// Under h.mu, as Rename is: a directory made in one that Rename has found small enough to
-	// move could otherwise end deeper than MaxDepth.
+	// move could otherwise end deeper than MaxDepth. And the file count must see every one.
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
+	missing := f.missingDirs(rel)
+	if !parents {
+		missing = min(missing, 1) // the parent is there, or Mkdir fails
+	}
+	if err := f.fitFiles(vpath, missing); err != nil {
+		return "", err
+	}
 	if parents {
 		err = f.root.MkdirAll(rel, 0o700)
 	} else {
 		err = f.root.Mkdir(rel, 0o700)
 	}
+	f.h.files += missing - f.missingDirs(rel) // what was made, even if not all of it
 	return vpath, wrapOS(err, vpath)
+}
+
+// missingDirs returns how many directories MkdirAll would make for rel: rel and its parents up to
+// the first that exists. h.mu is held.
+func (f *FS) missingDirs(rel string) int64 {
+	var n int64
+	for p := rel; p != "."; p = path.Dir(p) {
+		if _, err := f.root.Lstat(p); err == nil {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // Rmdir removes the empty directory p.
@@ -227,6 +248,8 @@ func (f *FS) Rmdir(p string) error {
 	if rel == "." {
 		return newErr(ErrPermission, vpath, "the home directory cannot be removed")
 	}
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
 	fi, err := f.root.Lstat(rel)
 	if err != nil {
 		return wrapOS(err, vpath)
@@ -240,6 +263,7 @@ func (f *FS) Rmdir(p string) error {
 		}
 		return wrapOS(err, vpath)
 	}
+	f.h.files--
 	return nil
 }
 
@@ -270,6 +294,7 @@ func (f *FS) Remove(p string) error {
 	if fi.Mode().IsRegular() {
 		f.h.used -= fi.Size()
 	}
+	f.h.files--
 	f.h.revokeCredit(rel)
 	if sums, err := f.metaRoot(sumsDir); err == nil {
 		sums.Remove(key(rel) + ".json")
@@ -286,12 +311,7 @@ func (f *FS) removeUnfinished(rel string) bool {
 		return false
 	}
 	fi, err := f.root.Lstat(p)
-	if err != nil || f.root.Remove(p) != nil {
-		return false
-	}
-	f.root.Remove(p + ".json")
-	f.h.used -= fi.Size()
-	return true
+	return err == nil && f.h.dropPartial(f.root, p, fi)
 }
 
 // Rename moves from to to, both inside the home. An existing file at to is replaced (its space is
@@ -314,7 +334,7 @@ func (f *FS) Rename(from, to string) error {
 	if err != nil {
 		return wrapOS(err, vFrom)
 	}
-	var freed int64
+	var freed, replaced int64
 	if dst, err := f.root.Lstat(relTo); err == nil {
 		if dst.IsDir() {
 			return newErr(ErrExists, vTo, "a directory is in the way")
@@ -322,8 +342,11 @@ func (f *FS) Rename(from, to string) error {
 		if src.IsDir() {
 			return newErr(ErrNotDir, vTo, "cannot replace a file with a directory")
 		}
-		if dst.Mode().IsRegular() && !os.SameFile(src, dst) { // renaming a file onto itself frees nothing
-			freed = dst.Size()
+		if !os.SameFile(src, dst) { // renaming a file onto itself frees nothing
+			replaced = 1
+			if dst.Mode().IsRegular() {
+				freed = dst.Size()
+			}
 		}
 	}
 	if src.IsDir() {
@@ -341,6 +364,7 @@ func (f *FS) Rename(from, to string) error {
 		return wrapOS(err, vFrom)
 	}
 	f.h.used -= freed
+	f.h.files -= replaced
 	f.h.revokeCredit(relFrom)
 	f.h.revokeCredit(relTo)
 	switch {
@@ -435,4 +459,30 @@ func (f *FS) SetQuota(quota int64) {
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
 	f.h.quota = quota
+}
+
+// FileCount returns how many entries the home holds (files, directories, symbolic links and other
+// entries, each unfinished upload counting two: its data and its description) and how many it
+// may hold.
+func (f *FS) FileCount() (files, maxFiles int64) {
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	return f.h.files, f.maxFiles()
+}
+
+// SetMaxFiles sets the home's file count quota, for every session of the home; 0 means the
+// store's Options.DefaultMaxFiles. Like SetQuota, a limit below the current count blocks new
+// entries but deletes nothing.
+func (f *FS) SetMaxFiles(n int64) {
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	f.h.maxFiles = max(n, 0)
+}
+
+// maxFiles is the home's file count quota. h.mu is held.
+func (f *FS) maxFiles() int64 {
+	if f.h.maxFiles > 0 {
+		return f.h.maxFiles
+	}
+	return f.store.opts.DefaultMaxFiles
 }

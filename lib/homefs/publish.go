@@ -29,7 +29,8 @@ func (f *FS) finishPartial(file *os.File, rel, vpath string, mtime time.Time) er
 
 // publish renames the finished partial file of rel into place under the home's lock, settles the
 // accounting of the upload's slot (the file holds added bytes more than its partial file held
-// when the upload began; the file it replaces, if any, is freed), and records its md5 and the
+// when the upload began; the file it replaces, if any, is freed; the partial file and its
+// description become one entry of the tree), and records its md5 and the
 // states of h. When the file cannot be published (the home was made anew, a directory took its
 // name, the rename failed), fail settles the upload as aborted, under the same lock.
 func (f *FS) publish(rel, vpath string, sl *slot, added int64, md5hex string, h hash.Hash, fail func()) (Entry, error) {
@@ -40,7 +41,7 @@ func (f *FS) publish(rel, vpath string, sl *slot, added int64, md5hex string, h 
 		fail()
 		return Entry{}, errHomeGone(vpath)
 	}
-	var replaced int64
+	var replaced, replacedEntry int64
 	if fi, err := f.root.Lstat(rel); err == nil {
 		if fi.IsDir() {
 			fail()
@@ -49,6 +50,7 @@ func (f *FS) publish(rel, vpath string, sl *slot, added int64, md5hex string, h 
 		if fi.Mode().IsRegular() {
 			replaced = fi.Size()
 		}
+		replacedEntry = 1
 	}
 	if err := f.root.Rename(partialPath(rel), rel); err != nil {
 		fail()
@@ -58,6 +60,9 @@ func (f *FS) publish(rel, vpath string, sl *slot, added int64, md5hex string, h 
 	hm.used += added - replaced
 	hm.forget(rel, sl)
 	f.partials.Remove(key(rel) + ".json")
+	// The data file left .myftp/partial for the tree, where it takes the replaced entry's place.
+	hm.files += 1 - replacedEntry
+	hm.settlePartial(f.partials, key(rel), sl)
 	if f.store.opts.Fsync {
 		syncDir(f.root, path.Dir(rel))
 	}

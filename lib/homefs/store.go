@@ -10,6 +10,10 @@
 // (KEY and KEY.json, where KEY is derived from the target path) and sums/ holds the md5 of every
 // stored file (KEY.json, checked against the file's size and modification time before use).
 // Users cannot list, name or download anything in it; its partial uploads count toward the quota.
+//
+// A home has two quotas: bytes (of files and unfinished uploads) and entries (files, directories,
+// links, anything that takes an inode; an unfinished upload counts two, its data and its
+// description). It also keeps at most Options.MaxPartials unfinished uploads.
 package homefs
 
 import (
@@ -21,6 +25,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -45,6 +50,17 @@ type Options struct {
 	// StateEvery is how far apart the md5 states kept for resumes are (see FS.PrefixMD5): a
 	// resume reads at most this much of a file to check a prefix. Zero means 64 MiB.
 	StateEvery int64
+	// DefaultMaxFiles is the file count quota of a home whose account sets none (see
+	// FS.SetMaxFiles): the most files, directories and other entries it may hold, each
+	// unfinished upload counting two. Zero means 100,000.
+	DefaultMaxFiles int64
+	// MaxPartials is the most unfinished uploads a home keeps, those in progress included: a new
+	// one beyond it is refused with ErrQuota. Zero means 100.
+	MaxPartials int64
+	// Log receives what the server's administrator should know and the user need not: a home
+	// that could not be marked as measured (a full disk), partial uploads that could not be
+	// expired. Nil discards it.
+	Log *slog.Logger
 }
 
 // Store manages the homes under one directory. It is safe for concurrent use.
@@ -61,13 +77,19 @@ type home struct {
 	rel string // relative to the store's base
 	dir string // absolute
 
-	mu        sync.Mutex
-	loaded    bool
-	token     string           // content of .myftp/id when the home was measured
-	used      int64            // bytes of files and partial uploads
-	reserved  int64            // bytes promised to uploads in progress
-	quota     int64            // from the account, refreshed at every Open
-	uploading map[string]*slot // uploads in progress, by relative path
+	mu       sync.Mutex
+	loaded   bool
+	token    string      // content of .myftp/id when the home was measured; "" if it could not be written
+	dirInfo  fs.FileInfo // of the home directory when it was measured
+	used     int64       // bytes of files and partial uploads
+	reserved int64       // bytes promised to uploads in progress
+	quota    int64       // from the account, refreshed at every Open
+	// files counts the entries of the home's tree (files, directories, links, anything with an
+	// inode) and those of .myftp/partial (each unfinished upload's data and description), which
+	// partials counts alone. Uploads in progress hold their two entries from their claim on.
+	files, partials int64
+	maxFiles        int64            // from the account (SetMaxFiles); 0: the store's default
+	uploading       map[string]*slot // uploads in progress, by relative path
 }
 
 // NewStore returns a Store for the homes under base.
@@ -84,13 +106,28 @@ func NewStore(base string, opts Options) *Store {
 	if opts.FormatSize == nil {
 		opts.FormatSize = func(n int64) string { return fmt.Sprintf("%d bytes", n) }
 	}
+	if opts.DefaultMaxFiles <= 0 {
+		opts.DefaultMaxFiles = 100_000
+	}
+	if opts.MaxPartials <= 0 {
+		opts.MaxPartials = 100
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
 	return &Store{base: base, opts: opts, homes: map[string]*home{}}
 }
 
 // Open returns a session's view of the home at homeRel (relative to the store's base, as stored in
 // the account), creating the directory (mode 0700) if it is missing. quota is the account's current
-// quota. The first Open of a home since the Store was made measures its usage with one walk of the
-// tree; later ones reuse the running count. Every Open removes partial uploads older than the TTL.
+// quota in bytes; its file count quota is the one last set with SetMaxFiles on the home, else the
+// store's default. The first Open of a home since the Store was made measures its usage with one
+// walk of the tree; later ones reuse the running count. Every Open removes partial uploads older
+// than the TTL.
+//
+// Open needs no new file or directory in a home that exists: if the mark that tells a measured
+// home from one made anew (.myftp/id) cannot be written, a full disk for instance, the home is
+// measured again at its next Open, and the failure is logged (Options.Log).
 func (s *Store) Open(homeRel string, quota int64) (*FS, error) {
 	h, err := s.home(homeRel)
 	if err != nil {
@@ -126,89 +163,135 @@ func (s *Store) home(homeRel string) (*home, error) {
 	return h, nil
 }
 
-// load sets the quota, measures usage the first time, and expires old partial uploads.
+// load sets the quota, measures usage the first time, and expires old partial uploads. It fails
+// only if the home cannot be measured.
 func (h *home) load(root *os.Root, quota int64, s *Store) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.quota = quota
-	// A home removed and made again (an account deleted with its files and created anew) has
-	// lost the token written when it was measured, so it is measured again, and uploads still
-	// running into the old one are cut off from the new count; otherwise the running count
-	// stands.
-	if h.loaded {
-		if token, err := root.ReadFile(tokenPath); err != nil || string(token) != h.token {
-			h.loaded = false
-		}
+	if h.loaded && !h.current(root) {
+		h.loaded = false
 	}
 	if !h.loaded {
-		used, err := scan(root)
+		u, partials, err := scan(root)
 		if err != nil {
 			return fmt.Errorf("measure home %s: %w", h.rel, err)
 		}
 		h.orphanUploads()
+		h.used, h.files, h.partials, h.loaded = u.Bytes, u.Files, partials, true
+		h.dirInfo, _ = root.Stat(".")
 		if h.token, err = writeToken(root); err != nil {
-			return fmt.Errorf("measure home %s: %w", h.rel, err)
+			h.token = ""
+			s.opts.Log.Warn("home measured but not marked; it is measured again at its next login", "home", h.rel, "err", err)
 		}
-		h.used, h.loaded = used, true
 	}
-	return h.expirePartials(root, s.opts.Now().Add(-s.opts.PartialTTL))
+	if err := h.expirePartials(root, s.opts.Now().Add(-s.opts.PartialTTL)); err != nil {
+		s.opts.Log.Warn("expire partial uploads", "home", h.rel, "err", err)
+	}
+	return nil
 }
 
-// DiskUsage returns what the home directory dir holds against its quota, counted as a server
-// counts it when it opens the home: regular files (symbolic links are not followed) and, of the
-// reserved .myftp directory at its top, only unfinished uploads. It changes nothing (a missing
-// dir is an error wrapping fs.ErrNotExist), and a dir that is itself a symbolic link is not
-// followed either: it holds nothing. Its memory grows with the depth of the tree, not its square
-// (see walkTree), so a tree deeper than users can make is counted too.
-func DiskUsage(dir string) (int64, error) {
+// current reports whether the running count is still the home's. A home removed and made again
+// (an account deleted with its files and created anew) has lost the token written when it was
+// measured: it is measured again, and uploads still running into the old one are cut off from
+// the new count. A home whose token could not be written is measured again too, unless uploads
+// are running into it and it is still the same directory: measuring it under them would count
+// their data twice. h.mu is held.
+func (h *home) current(root *os.Root) bool {
+	if h.token == "" {
+		fi, err := root.Stat(".")
+		return len(h.uploading) > 0 && err == nil && h.dirInfo != nil && os.SameFile(fi, h.dirInfo)
+	}
+	token, err := root.ReadFile(tokenPath)
+	return err == nil && string(token) == h.token
+}
+
+// Usage is what a home holds against its quotas.
+type Usage struct {
+	// Bytes is the size of its regular files and unfinished uploads.
+	Bytes int64
+	// Files is the number of its files, directories, symbolic links and other entries, each
+	// unfinished upload counting two (its data and its description).
+	Files int64
+}
+
+// DiskUsage returns what the home directory dir holds against its quotas, counted as a server
+// counts it when it opens the home: entries and the sizes of regular files (symbolic links are
+// not followed) and, of the reserved .myftp directory at its top, only unfinished uploads. It
+// changes nothing (a missing dir is an error wrapping fs.ErrNotExist), and a dir that is itself a
+// symbolic link is not followed either: it holds nothing. Its memory grows with the depth of the
+// tree, not its square (see walkTree), so a tree deeper than users can make is counted too.
+func DiskUsage(dir string) (Usage, error) {
 	if fi, err := os.Lstat(dir); err != nil {
-		return 0, fmt.Errorf("disk usage: %w", err)
+		return Usage{}, fmt.Errorf("disk usage: %w", err)
 	} else if fi.Mode()&fs.ModeSymlink != 0 {
-		return 0, nil
+		return Usage{}, nil
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return 0, fmt.Errorf("disk usage: %w", err)
+		return Usage{}, fmt.Errorf("disk usage: %w", err)
 	}
 	defer root.Close()
-	return scan(root)
+	u, _, err := scan(root)
+	return u, err
 }
 
-// scan adds up the sizes of the regular files in the home and its partial uploads, without
-// following symbolic links. Nothing else of the reserved directory counts. A directory that
-// cannot be read is left out of the count; only the home itself must be readable.
-func scan(root *os.Root) (int64, error) {
-	var used int64
-	err := walkTree(root, ".", func(e walkEntry, err error) error {
+// scan measures the home in one walk, without following symbolic links: every entry counts one
+// file and a regular file its size, except in the reserved directory, where only the entries of
+// partial/ count (an unfinished upload's data, with its size, and its description), which
+// partials counts alone. A directory that cannot be read is left out of the count; only the home
+// itself must be readable.
+func scan(root *os.Root) (u Usage, partials int64, err error) {
+	err = walkTree(root, ".", func(e walkEntry, err error) error {
 		switch {
 		case err != nil:
-			return nil // an unreadable corner does not stop the count
+			return nil // an unreadable corner does not stop the count (its entry was counted)
 		case e.depth() == 1 && e.Name() == reserved:
 			return nil // a directory is looked into; a file does not count
-		case e.depth() > 1 && e.ancestor(0) == reserved:
-			// Of the reserved directory, only the uploads in partial/ count, not their .json.
-			switch {
-			case e.depth() == 2 && e.Name() == partialDir && e.IsDir():
-				return nil
-			case e.IsDir():
-				return fs.SkipDir
-			case e.depth() != 3 || strings.HasSuffix(e.Name(), ".json"):
+		case e.depth() == 2 && e.ancestor(0) == reserved:
+			if e.Name() == partialDir && e.IsDir() {
 				return nil
 			}
+			return skipDirs(e) // the id and the md5 records are the server's
+		case e.depth() == 3 && e.ancestor(0) == reserved: // in partial/, the only directory looked into
+			partials++
+			u.Files++
+			if !strings.HasSuffix(e.Name(), ".json") {
+				u.Bytes += bytesOf(e)
+			}
+			return skipDirs(e)
 		}
-		if !e.Type().IsRegular() {
-			return nil
-		}
-		if n, ok := e.size(); ok {
-			used += n
-		}
+		u.Files++
+		u.Bytes += bytesOf(e)
 		return nil
 	})
-	return used, err
+	return u, partials, err
 }
 
+// bytesOf is the size of e if it is a regular file, else 0.
+func bytesOf(e walkEntry) int64 {
+	if !e.Type().IsRegular() {
+		return 0
+	}
+	n, _ := e.size()
+	return n
+}
+
+// skipDirs keeps a walk out of e if it is a directory.
+func skipDirs(e walkEntry) error {
+	if e.IsDir() {
+		return fs.SkipDir
+	}
+	return nil
+}
+
+// expireBatch is how many entries of .myftp/partial expirePartials reads at a time.
+const expireBatch = 256
+
 // expirePartials removes partial uploads last written before cutoff and not in progress, and
-// returns their space. h.mu is held.
+// returns their space and their entries. It reads the directory in batches: a home keeps at most
+// Options.MaxPartials unfinished uploads, but one filled before that limit existed may hold many
+// more until they expire. h.mu is held.
 func (h *home) expirePartials(root *os.Root, cutoff time.Time) error {
 	dir, err := root.Open(path.Join(reserved, partialDir))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -218,32 +301,62 @@ func (h *home) expirePartials(root *os.Root, cutoff time.Time) error {
 		return fmt.Errorf("expire partial uploads: %w", err)
 	}
 	defer dir.Close()
-	names, err := dir.Readdirnames(-1)
-	if err != nil {
-		return fmt.Errorf("expire partial uploads: %w", err)
+	for {
+		names, err := dir.Readdirnames(expireBatch)
+		for _, n := range names {
+			h.expire(root, path.Join(reserved, partialDir, n), cutoff)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("expire partial uploads: %w", err)
+		}
 	}
-	for _, n := range names {
-		if strings.HasSuffix(n, ".json") {
-			h.expireOrphanMeta(root, path.Join(reserved, partialDir, n), cutoff)
-			continue
-		}
-		p := path.Join(reserved, partialDir, n)
-		meta, _ := readMeta(root, p+".json")
-		fi, err := root.Lstat(p)
-		if err != nil || fi.ModTime().After(cutoff) || h.uploading[meta.Path] != nil {
-			continue
-		}
-		// A complete upload whose commit failed or was cut by a crash carries the source's time,
-		// maybe years old; its description was written when the upload began.
-		if mi, err := root.Lstat(p + ".json"); err == nil && mi.ModTime().After(cutoff) {
-			continue
-		}
-		if root.Remove(p) == nil {
-			h.used -= fi.Size()
-		}
-		root.Remove(p + ".json")
+}
+
+// expire removes the partial upload p (or, for a .json, the description of a partial upload whose
+// data is gone) if it was last written before cutoff and is not in progress. h.mu is held.
+func (h *home) expire(root *os.Root, p string, cutoff time.Time) {
+	if strings.HasSuffix(p, ".json") {
+		h.expireOrphanMeta(root, p, cutoff)
+		return
 	}
-	return nil
+	meta, _ := readMeta(root, p+".json")
+	fi, err := root.Lstat(p)
+	if err != nil || fi.ModTime().After(cutoff) || h.uploading[meta.Path] != nil {
+		return
+	}
+	// A complete upload whose commit failed or was cut by a crash carries the source's time,
+	// maybe years old; its description was written when the upload began.
+	if mi, err := root.Lstat(p + ".json"); err == nil && mi.ModTime().After(cutoff) {
+		return
+	}
+	h.dropPartial(root, p, fi)
+}
+
+// dropPartial removes the partial upload p (relative to root), whose data file fi describes, and
+// then its description, takes what they held out of the counts, and reports whether the data file
+// was removed. h.mu is held.
+func (h *home) dropPartial(root *os.Root, p string, fi fs.FileInfo) bool {
+	if root.Remove(p) != nil {
+		return false
+	}
+	if fi.Mode().IsRegular() {
+		h.used -= fi.Size()
+	}
+	h.countPartial(-1)
+	if root.Remove(p+".json") == nil {
+		h.countPartial(-1)
+	}
+	return true
+}
+
+// countPartial adds n entries of .myftp/partial to the counts (takes them out for n < 0). h.mu is
+// held.
+func (h *home) countPartial(n int64) {
+	h.files += n
+	h.partials += n
 }
 
 // expireOrphanMeta removes the description p of a partial upload whose data file is gone (a crash
@@ -256,7 +369,9 @@ func (h *home) expireOrphanMeta(root *os.Root, p string, cutoff time.Time) {
 	if meta, _ := readMeta(root, p); err != nil || mi.ModTime().After(cutoff) || h.uploading[meta.Path] != nil {
 		return
 	}
-	root.Remove(p)
+	if root.Remove(p) == nil {
+		h.countPartial(-1)
+	}
 }
 
 const (

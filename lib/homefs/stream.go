@@ -178,6 +178,7 @@ func (f *FS) claimStream(s *Stream, offset int64) (copyFrom int64, err error) {
 			return 0, wrapOS(err, s.vpath)
 		}
 		h.used -= held
+		h.countPartial(-1)
 		unfinished = false
 	}
 	if unfinished {
@@ -188,7 +189,12 @@ func (f *FS) claimStream(s *Stream, offset int64) (copyFrom int64, err error) {
 	if h.quota-h.used-h.reserved+max(stored, 0) <= 0 { // not one more byte fits
 		return 0, quotaError(s.vpath, h.used+h.reserved, h.quota, 1, f.store.opts.FormatSize)
 	}
+	entries, err := f.fitPartial(pr, key(s.rel), s.vpath)
+	if err != nil {
+		return 0, err
+	}
 	s.creditLeft = max(stored, 0)
+	h.holdPartial(&s.slot, entries)
 	h.uploading[s.rel] = &s.slot
 	return copyFrom, nil
 }
@@ -581,6 +587,7 @@ func (s *Stream) settleLocked() {
 		}
 		s.f.partials.Remove(key(s.rel) + ".json")
 	}
+	h.settlePartial(s.f.partials, key(s.rel), &s.slot)
 }
 
 // atWriter writes sequentially at off through a WriterAt: the sink's writer, which absorb moves

@@ -202,12 +202,22 @@ func (f *FS) metaRoot(name string) (*os.Root, error) {
 	}
 	dir := path.Join(reserved, name)
 	if err := f.root.MkdirAll(dir, 0o700); err != nil {
-		return nil, wrapOS(err, "")
+		return nil, metaError(err)
 	}
 	sub, err := f.root.OpenRoot(dir)
 	if err != nil {
-		return nil, wrapOS(err, "")
+		return nil, metaError(err)
 	}
 	*r = sub
 	return sub, nil
+}
+
+// metaError is the failure to make or open the reserved directory: the disk is full, or something
+// that is not a directory is in its way. Without it, uploads cannot begin.
+func metaError(err error) error {
+	kind := ErrIO
+	if kindOf(err) == ErrNoSpace {
+		kind = ErrNoSpace
+	}
+	return &Error{Kind: kind, Detail: "the server cannot make its directory for unfinished uploads in this home", Err: err}
 }

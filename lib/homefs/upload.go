@@ -52,6 +52,10 @@ type slot struct {
 	// orphan is set when the home was measured anew under the upload (it was removed and made
 	// again): the upload fails, and nothing of it counts in the new home's accounting.
 	orphan atomic.Bool
+	// entries is how many entries of .myftp/partial the home's counts hold for the upload: both
+	// of its unfinished upload's (data and description) while it runs, whether or not they are
+	// there yet; what is left of them once it has ended.
+	entries int64
 }
 
 // errHomeGone is the error of an upload whose home was removed (and made again) under it.
@@ -171,6 +175,7 @@ func (f *FS) claim(u *Upload, resume bool) error {
 				return wrapOS(err, u.vpath)
 			}
 			h.used -= fi.Size()
+			h.countPartial(-1)
 		}
 	}
 	// Replacing a file counts only the difference: the file's size is credited, not reserved, for
@@ -180,8 +185,13 @@ func (f *FS) claim(u *Upload, resume bool) error {
 	if need-credit > h.quota-h.used-h.reserved { // written so that a huge size cannot overflow
 		return quotaError(u.vpath, h.used+h.reserved, h.quota, need-credit, f.store.opts.FormatSize)
 	}
+	entries, err := f.fitPartial(pr, k, u.vpath)
+	if err != nil {
+		return err
+	}
 	h.reserved += need - credit
 	u.reserved, u.credit = need-credit, credit
+	h.holdPartial(&u.slot, entries)
 	h.uploading[u.rel] = &u.slot
 	return nil
 }
@@ -409,6 +419,7 @@ func (u *Upload) abortLocked() {
 		}
 		u.f.partials.Remove(key(u.rel) + ".json")
 	}
+	h.settlePartial(u.f.partials, key(u.rel), &u.slot)
 }
 
 // errMovedAway is the error of an upload marked over quota by revokeCredit.
@@ -430,6 +441,7 @@ func (u *Upload) discard() {
 		h.used -= u.written
 	}
 	u.f.partials.Remove(key(u.rel) + ".json")
+	h.settlePartial(u.f.partials, key(u.rel), &u.slot)
 }
 
 // syncDir flushes a directory's entries through the root; best effort, and a no-op on Windows.

@@ -148,7 +148,7 @@ func TestWalkUnreadable(t *testing.T) {
 	if err != nil || !slices.Equal(failed, []string{"locked"}) {
 		t.Errorf("walk: %v; failed on %q, want [locked]", err, failed)
 	}
-	if n, err := scan(root); n != 3 || err != nil {
-		t.Errorf("scan = %d, %v; want 3, what can be read", n, err)
+	if u, _, err := scan(root); u != (Usage{Bytes: 3, Files: 3}) || err != nil {
+		t.Errorf("scan = %+v, %v; want 3 bytes in 3 entries (locked, open, open/y), what can be read", u, err)
 	}
 }

@@ -62,24 +62,24 @@ func TestDeepTree(t *testing.T) {
 	// Memory: the same count over depth levels, then 2×depth. (Opening each directory by its path
 	// from the top, as fs.WalkDir over an os.Root does, took 4.0 times as much for twice the
 	// depth.)
-	alloc := func(want int64) uint64 {
+	alloc := func(want Usage) uint64 {
 		least := ^uint64(0)
 		for range 3 {
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			n, err := DiskUsage(home)
+			u, err := DiskUsage(home)
 			runtime.ReadMemStats(&after)
-			if n != want || err != nil {
-				t.Fatalf("DiskUsage = %d, %v; want %d: every file, the bottom one too", n, err, want)
+			if u != want || err != nil {
+				t.Fatalf("DiskUsage = %+v, %v; want %+v: every file and directory, the bottom ones too", u, err, want)
 			}
 			least = min(least, after.TotalAlloc-before.TotalAlloc)
 		}
 		return least
 	}
 	fd = deepen(t, fd, name, depth, 1000)
-	a1 := alloc(1000)
+	a1 := alloc(Usage{Bytes: 1000, Files: depth + 1})
 	fd = deepen(t, fd, name, depth, 24)
-	a2 := alloc(1024)
+	a2 := alloc(Usage{Bytes: 1024, Files: 2*depth + 2})
 	t.Logf("DiskUsage allocated %d bytes for %d levels, %d for %d", a1, depth, a2, 2*depth)
 	if ratio := float64(a2) / float64(a1); ratio >= 3 {
 		t.Errorf("twice the depth took %.1f times the memory (%d bytes, then %d): not linear", ratio, a1, a2)
