@@ -38,7 +38,7 @@ func (a *app) list(_ context.Context, o *options, _ []string) error {
 // used returns the disk use of a home for the table: "-" when the home is missing, "?" (with a
 // note on stderr) when it cannot be read.
 func (a *app) used(dir string) string {
-	u, err := homefs.DiskUsage(dir)
+	u, err := homefs.Measure(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return "-"

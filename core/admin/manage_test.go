@@ -34,10 +34,10 @@ func TestDiskUsage(t *testing.T) {
 		t.Logf("no symbolic link: %v", err)
 		files--
 	}
-	if u, err := homefs.DiskUsage(home); u != (homefs.Usage{Bytes: 1025, Files: files}) || err != nil {
+	if u, err := homefs.Measure(home); u != (homefs.Usage{Bytes: 1025, Files: files}) || err != nil {
 		t.Errorf("diskUsage = %+v, %v; want 1025 bytes (regular files only, links not followed) in %d entries", u, err, files)
 	}
-	if _, err := homefs.DiskUsage(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := homefs.Measure(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("diskUsage of a missing home: %v, want fs.ErrNotExist", err)
 	}
 }
@@ -90,12 +90,12 @@ func TestDiskUsageSkipsReserved(t *testing.T) {
 	writeFile(t, filepath.Join(home, "a"), 20)
 	writeFile(t, filepath.Join(home, "sub", ".myftp", "b"), 4) // only the top one is reserved
 	// a, sub, sub/.myftp, sub/.myftp/b, and the unfinished upload's data and description
-	if u, err := homefs.DiskUsage(home); u != (homefs.Usage{Bytes: 1024, Files: 6}) || err != nil {
+	if u, err := homefs.Measure(home); u != (homefs.Usage{Bytes: 1024, Files: 6}) || err != nil {
 		t.Errorf("diskUsage = %+v, %v; want 1024 bytes in 6 entries: files, nested .myftp and unfinished uploads only", u, err)
 	}
 	empty := filepath.Join(t.TempDir(), "empty")
 	writeFile(t, filepath.Join(empty, ".myftp", "id"), 32)
-	if u, err := homefs.DiskUsage(empty); u != (homefs.Usage{}) || err != nil {
+	if u, err := homefs.Measure(empty); u != (homefs.Usage{}) || err != nil {
 		t.Errorf("diskUsage of a home holding only the server's id file = %+v, %v; want nothing", u, err)
 	}
 }

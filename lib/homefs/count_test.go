@@ -76,8 +76,8 @@ func TestFileCountMeasured(t *testing.T) {
 	if files, limit := f.FileCount(); files != want || limit != 100_000 {
 		t.Errorf("FileCount() = %d, %d; want %d, the default 100000", files, limit, want)
 	}
-	if u, err := DiskUsage(home); err != nil || u != (Usage{Bytes: 3*3 + 10, Files: want}) {
-		t.Errorf("DiskUsage = %+v, %v; want %d bytes, %d files", u, err, 3*3+10, want)
+	if u, err := Measure(home); err != nil || u != (Usage{Bytes: 3*3 + 10, Files: want}) {
+		t.Errorf("Measure = %+v, %v; want %d bytes, %d files", u, err, 3*3+10, want)
 	}
 }
 

@@ -215,13 +215,13 @@ type Usage struct {
 	Files int64
 }
 
-// DiskUsage returns what the home directory dir holds against its quotas, counted as a server
+// Measure returns what the home directory dir holds against its quotas, counted as a server
 // counts it when it opens the home: entries and the sizes of regular files (symbolic links are
 // not followed) and, of the reserved .myftp directory at its top, only unfinished uploads. It
 // changes nothing (a missing dir is an error wrapping fs.ErrNotExist), and a dir that is itself a
 // symbolic link is not followed either: it holds nothing. Its memory grows with the depth of the
 // tree, not its square (see walkTree), so a tree deeper than users can make is counted too.
-func DiskUsage(dir string) (Usage, error) {
+func Measure(dir string) (Usage, error) {
 	if fi, err := os.Lstat(dir); err != nil {
 		return Usage{}, fmt.Errorf("disk usage: %w", err)
 	} else if fi.Mode()&fs.ModeSymlink != 0 {
@@ -234,6 +234,12 @@ func DiskUsage(dir string) (Usage, error) {
 	defer root.Close()
 	u, _, err := scan(root)
 	return u, err
+}
+
+// DiskUsage returns the bytes that Measure counts.
+func DiskUsage(dir string) (int64, error) {
+	u, err := Measure(dir)
+	return u.Bytes, err
 }
 
 // scan measures the home in one walk, without following symbolic links: every entry counts one

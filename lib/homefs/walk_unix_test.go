@@ -67,10 +67,10 @@ func TestDeepTree(t *testing.T) {
 		for range 3 {
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			u, err := DiskUsage(home)
+			u, err := Measure(home)
 			runtime.ReadMemStats(&after)
 			if u != want || err != nil {
-				t.Fatalf("DiskUsage = %+v, %v; want %+v: every file and directory, the bottom ones too", u, err, want)
+				t.Fatalf("Measure = %+v, %v; want %+v: every file and directory, the bottom ones too", u, err, want)
 			}
 			least = min(least, after.TotalAlloc-before.TotalAlloc)
 		}
@@ -80,7 +80,7 @@ func TestDeepTree(t *testing.T) {
 	a1 := alloc(Usage{Bytes: 1000, Files: depth + 1})
 	fd = deepen(t, fd, name, depth, 24)
 	a2 := alloc(Usage{Bytes: 1024, Files: 2*depth + 2})
-	t.Logf("DiskUsage allocated %d bytes for %d levels, %d for %d", a1, depth, a2, 2*depth)
+	t.Logf("Measure allocated %d bytes for %d levels, %d for %d", a1, depth, a2, 2*depth)
 	if ratio := float64(a2) / float64(a1); ratio >= 3 {
 		t.Errorf("twice the depth took %.1f times the memory (%d bytes, then %d): not linear", ratio, a1, a2)
 	}
