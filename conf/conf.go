@@ -138,11 +138,13 @@ func (a Auth) Params() account.Params {
 
 // Storage locates the account database and the homes.
 type Storage struct {
-	DBDir        string   `toml:"db_dir"`
-	UploadDir    string   `toml:"upload_dir"`
-	DefaultQuota Size     `toml:"default_quota"`
-	Fsync        bool     `toml:"fsync"`
-	PartialTTL   Duration `toml:"partial_ttl"`
+	DBDir           string   `toml:"db_dir"`
+	UploadDir       string   `toml:"upload_dir"`
+	DefaultQuota    Size     `toml:"default_quota"`
+	DefaultMaxFiles int64    `toml:"default_max_files"`
+	MaxPartials     int64    `toml:"max_partials"`
+	Fsync           bool     `toml:"fsync"`
+	PartialTTL      Duration `toml:"partial_ttl"`
 }
 
 // Log configures the event log and the transfer log and their rotation.
@@ -347,6 +349,8 @@ func (s *Settings) validate() error {
 		{"storage.upload_dir", s.Storage.UploadDir, s.Storage.UploadDir == "", "want a directory"},
 		{"storage.upload_dir", s.Storage.UploadDir, s.holdsPrivate(s.Storage.UploadDir),
 			"must not hold db_dir, log.dir, the conf directory or the certificate: users could read them"},
+		{"storage.default_max_files", s.Storage.DefaultMaxFiles, s.Storage.DefaultMaxFiles < 1, "want 1 or more"},
+		{"storage.max_partials", s.Storage.MaxPartials, s.Storage.MaxPartials < 1 || s.Storage.MaxPartials > 100_000, "want 1 to 100000"},
 		{"storage.partial_ttl", s.Storage.PartialTTL, s.Storage.PartialTTL <= 0, "want a positive duration"},
 		{"log.dir", s.Log.Dir, s.Log.Dir == "", "want a directory"},
 		{"log.event_file", s.Log.EventFile, !plainName(s.Log.EventFile), "want a file name without directories"},

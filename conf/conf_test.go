@@ -50,6 +50,9 @@ func TestDefaultValues(t *testing.T) {
 	if s.Storage.DefaultQuota != 1<<30 {
 		t.Errorf("default quota = %d, want 1 GiB", s.Storage.DefaultQuota)
 	}
+	if s.Storage.DefaultMaxFiles != 100_000 || s.Storage.MaxPartials != 100 {
+		t.Errorf("default_max_files = %d, max_partials = %d; want 100000, 100", s.Storage.DefaultMaxFiles, s.Storage.MaxPartials)
+	}
 	if s.Storage.PartialTTL.D() != 7*24*time.Hour {
 		t.Errorf("partial_ttl = %v, want 7 days", s.Storage.PartialTTL.D())
 	}
@@ -109,6 +112,8 @@ func TestLoadErrors(t *testing.T) {
 		{"negative per-address limit", "[limits]\nmax_per_address = -1\n", []string{"limits.max_per_address", "no limit"}},
 		{"uploads hold the database", "[storage]\nupload_dir = \".\"\n", []string{"storage.upload_dir", "must not hold db_dir"}},
 		{"uploads hold the logs", "[storage]\nupload_dir = \"/srv/x\"\n[log]\ndir = \"/srv/x/log\"\n", []string{"storage.upload_dir", "users could read them"}},
+		{"no files", "[storage]\ndefault_max_files = 0\n", []string{"storage.default_max_files", "want 1 or more"}},
+		{"no partial uploads", "[storage]\nmax_partials = 0\n", []string{"storage.max_partials", "want 1 to 100000"}},
 		{"not a number of days", "[storage]\npartial_ttl = \"NaNd\"\n", []string{"partial_ttl", "number of days"}},
 		{"huge log size", "[log]\nmax_size = 9223372036854775807\n", []string{"log.max_size", "1PiB"}},
 		{"cert without key", "[server]\ncert_file = \"a.crt\"\n", []string{"key_file"}},

@@ -47,6 +47,7 @@ type app struct {
 type options struct {
 	root, conf           string
 	account, home, quota string
+	files                string // quota --files
 	passwordStdin        bool
 	removeHome, repair   bool
 	given                map[string]bool // flags set on the command line
@@ -72,7 +73,8 @@ func commands() []command {
 		{name: "list", summary: "list the accounts with their quota and disk use", run: (*app).list},
 		{name: "passwd", args: []string{"NAME"}, flags: "[--password-stdin]", summary: "change the password of an account",
 			define: definePasswordStdin, run: (*app).passwd},
-		{name: "quota", args: []string{"NAME", "SIZE"}, summary: "change the quota of an account", run: (*app).setQuota},
+		{name: "quota", args: []string{"NAME", "SIZE"}, flags: "[--files N]", summary: "change the quota of an account; --files: its file count quota",
+			define: defineFiles, run: (*app).setQuota},
 		{name: "disable", args: []string{"NAME"}, summary: "stop an account from logging in", run: (*app).disable},
 		{name: "enable", args: []string{"NAME"}, summary: "let a disabled account log in again", run: (*app).enable},
 		{name: "delete", args: []string{"NAME"}, flags: "[--remove-home]", summary: "delete an account; --remove-home also removes its files",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/myftp/myftp/conf"
@@ -65,6 +66,27 @@ func notFound(err error, name string) error {
 		return fmt.Errorf("account %q does not exist", strings.ToLower(name))
 	}
 	return err
+}
+
+// maxFiles is the file count quota of the account a: its own, or the settings' default.
+func (e *env) maxFiles(a account.Account) int64 {
+	if a.MaxFiles > 0 {
+		return a.MaxFiles
+	}
+	return e.settings.Storage.DefaultMaxFiles
+}
+
+// parseFiles parses a file count quota given by the administrator: "" (not given) and 0 mean
+// the settings' default.
+func parseFiles(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || account.CheckMaxFiles(n) != nil {
+		return 0, fmt.Errorf("invalid file count %q: want a whole number, 0 for default_max_files of the settings", s)
+	}
+	return n, nil
 }
 
 // parseQuota parses a quota given by the administrator.

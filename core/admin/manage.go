@@ -27,26 +27,27 @@ func (a *app) list(_ context.Context, o *options, _ []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tACCOUNT\tHOME\tQUOTA\tUSED\tDISABLED")
+	fmt.Fprintln(tw, "ID\tACCOUNT\tHOME\tQUOTA\tUSED\tFILES\tDISABLED")
 	for _, ac := range accts {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", ac.ID, ac.Name, ac.Home,
-			bytesize.Format(ac.Quota), a.used(e.homePath(ac.Home)), yesNo(ac.Disabled))
+		used, files := a.used(e.homePath(ac.Home))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s/%d\t%s\n", ac.ID, ac.Name, ac.Home,
+			bytesize.Format(ac.Quota), used, files, e.maxFiles(ac), yesNo(ac.Disabled))
 	}
 	return tw.Flush()
 }
 
-// used returns the disk use of a home for the table: "-" when the home is missing, "?" (with a
-// note on stderr) when it cannot be read.
-func (a *app) used(dir string) string {
+// used returns the disk use and the file count of a home for the table: "-" when the home is
+// missing, "?" (with a note on stderr) when it cannot be read.
+func (a *app) used(dir string) (bytes, files string) {
 	u, err := homefs.Measure(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "-"
+		return "-", "-"
 	case err != nil:
 		fmt.Fprintf(a.stderr, "%s: note: %v\n", progName, err)
-		return "?"
+		return "?", "?"
 	}
-	return bytesize.Format(u.Bytes)
+	return bytesize.Format(u.Bytes), strconv.FormatInt(u.Files, 10)
 }
 
 func yesNo(b bool) string {
@@ -84,9 +85,13 @@ func (a *app) passwd(ctx context.Context, o *options, args []string) error {
 	return nil
 }
 
-// setQuota is the "quota" subcommand.
+// setQuota is the "quota" subcommand: the quota in bytes and, with --files, the file count quota.
 func (a *app) setQuota(_ context.Context, o *options, args []string) error {
 	q, err := parseQuota(args[1])
+	if err != nil {
+		return err
+	}
+	files, err := parseFiles(o.files)
 	if err != nil {
 		return err
 	}
@@ -94,11 +99,23 @@ func (a *app) setQuota(_ context.Context, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	acct, err := e.update(args[0], func(ac *account.Account) { ac.Quota = q })
+	acct, err := e.update(args[0], func(ac *account.Account) {
+		ac.Quota = q
+		if o.files != "" {
+			ac.MaxFiles = files
+		}
+	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "Account [%s] quota set to %s\n", acct.Name, bytesize.FormatExact(acct.Quota))
+	switch {
+	case o.files == "":
+	case acct.MaxFiles == 0:
+		fmt.Fprintf(a.stdout, "Account [%s] file count quota set to the default, default_max_files: %d\n", acct.Name, e.maxFiles(acct))
+	default:
+		fmt.Fprintf(a.stdout, "Account [%s] file count quota set to %d files and directories\n", acct.Name, acct.MaxFiles)
+	}
 	return nil
 }
 

@@ -46,6 +46,10 @@ func definePasswordStdin(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.passwordStdin, "password-stdin", o.passwordStdin, "read the password from stdin")
 }
 
+func defineFiles(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.files, "files", o.files, "file count quota")
+}
+
 func defineRemoveHome(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.removeHome, "remove-home", o.removeHome, "also remove the home directory")
 }
@@ -171,6 +175,9 @@ Flags:
   --quota SIZE       bytes, or a size such as 500MiB, 10G or 1.5GB
                      (default: default_quota of the settings)
   --password-stdin   read the password from the first line of stdin
+  --files N          quota: the most files, directories and other entries the home may
+                     hold, each unfinished upload counting two (0: default_max_files of
+                     the settings, which new accounts follow)
   --remove-home      delete: also remove the home directory and its files
   --repair           check: remove leftover temporary files and rebuild id_user_rs.json
                      and last_id

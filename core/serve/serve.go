@@ -174,7 +174,8 @@ func openCore(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*c
 		return nil, err
 	}
 	c := &core{auth: authn, homes: homefs.NewStore(s.Storage.UploadDir, homefs.Options{Fsync: s.Storage.Fsync,
-		PartialTTL: s.Storage.PartialTTL.D(), FormatSize: bytesize.Format})}
+		PartialTTL: s.Storage.PartialTTL.D(), FormatSize: bytesize.Format, DefaultMaxFiles: s.Storage.DefaultMaxFiles,
+		MaxPartials: s.Storage.MaxPartials, Log: logs.Event})}
 	if !s.Server.TLS {
 		fmt.Fprintln(stderr, "myftps: WARNING: tls = false: passwords and files travel in clear text; use this for debugging only")
 	}

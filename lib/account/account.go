@@ -22,6 +22,9 @@ type Account struct {
 	Home string `json:"home"`
 	// Quota is the most bytes the home may hold, counting unfinished uploads.
 	Quota int64 `json:"quota"`
+	// MaxFiles is the most files, directories and other entries the home may hold, each
+	// unfinished upload counting two; 0 means the server's default_max_files.
+	MaxFiles int64 `json:"max_files,omitempty"`
 	// Created is when the account was made.
 	Created time.Time `json:"created"`
 	// Disabled accounts cannot log in; their open sessions end at their next command.
@@ -84,6 +87,14 @@ func NormalizeHome(home string) (string, error) {
 func CheckQuota(q int64) error {
 	if q < 0 {
 		return fmt.Errorf("%w %d: must not be negative", ErrQuota, q)
+	}
+	return nil
+}
+
+// CheckMaxFiles rejects a negative file count quota (0 is the server's default).
+func CheckMaxFiles(n int64) error {
+	if n < 0 {
+		return fmt.Errorf("%w: file count %d: must not be negative", ErrQuota, n)
 	}
 	return nil
 }

@@ -155,6 +155,9 @@ func (d *DB) Create(a account.Account) (account.Account, error) {
 	if err := account.CheckQuota(a.Quota); err != nil {
 		return a, err
 	}
+	if err := account.CheckMaxFiles(a.MaxFiles); err != nil {
+		return a, err
+	}
 	if a.PasswordHash == "" {
 		return a, account.ErrEmptyPassword
 	}
@@ -200,6 +203,9 @@ func (d *DB) Update(name string, fn func(*account.Account) error) (account.Accou
 			return fmt.Errorf("update %q: id and name cannot change", n)
 		}
 		if err := account.CheckQuota(a.Quota); err != nil {
+			return err
+		}
+		if err := account.CheckMaxFiles(a.MaxFiles); err != nil {
 			return err
 		}
 		if a.Home != home {
