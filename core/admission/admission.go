@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -93,6 +94,8 @@ type Server struct {
 	pool  *ants.Pool    // made by the first Serve
 	idle  chan struct{} // closed when dispatch has returned (or never started)
 
+	lingering chan struct{} // refused connections being drained (see linger)
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{} // connections handed to a door
@@ -120,6 +123,7 @@ func New(cfg Config) (*Server, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		idle:      make(chan struct{}),
+		lingering: make(chan struct{}, maxLingering),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*Conn]struct{}{},
 		done:      make(chan struct{}),
@@ -257,7 +261,43 @@ func (s *Server) admit(raw net.Conn, door Door) (*Conn, string) {
 func (s *Server) refuse(conn net.Conn, door Door, msg string) {
 	conn.SetWriteDeadline(time.Now().Add(time.Second))
 	door.Refuse(conn, msg)
-	conn.Close()
+	if c, ok := conn.(*Conn); ok {
+		c.release() // the refused connection no longer counts, while it lingers
+		conn = c.Conn
+	}
+	s.linger(conn)
+}
+
+// lingerFor bounds how long a refused connection is drained before it is closed, and
+// maxLingering how many are at once (beyond, they are closed at once).
+const (
+	lingerFor    = time.Second
+	maxLingering = 64
+)
+
+// linger closes a refused connection gently: it ends the sending side, so that the refusal is
+// followed by a FIN, then reads what the client sent (an SSH client's version line, a request)
+// until the client closes or lingerFor passes, and closes. Closing at once with unread data would
+// send a reset, which can make the client lose the refusal it had not read yet.
+func (s *Server) linger(conn net.Conn) {
+	hc, ok := conn.(interface{ CloseWrite() error })
+	if !ok {
+		conn.Close()
+		return
+	}
+	select {
+	case s.lingering <- struct{}{}:
+	default:
+		conn.Close()
+		return
+	}
+	hc.CloseWrite()
+	go func() {
+		defer func() { <-s.lingering }()
+		defer conn.Close()
+		conn.SetReadDeadline(time.Now().Add(lingerFor))
+		io.Copy(io.Discard, io.LimitReader(conn, 64<<10))
+	}()
 }
 
 // dispatch hands queued connections to workers: a connection leaves the queue only when a worker

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -263,5 +264,40 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		if _, err := admission.New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
 		}
+	}
+}
+
+// slowRefuser is a door whose refusal, once written, waits for the client's first byte (and reads
+// only that one): the connection is then closed with the rest of what the client sent unread.
+type slowRefuser struct {
+	lineDoor
+	refusing chan struct{}
+}
+
+func (d slowRefuser) Refuse(c net.Conn, msg string) {
+	d.lineDoor.Refuse(c, msg)
+	d.refusing <- struct{}{}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.Read(make([]byte, 1))
+}
+
+// TestRefusalNotLostToReset: a client that sends before it reads (an SSH client sends its version
+// line at once) reads why it was refused and then a clean end of the connection: the server
+// drains what it sent instead of closing with it unread, which sends a reset (OpenSSH then says
+// "Connection reset by peer" and does not show the refusal).
+func TestRefusalNotLostToReset(t *testing.T) {
+	t.Parallel()
+	door := slowRefuser{refusing: make(chan struct{})}
+	_, addr := start(t, admission.Config{PoolSize: 4, MaxPerAddress: 1}, door)
+	first := dial(t, addr)
+	first.expect(t, "hello")
+	c := dial(t, addr)
+	<-door.refusing
+	if _, err := c.Write(make([]byte, 32<<10)); err != nil {
+		t.Fatalf("write before reading: %v", err)
+	}
+	c.expect(t, "refused: too many connections from 127.0.0.1: the limit is 1")
+	if _, err := c.r.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the refusal: %v, want the server's FIN (io.EOF), not a reset", err)
 	}
 }

@@ -89,10 +89,17 @@ func (c *Conn) CheckLogin(account string) error { return c.srv.limits.check(acco
 // Close closes the connection and, the first time, gives its place back.
 func (c *Conn) Close() error {
 	err := c.Conn.Close()
+	c.release()
+	return err
+}
+
+// release gives the connection's place back, the first time; the connection itself is left as
+// it is.
+func (c *Conn) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state == stateClosed {
-		return err
+		return
 	}
 	c.srv.limits.release(c.addr, c.account, c.state == stateSession)
 	c.state = stateClosed
@@ -100,7 +107,6 @@ func (c *Conn) Close() error {
 		c.timer.Stop()
 	}
 	close(c.done)
-	return err
 }
 
 // startLoginClock sets the login deadline d from now and arms the timer that enforces it.

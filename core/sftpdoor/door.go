@@ -127,7 +127,13 @@ const permAccount = "myftp-account"
 
 // serverConfig is the SSH configuration of one connection: its callbacks know the connection.
 func (d *Door) serverConfig(s *session) *ssh.ServerConfig {
+	secure := ssh.SupportedAlgorithms()
 	cfg := &ssh.ServerConfig{
+		Config: ssh.Config{
+			KeyExchanges: secure.KeyExchanges, // not the SHA-1 exchanges x/crypto still offers by default
+			Ciphers:      ciphers(secure.Ciphers),
+			MACs:         secure.MACs,
+		},
 		MaxAuthTries:      maxAuthTries,
 		ServerVersion:     "SSH-2.0-myftp",
 		PasswordCallback:  s.password,
@@ -135,6 +141,19 @@ func (d *Door) serverConfig(s *session) *ssh.ServerConfig {
 	}
 	cfg.AddHostKey(d.cfg.HostKey)
 	return cfg
+}
+
+// ciphers returns the secure ciphers but chacha20-poly1305, which OpenSSH's client prefers: Go
+// implements it without assembly on amd64, and the door moved half as many bytes a second with it
+// as with AES-GCM, which every client that has chacha20 also has, with the same strength.
+func ciphers(secure []string) []string {
+	var out []string
+	for _, c := range secure {
+		if c != ssh.CipherChaCha20Poly1305 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // serveChannel serves one session channel: the sftp subsystem if asked for, and nothing else.
