@@ -486,6 +486,10 @@ func (s *Stream) Commit() (Entry, string, error) {
 		s.abortLocked()
 		return Entry{}, "", err
 	}
+	if s.discard { // a write was refused for the quota: what came before it is not the file
+		s.abortLocked()
+		return Entry{}, "", newErr(ErrQuota, s.vpath, "a write was refused for the quota; the file is not stored")
+	}
 	if len(s.ranges) > 0 {
 		err := newErr(ErrSize, s.vpath, fmt.Sprintf("bytes %d to %d were never written", s.contig, s.ranges[0].from))
 		s.abortLocked()

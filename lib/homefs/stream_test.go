@@ -171,7 +171,8 @@ func TestStreamQuota(t *testing.T) {
 	}
 	_, err := s.Write([]byte{1})
 	wantKind(t, "one byte over", err, ErrQuota)
-	s.Abort()
+	_, _, err = s.Commit() // a caller that goes on regardless stores nothing
+	wantKind(t, "commit after a write refused for the quota", err, ErrQuota)
 	if _, err := f.Stat("big.bin"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a stream over quota left %v", err)
 	}
