@@ -24,22 +24,23 @@ type command struct {
 // by session.data as the body of a put.
 func commandTable() map[string]command {
 	return map[string]command{
-		proto.OpLogin:  {run: (*session).cmdLogin, anon: true},
-		proto.OpNoop:   {run: (*session).cmdNoop, anon: true},
-		proto.OpHelp:   {run: (*session).cmdHelp, anon: true},
-		proto.OpQuit:   {run: (*session).cmdQuit, anon: true},
-		proto.OpPwd:    {run: (*session).cmdPwd},
-		proto.OpCd:     {run: (*session).cmdCd},
-		proto.OpList:   {run: (*session).cmdList},
-		proto.OpStat:   {run: (*session).cmdStat},
-		proto.OpMkdir:  {run: (*session).cmdMkdir},
-		proto.OpRmdir:  {run: (*session).cmdRmdir},
-		proto.OpRm:     {run: (*session).cmdRm},
-		proto.OpRename: {run: (*session).cmdRename},
-		proto.OpQuota:  {run: (*session).cmdQuota},
-		proto.OpPut:    {run: (*session).cmdPut},
-		proto.OpDone:   {run: (*session).cmdDone},
-		proto.OpGet:    {run: (*session).cmdGet},
+		proto.OpLogin:    {run: (*session).cmdLogin, anon: true},
+		proto.OpNoop:     {run: (*session).cmdNoop, anon: true},
+		proto.OpHelp:     {run: (*session).cmdHelp, anon: true},
+		proto.OpQuit:     {run: (*session).cmdQuit, anon: true},
+		proto.OpPwd:      {run: (*session).cmdPwd},
+		proto.OpCd:       {run: (*session).cmdCd},
+		proto.OpList:     {run: (*session).cmdList},
+		proto.OpStat:     {run: (*session).cmdStat},
+		proto.OpMkdir:    {run: (*session).cmdMkdir},
+		proto.OpRmdir:    {run: (*session).cmdRmdir},
+		proto.OpRm:       {run: (*session).cmdRm},
+		proto.OpRename:   {run: (*session).cmdRename},
+		proto.OpQuota:    {run: (*session).cmdQuota},
+		proto.OpPartials: {run: (*session).cmdPartials},
+		proto.OpPut:      {run: (*session).cmdPut},
+		proto.OpDone:     {run: (*session).cmdDone},
+		proto.OpGet:      {run: (*session).cmdGet},
 	}
 }
 
@@ -80,6 +81,7 @@ func (s *session) cmdLogin(req proto.Request) error {
 	if err != nil {
 		return err
 	}
+	fs.SetMaxFiles(acct.MaxFiles)
 	s.acct, s.fs, s.deadline = acct, fs, timeZero
 	s.log = s.log.With("user", acct.Name)
 	s.log.Info("login")
@@ -149,6 +151,13 @@ func (s *session) cmdRmdir(req proto.Request) error {
 }
 
 func (s *session) cmdRm(req proto.Request) error {
+	if req.Partial {
+		if err := s.fs.RemovePartial(req.Path); err != nil {
+			return err
+		}
+		s.reply(proto.Reply{Code: proto.CodeFileOK, Msg: "unfinished upload of " + req.Path + " removed"})
+		return nil
+	}
 	if err := s.fs.Remove(req.Path); err != nil {
 		return err
 	}
@@ -166,7 +175,9 @@ func (s *session) cmdRename(req proto.Request) error {
 
 func (s *session) cmdQuota(proto.Request) error {
 	used, quota := s.fs.Usage()
-	s.reply(proto.Reply{Code: proto.CodeOK, Msg: "quota", Used: used, Quota: quota, Free: max(quota-used, 0)})
+	files, maxFiles := s.fs.FileCount()
+	s.reply(proto.Reply{Code: proto.CodeOK, Msg: "quota", Used: used, Quota: quota, Free: max(quota-used, 0),
+		Files: files, MaxFiles: maxFiles})
 	return nil
 }
 
@@ -177,15 +188,34 @@ const listFrame = 32 << 10
 // directory order), and a 226 reply with the count. Memory stays at one frame whatever the size of
 // the directory.
 func (s *session) cmdList(req proto.Request) error {
+	return s.streamLines("listing", func(emit func(any) error) error {
+		return s.fs.List(req.Path, req.Long, func(e homefs.Entry) error { return emit(wireEntry(e)) })
+	})
+}
+
+// cmdPartials lists the account's unfinished uploads as list lists a directory.
+func (s *session) cmdPartials(proto.Request) error {
+	return s.streamLines("unfinished uploads", func(emit func(any) error) error {
+		return s.fs.Partials(func(p homefs.PartialInfo) error {
+			return emit(proto.Partial{Path: p.Path, Size: p.Size, Total: max(p.Total, 0), Mtime: p.Mtime.UTC()})
+		})
+	})
+}
+
+// streamLines sends what walk emits as a 150 reply, data frames of JSON lines (one a line, a
+// frame of whole lines sent each time it reaches listFrame bytes), and a 226 reply with the
+// count; what names the lines in the replies. An error before the first line is the only reply;
+// after the 150, the final reply carries it.
+func (s *session) streamLines(what string, walk func(emit func(any) error) error) error {
 	started := false
 	var buf bytes.Buffer
 	var count int64
-	err := s.fs.List(req.Path, req.Long, func(e homefs.Entry) error {
+	err := walk(func(v any) error {
 		if !started {
-			s.reply(proto.Reply{Code: proto.CodeDataFollows, Msg: "listing follows"})
+			s.reply(proto.Reply{Code: proto.CodeDataFollows, Msg: what + " follows"})
 			started = true
 		}
-		line, err := json.Marshal(wireEntry(e))
+		line, err := json.Marshal(v)
 		if err != nil {
 			return err
 		}
@@ -201,20 +231,19 @@ func (s *session) cmdList(req proto.Request) error {
 		if err != nil {
 			return err
 		}
-		s.reply(proto.Reply{Code: proto.CodeDataFollows, Msg: "listing follows"})
+		s.reply(proto.Reply{Code: proto.CodeDataFollows, Msg: what + " follows"})
 	}
 	if err == nil && buf.Len() > 0 {
 		err = s.sendData(&buf)
 	}
 	if err != nil {
-		// After a 150 the final reply carries the error.
 		if errors.Is(err, errWrite) {
 			return nil
 		}
 		s.result(err)
 		return nil
 	}
-	s.reply(proto.Reply{Code: proto.CodeTransferDone, Msg: "listing complete", Count: count})
+	s.reply(proto.Reply{Code: proto.CodeTransferDone, Msg: what + " complete", Count: count})
 	return nil
 }
 

@@ -218,7 +218,7 @@ func everyCommand(t *testing.T, e *servertest.Env, user string, quota int64) {
 		t.Fatalf("help: %v", err)
 	}
 	for _, op := range []string{proto.OpLogin, proto.OpPwd, proto.OpCd, proto.OpList, proto.OpStat, proto.OpMkdir,
-		proto.OpRmdir, proto.OpRm, proto.OpRename, proto.OpQuota, proto.OpPut, proto.OpDone, proto.OpGet,
+		proto.OpRmdir, proto.OpRm, proto.OpRename, proto.OpQuota, proto.OpPartials, proto.OpPut, proto.OpDone, proto.OpGet,
 		proto.OpNoop, proto.OpHelp, proto.OpQuit} {
 		if !slices.Contains(ops, op) {
 			t.Errorf("help does not list %q: %q", op, ops)

@@ -227,7 +227,7 @@ func (s *session) request(req proto.Request) {
 }
 
 // stillAllowed ends the session if its account was deleted or disabled since login, and applies
-// a changed quota. An account created anew under the same name (a new id) is another account:
+// changed quotas. An account created anew under the same name (a new id) is another account:
 // the session of the old one ends too, or it would go on in whatever home the name now has.
 func (s *session) stillAllowed() bool {
 	s.checked = time.Now()
@@ -245,6 +245,10 @@ func (s *session) stillAllowed() bool {
 	if acct.Quota != s.acct.Quota {
 		s.acct.Quota = acct.Quota
 		s.fs.SetQuota(acct.Quota)
+	}
+	if acct.MaxFiles != s.acct.MaxFiles {
+		s.acct.MaxFiles = acct.MaxFiles
+		s.fs.SetMaxFiles(acct.MaxFiles)
 	}
 	return true
 }

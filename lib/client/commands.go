@@ -52,6 +52,13 @@ func (c *Client) Rm(path string) error {
 	return err
 }
 
+// RmPartial removes the unfinished upload of the remote file path (a stored file of that name
+// stays).
+func (c *Client) RmPartial(path string) error {
+	_, err := c.roundTrip(proto.Request{Op: proto.OpRm, Path: path, Partial: true})
+	return err
+}
+
 // Rename moves a remote file or directory.
 func (c *Client) Rename(from, to string) error {
 	_, err := c.roundTrip(proto.Request{Op: proto.OpRename, Path: from, To: to})
@@ -72,8 +79,22 @@ func (c *Client) Stat(path string) (proto.Entry, error) {
 
 // Quota returns the bytes used and the quota of the account.
 func (c *Client) Quota() (used, quota int64, err error) {
+	u, err := c.Usage()
+	return u.Used, u.Quota, err
+}
+
+// Usage is an account's use of its quotas.
+type Usage struct {
+	Used, Quota int64 // bytes
+	// Files is the number of files, directories and other entries of the home, each unfinished
+	// upload counting two; MaxFiles is how many it may hold (0: the server did not say).
+	Files, MaxFiles int64
+}
+
+// Usage returns the account's use of its quotas.
+func (c *Client) Usage() (Usage, error) {
 	rep, err := c.roundTrip(proto.Request{Op: proto.OpQuota})
-	return rep.Used, rep.Quota, err
+	return Usage{Used: rep.Used, Quota: rep.Quota, Files: rep.Files, MaxFiles: rep.MaxFiles}, err
 }
 
 // Noop checks that the session is alive.
@@ -92,12 +113,24 @@ func (c *Client) ServerHelp() ([]string, error) {
 // order the server sends them (directory order), as they arrive: memory does not grow with the
 // directory. With long set, entries carry size, mode and time.
 func (c *Client) List(path string, long bool, fn func(proto.Entry) error) error {
-	rep, err := c.roundTrip(proto.Request{Op: proto.OpList, Path: path, Long: long})
+	return lines(c, proto.Request{Op: proto.OpList, Path: path, Long: long}, proto.DecodeEntry, fn)
+}
+
+// Partials calls fn for every unfinished upload of the account (the server keeps them for a
+// resume, and they count toward the quotas), in the order the server sends them, as they arrive.
+func (c *Client) Partials(fn func(proto.Partial) error) error {
+	return lines(c, proto.Request{Op: proto.OpPartials}, proto.DecodePartial, fn)
+}
+
+// lines sends req, whose answer is a 150 reply, data frames of JSON lines and a final reply, and
+// calls fn with each line that decode makes of them.
+func lines[T any](c *Client, req proto.Request, decode func([]byte) (T, error), fn func(T) error) error {
+	rep, err := c.roundTrip(req)
 	if err != nil {
 		return err
 	}
 	if rep.Code != proto.CodeDataFollows {
-		return c.fail(fmt.Errorf("%w: list reply %d", ErrProtocol, rep.Code))
+		return c.fail(fmt.Errorf("%w: %s reply %d", ErrProtocol, req.Op, rep.Code))
 	}
 	var fnErr error
 	for {
@@ -116,28 +149,28 @@ func (c *Client) List(path string, long bool, fn func(proto.Entry) error) error 
 			return rep.Err()
 		}
 		if f.Type != proto.TypeData {
-			return c.fail(fmt.Errorf("%w: %s frame in a listing", ErrProtocol, f.Type))
+			return c.fail(fmt.Errorf("%w: %s frame in the answer to %s", ErrProtocol, f.Type, req.Op))
 		}
-		if err := c.listFrame(f.Len, fn, &fnErr); err != nil {
+		if err := linesFrame(c, f.Len, decode, fn, &fnErr); err != nil {
 			return err
 		}
 	}
 }
 
-// listFrame decodes one data frame of listing lines. An error from fn stops the calls but not the
+// linesFrame decodes one data frame of lines. An error from fn stops the calls but not the
 // reading, so the session stays in step.
-func (c *Client) listFrame(n int, fn func(proto.Entry) error, fnErr *error) error {
+func linesFrame[T any](c *Client, n int, decode func([]byte) (T, error), fn func(T) error, fnErr *error) error {
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(c.r, buf); err != nil {
 		return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
 	}
 	for line := range bytes.Lines(buf) {
-		e, err := proto.DecodeEntry(bytes.TrimSuffix(line, []byte("\n")))
+		v, err := decode(bytes.TrimSuffix(line, []byte("\n")))
 		if err != nil {
 			return c.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
 		}
 		if *fnErr == nil {
-			*fnErr = fn(e)
+			*fnErr = fn(v)
 		}
 	}
 	return nil

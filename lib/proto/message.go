@@ -11,22 +11,23 @@ const Version = 1
 
 // Operations (the "op" field of a request).
 const (
-	OpLogin  = "login"
-	OpPwd    = "pwd"
-	OpCd     = "cd"
-	OpList   = "list"
-	OpStat   = "stat"
-	OpMkdir  = "mkdir"
-	OpRmdir  = "rmdir"
-	OpRm     = "rm"
-	OpRename = "rename"
-	OpQuota  = "quota"
-	OpPut    = "put"
-	OpDone   = "done"
-	OpGet    = "get"
-	OpNoop   = "noop"
-	OpHelp   = "help"
-	OpQuit   = "quit"
+	OpLogin    = "login"
+	OpPwd      = "pwd"
+	OpCd       = "cd"
+	OpList     = "list"
+	OpStat     = "stat"
+	OpMkdir    = "mkdir"
+	OpRmdir    = "rmdir"
+	OpRm       = "rm"
+	OpRename   = "rename"
+	OpQuota    = "quota"
+	OpPartials = "partials"
+	OpPut      = "put"
+	OpDone     = "done"
+	OpGet      = "get"
+	OpNoop     = "noop"
+	OpHelp     = "help"
+	OpQuit     = "quit"
 )
 
 // Request is the header of a 'Q' frame. Which fields an operation uses is in PROTOCOL.md and in
@@ -41,6 +42,8 @@ type Request struct {
 	Long bool `json:"long,omitempty"`
 	// Parents makes mkdir create missing parents and accept an existing directory.
 	Parents bool `json:"parents,omitempty"`
+	// Partial makes rm remove the unfinished upload of path, not the file.
+	Partial bool `json:"partial,omitempty"`
 	// Size is the full size of the file a put sends.
 	Size int64 `json:"size,omitempty"`
 	// Mtime is the source's modification time (put), used to tell whether a partial upload is
@@ -192,7 +195,7 @@ var (
 var required = map[string][]check{
 	OpLogin: {needUser}, OpPwd: nil, OpCd: nil, OpList: nil, OpStat: {needPath},
 	OpMkdir: {needPath}, OpRmdir: {needPath}, OpRm: {needPath}, OpRename: {needPath, needTo},
-	OpQuota: nil, OpPut: {needPath}, OpDone: {needMD5}, OpGet: {needPath, needPrefix},
+	OpQuota: nil, OpPartials: nil, OpPut: {needPath}, OpDone: {needMD5}, OpGet: {needPath, needPrefix},
 	OpNoop: nil, OpHelp: nil, OpQuit: nil,
 }
 
@@ -235,10 +238,12 @@ type Reply struct {
 	// Stat and get: a file's entry.
 	Entry *Entry `json:"entry,omitempty"`
 
-	// Quota.
-	Used  int64 `json:"used,omitempty"`
-	Quota int64 `json:"quota,omitempty"`
-	Free  int64 `json:"free,omitempty"`
+	// Quota: bytes, and entries (files, directories, links; an unfinished upload counts two).
+	Used     int64 `json:"used,omitempty"`
+	Quota    int64 `json:"quota,omitempty"`
+	Free     int64 `json:"free,omitempty"`
+	Files    int64 `json:"files,omitempty"`
+	MaxFiles int64 `json:"max_files,omitempty"`
 
 	// Transfers.
 	Size      int64     `json:"size,omitempty"`
@@ -249,7 +254,7 @@ type Reply struct {
 	// Restart says why a transfer starts at 0 although the client asked to resume.
 	Restart string `json:"restart,omitempty"`
 
-	// List: the number of entries sent.
+	// List and partials: the number of entries sent.
 	Count int64 `json:"count,omitempty"`
 	// Help: the operations the server knows.
 	Commands []string `json:"commands,omitempty"`
@@ -311,4 +316,28 @@ func DecodeEntry(line []byte) (Entry, error) {
 		return e, fmt.Errorf("%w: entry without name or type", ErrMalformed)
 	}
 	return e, nil
+}
+
+// Partial is one unfinished upload in the data of a partials reply.
+type Partial struct {
+	// Path is the file it is for, from the home: "/docs/big.iso".
+	Path string `json:"path"`
+	// Size is the number of bytes the server holds.
+	Size int64 `json:"size"`
+	// Total is the size the upload declared; absent (0) when it declared none (FTP, SFTP).
+	Total int64 `json:"total,omitempty"`
+	// Mtime is when it last grew.
+	Mtime time.Time `json:"mtime,omitzero"`
+}
+
+// DecodePartial parses one line of a partials reply.
+func DecodePartial(line []byte) (Partial, error) {
+	var p Partial
+	if err := strictJSON(line, &p); err != nil {
+		return p, fmt.Errorf("%w: partial: %w", ErrMalformed, err)
+	}
+	if p.Path == "" {
+		return p, fmt.Errorf("%w: partial without path", ErrMalformed)
+	}
+	return p, nil
 }

@@ -45,7 +45,7 @@ type Options struct {
 	// Admission overrides; a zero PoolSize means 32, a zero QueueTimeout 30 s and a zero
 	// LoginTimeout one minute (a zero QueueSize means no queue). Log is filled in.
 	Admission admission.Config
-	// Store options for the homes.
+	// Store options for the homes; Log is filled in.
 	Store homefs.Options
 	// Auth configuration; Accounts is filled in.
 	Auth auth.Config
@@ -99,7 +99,7 @@ func Start(t testing.TB, opt Options) *Env {
 		t.Fatal(err)
 	}
 	e.Xferlog = filepath.Join(e.Dir, "log", "xferlog")
-	e.Store = homefs.NewStore(filepath.Join(e.Dir, "file_upload"), withStoreDefaults(opt.Store))
+	e.Store = homefs.NewStore(filepath.Join(e.Dir, "file_upload"), e.withStoreDefaults(opt.Store))
 	cfg := e.config(opt)
 	if e.Native, err = server.New(cfg); err != nil {
 		t.Fatal(err)
@@ -188,9 +188,13 @@ func (e *Env) startFTP(fc ftpdoor.Config, native server.Config) {
 	go e.Server.Serve(l, e.FTP)
 }
 
-func withStoreDefaults(o homefs.Options) homefs.Options {
+// withStoreDefaults completes the homes' options: sizes in human units, and the event log.
+func (e *Env) withStoreDefaults(o homefs.Options) homefs.Options {
 	if o.FormatSize == nil {
 		o.FormatSize = bytesize.Format
+	}
+	if o.Log == nil {
+		o.Log = e.logs.Event
 	}
 	return o
 }
