@@ -134,6 +134,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpser
 		s.log.Error("open home", "account", acct.Name, "err", err)
 		return nil, loginError("local error on the server")
 	}
+	fs.SetMaxFiles(acct.MaxFiles)
 	s.mu.Lock()
 	s.acct, s.fs = acct, fs
 	s.log = s.log.With("user", acct.Name)
@@ -307,6 +308,7 @@ func (s *session) allowed() error {
 		return errAccountGone
 	}
 	fs.SetQuota(acct.Quota)
+	fs.SetMaxFiles(acct.MaxFiles)
 	return nil
 }
 

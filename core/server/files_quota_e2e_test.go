@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,7 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/myftp/myftp/core/ftpdoor"
 	"github.com/myftp/myftp/core/server/servertest"
+	"github.com/myftp/myftp/core/sftpdoor"
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/homefs"
@@ -177,4 +184,92 @@ func TestFirstLoginWithoutRoom(t *testing.T) {
 	if u, err := c2.Usage(); err != nil || u.Files != 1 {
 		t.Errorf("quota after the second login: %+v, %v; want 1 entry (docs)", u, err)
 	}
+}
+
+// The FTP and SFTP doors apply the account's file count quota, at login and when it changes
+// during a session, as the native door does.
+func TestDoorsApplyTheFileCountQuota(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, servertest.Options{FTP: &ftpdoor.Config{TLSMode: ftpdoor.TLSOff}, SFTP: &sftpdoor.Config{}})
+	for _, name := range []string{"ftpuser", "sftpuser"} {
+		e.AddUser(name, name+"-pw", 0)
+		if _, err := e.DB.Update(name, func(a *account.Account) error { a.MaxFiles = 2; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raise := func(name string) {
+		t.Helper()
+		if _, err := e.DB.Update(name, func(a *account.Account) error { a.MaxFiles = 3; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("ftp", func(t *testing.T) {
+		t.Parallel()
+		c := ftpLogin(t, e.FTPAddr, "ftpuser", "ftpuser-pw")
+		c.want(t, "MKD a", 257)
+		c.want(t, "MKD b", 257)
+		// The engine answers every failed MKD 550, with the reason.
+		if msg := c.want(t, "MKD c", 550); !strings.Contains(msg, "file count quota: 2 of 2") {
+			t.Errorf("MKD past the file count quota: %q", msg)
+		}
+		raise("ftpuser")
+		c.want(t, "MKD c", 257)
+	})
+	t.Run("sftp", func(t *testing.T) {
+		t.Parallel()
+		conn, err := ssh.Dial("tcp", e.SFTPAddr, &ssh.ClientConfig{User: "sftpuser",
+			Auth:            []ssh.AuthMethod{ssh.Password("sftpuser-pw")},
+			HostKeyCallback: ssh.FixedHostKey(e.HostKey.PublicKey()), Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		c, err := sftp.NewClient(conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		must(t, c.Mkdir("a"))
+		must(t, c.Mkdir("b"))
+		if err := c.Mkdir("c"); err == nil {
+			t.Fatal("mkdir past the file count quota succeeded")
+		}
+		raise("sftpuser")
+		must(t, c.Mkdir("c"))
+	})
+}
+
+// ftpConn is a plain FTP control connection.
+type ftpConn struct{ *textproto.Conn }
+
+// ftpLogin connects to a plain FTP door and logs in.
+func ftpLogin(t *testing.T, addr, user, password string) ftpConn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	c := ftpConn{textproto.NewConn(nc)}
+	if _, _, err := c.ReadResponse(220); err != nil {
+		t.Fatalf("greeting: %v", err)
+	}
+	c.want(t, "USER "+user, 331)
+	c.want(t, "PASS "+password, 230)
+	return c
+}
+
+// want sends the command line and checks the reply's code; it returns the reply's text.
+func (c ftpConn) want(t *testing.T, line string, code int) string {
+	t.Helper()
+	if err := c.PrintfLine("%s", line); err != nil {
+		t.Fatal(err)
+	}
+	got, msg, err := c.ReadResponse(0)
+	if got != code {
+		t.Fatalf("%s: %d %s (%v), want %d", line, got, msg, err, code)
+	}
+	return msg
 }

@@ -101,6 +101,7 @@ func (s *session) start(name string) error {
 	if err != nil {
 		return fmt.Errorf("open home: %w", err)
 	}
+	fs.SetMaxFiles(acct.MaxFiles)
 	s.mu.Lock()
 	s.acct, s.fs = acct, fs
 	s.log = s.log.With("user", acct.Name)
@@ -126,6 +127,7 @@ func (s *session) allowed() error {
 		return errAccountGone
 	}
 	fs.SetQuota(acct.Quota)
+	fs.SetMaxFiles(acct.MaxFiles)
 	return nil
 }
 
