@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,7 @@ func TestScripts(t *testing.T) {
 			"prefix":      cmdPrefix,
 			"cmpdir":      cmdCmpDir,
 			"expand":      cmdExpand,
+			"putpart":     cmdPutPart,
 		},
 	})
 }
@@ -363,6 +365,81 @@ func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
 	data, err := os.ReadFile(ts.MkAbs(args[0]))
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(os.Expand(string(data), ts.Getenv)), 0o644))
+}
+
+// cmdPutPart leaves an unfinished upload on the server, as a client cut off mid-upload does: it
+// logs in to $ADDR as USER (password $MYFTP_PASSWORD, the certificate not checked), puts REMOTE
+// announcing SIZE bytes, sends the first SENT of them (bytes "x"), and once the server has them
+// closes the connection. With !, the put must be refused, and its reply is on stdout.
+//
+//	putpart USER REMOTE SIZE SENT
+func cmdPutPart(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 4 {
+		ts.Fatalf("usage: putpart USER REMOTE SIZE SENT")
+	}
+	size, err := strconv.ParseInt(args[2], 10, 64)
+	ts.Check(err)
+	sent, err := strconv.Atoi(args[3])
+	ts.Check(err)
+	conn, err := net.DialTimeout("tcp", ts.Getenv("ADDR"), 10*time.Second)
+	ts.Check(err)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	var rw io.ReadWriter = conn
+	r := proto.NewReader(rw, proto.DefaultMaxHeader)
+	rep := proto.Reply{Code: proto.CodeQueued}
+	for rep.Code == proto.CodeQueued {
+		rep = nextReply(ts, r)
+	}
+	if rep.TLS {
+		tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+		ts.Check(tc.Handshake())
+		rw, r = tc, proto.NewReader(tc, proto.DefaultMaxHeader)
+	}
+	w := proto.NewWriter(rw)
+	send := func(typ proto.FrameType, v any) proto.Reply {
+		if b, ok := v.([]byte); ok {
+			ts.Check(w.WriteFrame(typ, b))
+		} else {
+			ts.Check(w.WriteJSON(typ, v))
+		}
+		ts.Check(w.Flush())
+		return nextReply(ts, r)
+	}
+	if rep := send(proto.TypeRequest, proto.Request{Op: proto.OpLogin, User: args[0], Password: ts.Getenv("MYFTP_PASSWORD")}); rep.Code != proto.CodeLoggedIn {
+		ts.Fatalf("putpart: login: %d %s", rep.Code, rep.Msg)
+	}
+	rep = send(proto.TypeRequest, proto.Request{Op: proto.OpPut, Path: args[1], Size: size})
+	if neg {
+		if rep.Code < 400 {
+			ts.Fatalf("putpart: put accepted: %d %s", rep.Code, rep.Msg)
+		}
+		fmt.Fprintf(ts.Stdout(), "%d %s\n", rep.Code, rep.Msg)
+		return
+	}
+	if rep.Code != proto.CodeSendData {
+		ts.Fatalf("putpart: put: %d %s", rep.Code, rep.Msg)
+	}
+	if rep := send(proto.TypeData, bytes.Repeat([]byte("x"), sent)); rep.Code != proto.CodeOK {
+		ts.Fatalf("putpart: data: %d %s", rep.Code, rep.Msg)
+	}
+	// A put closes the open upload, which keeps its partial file, before it is looked at: once
+	// this one is refused (no path), the server is done with the upload.
+	if rep := send(proto.TypeRequest, proto.Request{Op: proto.OpPut}); rep.Code != proto.CodeBadArgs {
+		ts.Fatalf("putpart: put without a path: %d %s", rep.Code, rep.Msg)
+	}
+}
+
+// nextReply reads the next frame, which must be a reply.
+func nextReply(ts *testscript.TestScript, r *proto.Reader) proto.Reply {
+	f, err := r.Next()
+	ts.Check(err)
+	if f.Type != proto.TypeReply {
+		ts.Fatalf("a %s frame where a reply was expected", f.Type)
+	}
+	rep, err := proto.DecodeReply(f.Payload)
+	ts.Check(err)
+	return rep
 }
 
 // lockedBuffer collects a server's standard error.

@@ -21,11 +21,14 @@ const (
 
 // command is one entry of the command table.
 type command struct {
-	run      func(*session, context.Context, invocation) error
-	args     string // the arguments in the usage line: "LOCAL [REMOTE]"
-	summary  string // one line for help
-	flags    string // the one-letter flags it takes
-	min, max int    // how many arguments after the flags; max < 0: any number
+	run     func(*session, context.Context, invocation) error
+	args    string // the arguments in the usage line: "LOCAL [REMOTE]"
+	summary string // one line for help
+	flags   string // the one-letter flags it takes
+	// long are its long flags ("partial" for --partial), each with the letter it sets in the
+	// invocation's flags.
+	long     map[string]byte
+	min, max int // how many arguments after the flags; max < 0: any number
 	// complete says what each argument is, for Tab; the last kind repeats.
 	complete []argKind
 	remote   bool // needs a session with the server
@@ -67,10 +70,13 @@ func commandTable() map[string]*command {
 		"mkdir": mkdir, "mdir": mkdir,
 		"rmdir": {run: (*session).cmdRmdir, args: "DIR...", min: 1, max: -1, remote: true, complete: remote,
 			summary: "remove empty remote directories"},
-		"rm": {run: (*session).cmdRm, args: "FILE...", min: 1, max: -1, remote: true, complete: remote,
-			summary: "remove remote files"},
+		"rm": {run: (*session).cmdRm, args: "[--partial] FILE...", long: map[string]byte{"partial": 'P'}, min: 1, max: -1,
+			remote: true, complete: remote,
+			summary: "remove remote files; --partial: the unfinished uploads of FILE instead (FILE stays)"},
+		"partials": {run: (*session).cmdPartials, remote: true, readOnly: true,
+			summary: "list your unfinished uploads, which count toward your quotas: size kept, date, path"},
 		"rename": rename, "mv": rename,
-		"quota": {run: (*session).cmdQuota, remote: true, readOnly: true, summary: "show the space used, the quota and the space free"},
+		"quota": {run: (*session).cmdQuota, remote: true, readOnly: true, summary: "show the space used, the quota and the space free; files used of their quota"},
 		"put": {run: (*session).cmdPut, args: "LOCAL [REMOTE]", min: 1, max: 2, remote: true, complete: []argKind{argLocal, argRemote},
 			summary: "upload a file (as REMOTE, into it if a directory, or its own name); resumes"},
 		"get": {run: (*session).cmdGet, args: "REMOTE [LOCAL]", min: 1, max: 2, remote: true, complete: []argKind{argRemote, argLocal},
@@ -115,10 +121,23 @@ var errExit = errors.New("exit")
 func (c *command) parse(name string, words []string) (invocation, error) {
 	inv := invocation{name: name}
 	args := words
-	// Dashes are flags only for a command that has some: put -notes.txt uploads that file.
-	for c.flags != "" && len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
+	// Dashes are flags only for a command that has some: put -notes.txt uploads that file, and so
+	// does rm, whose only flag is a long one.
+	for (c.flags != "" || c.long != nil) && len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
 		if args[0] == "--" {
 			args = args[1:]
+			break
+		}
+		if long, ok := strings.CutPrefix(args[0], "--"); ok {
+			f, ok := c.long[long]
+			if !ok {
+				return inv, &usageError{fmt.Sprintf("%s: unknown flag --%s; usage: %s", name, long, c.usage(name))}
+			}
+			inv.flags += string(f)
+			args = args[1:]
+			continue
+		}
+		if c.flags == "" {
 			break
 		}
 		for _, f := range []byte(args[0][1:]) {

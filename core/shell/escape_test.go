@@ -108,7 +108,7 @@ func TestServerNamesEscaped(t *testing.T) {
 }
 
 // TestHostileServerTextEscaped: a server that puts terminal escapes in everything it sends (user
-// name, paths, listing names and modes, the reason of a restart, reply messages) cannot get one
+// name, paths, listing names and modes, unfinished uploads' paths, the reason of a restart, reply messages) cannot get one
 // to the terminal, and neither can the name of a file it made the client download (lls).
 func TestHostileServerTextEscaped(t *testing.T) {
 	addr := hostileServer(t)
@@ -116,7 +116,7 @@ func TestHostileServerTextEscaped(t *testing.T) {
 	env := map[string]string{"MYFTP_PASSWORD": "secret", "MYFTP_ROOT": home, "HOME": home}
 	var out, errb syncBuffer
 	code := Run(context.Background(), Env{Args: []string{"--known-hosts", filepath.Join(home, "known_hosts"), "--insecure", "-u", "alice",
-		"-c", "pwd; cd x; mkdir y; ls; dir; quota; get report.pdf; mget *; lls; rm z", addr},
+		"-c", "pwd; cd x; mkdir y; ls; dir; quota; partials; get report.pdf; mget *; lls; rm z", addr},
 		Stdout: &out, Stderr: &errb, Dir: local, Getenv: func(k string) string { return env[k] }})
 	if code != ExitFailed {
 		t.Fatalf("exit %d, want %d (rm fails); stdout %q, stderr %q", code, ExitFailed, out.String(), errb.String())
@@ -130,6 +130,7 @@ func TestHostileServerTextEscaped(t *testing.T) {
 		"directory /" + evilDirShow + " created\n",
 		"\n" + evilShown + "\n",
 		`-rw\x1b[2J------- 4 `,
+		"  /" + evilShown + "\n", // partials
 		`File [report.pdf] download successful`, `restarted: ` + evilShown,
 		`File [` + evilShown + `] download successful`,
 		`myftpc: rm: 550 no such file or directory: ` + evilShown + "\n",
@@ -217,6 +218,11 @@ func serveHostile(r *proto.Reader, w *proto.Writer) error {
 			reply(proto.Reply{Code: proto.CodeDataFollows})
 			w.WriteFrame(proto.TypeData, lines)
 			err = reply(proto.Reply{Code: proto.CodeTransferDone, Count: int64(len(entries))})
+		case proto.OpPartials:
+			b, _ := json.Marshal(proto.Partial{Path: "/" + evilName, Size: 1, Total: 4, Mtime: time.Now()})
+			reply(proto.Reply{Code: proto.CodeDataFollows})
+			w.WriteFrame(proto.TypeData, append(b, '\n'))
+			err = reply(proto.Reply{Code: proto.CodeTransferDone, Count: 1})
 		case proto.OpGet:
 			reply(proto.Reply{Code: proto.CodeDataFollows, Size: int64(len(data)), Restart: evilName})
 			w.WriteFrame(proto.TypeData, data)

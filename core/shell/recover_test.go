@@ -166,6 +166,7 @@ func TestCommandsCheckedBeforeConnecting(t *testing.T) {
 		`pwd; put "unended`: "unterminated quote",
 		"pwd; get":          "usage: get REMOTE [LOCAL]",
 		"ls -z":             "unknown flag -z",
+		"rm --partly x":     "unknown flag --partly",
 		"pwd\nrename a b c": "usage: rename",
 	} {
 		r := f.run("-c", cmds)
@@ -175,7 +176,8 @@ func TestCommandsCheckedBeforeConnecting(t *testing.T) {
 	}
 }
 
-// TestLeadingDashIsAName: a command without flags takes a leading dash as part of a name.
+// TestLeadingDashIsAName: a command without flags, or with long flags only (rm), takes a leading
+// dash as part of a name.
 func TestLeadingDashIsAName(t *testing.T) {
 	f := newFixture(t, servertest.Options{})
 	if err := os.WriteFile(filepath.Join(f.local, "-notes.txt"), []byte("dash"), 0o600); err != nil {
@@ -187,6 +189,12 @@ func TestLeadingDashIsAName(t *testing.T) {
 	}
 	if got, err := os.ReadFile(filepath.Join(f.srv.Home("alice"), "-renamed.txt")); err != nil || string(got) != "dash" {
 		t.Errorf("-renamed.txt on the server: %q, %v", got, err)
+	}
+	if r := f.run("-c", "rm -renamed.txt"); r.code != 0 {
+		t.Fatalf("rm -renamed.txt: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Lstat(filepath.Join(f.srv.Home("alice"), "-renamed.txt")); !os.IsNotExist(err) {
+		t.Errorf("-renamed.txt after rm: %v", err)
 	}
 }
 

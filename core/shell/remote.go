@@ -134,12 +134,51 @@ func (s *session) cmdRmdir(_ context.Context, inv invocation) error {
 
 func (s *session) cmdRm(_ context.Context, inv invocation) error {
 	for _, file := range inv.args {
+		if inv.has('P') {
+			if err := s.c.RmPartial(file); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.env.Stdout, "unfinished upload of %s removed\n", file)
+			continue
+		}
 		if err := s.c.Rm(file); err != nil {
 			return err
 		}
 		fmt.Fprintf(s.env.Stdout, "file %s removed\n", file)
 	}
 	return nil
+}
+
+// cmdPartials lists the unfinished uploads sorted by path: the bytes kept (of the size declared,
+// when the upload declared one), when they last grew, and the path.
+func (s *session) cmdPartials(context.Context, invocation) error {
+	var list []proto.Partial
+	err := s.c.Partials(func(p proto.Partial) error {
+		list = append(list, p)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(s.env.Stdout, "no unfinished uploads")
+		return nil
+	}
+	slices.SortFunc(list, func(a, b proto.Partial) int { return strings.Compare(a.Path, b.Path) })
+	sizes, width := make([]string, len(list)), 1
+	for i, p := range list {
+		sizes[i] = bytesize.Format(p.Size)
+		if p.Total > 0 {
+			sizes[i] += " of " + bytesize.Format(p.Total)
+		}
+		width = max(width, len(sizes[i]))
+	}
+	w := bufio.NewWriter(s.env.Stdout)
+	now := s.env.Now()
+	for i, p := range list {
+		fmt.Fprintf(w, "%*s  %s  %s\n", width, sizes[i], listTime(p.Mtime, now), visible(p.Path))
+	}
+	return w.Flush()
 }
 
 func (s *session) cmdRename(_ context.Context, inv invocation) error {
@@ -150,12 +189,18 @@ func (s *session) cmdRename(_ context.Context, inv invocation) error {
 	return nil
 }
 
+// cmdQuota shows the bytes used of the quota and, from servers that count them, the files and
+// directories used of the file count quota.
 func (s *session) cmdQuota(context.Context, invocation) error {
-	used, quota, err := s.c.Quota()
+	u, err := s.c.Usage()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.env.Stdout, "used %s, quota %s, free %s\n", bytesize.Format(used), bytesize.Format(quota),
-		bytesize.Format(max(quota-used, 0)))
+	files := ""
+	if u.MaxFiles > 0 {
+		files = fmt.Sprintf("; files %d of %d", u.Files, u.MaxFiles)
+	}
+	fmt.Fprintf(s.env.Stdout, "used %s, quota %s, free %s%s\n", bytesize.Format(u.Used), bytesize.Format(u.Quota),
+		bytesize.Format(max(u.Quota-u.Used, 0)), files)
 	return nil
 }
