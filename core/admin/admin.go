@@ -70,7 +70,7 @@ func (c command) synopsis() string {
 // commands is the table of subcommands, in the order the help shows them.
 func commands() []command {
 	return []command{
-		{name: "list", summary: "list the accounts with their quota and disk use", run: (*app).list},
+		{name: "list", summary: "list the accounts with their quota, disk use and files", run: (*app).list},
 		{name: "passwd", args: []string{"NAME"}, flags: "[--password-stdin]", summary: "change the password of an account",
 			define: definePasswordStdin, run: (*app).passwd},
 		{name: "quota", args: []string{"NAME", "SIZE"}, flags: "[--files N]", summary: "change the quota of an account; --files: its file count quota",
