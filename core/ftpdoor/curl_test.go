@@ -152,7 +152,7 @@ func TestCurlResumeKilledUpload(t *testing.T) {
 
 	p := startProc(t, local, need(t, "curl", "curl"), "-q", "-sS", "--ssl-reqd", "--cacert", e.ca, "-u", "carol:carol-pw",
 		"--limit-rate", "256K", "-T", "big.bin", "ftp://"+e.FTPAddr+"/big.bin")
-	eventually(t, "part of the upload on the server", func() bool { return e.partialBytes("carol") >= 64<<10 || p.exited() })
+	servertest.Eventually(t, "part of the upload on the server", func() bool { return e.partialBytes("carol") >= 64<<10 || p.exited() })
 	if p.exited() {
 		t.Fatalf("curl ended before it was killed: %v\n%s", p.err, p.out.String())
 	}

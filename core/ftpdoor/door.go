@@ -25,9 +25,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/myftp/myftp/core/admission"
-	"github.com/myftp/myftp/core/logger"
-	"github.com/myftp/myftp/lib/account"
-	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/core/door"
 )
 
 // TLSMode says how the door uses TLS.
@@ -43,23 +41,6 @@ const (
 	// TLSOff: plain FTP; passwords and files travel in clear text.
 	TLSOff
 )
-
-// Authenticator decides logins and whether a logged-in account may go on. *auth.Authenticator
-// satisfies it.
-type Authenticator interface {
-	Login(ctx context.Context, name, password, remote string) (account.Account, error)
-	Check(name string) (account.Account, error)
-}
-
-// Homes opens a session's view of a home directory. *homefs.Store satisfies it.
-type Homes interface {
-	Open(home string, quota int64) (*homefs.FS, error)
-}
-
-// TransferLogger records finished and interrupted transfers. *logger.TransferLog satisfies it.
-type TransferLogger interface {
-	Log(logger.Transfer) error
-}
 
 // Config is everything a Door needs.
 type Config struct {
@@ -86,10 +67,8 @@ type Config struct {
 	// running; it is rounded up to whole seconds.
 	IdleTimeout time.Duration
 
-	Auth      Authenticator
-	Homes     Homes
-	Transfers TransferLogger // may be nil
-	Log       *slog.Logger   // may be nil
+	// Services are the accounts, homes and logs the door serves sessions from.
+	door.Services
 }
 
 // Door serves FTP sessions; it is an admission.Door. Create it with New.

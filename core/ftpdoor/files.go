@@ -3,7 +3,6 @@ package ftpdoor
 import (
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"time"
@@ -68,7 +67,7 @@ func (f *files) Stat(name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fileInfo{e}, nil
+	return e.Info(), nil
 }
 
 // ReadDir lists a directory (LIST, NLST, MLSD).
@@ -76,7 +75,7 @@ func (f *files) ReadDir(name string) ([]os.FileInfo, error) {
 	var list []os.FileInfo
 	err := f.do(func(h *homefs.FS) error {
 		return h.List(name, true, func(e homefs.Entry) error {
-			list = append(list, fileInfo{e})
+			list = append(list, e.Info())
 			return nil
 		})
 	})
@@ -175,15 +174,5 @@ func (f *files) ComputeHash(name string, algo ftpserver.HASHAlgo, start, end int
 	})
 	return sum, err
 }
-
-// fileInfo is a homefs entry as an os.FileInfo.
-type fileInfo struct{ e homefs.Entry }
-
-func (i fileInfo) Name() string       { return i.e.Name }
-func (i fileInfo) Size() int64        { return i.e.Size }
-func (i fileInfo) Mode() fs.FileMode  { return i.e.FileMode }
-func (i fileInfo) ModTime() time.Time { return i.e.Mtime }
-func (i fileInfo) IsDir() bool        { return i.e.Type == 'd' }
-func (i fileInfo) Sys() any           { return nil }
 
 var _ io.Closer = (*upload)(nil)

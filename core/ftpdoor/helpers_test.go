@@ -77,17 +77,8 @@ func (e *env) user(name string, quota int64) string {
 	return name + "-pw"
 }
 
-// need returns the path of a client program, failing the test with the Debian package to
-// install when it is missing: these tests are about real clients, and skipping them silently
-// would hide that nothing was tested.
-func need(t testing.TB, prog, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		t.Fatalf("%s not found: install it (apt-get install -y %s); .ci/run does", prog, pkg)
-	}
-	return p
-}
+// need returns the path of a client program (see servertest.NeedClient).
+func need(t testing.TB, prog, pkg string) string { return servertest.NeedClient(t, prog, pkg) }
 
 // result is what a finished client process left.
 type result struct {
@@ -166,7 +157,7 @@ func (p *proc) kill(t testing.TB) {
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatalf("kill %d: %v", p.cmd.Process.Pid, err)
 	}
-	await(t, "the killed client's end", p.done)
+	servertest.Await(t, "the killed client's end", p.done)
 }
 
 // exited reports whether the process has ended.
@@ -176,38 +167,6 @@ func (p *proc) exited() bool {
 		return true
 	default:
 		return false
-	}
-}
-
-// waitFor polls cond every millisecond until it holds or limit passes.
-func waitFor(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
-}
-
-// eventually fails the test unless cond holds within 20 s.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	if !waitFor(20*time.Second, cond) {
-		t.Fatalf("still not true after 20s: %s", what)
-	}
-}
-
-// await waits for ch to yield or close, failing the test after 30 s.
-func await[T any](t testing.TB, what string, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s: nothing after 30s", what)
-		panic("unreachable")
 	}
 }
 
@@ -326,7 +285,7 @@ func (e *env) xferlog(t testing.TB) []xferLine {
 func (e *env) waitXfer(t testing.TB, n int) []xferLine {
 	t.Helper()
 	var lines []xferLine
-	eventually(t, fmt.Sprintf("%d lines in the transfer log", n), func() bool {
+	servertest.Eventually(t, fmt.Sprintf("%d lines in the transfer log", n), func() bool {
 		lines = e.xferlog(t)
 		return len(lines) >= n
 	})

@@ -1,7 +1,6 @@
 package ftpdoor_test
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/myftp/myftp/core/server/servertest"
 )
 
 // jailCmd runs one FTP command with the path p on a logged-in session and returns the final
@@ -132,7 +132,7 @@ func TestJail(t *testing.T) {
 	// Everything under the server's root but the logs, as it is before the attempts.
 	logs := filepath.Join(e.Dir, "log")
 	notLogs := func(p string) bool { return p == logs }
-	before := snapshot(t, notLogs, e.Dir)
+	before := servertest.Snapshot(t, notLogs, e.Dir)
 
 	// Paths to try. home: the path is the home's own "/" (FTP, like a shell, stops ".." there),
 	// which commands that read may show. readOnly: only the commands that change nothing (the
@@ -207,7 +207,7 @@ func TestJail(t *testing.T) {
 		t.Errorf("/etc/%s exists: the jail let a change through (%v)", probe, err)
 	}
 	// Nothing changed anywhere under the server's root: other homes, outside, al's own home.
-	compareSnapshots(t, "the server's root", before, snapshot(t, notLogs, e.Dir))
+	servertest.CompareSnapshots(t, "the server's root", before, servertest.Snapshot(t, notLogs, e.Dir))
 
 	// Replacing or removing a link changes the link, never its target.
 	if code, msg := f.transfer([]byte("al's own"), "STOR secretlink"); code != 226 {
@@ -225,13 +225,13 @@ func TestJail(t *testing.T) {
 	}
 	f.must(221, "QUIT")
 	notAl := func(p string) bool { return p == logs || p == al }
-	outsideAl := snapshot(t, notAl, e.Dir)
+	outsideAl := servertest.Snapshot(t, notAl, e.Dir)
 	for p := range before {
 		if p == al || strings.HasPrefix(p, al+"/") {
 			delete(before, p)
 		}
 	}
-	compareSnapshots(t, "outside al's home, after replacing and removing links", before, outsideAl)
+	servertest.CompareSnapshots(t, "outside al's home, after replacing and removing links", before, outsideAl)
 }
 
 func firstLine(s string) string {
@@ -239,71 +239,4 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// fileState is what a snapshot keeps of one file, directory or link.
-type fileState struct {
-	mode  fs.FileMode
-	size  int64
-	mtime time.Time
-	link  string   // a link's target
-	sum   [32]byte // a regular file's content
-}
-
-func (s fileState) String() string {
-	return fmt.Sprintf("%v %d bytes %s link %q sha256 %x", s.mode, s.size, s.mtime.Format(time.RFC3339Nano), s.link, s.sum[:8])
-}
-
-// snapshot records every file under the roots, without following links, skipping the trees for
-// which skip returns true.
-func snapshot(t testing.TB, skip func(string) bool, roots ...string) map[string]fileState {
-	t.Helper()
-	m := map[string]fileState{}
-	for _, root := range roots {
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if skip != nil && skip(p) {
-				return filepath.SkipDir
-			}
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			st := fileState{mode: fi.Mode(), size: fi.Size(), mtime: fi.ModTime()}
-			switch {
-			case fi.Mode()&fs.ModeSymlink != 0:
-				st.link, err = os.Readlink(p)
-			case fi.Mode().IsRegular():
-				var data []byte
-				data, err = os.ReadFile(p)
-				st.sum = sha256.Sum256(data)
-			}
-			m[p] = st
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return m
-}
-
-func compareSnapshots(t testing.TB, what string, before, after map[string]fileState) {
-	t.Helper()
-	for p, b := range before {
-		a, ok := after[p]
-		switch {
-		case !ok:
-			t.Errorf("%s: %s was removed", what, p)
-		case a != b:
-			t.Errorf("%s: %s changed: %v, was %v", what, p, a, b)
-		}
-	}
-	for p := range after {
-		if _, ok := before[p]; !ok {
-			t.Errorf("%s: %s appeared", what, p)
-		}
-	}
 }

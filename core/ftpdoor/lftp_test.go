@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/myftp/myftp/core/ftpdoor"
+	"github.com/myftp/myftp/core/server/servertest"
 )
 
 // lftpScript is what every lftp run starts with: stop at the first failure, no endless retries,
@@ -97,7 +98,7 @@ func TestLftpReput(t *testing.T) {
 	target := filepath.Join(e.Home("erin"), "big file.bin")
 
 	p := e.lftpProc(t, local, "erin", `set net:limit-rate 262144; put "big file.bin"`)
-	eventually(t, "part of the upload on the server", func() bool { return e.partialBytes("erin") >= 64<<10 || p.exited() })
+	servertest.Eventually(t, "part of the upload on the server", func() bool { return e.partialBytes("erin") >= 64<<10 || p.exited() })
 	if p.exited() {
 		t.Fatalf("lftp ended before it was killed: %v\n%s", p.err, p.out.String())
 	}
@@ -143,7 +144,7 @@ func TestLftpGetContinue(t *testing.T) {
 	}
 
 	p := e.lftpProc(t, local, "fred", `set net:limit-rate 262144; get big.bin -o dl.bin`)
-	eventually(t, "part of the download on disk", func() bool { return size() >= 64<<10 || p.exited() })
+	servertest.Eventually(t, "part of the download on disk", func() bool { return size() >= 64<<10 || p.exited() })
 	if p.exited() {
 		t.Fatalf("lftp ended before it was killed: %v\n%s", p.err, p.out.String())
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/proto"
 )
@@ -145,7 +146,7 @@ func TestNativeAndFTPRaceForLastMiB(t *testing.T) {
 			ftpCode, ftpMsg = f.mustReplyAny()
 		}()
 		if headStart {
-			eventually(t, "part of the FTP upload on the server", func() bool { return e.partialBytes("quin") > 0 })
+			servertest.Eventually(t, "part of the FTP upload on the server", func() bool { return e.partialBytes("quin") > 0 })
 			close(startNative)
 			close(ftpHalf)
 		} else {

@@ -156,7 +156,7 @@ func TestPoolFull(t *testing.T) {
 			first := e.connect(t)
 			e.connect(t)
 			third := e.newRaw(t, e.dialRaw(t, ""))
-			eventually(t, "one connection waiting", func() bool { return e.Server.Stats().Waiting == 1 })
+			servertest.Eventually(t, "one connection waiting", func() bool { return e.Server.Stats().Waiting == 1 })
 			fourth := e.connect421(t)
 			if !strings.Contains(fourth, "busy") {
 				t.Errorf("the fourth connection: 421 %q, want it to say the server is busy", fourth)

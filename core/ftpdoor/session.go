@@ -129,12 +129,11 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpser
 		}
 		return nil, loginError("login timeout")
 	}
-	fs, err := s.d.cfg.Homes.Open(acct.Home, acct.Quota)
+	fs, err := s.d.cfg.OpenHome(acct)
 	if err != nil {
 		s.log.Error("open home", "account", acct.Name, "err", err)
 		return nil, loginError("local error on the server")
 	}
-	fs.SetMaxFiles(acct.MaxFiles)
 	s.mu.Lock()
 	s.acct, s.fs = acct, fs
 	s.log = s.log.With("user", acct.Name)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/myftp/myftp/core/server/servertest"
 )
 
 // shutdown starts a graceful shutdown of the server (at most 20 s) and returns its result.
@@ -40,7 +42,7 @@ func TestShutdownIdleSession(t *testing.T) {
 	f := e.login(t, "tom", "tom-pw")
 	done := shutdown(e)
 	f.closed("an idle session at shutdown")
-	if err := await(t, "Shutdown", done); err != nil {
+	if err := servertest.Await(t, "Shutdown", done); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
@@ -62,9 +64,9 @@ func TestShutdownMidTransfer(t *testing.T) {
 	if _, err := dc.conn.Write(data[:half]); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "half the upload on the server", func() bool { return e.partialBytes("uma") > 0 })
+	servertest.Eventually(t, "half the upload on the server", func() bool { return e.partialBytes("uma") > 0 })
 	done := shutdown(e)
-	eventually(t, "the server to stop accepting", e.stopped)
+	servertest.Eventually(t, "the server to stop accepting", e.stopped)
 	select {
 	case err := <-done:
 		t.Fatalf("Shutdown returned (%v) while an upload was running", err)
@@ -76,7 +78,7 @@ func TestShutdownMidTransfer(t *testing.T) {
 	dc.conn.Close()
 	f.mustReply(226)
 	f.closed("the session after its transfer, at shutdown")
-	if err := await(t, "Shutdown", done); err != nil {
+	if err := servertest.Await(t, "Shutdown", done); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	sameFile(t, filepath.Join(e.Home("uma"), "during.bin"), data)
@@ -103,7 +105,7 @@ func TestShutdownMidDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := shutdown(e)
-	eventually(t, "the server to stop accepting", e.stopped)
+	servertest.Eventually(t, "the server to stop accepting", e.stopped)
 	rest, err := io.ReadAll(dc.conn)
 	if err != nil {
 		t.Fatalf("the rest of the download after Shutdown began: %v", err)
@@ -113,7 +115,7 @@ func TestShutdownMidDownload(t *testing.T) {
 	}
 	f.mustReply(226)
 	f.closed("the session after its transfer, at shutdown")
-	if err := await(t, "Shutdown", done); err != nil {
+	if err := servertest.Await(t, "Shutdown", done); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }

@@ -5,11 +5,11 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/lib/homefs"
 )
@@ -189,13 +189,9 @@ func (d *download) Close() error {
 
 // logTransfer writes one line to the transfer log, as the ftp service.
 func (s *session) logTransfer(dir logger.Direction, vpath string, bytes int64, start time.Time, complete bool) {
-	if s.d.cfg.Transfers == nil {
-		return
-	}
-	now := time.Now()
-	err := s.d.cfg.Transfers.Log(logger.Transfer{End: now, Duration: now.Sub(start), Remote: s.remote, Bytes: bytes,
-		Path: path.Join("/", s.acct.Home, vpath), Dir: dir, User: s.acct.Name, Complete: complete, Service: "ftp"})
-	if err != nil {
-		s.log.Warn("transfer log", "err", err)
-	}
+	s.mu.Lock()
+	acct := s.acct
+	s.mu.Unlock()
+	s.d.cfg.LogTransfer(door.Transfer{Service: "ftp", Account: acct, Remote: s.remote, Dir: dir, Path: vpath,
+		Bytes: bytes, Start: start, Complete: complete})
 }

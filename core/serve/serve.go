@@ -21,6 +21,7 @@ import (
 	"github.com/myftp/myftp/conf"
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/core/ftpdoor"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/core/server"
@@ -187,15 +188,20 @@ func openCore(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*c
 	return c, nil
 }
 
-// door is a protocol to serve on an address.
-type door struct {
+// services are what every door serves sessions from.
+func (c *core) services(logs *logger.Logs) door.Services {
+	return door.Services{Auth: c.auth, Homes: c.homes, Transfers: logs.Transfer, Log: logs.Event}
+}
+
+// listener is a door to serve on an address.
+type listener struct {
 	name, prefix, addr string // prefix starts the "listening on" line
 	door               admission.Door
 }
 
 // newDoors makes the doors the settings switch on: the native one always, FTP and SFTP with their
 // listen settings.
-func newDoors(s *conf.Settings, c *core, logs *logger.Logs, stdout, stderr io.Writer) ([]door, error) {
+func newDoors(s *conf.Settings, c *core, logs *logger.Logs, stdout, stderr io.Writer) ([]listener, error) {
 	var nativeTLS *tls.Config
 	if s.Server.TLS {
 		nativeTLS = &tls.Config{Certificates: []tls.Certificate{*c.cert}, MinVersion: tls.VersionTLS13}
@@ -203,25 +209,25 @@ func newDoors(s *conf.Settings, c *core, logs *logger.Logs, stdout, stderr io.Wr
 	native, err := server.New(server.Config{
 		Name: s.Server.Name, IdleTimeout: s.Server.IdleTimeout.D(), WriteTimeout: s.Server.WriteTimeout.D(),
 		LoginAttempts: s.Limits.LoginAttempts, MaxHeader: int(s.Limits.MaxHeaderSize),
-		TLS: nativeTLS, Auth: c.auth, Homes: c.homes, Transfers: logs.Transfer, Log: logs.Event,
+		TLS: nativeTLS, Services: c.services(logs),
 	})
 	if err != nil {
 		return nil, err
 	}
-	doors := []door{{name: "myftp", addr: s.Server.Listen, door: native}}
+	doors := []listener{{name: "myftp", addr: s.Server.Listen, door: native}}
 	if s.FTP.Listen != "" {
 		fd, err := newFTP(s, c, logs, stderr)
 		if err != nil {
 			return nil, err
 		}
-		doors = append(doors, door{name: "ftp", prefix: "ftp ", addr: s.FTP.Listen, door: fd})
+		doors = append(doors, listener{name: "ftp", prefix: "ftp ", addr: s.FTP.Listen, door: fd})
 	}
 	if s.SFTP.Listen != "" {
 		sd, err := newSFTP(s, c, logs, stdout)
 		if err != nil {
 			return nil, err
 		}
-		doors = append(doors, door{name: "sftp", prefix: "sftp ", addr: s.SFTP.Listen, door: sd})
+		doors = append(doors, listener{name: "sftp", prefix: "sftp ", addr: s.SFTP.Listen, door: sd})
 	}
 	return doors, nil
 }
@@ -246,14 +252,14 @@ func newSFTP(s *conf.Settings, c *core, logs *logger.Logs, stdout io.Writer) (*s
 	}
 	fmt.Fprintf(stdout, "sftp host key %s\n", ssh.FingerprintSHA256(key.PublicKey()))
 	return sftpdoor.New(sftpdoor.Config{HostKey: key, IdleTimeout: s.Server.IdleTimeout.D(), WriteTimeout: s.Server.WriteTimeout.D(),
-		Auth: c.auth, Homes: c.homes, Transfers: logs.Transfer, Log: logs.Event})
+		Services: c.services(logs)})
 }
 
 // newFTP wires the [ftp] settings into the FTP door.
 func newFTP(s *conf.Settings, c *core, logs *logger.Logs, stderr io.Writer) (*ftpdoor.Door, error) {
 	cfg := ftpdoor.Config{Name: s.Server.Name, PublicHost: s.FTP.PublicHost, Active: s.FTP.Active,
 		RequireTLSReuse: s.FTP.RequireTLSReuse, StrictTLSEOF: s.FTP.StrictTLSEOF, IdleTimeout: s.Server.IdleTimeout.D(),
-		Auth: c.auth, Homes: c.homes, Transfers: logs.Transfer, Log: logs.Event}
+		Services: c.services(logs)}
 	cfg.PassivePorts[0], cfg.PassivePorts[1] = s.FTP.Ports()
 	switch s.FTP.TLS {
 	case "off":

@@ -101,7 +101,7 @@ func TestSilentFloodLeavesRoom(t *testing.T) {
 			silentFlood(fmt.Sprintf("127.0.0.%d", 10+i), e.Addr, stop, &held, &refused)
 		}()
 	}
-	eventually(t, "the flood at its limit", func() bool { return e.Server.Stats().NotLoggedIn >= 20 })
+	servertest.Eventually(t, "the flood at its limit", func() bool { return e.Server.Stats().NotLoggedIn >= 20 })
 
 	for i := range 6 {
 		cfg := e.ClientConfig()
@@ -131,7 +131,7 @@ func TestSilentFloodLeavesRoom(t *testing.T) {
 		t.Logf("login %d in %v, stats %+v", i, time.Since(start), e.Server.Stats())
 		c.Close()
 		if i == 2 { // let the flood's first connections time out and come back
-			eventually(t, "the flood reconnecting", func() bool { return held.Load() >= 40 })
+			servertest.Eventually(t, "the flood reconnecting", func() bool { return held.Load() >= 40 })
 		}
 	}
 	if st := e.Server.Stats(); st.NotLoggedIn > 20 {
@@ -165,6 +165,6 @@ func TestSessionsPerAccountLimit(t *testing.T) {
 	wantReply(t, "a wrong password at the limit", err, proto.CodeNotLoggedIn, "login incorrect")
 	loginAs(t, e, "bob", "bob-pw")
 	idle[0].Close()
-	eventually(t, "a session of mallory's ended", func() bool { return e.Server.Stats().Running == 9 })
+	servertest.Eventually(t, "a session of mallory's ended", func() bool { return e.Server.Stats().Running == 9 })
 	loginAs(t, e, "mallory", "mallory-pw")
 }

@@ -77,11 +77,10 @@ func (s *session) cmdLogin(req proto.Request) error {
 		s.quit = true
 		return nil
 	}
-	fs, err := s.srv.cfg.Homes.Open(acct.Home, acct.Quota)
+	fs, err := s.srv.cfg.OpenHome(acct)
 	if err != nil {
 		return err
 	}
-	fs.SetMaxFiles(acct.MaxFiles)
 	s.acct, s.fs, s.deadline = acct, fs, timeZero
 	s.log = s.log.With("user", acct.Name)
 	s.log.Info("login")

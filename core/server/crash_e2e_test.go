@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/db"
 )
@@ -55,7 +56,7 @@ func TestServerKilledMidPut(t *testing.T) {
 			return
 		}
 		once.Do(func() {
-			if !waitFor(20*time.Second, func() bool { p := partials(t, home); return len(p) == 1 && only(p) >= done }) {
+			if !servertest.WaitFor(20*time.Second, func() bool { p := partials(t, home); return len(p) == 1 && only(p) >= done }) {
 				t.Errorf("the server never stored %d bytes: %v", done, partials(t, home))
 			}
 			mustNotExist(t, filepath.Join(home, "big.bin"))

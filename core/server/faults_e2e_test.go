@@ -345,7 +345,7 @@ func TestFileModes(t *testing.T) {
 	raw.expect(proto.CodeOK, "")
 	raw.raw.Close()
 	home := filepath.Join(root, "file_upload", "bob")
-	eventually(t, "the interrupted upload is kept", func() bool {
+	servertest.Eventually(t, "the interrupted upload is kept", func() bool {
 		p := partials(t, home)
 		return len(p) == 1 && only(p) == 10
 	})

@@ -174,44 +174,10 @@ type writeFn func([]byte) (int, error)
 
 func (f writeFn) Write(p []byte) (int, error) { return f(p) }
 
-// waitFor polls cond until it holds or limit passes, and reports whether it held: for server-side
-// effects that no reply announces, such as the end of a session whose client went away. It does
-// not fail the test, so it may run on a client's goroutine.
-func waitFor(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
-}
-
-// eventually fails the test unless cond holds within 15 s.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	if !waitFor(15*time.Second, cond) {
-		t.Fatalf("still not true after 15s: %s", what)
-	}
-}
-
 // waitRunning waits until the server serves n sessions.
 func waitRunning(t testing.TB, e *servertest.Env, n int) {
 	t.Helper()
-	eventually(t, "sessions running == "+strconv.Itoa(n), func() bool { return e.Server.Stats().Running == n })
-}
-
-// await waits for a value from ch, failing the test after 20 s.
-func await[T any](t testing.TB, what string, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s: nothing after 20s", what)
-		panic("unreachable")
-	}
+	servertest.Eventually(t, "sessions running == "+strconv.Itoa(n), func() bool { return e.Server.Stats().Running == n })
 }
 
 // wantReply checks that err is a negative reply with this code whose message contains msgPart, and

@@ -17,7 +17,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/myftp/myftp/core/admission"
 	"io"
 	"net"
 	"os"
@@ -28,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/myftp/myftp/core/admission"
 
 	"github.com/myftp/myftp/core/server"
 	"github.com/myftp/myftp/core/server/servertest"
@@ -226,7 +227,7 @@ func (p *relProbe) run(cfg client.Config, local, back string, data []byte) error
 func (p *relProbe) finish(t *testing.T, name string) {
 	t.Helper()
 	close(p.stop)
-	if err := await(t, name+" probe", p.done); err != nil {
+	if err := servertest.Await(t, name+" probe", p.done); err != nil {
 		t.Errorf("%s: the normal client failed during the attacks: %v", name, err)
 	}
 	t.Logf("%s: the normal client completed %d rounds (pwd, put, get) during the attacks; slowest %v",
@@ -279,7 +280,7 @@ func TestHostileClients(t *testing.T) {
 	probes[false].finish(t, "plain")
 	probes[true].finish(t, "tls")
 	for _, e := range envs {
-		eventually(t, "every session ended", func() bool { st := e.Server.Stats(); return st.Running == 0 && st.Waiting == 0 })
+		servertest.Eventually(t, "every session ended", func() bool { st := e.Server.Stats(); return st.Running == 0 && st.Waiting == 0 })
 		e.Stop()
 	}
 	t.Logf("all attacks took %v", time.Since(start))

@@ -2,16 +2,13 @@ package server_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/client"
@@ -103,8 +100,8 @@ func TestJail(t *testing.T) {
 	// Everything but al's own home, as it is before the attempts. al's home is compared apart,
 	// without its top directory, whose time changes when mkdir -p creates a directory in it.
 	notAl := func(p string) bool { return p == al }
-	before := snapshot(t, notAl, filepath.Dir(al), outside)
-	alBefore := snapshot(t, nil, al)
+	before := servertest.Snapshot(t, notAl, filepath.Dir(al), outside)
+	alBefore := servertest.Snapshot(t, nil, al)
 	delete(alBefore, al)
 
 	absAlice := alice + "/secret.txt" // the server's absolute path: inside the jail it names al's own /tmp/...
@@ -179,7 +176,7 @@ func TestJail(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join("/etc", probe)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("/etc/%s exists: the jail let a change through (%v)", probe, err)
 	}
-	compareSnapshots(t, "outside al's home", before, snapshot(t, notAl, filepath.Dir(al), outside))
+	servertest.CompareSnapshots(t, "outside al's home", before, servertest.Snapshot(t, notAl, filepath.Dir(al), outside))
 	// al's own home is unchanged too, but for the directory that mkdir -p of an absolute server
 	// path created, inside al's home.
 	created := filepath.Join(al, absAlice)
@@ -187,9 +184,9 @@ func TestJail(t *testing.T) {
 		t.Errorf("mkdir -p %s: no directory %s inside al's home (%v)", absAlice, created, err)
 	}
 	top := filepath.Join(al, strings.Split(absAlice, "/")[1])
-	alAfter := snapshot(t, func(p string) bool { return p == top }, al)
+	alAfter := servertest.Snapshot(t, func(p string) bool { return p == top }, al)
 	delete(alAfter, al)
-	compareSnapshots(t, "al's home", alBefore, alAfter)
+	servertest.CompareSnapshots(t, "al's home", alBefore, alAfter)
 
 	// Replacing or removing a link changes the link, never its target.
 	local := writeFile(t, t.TempDir(), "new.txt", []byte("al's new file"), past)
@@ -207,8 +204,8 @@ func TestJail(t *testing.T) {
 	if err := c.Rmdir("etc"); err == nil {
 		t.Fatal("rmdir of a link to /etc succeeded")
 	}
-	compareSnapshots(t, "outside al's home, after replacing and removing links", before,
-		snapshot(t, notAl, filepath.Dir(al), outside))
+	servertest.CompareSnapshots(t, "outside al's home, after replacing and removing links", before,
+		servertest.Snapshot(t, notAl, filepath.Dir(al), outside))
 }
 
 func must(t testing.TB, err error) {
@@ -233,72 +230,5 @@ func checkOutcome(t *testing.T, cmd string, err error, want outcome) {
 	}
 	if re.Code != want.code || !strings.Contains(re.Msg, want.msg) {
 		t.Errorf("%s: reply %d %q, want %d with %q", cmd, re.Code, re.Msg, want.code, want.msg)
-	}
-}
-
-// fileState is what a snapshot keeps of one file, directory or link.
-type fileState struct {
-	mode  fs.FileMode
-	size  int64
-	mtime time.Time
-	link  string   // a link's target
-	sum   [32]byte // a regular file's content
-}
-
-func (s fileState) String() string {
-	return fmt.Sprintf("%v %d bytes %s link %q sha256 %x", s.mode, s.size, s.mtime.Format(time.RFC3339Nano), s.link, s.sum[:8])
-}
-
-// snapshot records every file under the roots, without following links, skipping the trees for
-// which skip returns true.
-func snapshot(t testing.TB, skip func(string) bool, roots ...string) map[string]fileState {
-	t.Helper()
-	m := map[string]fileState{}
-	for _, root := range roots {
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if skip != nil && skip(p) {
-				return filepath.SkipDir
-			}
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			st := fileState{mode: fi.Mode(), size: fi.Size(), mtime: fi.ModTime()}
-			switch {
-			case fi.Mode()&fs.ModeSymlink != 0:
-				st.link, err = os.Readlink(p)
-			case fi.Mode().IsRegular():
-				var data []byte
-				data, err = os.ReadFile(p)
-				st.sum = sha256.Sum256(data)
-			}
-			m[p] = st
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return m
-}
-
-func compareSnapshots(t testing.TB, what string, before, after map[string]fileState) {
-	t.Helper()
-	for p, b := range before {
-		a, ok := after[p]
-		switch {
-		case !ok:
-			t.Errorf("%s: %s was removed", what, p)
-		case a != b:
-			t.Errorf("%s: %s changed: %v, was %v", what, p, a, b)
-		}
-	}
-	for p := range after {
-		if _, ok := before[p]; !ok {
-			t.Errorf("%s: %s appeared", what, p)
-		}
 	}
 }

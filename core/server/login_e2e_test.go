@@ -135,7 +135,7 @@ func TestThrottleBySourceAddress(t *testing.T) {
 	}
 	// After the wait, one attempt; a failure doubles the wait.
 	var failed error
-	if !waitFor(15*time.Second, func() bool {
+	if !servertest.WaitFor(15*time.Second, func() bool {
 		failed = tryLogin(t, mallory, "victim", "guess-again")
 		var re *proto.ReplyError
 		return errors.As(failed, &re) && re.Code == proto.CodeNotLoggedIn

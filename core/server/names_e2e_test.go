@@ -58,7 +58,7 @@ func TestRefusedNames(t *testing.T) {
 	}
 	sameBytes(t, "the file with a no-break space", mustRead(t, filepath.Join(e.Home(xUser), "a\u00a0b.txt")), []byte("forged?"))
 	logged := `/alice/a\u{00a0}b.txt`
-	eventually(t, "the transfer log names "+logged, func() bool {
+	servertest.Eventually(t, "the transfer log names "+logged, func() bool {
 		lines := readXferlog(t, e.Xferlog) // fails the test on a line that is not 18 fields
 		return len(lines) == 1 && lines[0].path == logged
 	})

@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/md5"
 	"errors"
-	"github.com/myftp/myftp/core/admission"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,7 +23,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myftp/myftp/core/admission"
+
 	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/core/server"
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/account"
@@ -104,7 +106,7 @@ func TestOverloadBurst(t *testing.T) {
 	close(gate)
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
-	await(t, "the burst's clients", finished)
+	servertest.Await(t, "the burst's clients", finished)
 	took := time.Since(start)
 	maxMem := peak()
 
@@ -156,7 +158,7 @@ func TestOverloadBurst(t *testing.T) {
 	}
 
 	// After the burst, a newcomer is served at once.
-	eventually(t, "the burst's sessions ended", func() bool { st := e.Server.Stats(); return st.Running == 0 && st.Waiting == 0 })
+	servertest.Eventually(t, "the burst's sessions ended", func() bool { st := e.Server.Stats(); return st.Running == 0 && st.Waiting == 0 })
 	cfg := e.ClientConfig()
 	var notes []string
 	cfg.Notify = func(msg string) { notes = append(notes, msg) }
@@ -255,7 +257,7 @@ func TestLoginFlood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := servertest.Start(t, servertest.Options{Dir: dir, Config: server.Config{Auth: authn, LoginAttempts: 3}, Admission: admission.Config{PoolSize: pool, QueueSize: 64}})
+	e := servertest.Start(t, servertest.Options{Dir: dir, Config: server.Config{Services: door.Services{Auth: authn}, LoginAttempts: 3}, Admission: admission.Config{PoolSize: pool, QueueSize: 64}})
 	e.AddUser("victim", "victim-pw", 0)
 	e.AddUser("alice", "alice-pw", 0)
 	e.Dial().Close() // records the server in known_hosts
@@ -282,7 +284,7 @@ func TestLoginFlood(t *testing.T) {
 		}
 	}
 	maxMem := peak()
-	l := await(t, "the legitimate logins", legit)
+	l := servertest.Await(t, "the legitimate logins", legit)
 
 	verified := counting.lookups()
 	bound := after + pool + int(took/delay)

@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"errors"
-	"github.com/myftp/myftp/core/admission"
 	"io"
 	"io/fs"
 	"net"
@@ -14,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/myftp/myftp/core/admission"
+
 	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/core/server"
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/account"
@@ -59,7 +61,7 @@ func dialQueuedWith(t *testing.T, cfg client.Config, notes chan<- string) <-chan
 // closed when the test ends.
 func dialed(t *testing.T, ch <-chan dialResult) dialResult {
 	t.Helper()
-	r := await(t, "queued dial", ch)
+	r := servertest.Await(t, "queued dial", ch)
 	if r.c != nil {
 		t.Cleanup(func() { r.c.Close() })
 	}
@@ -81,10 +83,10 @@ func TestPoolQueueAndBusy(t *testing.T) {
 
 	notes := make(chan string, 10)
 	third := dialQueued(t, e, notes)
-	if msg := await(t, "the third client's notice", notes); msg != "waiting for a free server slot..." {
+	if msg := servertest.Await(t, "the third client's notice", notes); msg != "waiting for a free server slot..." {
 		t.Fatalf("third client told %q, want the waiting notice", msg)
 	}
-	eventually(t, "one connection waiting", func() bool { return e.Server.Stats().Waiting == 1 })
+	servertest.Eventually(t, "one connection waiting", func() bool { return e.Server.Stats().Waiting == 1 })
 
 	start := time.Now()
 	_, err := client.Dial(context.Background(), e.ClientConfig())
@@ -323,11 +325,11 @@ func TestShutdownIdleAndQueued(t *testing.T) {
 
 	w.expect(proto.CodeUnavailable, "server shutting down")
 	w.expectClosed()
-	err := await(t, "queued dial", dialed)
+	err := servertest.Await(t, "queued dial", dialed)
 	if !errors.Is(err, client.ErrBusy) || !strings.Contains(err.Error(), "server shutting down") {
 		t.Fatalf("queued connection: %v, want busy: server shutting down", err)
 	}
-	if err := await(t, "Shutdown", shut); err != nil {
+	if err := servertest.Await(t, "Shutdown", shut); err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
 	}
 	if st := e.Server.Stats(); st.Running != 0 || st.Waiting != 0 {
@@ -357,7 +359,7 @@ func TestShutdownBetweenFrames(t *testing.T) {
 	go func() { shut <- e.Server.Shutdown(ctx) }()
 	w.expect(proto.CodeUnavailable, "server shutting down")
 	w.expectClosed()
-	if err := await(t, "Shutdown", shut); err != nil {
+	if err := servertest.Await(t, "Shutdown", shut); err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
 	}
 	if kept := partials(t, e.Home("bob")); len(kept) != 1 || only(kept) != 10 {
@@ -409,20 +411,20 @@ func TestShutdownStuckUpload(t *testing.T) {
 		_, err := c.Put(context.Background(), local, "", client.Options{})
 		put <- err
 	}()
-	await(t, "the upload's first write", entered)
+	servertest.Await(t, "the upload's first write", entered)
 
 	start := time.Now() // before the context, whose deadline counts from its creation
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	shut := make(chan error, 1)
 	go func() { shut <- e.Server.Shutdown(ctx) }()
-	if err := await(t, "Shutdown with a stuck session", shut); !errors.Is(err, context.DeadlineExceeded) {
+	if err := servertest.Await(t, "Shutdown with a stuck session", shut); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
 	}
 	if el := time.Since(start); el < 200*time.Millisecond {
 		t.Fatalf("Shutdown gave up after %v, before its context ended", el)
 	}
-	if err := await(t, "the client's put", put); !errors.Is(err, client.ErrClosed) {
+	if err := servertest.Await(t, "the client's put", put); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("put during a forced shutdown: %v, want the connection closed", err)
 	}
 	unblock()
@@ -430,7 +432,7 @@ func TestShutdownStuckUpload(t *testing.T) {
 }
 
 // boomAuth panics in Login for the account "boom", standing in for any bug in a handler.
-type boomAuth struct{ server.Authenticator }
+type boomAuth struct{ door.Authenticator }
 
 func (a boomAuth) Login(ctx context.Context, name, password, remote string) (account.Account, error) {
 	if name == "boom" {
@@ -453,7 +455,7 @@ func TestPanicEndsOnlyItsSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := servertest.Start(t, servertest.Options{Dir: dir, Config: server.Config{Auth: boomAuth{authn}}, Admission: admission.Config{PoolSize: 2}})
+	e := servertest.Start(t, servertest.Options{Dir: dir, Config: server.Config{Services: door.Services{Auth: boomAuth{authn}}}, Admission: admission.Config{PoolSize: 2}})
 	e.AddUser("bob", "bob-pw", 0)
 	bob := e.Login("bob", "bob-pw")
 	waitRunning(t, e, 1)

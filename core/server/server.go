@@ -15,28 +15,9 @@ import (
 	"time"
 
 	"github.com/myftp/myftp/core/admission"
-	"github.com/myftp/myftp/core/logger"
-	"github.com/myftp/myftp/lib/account"
-	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/lib/proto"
 )
-
-// Authenticator decides logins and whether a logged-in account may go on. *auth.Authenticator
-// satisfies it.
-type Authenticator interface {
-	Login(ctx context.Context, name, password, remote string) (account.Account, error)
-	Check(name string) (account.Account, error)
-}
-
-// Homes opens a session's view of a home directory. *homefs.Store satisfies it.
-type Homes interface {
-	Open(home string, quota int64) (*homefs.FS, error)
-}
-
-// TransferLogger records finished and interrupted transfers. *logger.TransferLog satisfies it.
-type TransferLogger interface {
-	Log(logger.Transfer) error
-}
 
 // Config is everything a Server needs. Zero durations and a MaxHeader below the minimum are
 // replaced by the defaults of conf/settings.toml.
@@ -49,10 +30,8 @@ type Config struct {
 	// TLS, if not nil, is used for every session after the greeting. Nil means plain TCP.
 	TLS *tls.Config
 
-	Auth      Authenticator
-	Homes     Homes
-	Transfers TransferLogger
-	Log       *slog.Logger
+	// Services are the accounts, homes and logs the door serves sessions from.
+	door.Services
 }
 
 func (c *Config) setDefaults() {

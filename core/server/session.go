@@ -231,25 +231,14 @@ func (s *session) request(req proto.Request) {
 // the session of the old one ends too, or it would go on in whatever home the name now has.
 func (s *session) stillAllowed() bool {
 	s.checked = time.Now()
-	acct, err := s.srv.cfg.Auth.Check(s.acct.Name)
-	if err == nil && (acct.ID != s.acct.ID || acct.Home != s.acct.Home) {
-		err = fmt.Errorf("account %q was deleted and created again (id %d, home %q; the session's: id %d, home %q)",
-			acct.Name, acct.ID, acct.Home, s.acct.ID, s.acct.Home)
-	}
+	acct, err := s.srv.cfg.Recheck(s.acct, s.fs)
 	if err != nil {
 		s.log.Info("account no longer allowed; closing the session", "err", err)
 		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "account disabled or deleted; closing the session"})
 		s.quit = true
 		return false
 	}
-	if acct.Quota != s.acct.Quota {
-		s.acct.Quota = acct.Quota
-		s.fs.SetQuota(acct.Quota)
-	}
-	if acct.MaxFiles != s.acct.MaxFiles {
-		s.acct.MaxFiles = acct.MaxFiles
-		s.fs.SetMaxFiles(acct.MaxFiles)
-	}
+	s.acct = acct
 	return true
 }
 

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"path"
 	"time"
 
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
@@ -215,13 +215,6 @@ func (w frameWriter) Write(b []byte) (int, error) {
 
 // logTransfer writes one line to the transfer log.
 func (s *session) logTransfer(dir logger.Direction, vpath string, bytes int64, start time.Time, complete bool) {
-	if s.srv.cfg.Transfers == nil {
-		return
-	}
-	now := time.Now()
-	err := s.srv.cfg.Transfers.Log(logger.Transfer{End: now, Duration: now.Sub(start), Remote: s.remote, Bytes: bytes,
-		Path: path.Join("/", s.acct.Home, vpath), Dir: dir, User: s.acct.Name, Complete: complete})
-	if err != nil {
-		s.log.Warn("transfer log", "err", err)
-	}
+	s.srv.cfg.LogTransfer(door.Transfer{Service: "myftp", Account: s.acct, Remote: s.remote, Dir: dir, Path: vpath,
+		Bytes: bytes, Start: start, Complete: complete})
 }

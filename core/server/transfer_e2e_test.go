@@ -117,7 +117,7 @@ func linesFor(lines []xferLine, vpath, dir string) []xferLine {
 func (e *xenv) waitXfer(t testing.TB, vpath, dir string, n int) []xferLine {
 	t.Helper()
 	var got []xferLine
-	if !waitFor(20*time.Second, func() bool { got = linesFor(e.xferlog(t), vpath, dir); return len(got) >= n }) {
+	if !servertest.WaitFor(20*time.Second, func() bool { got = linesFor(e.xferlog(t), vpath, dir); return len(got) >= n }) {
 		t.Fatalf("transfer log: %d lines for %s (%s), want %d", len(got), vpath, dir, n)
 	}
 	return got
@@ -134,7 +134,7 @@ func (e *xenv) cutAt(t testing.TB, n int64, cut func()) func(done, total int64) 
 			return
 		}
 		once.Do(func() {
-			if !waitFor(20*time.Second, func() bool { p := e.partials(t); return len(p) == 1 && only(p) >= done }) {
+			if !servertest.WaitFor(20*time.Second, func() bool { p := e.partials(t); return len(p) == 1 && only(p) >= done }) {
 				t.Errorf("the server never stored %d bytes: partials %v", done, e.partials(t))
 			}
 			cut()

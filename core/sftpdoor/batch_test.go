@@ -144,7 +144,7 @@ func TestReput(t *testing.T) {
 	// -l 2000: 2000 kbit/s, about 2 s for 4 MiB, so that it can be caught mid-way.
 	p := e.sftpBatch(keyLogin(u), dir, "put big.bin\n", "-l", "2000")
 	var held int64
-	eventually(t, "a partial upload holding data", func() bool {
+	servertest.Eventually(t, "a partial upload holding data", func() bool {
 		if ps := e.partials("alice"); len(ps) == 1 && ps[0] >= 64<<10 {
 			held = ps[0]
 			return true
@@ -196,12 +196,12 @@ func TestReget(t *testing.T) {
 	dir := t.TempDir()
 	const size = 8 << 20
 	stored := writeFile(t, e.Home("alice"), "big.bin", randomBytes(8, size))
-	before := snapshot(t, nil, stored)
+	before := servertest.Snapshot(t, nil, stored)
 	local := filepath.Join(dir, "big.bin")
 
 	p := e.sftpBatch(keyLogin(u), dir, "get big.bin\n", "-l", "2000")
 	var got int64
-	eventually(t, "a partial download holding data", func() bool {
+	servertest.Eventually(t, "a partial download holding data", func() bool {
 		if fi, err := os.Stat(local); err == nil && fi.Size() >= 64<<10 {
 			return true
 		}
@@ -220,7 +220,7 @@ func TestReget(t *testing.T) {
 
 	e.sftpOK(keyLogin(u), dir, "reget big.bin\n")
 	sameFile(t, local, stored)
-	compareSnapshots(t, "the server's file", before, snapshot(t, nil, stored))
+	servertest.CompareSnapshots(t, "the server's file", before, servertest.Snapshot(t, nil, stored))
 	lines := e.xferlog(t)
 	if len(lines) != 2 {
 		t.Fatalf("transfer log: %v, want 2 lines", lines)

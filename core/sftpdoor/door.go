@@ -23,27 +23,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/myftp/myftp/core/admission"
-	"github.com/myftp/myftp/core/logger"
-	"github.com/myftp/myftp/lib/account"
-	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/core/door"
 )
-
-// Authenticator decides logins and whether a logged-in account may go on. *auth.Authenticator
-// satisfies it.
-type Authenticator interface {
-	Login(ctx context.Context, name, password, remote string) (account.Account, error)
-	Check(name string) (account.Account, error)
-}
-
-// Homes opens a session's view of a home directory. *homefs.Store satisfies it.
-type Homes interface {
-	Open(home string, quota int64) (*homefs.FS, error)
-}
-
-// TransferLogger records finished and interrupted transfers. *logger.TransferLog satisfies it.
-type TransferLogger interface {
-	Log(logger.Transfer) error
-}
 
 // Config is everything a Door needs.
 type Config struct {
@@ -55,10 +36,8 @@ type Config struct {
 	IdleTimeout  time.Duration
 	WriteTimeout time.Duration
 
-	Auth      Authenticator
-	Homes     Homes
-	Transfers TransferLogger // may be nil
-	Log       *slog.Logger   // may be nil
+	// Services are the accounts, homes and logs the door serves sessions from.
+	door.Services
 }
 
 // maxAuthTries is the most authentication attempts on one connection. SSH clients offer their

@@ -3,7 +3,6 @@ package sftpdoor
 import (
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/lib/homefs"
 )
@@ -226,12 +226,12 @@ func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		switch r.Method {
 		case "List":
 			return f.List(r.Filepath, true, func(e homefs.Entry) error {
-				list = append(list, fileInfo{e})
+				list = append(list, e.Info())
 				return nil
 			})
 		case "Stat":
 			e, err := f.StatHeld(r.Filepath)
-			list = listerAt{fileInfo{e}}
+			list = listerAt{e.Info()}
 			return err
 		case "Readlink":
 			return errNoLinks
@@ -260,16 +260,6 @@ func (l listerAt) ListAt(ls []os.FileInfo, offset int64) (int, error) {
 	}
 	return n, nil
 }
-
-// fileInfo is a homefs entry as an os.FileInfo.
-type fileInfo struct{ e homefs.Entry }
-
-func (i fileInfo) Name() string       { return i.e.Name }
-func (i fileInfo) Size() int64        { return i.e.Size }
-func (i fileInfo) Mode() fs.FileMode  { return i.e.FileMode }
-func (i fileInfo) ModTime() time.Time { return i.e.Mtime }
-func (i fileInfo) IsDir() bool        { return i.e.Type == 'd' }
-func (i fileInfo) Sys() any           { return nil }
 
 // status is an error with the SFTP status code the client gets, and a message for the clients
 // that show it (OpenSSH's shows only the code's name).
@@ -480,13 +470,9 @@ func (d *download) Close() error {
 
 // logTransfer writes one line to the transfer log, as the sftp service.
 func (s *session) logTransfer(dir logger.Direction, vpath string, bytes int64, start time.Time, complete bool) {
-	if s.d.cfg.Transfers == nil {
-		return
-	}
-	now := time.Now()
-	err := s.d.cfg.Transfers.Log(logger.Transfer{End: now, Duration: now.Sub(start), Remote: s.remote, Bytes: bytes,
-		Path: path.Join("/", s.acct.Home, vpath), Dir: dir, User: s.acct.Name, Complete: complete, Service: "sftp"})
-	if err != nil {
-		s.log.Warn("transfer log", "err", err)
-	}
+	s.mu.Lock()
+	acct := s.acct
+	s.mu.Unlock()
+	s.d.cfg.LogTransfer(door.Transfer{Service: "sftp", Account: acct, Remote: s.remote, Dir: dir, Path: vpath,
+		Bytes: bytes, Start: start, Complete: complete})
 }

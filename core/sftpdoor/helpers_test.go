@@ -117,17 +117,8 @@ func (e *env) addKey(name string, pub ssh.PublicKey) {
 	must(e.t, err)
 }
 
-// need returns the path of a client program, failing the test with the Debian package to install
-// when it is missing: these tests are about real clients, and skipping them silently would hide
-// that nothing was tested.
-func need(t testing.TB, prog, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		t.Fatalf("%s not found: install it (apt-get install -y %s); .ci/run does", prog, pkg)
-	}
-	return p
-}
+// need returns the path of a client program (see servertest.NeedClient).
+func need(t testing.TB, prog, pkg string) string { return servertest.NeedClient(t, prog, pkg) }
 
 // login says how an OpenSSH client logs in.
 type login struct {
@@ -243,7 +234,7 @@ func (e *env) startProc(l login, dir string, stdin io.Reader, prog string, args 
 // wait waits for the process to end and returns what it left.
 func (p *proc) wait(t testing.TB) result {
 	t.Helper()
-	await(t, fmt.Sprintf("the end of %s", p.cmd.Args[0]), p.done)
+	servertest.Await(t, fmt.Sprintf("the end of %s", p.cmd.Args[0]), p.done)
 	return result{out: p.out.String(), code: p.code}
 }
 
@@ -253,7 +244,7 @@ func (p *proc) kill(t testing.TB) {
 	if err := p.cmd.Process.Kill(); err != nil && !p.exited() {
 		t.Fatalf("kill %d: %v", p.cmd.Process.Pid, err)
 	}
-	await(t, "the end of the killed client", p.done)
+	servertest.Await(t, "the end of the killed client", p.done)
 }
 
 // exited reports whether the process has ended.
@@ -363,7 +354,7 @@ func (e *env) waitIdle(t testing.TB) {
 // waitRunning waits until the server serves n connections.
 func (e *env) waitRunning(t testing.TB, n int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d connections served", n), func() bool { return e.Server.Stats().Running == n })
+	servertest.Eventually(t, fmt.Sprintf("%d connections served", n), func() bool { return e.Server.Stats().Running == n })
 }
 
 // partials returns the sizes of the unfinished uploads of a home: the data files in
@@ -470,38 +461,6 @@ func wantXfer(t testing.TB, l xferLine, dir, user, path string, bytes int64, com
 		(bytes >= 0 && l.bytes != fmt.Sprint(bytes)) {
 		t.Errorf("xferlog line %q: want service sftp, direction %s, user %s, path %s, %d bytes, completion %s",
 			l.raw, dir, user, path, bytes, c)
-	}
-}
-
-// waitFor polls cond every millisecond until it holds or limit passes.
-func waitFor(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
-}
-
-// eventually fails the test unless cond holds within 30 s.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	if !waitFor(30*time.Second, cond) {
-		t.Fatalf("still not true after 30s: %s", what)
-	}
-}
-
-// await waits for ch to yield or close, failing the test after procTimeout.
-func await[T any](t testing.TB, what string, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(procTimeout + 10*time.Second):
-		t.Fatalf("%s: nothing after %v", what, procTimeout+10*time.Second)
-		panic("unreachable")
 	}
 }
 

@@ -1,7 +1,6 @@
 package sftpdoor_test
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -138,9 +137,9 @@ func TestJail(t *testing.T) {
 		t.Fatal(err)
 	}
 	notAl := func(p string) bool { return p == al }
-	before := snapshot(t, notAl, filepath.Dir(al), outside)
+	before := servertest.Snapshot(t, notAl, filepath.Dir(al), outside)
 	alOnly := func(p string) bool { return p == filepath.Join(al, ".myftp") }
-	alBefore := snapshot(t, alOnly, al)
+	alBefore := servertest.Snapshot(t, alOnly, al)
 
 	absAlice := alice + "/secret.txt" // the server's absolute path: inside the jail, al's own
 	// Kinds of paths, and what every request gets with them unless excepted.
@@ -267,76 +266,9 @@ func TestJail(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join("/etc", probe)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("/etc/%s exists: the jail let a change through (%v)", probe, err)
 	}
-	compareSnapshots(t, "outside al's home", before, snapshot(t, notAl, filepath.Dir(al), outside))
-	compareSnapshots(t, "al's home", alBefore, snapshot(t, alOnly, al))
+	servertest.CompareSnapshots(t, "outside al's home", before, servertest.Snapshot(t, notAl, filepath.Dir(al), outside))
+	servertest.CompareSnapshots(t, "al's home", alBefore, servertest.Snapshot(t, alOnly, al))
 }
 
 // refusal is how OpenSSH's sftp reports a refused command.
 var refusal = regexp.MustCompile(`Permission denied|No such file or directory|not found|Failure`)
-
-// fileState is what a snapshot keeps of one file, directory or link.
-type fileState struct {
-	mode  fs.FileMode
-	size  int64
-	mtime time.Time
-	link  string   // a link's target
-	sum   [32]byte // a regular file's content
-}
-
-func (s fileState) String() string {
-	return fmt.Sprintf("%v %d bytes %s link %q sha256 %x", s.mode, s.size, s.mtime.Format(time.RFC3339Nano), s.link, s.sum[:8])
-}
-
-// snapshot records every file under the roots, without following links, skipping the trees for
-// which skip returns true.
-func snapshot(t testing.TB, skip func(string) bool, roots ...string) map[string]fileState {
-	t.Helper()
-	m := map[string]fileState{}
-	for _, root := range roots {
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if skip != nil && skip(p) {
-				return filepath.SkipDir
-			}
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			st := fileState{mode: fi.Mode(), size: fi.Size(), mtime: fi.ModTime()}
-			switch {
-			case fi.Mode()&fs.ModeSymlink != 0:
-				st.link, err = os.Readlink(p)
-			case fi.Mode().IsRegular():
-				var data []byte
-				data, err = os.ReadFile(p)
-				st.sum = sha256.Sum256(data)
-			}
-			m[p] = st
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return m
-}
-
-func compareSnapshots(t testing.TB, what string, before, after map[string]fileState) {
-	t.Helper()
-	for p, b := range before {
-		a, ok := after[p]
-		switch {
-		case !ok:
-			t.Errorf("%s: %s was removed", what, p)
-		case a != b:
-			t.Errorf("%s: %s changed: %v, was %v", what, p, a, b)
-		}
-	}
-	for p := range after {
-		if _, ok := before[p]; !ok {
-			t.Errorf("%s: %s appeared", what, p)
-		}
-	}
-}

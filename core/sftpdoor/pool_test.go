@@ -56,7 +56,7 @@ func TestPoolQueues(t *testing.T) {
 	e.waitRunning(t, 2)
 
 	p := e.sftpBatch(keyLogin(u), t.TempDir(), "pwd\n")
-	eventually(t, "sftp waiting in the queue", func() bool {
+	servertest.Eventually(t, "sftp waiting in the queue", func() bool {
 		if p.exited() {
 			t.Fatalf("sftp ended while the pool was full: %v", p.wait(t))
 		}

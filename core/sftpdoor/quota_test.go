@@ -124,7 +124,7 @@ func TestQuotaRace(t *testing.T) {
 		if _, ok := names["native"]; ok {
 			wg.Go(func() {
 				if rd.nativeLate {
-					eventually(t, "a stream holding data", func() bool {
+					servertest.Eventually(t, "a stream holding data", func() bool {
 						return slices.ContainsFunc(e.partials("alice"), func(n int64) bool { return n > 0 }) ||
 							ftp.exited() && sftp.exited()
 					})

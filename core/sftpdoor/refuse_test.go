@@ -63,7 +63,7 @@ func TestOnlySFTP(t *testing.T) {
 	port := freePort(t)
 	p := e.ssh(l, nil, []string{"-N", "-L", "127.0.0.1:" + port + ":" + target.Addr().String()})
 	var conn net.Conn
-	eventually(t, "ssh listening for the local forward", func() bool {
+	servertest.Eventually(t, "ssh listening for the local forward", func() bool {
 		if p.exited() {
 			t.Fatalf("ssh -L ended: %v", p.wait(t))
 		}
@@ -75,7 +75,7 @@ func TestOnlySFTP(t *testing.T) {
 		t.Errorf("the forwarded connection: %d bytes, %v; want closed at once", n, err)
 	}
 	conn.Close()
-	eventually(t, "the refused channel in the server log", func() bool {
+	servertest.Eventually(t, "the refused channel in the server log", func() bool {
 		return strings.Contains(e.serverLog(), `msg="ssh channel refused"`) && strings.Contains(e.serverLog(), "type=direct-tcpip")
 	})
 	p.kill(t)

@@ -97,11 +97,10 @@ func (s *session) start(name string) error {
 		return err
 	}
 	s.net.loggedIn()
-	fs, err := s.d.cfg.Homes.Open(acct.Home, acct.Quota)
+	fs, err := s.d.cfg.OpenHome(acct)
 	if err != nil {
-		return fmt.Errorf("open home: %w", err)
+		return err
 	}
-	fs.SetMaxFiles(acct.MaxFiles)
 	s.mu.Lock()
 	s.acct, s.fs = acct, fs
 	s.log = s.log.With("user", acct.Name)

@@ -47,7 +47,7 @@ func TestAccountGone(t *testing.T) {
 				defer w.Close()
 				p := e.sftpStdin(keyLogin(u), t.TempDir(), stdin)
 				io.WriteString(w, "pwd\n")
-				eventually(t, "the first command's answer", func() bool {
+				servertest.Eventually(t, "the first command's answer", func() bool {
 					if p.exited() {
 						t.Fatalf("sftp ended: %v", p.wait(t))
 					}
@@ -76,7 +76,7 @@ func TestAccountGone(t *testing.T) {
 				if err := c.Mkdir("planted"); !errors.Is(err, fs.ErrPermission) {
 					t.Errorf("mkdir after the account was %s: %v; want permission denied", what, err)
 				}
-				await(t, "the end of the connection", ended)
+				servertest.Await(t, "the end of the connection", ended)
 				absent(t, filepath.Join(e.Home(u.name), "planted"))
 			})
 		})
@@ -170,7 +170,7 @@ func TestShutdownIdle(t *testing.T) {
 	if err := e.Server.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown with an idle SFTP session: %v", err)
 	}
-	await(t, "the end of the idle session", ended)
+	servertest.Await(t, "the end of the idle session", ended)
 }
 
 // TestShutdownOpenFile: a session with a file open for an upload goes on after the server began
@@ -194,7 +194,7 @@ func TestShutdownOpenFile(t *testing.T) {
 	defer cancel()
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Shutdown(ctx) }()
-	eventually(t, "the session refusing to open files", func() bool {
+	servertest.Eventually(t, "the session refusing to open files", func() bool {
 		f, err := c.Open("probe.txt")
 		if err == nil {
 			f.Close()
@@ -218,8 +218,8 @@ func TestShutdownOpenFile(t *testing.T) {
 	sameBytes(t, filepath.Join(e.Home("alice"), "up.bin"), data)
 	ended := make(chan error, 1)
 	go func() { ended <- conn.Wait() }()
-	await(t, "the end of the session", ended)
-	if err := await(t, "the end of the shutdown", stopped); err != nil {
+	servertest.Await(t, "the end of the session", ended)
+	if err := servertest.Await(t, "the end of the shutdown", stopped); err != nil {
 		t.Errorf("shutdown: %v, want the session to have finished in time", err)
 	}
 	absent(t, filepath.Join(e.Home("alice"), "other.bin"))

@@ -204,7 +204,7 @@ Subsystem sftp %s
 	must(t, err)
 	_, err = fmt.Fprintf(f, "[127.0.0.1]:%s %s", port, hostPub)
 	must(t, errors.Join(err, f.Close()))
-	eventually(t, "sshd listening", func() bool {
+	servertest.Eventually(t, "sshd listening", func() bool {
 		c, err := net.Dial("tcp", "127.0.0.1:"+port)
 		if err == nil {
 			io.Copy(io.Discard, io.LimitReader(c, 4))

@@ -48,6 +48,18 @@ type Entry struct {
 	Mtime    time.Time
 }
 
+// Info returns the entry as an fs.FileInfo (for the FTP and SFTP engines).
+func (e Entry) Info() fs.FileInfo { return entryInfo{e} }
+
+type entryInfo struct{ e Entry }
+
+func (i entryInfo) Name() string       { return i.e.Name }
+func (i entryInfo) Size() int64        { return i.e.Size }
+func (i entryInfo) Mode() fs.FileMode  { return i.e.FileMode }
+func (i entryInfo) ModTime() time.Time { return i.e.Mtime }
+func (i entryInfo) IsDir() bool        { return i.e.Type == 'd' }
+func (i entryInfo) Sys() any           { return nil }
+
 func entryOf(name string, fi fs.FileInfo) Entry {
 	e := Entry{Name: name, Size: fi.Size(), Mtime: fi.ModTime(), Mode: modeString(fi.Mode()), FileMode: fi.Mode()}
 	switch {
