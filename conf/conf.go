@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/bytesize"
+	"github.com/myftp/myftp/lib/checksum"
 )
 
 //go:embed settings.toml
@@ -165,6 +167,7 @@ type Client struct {
 	KnownHosts     string `toml:"known_hosts"`
 	TrustNew       bool   `toml:"trust_new"`
 	AllowPlaintext bool   `toml:"allow_plaintext"`
+	Checksum       string `toml:"checksum"`
 }
 
 // ErrInvalid is wrapped by every error about the content of a settings file.
@@ -361,6 +364,8 @@ func (s *Settings) validate() error {
 		{"log.max_age", s.Log.MaxAge, s.Log.MaxAge < 0, "want a duration, 0 (keep forever) or more"},
 		{"client.server", s.Client.Server, !validAddr(s.Client.Server), "want HOST:PORT with a port from 0 to 65535"},
 		{"client.known_hosts", s.Client.KnownHosts, s.Client.KnownHosts == "", "want a file path"},
+		{"client.checksum", s.Client.Checksum, !slices.Contains(checksum.Transfer(), s.Client.Checksum),
+			"want " + strings.Join(checksum.Transfer(), ", ")},
 	}
 	for _, c := range checks {
 		if c.bad {

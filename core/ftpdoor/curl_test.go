@@ -11,6 +11,7 @@ import (
 
 	"github.com/myftp/myftp/core/ftpdoor"
 	"github.com/myftp/myftp/core/server/servertest"
+	"github.com/myftp/myftp/lib/checksum"
 )
 
 // curl runs curl against the door as user, pinning the server's certificate, and returns what
@@ -181,32 +182,38 @@ func TestCurlResumeKilledUpload(t *testing.T) {
 	if n := e.partialBytes("carol"); n != 0 {
 		t.Fatalf("after the resumed upload %d bytes are left in partial uploads", n)
 	}
-	wantMD5Recorded(t, e, "carol", "big.bin", md5hex(data))
+	wantSumRecorded(t, e, "carol", "big.bin", data)
 	lines = e.waitXfer(t, 2)
 	wantXfer(t, lines[1], "i", "carol", "/carol/big.bin", int64(len(data))-held, true)
 	e.checkUsage(t, "carol")
 	t.Logf("killed at %d of %d bytes; resumed; md5 %s", held, len(data), md5hex(data))
 }
 
-// wantMD5Recorded fails the test unless a checksum record of the home holds sum, and HASH
-// over FTP (MD5) answers it.
-func wantMD5Recorded(t testing.TB, e *env, user, name, sum string) {
+// wantSumRecorded fails the test unless a checksum record of the home holds the SHA-256 of data
+// (what the server computes on the way in for FTP uploads), and HASH over FTP answers both it and
+// the MD5.
+func wantSumRecorded(t testing.TB, e *env, user, name string, data []byte) {
 	t.Helper()
+	sha := servertest.Sum(checksum.SHA256, data)
 	dir := filepath.Join(e.Home(user), ".myftp", "sums")
 	ents, err := os.ReadDir(dir)
 	must(t, err)
 	found := false
 	for _, d := range ents {
-		data, err := os.ReadFile(filepath.Join(dir, d.Name()))
+		rec, err := os.ReadFile(filepath.Join(dir, d.Name()))
 		must(t, err)
-		found = found || strings.Contains(string(data), `"md5":"`+sum+`"`)
+		found = found || strings.Contains(string(rec), `"sha256":"`+sha+`"`)
 	}
 	if !found {
-		t.Fatalf("no checksum record in %s holds the md5 %s", dir, sum)
+		t.Fatalf("no checksum record in %s holds the sha256 %s", dir, sha)
 	}
 	f := e.login(t, user, user+"-pw")
+	f.must(200, "OPTS HASH SHA-256")
+	if msg := f.must(213, `HASH "%s"`, name); !strings.Contains(msg, "SHA-256 0-") || !strings.Contains(msg, sha) {
+		t.Fatalf("HASH %s: %q, want the sha256 %s", name, msg, sha)
+	}
 	f.must(200, "OPTS HASH MD5")
-	if msg := f.must(213, `HASH "%s"`, name); !strings.Contains(msg, "MD5 0-") || !strings.Contains(msg, sum) {
-		t.Fatalf("HASH %s: %q, want the md5 %s", name, msg, sum)
+	if msg := f.must(213, `HASH "%s"`, name); !strings.Contains(msg, "MD5 0-") || !strings.Contains(msg, md5hex(data)) {
+		t.Fatalf("HASH %s: %q, want the md5 %s", name, msg, md5hex(data))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 
+	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/homefs"
 )
 
@@ -155,8 +156,8 @@ func (f *files) AllocateSpace(size int) error {
 // ComputeHash returns a checksum of a file or of a part of it (HASH, XMD5...): of a whole file,
 // the recorded one when there is one, else computed and recorded.
 func (f *files) ComputeHash(name string, algo ftpserver.HASHAlgo, start, end int64) (string, error) {
-	names := map[ftpserver.HASHAlgo]string{ftpserver.HASHAlgoCRC32: homefs.CRC32, ftpserver.HASHAlgoMD5: homefs.MD5,
-		ftpserver.HASHAlgoSHA1: homefs.SHA1, ftpserver.HASHAlgoSHA256: homefs.SHA256, ftpserver.HASHAlgoSHA512: homefs.SHA512}
+	names := map[ftpserver.HASHAlgo]string{ftpserver.HASHAlgoCRC32: checksum.CRC32, ftpserver.HASHAlgoMD5: checksum.MD5,
+		ftpserver.HASHAlgoSHA1: checksum.SHA1, ftpserver.HASHAlgoSHA256: checksum.SHA256, ftpserver.HASHAlgoSHA512: checksum.SHA512}
 	var sum string
 	err := f.do(func(h *homefs.FS) error {
 		d, err := h.OpenDownload(name)

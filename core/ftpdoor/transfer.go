@@ -71,8 +71,8 @@ func (f *files) openDownload(name string) (*download, error) {
 		return nil, err
 	}
 	d := &download{s: f.s, dl: dl, vpath: name, start: time.Now()}
-	if dl.MD5 == "" {
-		d.hash = f.s.fs.NewMD5()
+	if algo := f.s.fs.StreamChecksum(); dl.Recorded(algo) == "" {
+		d.hash = f.s.fs.NewHash(algo) // read whole, the file gets its checksum recorded
 	}
 	return d, nil
 }
@@ -141,7 +141,8 @@ func (u *upload) Close() error {
 }
 
 // download is the engine's handle on a stored file. Read from its start to its end, the file's
-// md5 is computed on the way, if none is recorded, and recorded.
+// checksum (the store's stream checksum, what FTP's HASH asks for) is computed on the way, if none
+// is recorded, and recorded.
 type download struct {
 	s     *session
 	dl    *homefs.Download
@@ -180,7 +181,7 @@ func (d *download) Close() error {
 	defer func() { d.s.endTransfer(d.moved) }()
 	complete := d.pos == d.dl.Info.Size
 	if d.hash != nil && complete {
-		d.s.fs.RecordMD5(d.dl, d.hash)
+		d.s.fs.Record(d.dl, d.hash)
 	}
 	d.dl.Close()
 	d.s.logTransfer(logger.Outgoing, d.dl.Path, d.sent, d.start, complete)

@@ -41,6 +41,7 @@ func commandTable() map[string]command {
 		proto.OpPut:      {run: (*session).cmdPut},
 		proto.OpDone:     {run: (*session).cmdDone},
 		proto.OpGet:      {run: (*session).cmdGet},
+		proto.OpSum:      {run: (*session).cmdSum},
 	}
 }
 

@@ -82,7 +82,7 @@ func TestServerKilledMidPut(t *testing.T) {
 	if err != nil {
 		t.Fatalf("put after the restart: %v\n%s", err, srv.log())
 	}
-	if res.Offset != cut || res.Sent() != size-cut || res.MD5 != md5hex(data) {
+	if res.Offset != cut || res.Sent() != size-cut || res.Sum != servertest.Sum(res.Checksum, data) {
 		t.Errorf("resumed put: %+v, want offset %d and md5 %s", res, cut, md5hex(data))
 	}
 	sameBytes(t, "server copy", mustRead(t, filepath.Join(home, "big.bin")), data)
@@ -282,9 +282,9 @@ func relKillMidUploads(t *testing.T, bin string) {
 			switch {
 			case err != nil:
 				t.Errorf("%s: put after the restart: %v", key, err)
-			case res.Offset != held[key] || res.MD5 != s.md5:
-				t.Errorf("%s: put after the restart started at byte %d (%q), md5 %s; want byte %d, what the server kept, and md5 %s",
-					key, res.Offset, res.Restart, res.MD5, held[key], s.md5)
+			case res.Offset != held[key] || res.Sum != servertest.Sum(res.Checksum, mustRead(t, s.local)):
+				t.Errorf("%s: put after the restart started at byte %d (%q), %s %s; want byte %d, what the server kept, and the source's",
+					key, res.Offset, res.Restart, res.Checksum, res.Sum, held[key])
 			case res.Offset > 0:
 				resumed.Add(1)
 			}

@@ -133,8 +133,8 @@ func TestDiskFaults(t *testing.T) {
 			if err != nil {
 				t.Fatalf("put again once the fault is gone: %v", err)
 			}
-			if res.Offset != room || res.MD5 != md5hex(data) {
-				t.Errorf("put again: offset %d, md5 %s; want a resume at %d and md5 %s", res.Offset, res.MD5, room, md5hex(data))
+			if res.Offset != room || res.Sum != servertest.Sum(res.Checksum, data) {
+				t.Errorf("put again: offset %d, %s %s; want a resume at %d and the data's", res.Offset, res.Checksum, res.Sum, room)
 			}
 			if got, err := os.ReadFile(filepath.Join(home, "big.bin")); err != nil || md5hex(got) != md5hex(data) {
 				t.Errorf("stored big.bin: %d bytes, %v; want the %d bytes sent", len(got), err, len(data))
@@ -210,8 +210,8 @@ func TestFaultAccountChangedDuringUpload(t *testing.T) {
 			if err != nil {
 				t.Fatalf("put after the account came back: %v", err)
 			}
-			if res.Offset < 1<<20 || res.MD5 != md5hex(data) {
-				t.Errorf("put after the account came back: offset %d, md5 %s; want a resume past 1 MiB, md5 %s", res.Offset, res.MD5, md5hex(data))
+			if res.Offset < 1<<20 || res.Sum != servertest.Sum(res.Checksum, data) {
+				t.Errorf("put after the account came back: offset %d, %s %s; want a resume past 1 MiB and the data's", res.Offset, res.Checksum, res.Sum)
 			}
 			if got, err := os.ReadFile(filepath.Join(home, "big.bin")); err != nil || md5hex(got) != md5hex(data) {
 				t.Errorf("stored big.bin: %d bytes, %v", len(got), err)
@@ -255,9 +255,9 @@ func TestFaultCommitRefusedKeepsPartial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Offset != int64(len(data)) || res.MD5 != md5hex(data) {
-		t.Errorf("put after the refused commit: offset %d (%q), md5 %s; want a resume at %d, nothing left to send",
-			res.Offset, res.Restart, res.MD5, len(data))
+	if res.Offset != int64(len(data)) || res.Sum != servertest.Sum(res.Checksum, data) {
+		t.Errorf("put after the refused commit: offset %d (%q), %s %s; want a resume at %d, nothing left to send",
+			res.Offset, res.Restart, res.Checksum, res.Sum, len(data))
 	}
 	usageIsDisk(t, "after the resume", c, e.Home("alice"))
 }

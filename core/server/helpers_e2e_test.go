@@ -30,6 +30,7 @@ import (
 
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/db"
 	"github.com/myftp/myftp/lib/proto"
@@ -72,6 +73,9 @@ func randomData(n int, seed uint64) []byte {
 }
 
 func md5hex(b []byte) string { return fmt.Sprintf("%x", md5.Sum(b)) }
+
+// b3hex is the BLAKE3 digest myftpc verifies transfers with by default.
+func b3hex(b []byte) string { return servertest.Sum(checksum.BLAKE3, b) }
 
 func mustRead(t testing.TB, p string) []byte {
 	t.Helper()

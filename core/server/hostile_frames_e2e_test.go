@@ -221,8 +221,8 @@ func relTooLittleData(t *testing.T, e *servertest.Env, p *relProbe) {
 	if err != nil {
 		t.Fatalf("put after the short upload: %v", err)
 	}
-	if res.Offset != 6 || res.MD5 != md5hex(data) {
-		t.Errorf("resumed put: offset %d, md5 %s; want offset 6", res.Offset, res.MD5)
+	if res.Offset != 6 || res.Sum != servertest.Sum(res.Checksum, data) {
+		t.Errorf("resumed put: offset %d, md5 %s; want offset 6", res.Offset, res.Sum)
 	}
 	if got, err := os.ReadFile(filepath.Join(e.Home("short"), name)); err != nil || string(got) != string(data) {
 		t.Errorf("stored %q, %v; want %q", got, err, data)

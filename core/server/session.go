@@ -16,6 +16,7 @@ import (
 
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
 )
@@ -92,7 +93,7 @@ func (s *session) start() error {
 	s.w = proto.NewWriter(s.raw)
 	s.w.SetMaxHeader(cfg.MaxHeader)
 	s.reply(proto.Reply{Code: proto.CodeReady, Msg: cfg.Name + " ready", Version: proto.Version, Server: cfg.Name,
-		TLS: cfg.TLS != nil, MaxHeader: cfg.MaxHeader, MaxData: proto.MaxData})
+		TLS: cfg.TLS != nil, MaxHeader: cfg.MaxHeader, MaxData: proto.MaxData, Checksums: checksum.Transfer()})
 	if err := s.flush(); err != nil {
 		return err
 	}

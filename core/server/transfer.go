@@ -10,6 +10,7 @@ import (
 
 	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/core/logger"
+	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
 	"github.com/myftp/myftp/lib/transfer"
@@ -32,7 +33,7 @@ type upload struct {
 // cmdPut opens an upload: quota is reserved and the offset decided before any data flows. (A put
 // while another upload is open has ended that one already: see request.)
 func (s *session) cmdPut(req proto.Request) error {
-	u, err := s.fs.BeginUpload(req.Path, req.Size, req.Mtime, req.Resume)
+	u, err := s.fs.BeginUpload(req.Path, req.Size, req.Mtime, req.Resume, req.Algorithm())
 	if err != nil {
 		s.log.Info("upload refused", "path", req.Path, "size", req.Size, "err", err)
 		return err
@@ -46,8 +47,23 @@ func (s *session) cmdPut(req proto.Request) error {
 	if u.Restart() != "" {
 		msg = "restarting from zero: " + u.Restart()
 	}
-	s.reply(proto.Reply{Code: proto.CodeSendData, Msg: msg, Offset: u.Offset(), PrefixMD5: u.PrefixMD5(), Restart: u.Restart()})
+	rep := proto.Reply{Code: proto.CodeSendData, Msg: msg, Offset: u.Offset(), Checksum: u.Checksum(), PrefixSum: u.PrefixSum(),
+		Restart: u.Restart()}
+	if u.Checksum() == checksum.MD5 {
+		rep.PrefixMD5 = u.PrefixSum()
+	}
+	s.reply(rep)
 	return nil
+}
+
+// digests fills in rep the checksum sum of algo: in Sum, and in MD5 as well for md5 (what clients
+// before checksum read).
+func digests(rep proto.Reply, algo, sum string) proto.Reply {
+	rep.Checksum, rep.Sum = algo, sum
+	if algo == checksum.MD5 {
+		rep.MD5 = sum
+	}
+	return rep
 }
 
 // data appends one data frame of n bytes to the open upload. The bytes go from the network
@@ -91,16 +107,19 @@ func (s *session) cmdDone(req proto.Request) error {
 	if up == nil {
 		return errNoUpload
 	}
+	if !checksum.Valid(up.Checksum(), req.Digest()) {
+		return fmt.Errorf("%w: done: sum: want the %s of the file, %d hex digits", proto.ErrBadArgs, up.Checksum(), 2*checksum.Size(up.Checksum()))
+	}
 	s.up = nil
-	e, err := up.Commit(req.MD5)
+	e, err := up.Commit(req.Digest())
 	s.logTransfer(logger.Incoming, up.Path(), up.Written()-up.Offset(), up.start, err == nil)
 	if err != nil {
 		s.log.Info("upload failed", "path", up.Path(), "err", err)
 		return err
 	}
-	s.log.Info("upload complete", "path", up.Path(), "size", e.Size, "md5", req.MD5, "resumed_at", up.Offset())
-	s.reply(proto.Reply{Code: proto.CodeTransferDone, Msg: "File [" + e.Name + "] upload successful",
-		Size: e.Size, MD5: req.MD5, Offset: up.Offset()})
+	s.log.Info("upload complete", "path", up.Path(), "size", e.Size, up.Checksum(), req.Digest(), "resumed_at", up.Offset())
+	s.reply(digests(proto.Reply{Code: proto.CodeTransferDone, Msg: "File [" + e.Name + "] upload successful",
+		Size: e.Size, Offset: up.Offset()}, up.Checksum(), req.Digest()))
 	return nil
 }
 
@@ -114,8 +133,9 @@ func (s *session) abortUpload(why string) {
 }
 
 // cmdGet sends a file: a 150 reply with its size, modification time, the offset the data starts
-// at and, when recorded, its md5; then data frames; then a 226 reply with the md5 of the whole
-// file. A resume (offset > 0) continues only if the client's prefix md5 matches the file's.
+// at and, when recorded, its checksum in the algorithm asked for; then data frames; then a 226
+// reply with the checksum of the whole file. A resume (offset > 0) continues only if the client's
+// prefix checksum matches the file's.
 func (s *session) cmdGet(req proto.Request) error {
 	dl, err := s.fs.OpenDownload(req.Path)
 	if err != nil {
@@ -123,14 +143,16 @@ func (s *session) cmdGet(req proto.Request) error {
 	}
 	defer dl.Close()
 	start := time.Now()
-	h, offset, restart, err := s.resumePoint(dl, req)
+	algo := req.Algorithm()
+	h, offset, restart, err := s.resumePoint(dl, req, algo)
 	if err != nil {
 		return err
 	}
-	s.reply(proto.Reply{Code: proto.CodeDataFollows, Msg: fmt.Sprintf("sending %d bytes from byte %d", dl.Info.Size-offset, offset),
-		Size: dl.Info.Size, Mtime: dl.Info.Mtime.UTC(), Offset: offset, MD5: dl.MD5, Restart: restart})
-	if dl.MD5 != "" {
-		h = nil // recorded: no need to hash
+	recorded := dl.Recorded(algo)
+	s.reply(digests(proto.Reply{Code: proto.CodeDataFollows, Msg: fmt.Sprintf("sending %d bytes from byte %d", dl.Info.Size-offset, offset),
+		Size: dl.Info.Size, Mtime: dl.Info.Mtime.UTC(), Offset: offset, Restart: restart}, algo, recorded))
+	if recorded != "" {
+		h = nil // no need to hash
 	}
 	sent, err := s.sendFile(dl, offset, h)
 	vpath := dl.Path // as homefs resolved it
@@ -143,35 +165,48 @@ func (s *session) cmdGet(req proto.Request) error {
 		s.reply(proto.Reply{Code: proto.CodeLocalError, Msg: "read error on the server; download aborted"})
 		return nil
 	}
-	sum := dl.MD5
+	sum := recorded
 	if h != nil {
 		sum = hex.EncodeToString(h.Sum(nil))
-		s.fs.RecordMD5(dl, h)
+		s.fs.Record(dl, h)
 	}
-	s.log.Info("download complete", "path", vpath, "size", dl.Info.Size, "md5", sum, "resumed_at", offset)
-	s.reply(proto.Reply{Code: proto.CodeTransferDone, Msg: "File [" + dl.Info.Name + "] download successful", Size: dl.Info.Size, MD5: sum, Offset: offset})
+	s.log.Info("download complete", "path", vpath, "size", dl.Info.Size, algo, sum, "resumed_at", offset)
+	s.reply(digests(proto.Reply{Code: proto.CodeTransferDone, Msg: "File [" + dl.Info.Name + "] download successful",
+		Size: dl.Info.Size, Offset: offset}, algo, sum))
 	return nil
 }
 
-// resumePoint decides where a download starts, and returns the md5 of the file so far. When the
-// client has a prefix, the md5 of the file's prefix is computed (from the nearest recorded state:
-// at most one interval of the file is read, however large the offset) and compared; on a
-// mismatch the download restarts at 0 and says why.
-func (s *session) resumePoint(dl *homefs.Download, req proto.Request) (hash.Hash, int64, string, error) {
+// resumePoint decides where a download starts, and returns the hash of algo of the file so far.
+// When the client has a prefix, the checksum of the file's prefix is computed (from the nearest
+// recorded state: at most one interval of the file is read, however large the offset) and
+// compared; on a mismatch the download restarts at 0 and says why.
+func (s *session) resumePoint(dl *homefs.Download, req proto.Request, algo string) (hash.Hash, int64, string, error) {
 	if req.Offset == 0 {
-		return s.fs.NewMD5(), 0, "", nil
+		return s.fs.NewHash(algo), 0, "", nil
 	}
 	if req.Offset > dl.Info.Size {
-		return s.fs.NewMD5(), 0, "the local partial file is longer than the remote file", nil
+		return s.fs.NewHash(algo), 0, "the local partial file is longer than the remote file", nil
 	}
-	h, err := s.fs.PrefixMD5(dl, req.Offset)
+	h, err := s.fs.PrefixSum(dl, req.Offset, algo)
 	if err != nil {
 		return nil, 0, "", err
 	}
-	if hex.EncodeToString(h.Sum(nil)) != req.PrefixMD5 {
-		return s.fs.NewMD5(), 0, "the partial file is not a prefix of the remote file (one of them changed)", nil
+	if hex.EncodeToString(h.Sum(nil)) != req.Prefix() {
+		return s.fs.NewHash(algo), 0, "the partial file is not a prefix of the remote file (one of them changed)", nil
 	}
 	return h, req.Offset, "", nil
+}
+
+// cmdSum answers the checksum of a file in the algorithm asked for: the recorded one, or computed
+// (and recorded) by reading the file.
+func (s *session) cmdSum(req proto.Request) error {
+	algo := req.Algorithm()
+	sum, err := s.fs.Checksum(req.Path, algo)
+	if err != nil {
+		return err
+	}
+	s.reply(digests(proto.Reply{Code: proto.CodeOK, Msg: algo + " " + sum}, algo, sum))
+	return nil
 }
 
 // sendFile writes the file from offset as data frames, hashing into h if it is not nil. Reading

@@ -35,7 +35,7 @@ func TestPutManyGetMany(t *testing.T) {
 	}
 	calls := 0
 	err := c.PutMany(context.Background(), puts, client.Options{}, func(i int, r client.Result, err error) {
-		if err != nil || i != calls || r.MD5 != md5hex(want[r.Remote]) {
+		if err != nil || i != calls || r.Sum != servertest.Sum(r.Checksum, want[r.Remote]) {
 			t.Errorf("put %d (call %d): %+v, %v", i, calls, r, err)
 		}
 		calls++
@@ -48,7 +48,7 @@ func TestPutManyGetMany(t *testing.T) {
 	}
 	calls = 0
 	err = c.GetMany(context.Background(), gets, client.Options{}, func(i int, r client.Result, err error) {
-		if err != nil || i != calls || r.MD5 != md5hex(want[r.Remote]) {
+		if err != nil || i != calls || r.Sum != servertest.Sum(r.Checksum, want[r.Remote]) {
 			t.Errorf("get %d (call %d): %+v, %v", i, calls, r, err)
 		}
 		calls++
@@ -214,10 +214,10 @@ func TestTransferLogs(t *testing.T) {
 
 	events := string(mustRead(t, filepath.Join(e.Dir, "log", "myftps.log")))
 	for _, want := range [][]string{
-		{`msg="upload complete"`, "path=/a.bin", "size=1048579", "md5=" + md5hex(data)},
-		{`msg="download complete"`, "path=/a.bin", "size=1048579", "md5=" + md5hex(data)},
+		{`msg="upload complete"`, "path=/a.bin", "size=1048579", "blake3=" + b3hex(data)},
+		{`msg="download complete"`, "path=/a.bin", "size=1048579", "blake3=" + b3hex(data)},
 		{`msg="upload interrupted"`, "path=/b.bin", "received=524288"},
-		{`msg="upload failed"`, "path=/c.bin", `err="md5 mismatch`, md5hex([]byte("abc")), md5hex([]byte("abd"))},
+		{`msg="upload failed"`, "path=/c.bin", `err="checksum mismatch`, md5hex([]byte("abc")), md5hex([]byte("abd"))},
 	} {
 		if !hasEvent(events, want) {
 			t.Errorf("event log lacks a line with %q", want)

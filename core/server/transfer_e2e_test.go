@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/myftp/myftp/core/server/servertest"
+	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/proto"
 	"github.com/myftp/myftp/lib/transfer"
@@ -171,7 +172,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if put.MD5 != md5hex(data) || put.Size != int64(tt.size) || put.Offset != 0 || put.Remote != tt.name {
+			if put.Sum != servertest.Sum(put.Checksum, data) || put.Size != int64(tt.size) || put.Offset != 0 || put.Remote != tt.name {
 				t.Errorf("put result %+v, want md5 %s and size %d", put, md5hex(data), tt.size)
 			}
 			sameBytes(t, "server copy", mustRead(t, e.onServer(tt.name)), data)
@@ -187,7 +188,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if get.MD5 != md5hex(data) || get.Size != int64(tt.size) || get.Offset != 0 || get.Local != dst {
+			if get.Sum != servertest.Sum(get.Checksum, data) || get.Size != int64(tt.size) || get.Offset != 0 || get.Local != dst {
 				t.Errorf("get result %+v", get)
 			}
 			sameBytes(t, "downloaded copy", mustRead(t, dst), data)
@@ -199,9 +200,10 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestUploadMD5Mismatch: an upload whose data does not match the client's md5 is refused with a
-// 554 naming both sums, and nothing is stored: an older file of the same name stays as it was.
-func TestUploadMD5Mismatch(t *testing.T) {
+// TestUploadChecksumMismatch: an upload whose data does not match the client's checksum (md5 from
+// an old client, blake3 from myftpc) is refused with a 554 naming both sums, and nothing is stored:
+// an older file of the same name stays as it was.
+func TestUploadChecksumMismatch(t *testing.T) {
 	t.Parallel()
 	t.Run("wrong md5 in done", func(t *testing.T) {
 		t.Parallel()
@@ -250,8 +252,8 @@ func TestUploadMD5Mismatch(t *testing.T) {
 		}
 		bad := append([]byte(nil), data...)
 		bad[flips[0]] ^= 0x10
-		if !strings.Contains(re.Msg, md5hex(data)) || !strings.Contains(re.Msg, md5hex(bad)) {
-			t.Errorf("554 %q does not name the client's %s and the server's %s", re.Msg, md5hex(data), md5hex(bad))
+		if !strings.Contains(re.Msg, b3hex(data)) || !strings.Contains(re.Msg, b3hex(bad)) {
+			t.Errorf("554 %q does not name the client's %s and the server's %s", re.Msg, b3hex(data), b3hex(bad))
 		}
 		mustNotExist(t, e.onServer("x.bin"))
 		if p := e.partials(t); len(p) != 0 {
@@ -260,17 +262,17 @@ func TestUploadMD5Mismatch(t *testing.T) {
 	})
 }
 
-// TestDownloadMD5Mismatch: a download whose data does not match the server's md5 fails with a
-// transfer.MismatchError naming both sums, and leaves no file under the target name.
-func TestDownloadMD5Mismatch(t *testing.T) {
+// TestDownloadChecksumMismatch: a download whose data does not match the server's checksum fails
+// with a transfer.MismatchError naming both sums, and leaves no file under the target name.
+func TestDownloadChecksumMismatch(t *testing.T) {
 	t.Parallel()
 	check := func(t *testing.T, err error, dst string, want, got []byte) {
 		t.Helper()
 		var me *transfer.MismatchError
-		if !errors.As(err, &me) || me.Want != md5hex(want) || me.Got != md5hex(got) || me.Name != filepath.Base(dst) {
-			t.Fatalf("get error = %v, want a mismatch for %s of %s (server) and %s (received)", err, filepath.Base(dst), md5hex(want), md5hex(got))
+		if !errors.As(err, &me) || me.Checksum != checksum.BLAKE3 || me.Want != b3hex(want) || me.Got != b3hex(got) || me.Name != filepath.Base(dst) {
+			t.Fatalf("get error = %v, want a blake3 mismatch for %s of %s (server) and %s (received)", err, filepath.Base(dst), b3hex(want), b3hex(got))
 		}
-		if !strings.Contains(err.Error(), md5hex(want)) || !strings.Contains(err.Error(), md5hex(got)) {
+		if !strings.Contains(err.Error(), b3hex(want)) || !strings.Contains(err.Error(), b3hex(got)) {
 			t.Errorf("error %q does not name both sums", err)
 		}
 		mustNotExist(t, dst)
@@ -304,7 +306,7 @@ func TestDownloadMD5Mismatch(t *testing.T) {
 		if _, err := c.Put(context.Background(), src, "", client.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		// One bit changes on the server's disk; size and time stay, so the recorded md5 looks valid.
+		// One bit changes on the server's disk; size and time stay, so the recorded sum looks valid.
 		bad := append([]byte(nil), data...)
 		bad[12345] ^= 1
 		f, err := os.OpenFile(e.onServer("x.bin"), os.O_WRONLY, 0)

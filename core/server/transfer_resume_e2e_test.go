@@ -68,7 +68,7 @@ func TestPutResume(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if res.Offset != cut || res.Sent() != size-cut || res.Restart != "" || res.MD5 != md5hex(data) {
+				if res.Offset != cut || res.Sent() != size-cut || res.Restart != "" || res.Sum != servertest.Sum(res.Checksum, data) {
 					t.Errorf("resumed put: %+v, want offset %d, md5 %s", res, cut, md5hex(data))
 				}
 				sameBytes(t, "server copy", mustRead(t, e.onServer("big.bin")), data)
@@ -131,7 +131,7 @@ func TestGetResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Offset != have || res.Sent() != size-have || res.Restart != "" || res.MD5 != md5hex(data) {
+			if res.Offset != have || res.Sent() != size-have || res.Restart != "" || res.Sum != servertest.Sum(res.Checksum, data) {
 				t.Errorf("resumed get: %+v, want offset %d, md5 %s", res, have, md5hex(data))
 			}
 			sameBytes(t, "downloaded copy", mustRead(t, dst), data)
@@ -161,7 +161,7 @@ func TestGetResume(t *testing.T) {
 		dst := filepath.Join(t.TempDir(), "f.bin")
 		writeFile(t, filepath.Dir(dst), filepath.Base(transfer.PartialName(dst)), data, time.Now())
 		res, err := c.Get(context.Background(), "f.bin", dst, client.Options{})
-		if err != nil || res.Offset != int64(len(data)) || res.Sent() != 0 || res.MD5 != md5hex(data) {
+		if err != nil || res.Offset != int64(len(data)) || res.Sent() != 0 || res.Sum != servertest.Sum(res.Checksum, data) {
 			t.Fatalf("get with a complete partial: %+v, %v", res, err)
 		}
 		sameBytes(t, "downloaded copy", mustRead(t, dst), data)
@@ -199,7 +199,7 @@ func TestPutRestartsWhenSourceChanged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Offset != 0 || res.Restart == "" || res.Sent() != int64(tt.size) || res.MD5 != md5hex(data) {
+			if res.Offset != 0 || res.Restart == "" || res.Sent() != int64(tt.size) || res.Sum != servertest.Sum(res.Checksum, data) {
 				t.Errorf("put after the source changed: %+v, want a restart from 0", res)
 			}
 			t.Logf("restart: %s", res.Restart)
@@ -234,7 +234,7 @@ func TestGetRestartsWhenRemoteChanged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Offset != 0 || res.Restart == "" || res.MD5 != md5hex(newer) {
+			if res.Offset != 0 || res.Restart == "" || res.Sum != servertest.Sum(res.Checksum, newer) {
 				t.Errorf("get after the remote changed: %+v, want a restart from 0", res)
 			}
 			t.Logf("restart: %s", res.Restart)
@@ -283,7 +283,7 @@ func TestCancelledTransfers(t *testing.T) {
 		}
 		kept := e.waitXfer(t, "put.bin", "i", 1)[0]
 		res, err := e.login(t).Put(context.Background(), src, "", client.Options{})
-		if err != nil || kept.status != "i" || res.Offset != kept.bytes || res.MD5 != md5hex(data) {
+		if err != nil || kept.status != "i" || res.Offset != kept.bytes || res.Sum != servertest.Sum(res.Checksum, data) {
 			t.Fatalf("put after the cancel: %+v, %v; want a resume at the %d bytes the server kept", res, err, kept.bytes)
 		}
 	})

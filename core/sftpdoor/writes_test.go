@@ -3,8 +3,6 @@ package sftpdoor_test
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -78,8 +76,8 @@ func TestOutOfOrderWrites(t *testing.T) {
 	if err != nil {
 		t.Fatalf("native download: %v", err)
 	}
-	if sum := md5.Sum(data); res.MD5 != hex.EncodeToString(sum[:]) {
-		t.Errorf("the server's md5 %s is not that of the data", res.MD5)
+	if want := servertest.Sum(res.Checksum, data); res.Sum != want {
+		t.Errorf("the server's %s %s is not that of the data, %s", res.Checksum, res.Sum, want)
 	}
 	e.checkUsage(t, "alice")
 }

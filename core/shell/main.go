@@ -17,8 +17,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/myftp/myftp/lib/checksum"
 )
 
 // Exit codes of myftpc.
@@ -49,6 +53,9 @@ commands: typed at the prompt on a terminal, from -c, or one a line from standar
                       says so); default client.trust_new of the settings, false
   --insecure          do not check the server's certificate, and accept a server without TLS
                       (warnings say so)
+  --checksum ALGO     verify transfers with ALGO (blake3, sha256 or md5) when the server offers
+                      it, else with the best one it offers (default client.checksum of the
+                      settings, blake3)
   --retry N           retry a transfer cut by a lost connection up to N times, reconnecting and
                       resuming each time; after the first retry each waits longer, from 1 s up
                       to 30 s, for the server to come back (default 0)
@@ -149,6 +156,7 @@ func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 // options are the parsed command line.
 type options struct {
 	root, conf, user, knownHosts, addr string
+	checksum                           string
 	commands                           string
 	hasCommands                        bool
 	passwordStdin, insecure, trustNew  bool
@@ -168,6 +176,13 @@ func parseArgs(args []string) (options, error) {
 	fl.BoolVar(&o.insecure, "insecure", false, "")
 	fl.BoolVar(&o.trustNew, "trust-new", false, "")
 	fl.StringVar(&o.knownHosts, "known-hosts", "", "")
+	fl.Func("checksum", "", func(s string) error {
+		if !slices.Contains(checksum.Transfer(), s) {
+			return fmt.Errorf("want one of %s", strings.Join(checksum.Transfer(), ", "))
+		}
+		o.checksum = s
+		return nil
+	})
 	fl.Func("retry", "", func(s string) error { return parseRetry(s, &o.retry) })
 	var rest []string
 	for {

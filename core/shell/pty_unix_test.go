@@ -19,6 +19,7 @@ import (
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/certs"
+	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/transfer"
 )
 
@@ -209,7 +210,7 @@ func TestInteractive(t *testing.T) {
 	term.expect(`rst\.txt `)
 	term.send("\r")
 	term.expect(`first\.txt \[=+\] 100%  15 B / 15 B .*\r\n`)
-	term.expect(`File \[first\.txt\] download successful: 15 B in \d+\.\d\d s \(.*/s\), md5 [0-9a-f]{32}\r\n`)
+	term.expect(`File \[first\.txt\] download successful: 15 B in \d+\.\d\d s \(.*/s\), blake3 ` + servertest.Sum(checksum.BLAKE3, []byte("the first file\n")) + `\r\n`)
 	term.expect(`ftp:/> `)
 	if got, err := os.ReadFile(filepath.Join(f.local, "first.txt")); err != nil || string(got) != "the first file\n" {
 		t.Fatalf("first.txt: %q, %v", got, err)
@@ -240,7 +241,7 @@ func TestInteractive(t *testing.T) {
 	term.expect(`the interrupted transfer closed the connection; reconnecting to `)
 	term.expect(`resuming at (.*) of 8 MiB\r\n`)
 	term.expect(`big\.bin \[=+\] 100%  8 MiB / 8 MiB `)
-	term.expect(`File \[big\.bin\] download successful: 8 MiB in .*, resumed from .*, md5 [0-9a-f]{32}\r\n`)
+	term.expect(`File \[big\.bin\] download successful: 8 MiB in .*, resumed from .*, blake3 ` + servertest.Sum(checksum.BLAKE3, big) + `\r\n`)
 	term.expect(`ftp:/> `)
 	if got, err := os.ReadFile(filepath.Join(f.local, "big.bin")); err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("big.bin after the resume: %d bytes, %v", len(got), err)

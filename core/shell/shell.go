@@ -79,8 +79,12 @@ func (s *session) configure(settings *conf.Settings) error {
 	if kh == "" {
 		kh = settings.Client.KnownHosts
 	}
+	algo := s.opt.checksum
+	if algo == "" {
+		algo = settings.Client.Checksum
+	}
 	s.cfg = client.Config{Addr: addr, KnownHosts: kh, Insecure: s.opt.insecure, RequireTLS: !settings.Client.AllowPlaintext,
-		TrustNew: s.trustNew, Notify: s.notify}
+		TrustNew: s.trustNew, Notify: s.notify, Checksum: algo}
 	s.trustAll = s.opt.trustNew || settings.Client.TrustNew
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/myftp/myftp/core/server/servertest"
+	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/proto"
 	"github.com/myftp/myftp/lib/transfer"
 )
@@ -83,7 +84,7 @@ func TestRetryResumesAfterDrop(t *testing.T) {
 			t.Errorf("stderr %q: no %q", r.stderr, want)
 		}
 	}
-	summary := regexp.MustCompile(`(?m)^File \[big.bin\] download successful: 3 MiB in \d+\.\d\d s \(.*/s\), resumed from (.+), md5 [0-9a-f]{32}$`)
+	summary := regexp.MustCompile(`(?m)^File \[big.bin\] download successful: 3 MiB in \d+\.\d\d s \(.*/s\), resumed from (.+), blake3 ` + servertest.Sum(checksum.BLAKE3, data) + `$`)
 	if !regexp.MustCompile(`(?m)^resuming at .* of 3 MiB$`).MatchString(r.stdout) || !summary.MatchString(r.stdout) {
 		t.Errorf("stdout %q: want a resume and the summary", r.stdout)
 	}

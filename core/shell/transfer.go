@@ -158,7 +158,7 @@ func transferError(ctx context.Context, dir string, err error) error {
 
 // summary is the line that ends a transfer:
 //
-//	File [x] upload successful: 10 MiB in 0.21 s (47.6 MiB/s), md5 3f2a...
+//	File [x] upload successful: 10 MiB in 0.21 s (47.6 MiB/s), blake3 3f2a...
 //
 // with ", resumed from 52.3 MiB" when it resumed and ", restarted: REASON" when a partial file
 // could not be continued. The speed counts the bytes that travelled. The name (from the server in
@@ -173,7 +173,7 @@ func summary(dir, name string, r client.Result) string {
 	if r.Restart != "" {
 		fmt.Fprintf(&b, ", restarted: %s", visible(r.Restart))
 	}
-	fmt.Fprintf(&b, ", md5 %s", r.MD5)
+	fmt.Fprintf(&b, ", %s %s", r.Checksum, r.Sum)
 	return b.String()
 }
 

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,8 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/proto"
-	"github.com/myftp/myftp/lib/transfer"
 )
 
 // Item is one file of a batch transfer.
@@ -134,8 +133,9 @@ func (c *Client) sendSmall(ctx context.Context, items []Item, base int, queue ch
 			}
 			continue
 		}
-		sum := md5.Sum(data)
-		p.res.Size, p.res.MD5 = int64(len(data)), hex.EncodeToString(sum[:])
+		h := checksum.New(c.Checksum())
+		h.Write(data)
+		p.res.Size, p.res.Checksum, p.res.Sum = int64(len(data)), c.Checksum(), hex.EncodeToString(h.Sum(nil))
 		if err := c.sendPut(p.res, fi.ModTime(), data); err != nil {
 			return err
 		}
@@ -183,7 +183,7 @@ func readSmall(local string) ([]byte, os.FileInfo, error) {
 
 // sendPut writes the three frames of a pipelined upload.
 func (c *Client) sendPut(r Result, mtime time.Time, data []byte) error {
-	if err := c.send(proto.Request{Op: proto.OpPut, Path: r.Remote, Size: r.Size, Mtime: mtime.UTC()}); err != nil {
+	if err := c.send(withChecksum(proto.Request{Op: proto.OpPut, Path: r.Remote, Size: r.Size, Mtime: mtime.UTC()}, r.Checksum)); err != nil {
 		return err
 	}
 	if len(data) > 0 {
@@ -194,7 +194,7 @@ func (c *Client) sendPut(r Result, mtime time.Time, data []byte) error {
 			return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
 		}
 	}
-	return c.send(proto.Request{Op: proto.OpDone, MD5: r.MD5})
+	return c.send(doneRequest(r.Checksum, r.Sum))
 }
 
 // readPutReplies reads the replies of one pipelined upload; the first negative one is its error.
@@ -308,15 +308,11 @@ func (c *Client) sendGets(ctx context.Context, items []Item, resume bool, queue 
 			g.err = fmt.Errorf("%s: also the target of %s in this batch; not downloaded", g.target, items[k].Remote)
 		} else {
 			targets[key] = i
-			g.pf, g.offset, g.h, g.err = openPartial(g.target, resume)
+			g.pf, g.offset, g.h, g.err = openPartial(g.target, resume, c.Checksum())
 		}
 		g.start = time.Now() // its prefix is hashed: see Result.Elapsed
 		if g.err == nil {
-			req := proto.Request{Op: proto.OpGet, Path: it.Remote, Offset: g.offset}
-			if g.offset > 0 {
-				req.PrefixMD5 = transfer.Hex(g.h)
-			}
-			if err := c.send(req); err != nil {
+			if err := c.send(getRequest(it.Remote, c.Checksum(), g.offset, g.h)); err != nil {
 				g.abandon()
 				return err
 			}

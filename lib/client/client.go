@@ -1,5 +1,5 @@
 // Package client is the Go API of myftp: Dial a server, Login, then list, move around, and transfer
-// files with md5 verification and resume. The shell (myftpc), the end-to-end tests and the
+// files verified end to end (blake3, sha256 or md5, as the server offers) and resume. The shell (myftpc), the end-to-end tests and the
 // benchmarks all use it.
 //
 // A Client is one session; use it from one goroutine at a time. After a network error or a
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/myftp/myftp/lib/certs"
+	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/proto"
 )
 
@@ -69,6 +70,10 @@ type Config struct {
 	IOTimeout time.Duration
 	// LocalAddr is the address to connect from; nil lets the system choose.
 	LocalAddr net.Addr
+	// Checksum is the algorithm transfers are verified with when the server offers it
+	// ("blake3", "sha256", "md5"); otherwise the best one the server offers (md5 with a server
+	// that offers none). Empty means blake3.
+	Checksum string
 }
 
 // Client is a session with a myftp server.
@@ -276,6 +281,16 @@ func (c *Client) TLS() bool { return c.greeting.TLS }
 
 // ServerName returns the name the server announced.
 func (c *Client) ServerName() string { return c.greeting.Server }
+
+// Checksum is the algorithm this connection's transfers are verified with: Config.Checksum if the
+// server offers it, else the best one it offers.
+func (c *Client) Checksum() string {
+	pref := c.cfg.Checksum
+	if pref == "" {
+		pref = checksum.BLAKE3
+	}
+	return checksum.Pick(pref, c.greeting.Checksums)
+}
 
 // Close sends quit (best effort, without waiting for the reply) and closes the connection. It
 // returns nil, also when the connection was already closed by an error. Unlike the other methods,

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/md5"
 	"errors"
 	"fmt"
 	"hash"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/proto"
 	"github.com/myftp/myftp/lib/transfer"
 )
@@ -32,7 +32,8 @@ type Options struct {
 type Result struct {
 	Local, Remote string
 	Size          int64  // of the whole file
-	MD5           string // hex md5 of the whole file, verified by both sides
+	Checksum      string // the algorithm that verified it: "blake3", "sha256" or "md5"
+	Sum           string // hex checksum of the whole file, verified by both sides
 	Offset        int64  // where this transfer started: > 0 when it resumed
 	Restart       string // why it started at 0 although a partial existed; "" otherwise
 	// Elapsed is how long the data took (Put, Get): from when it starts to flow, both sides having
@@ -64,7 +65,7 @@ func (c *Client) Put(ctx context.Context, local, remote string, opt Options) (Re
 		remote = filepath.Base(local)
 	}
 	defer c.closeOnCancel(ctx)()
-	res := Result{Local: local, Remote: remote, Size: fi.Size()}
+	res := Result{Local: local, Remote: remote, Size: fi.Size(), Checksum: c.Checksum()}
 	offset, h, err := c.openUpload(f, fi, &res, !opt.NoResume)
 	if err != nil {
 		return res, ctxErr(ctx, err)
@@ -74,8 +75,8 @@ func (c *Client) Put(ctx context.Context, local, remote string, opt Options) (Re
 	if err := c.stream(ctx, f, fi.Size()-offset, h, offset, opt.Progress); err != nil {
 		return res, ctxErr(ctx, err)
 	}
-	res.MD5 = transfer.Hex(h)
-	if err := c.send(proto.Request{Op: proto.OpDone, MD5: res.MD5}); err != nil {
+	res.Sum = transfer.Hex(h)
+	if err := c.send(doneRequest(res.Checksum, res.Sum)); err != nil {
 		return res, ctxErr(ctx, err)
 	}
 	if _, err := c.roundTripFlushed(); err != nil {
@@ -83,6 +84,38 @@ func (c *Client) Put(ctx context.Context, local, remote string, opt Options) (Re
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// doneRequest ends an upload verified with algo: md5 in the field servers before checksum read.
+func doneRequest(algo, sum string) proto.Request {
+	if algo == checksum.MD5 {
+		return proto.Request{Op: proto.OpDone, MD5: sum}
+	}
+	return proto.Request{Op: proto.OpDone, Sum: sum}
+}
+
+// withChecksum names algo in a put or get; md5 is named by saying nothing, which servers before
+// checksum understand.
+func withChecksum(req proto.Request, algo string) proto.Request {
+	if algo != checksum.MD5 {
+		req.Checksum = algo
+	}
+	return req
+}
+
+// replyPrefix and replySum are the digests a reply carries, whichever field the server used.
+func replyPrefix(rep proto.Reply) string {
+	if rep.PrefixSum != "" {
+		return rep.PrefixSum
+	}
+	return rep.PrefixMD5
+}
+
+func replySum(rep proto.Reply) string {
+	if rep.Sum != "" {
+		return rep.Sum
+	}
+	return rep.MD5
 }
 
 // closeOnCancel makes the connection unusable as soon as ctx ends, so that a cancelled transfer
@@ -125,23 +158,24 @@ func openLocal(local string) (*os.File, fs.FileInfo, error) {
 // prefix is hashed and compared with the server's; if they differ the upload restarts at 0. It
 // returns the offset (f is positioned there) and the md5 state of the bytes before it.
 func (c *Client) openUpload(f *os.File, fi fs.FileInfo, res *Result, resume bool) (int64, hash.Hash, error) {
-	req := proto.Request{Op: proto.OpPut, Path: res.Remote, Size: fi.Size(), Mtime: fi.ModTime().UTC(), Resume: resume}
+	req := withChecksum(proto.Request{Op: proto.OpPut, Path: res.Remote, Size: fi.Size(), Mtime: fi.ModTime().UTC(), Resume: resume},
+		res.Checksum)
 	rep, err := c.roundTrip(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("upload %s: %w", res.Remote, err)
 	}
 	res.Restart = rep.Restart
 	if rep.Offset == 0 {
-		return 0, md5.New(), nil
+		return 0, checksum.New(res.Checksum), nil
 	}
 	if rep.Offset > fi.Size() {
 		return 0, nil, c.fail(fmt.Errorf("%w: resume offset %d beyond the file's %d bytes", ErrProtocol, rep.Offset, fi.Size()))
 	}
-	h, err := transfer.HashPrefix(f, rep.Offset)
+	h, err := transfer.HashPrefix(res.Checksum, f, rep.Offset)
 	if err != nil {
 		return 0, nil, err
 	}
-	if transfer.Hex(h) == rep.PrefixMD5 {
+	if transfer.Hex(h) == replyPrefix(rep) {
 		return rep.Offset, h, nil
 	}
 	res.Restart = "the local file differs from the part already uploaded"
@@ -152,7 +186,7 @@ func (c *Client) openUpload(f *os.File, fi fs.FileInfo, res *Result, resume bool
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, nil, err
 	}
-	return 0, md5.New(), nil
+	return 0, checksum.New(res.Checksum), nil
 }
 
 // stream sends n bytes of r as data frames, hashing them into h, while this goroutine reads the
@@ -246,7 +280,7 @@ func (w frameWriter) Write(b []byte) (int, error) {
 
 // Get downloads remote to local (its base name in the current local directory if local is "",
 // inside local if local is a directory). The data goes to a partial file beside the target
-// (transfer.PartialName) and is renamed into place only when its md5 matches the server's. A
+// (transfer.PartialName) and is renamed into place only when its checksum matches the server's. A
 // partial file left by an interrupted download is continued if its content is still a prefix of
 // the remote file.
 func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Result, error) {
@@ -255,14 +289,12 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Re
 	if err != nil {
 		return Result{Remote: remote}, err
 	}
-	pf, offset, h, err := openPartial(target, !opt.NoResume)
+	algo := c.Checksum()
+	pf, offset, h, err := openPartial(target, !opt.NoResume, algo)
 	if err != nil {
 		return Result{}, err
 	}
-	req := proto.Request{Op: proto.OpGet, Path: remote, Offset: offset}
-	if offset > 0 {
-		req.PrefixMD5 = transfer.Hex(h)
-	}
+	req := getRequest(remote, algo, offset, h)
 	if err := c.send(req); err != nil {
 		pf.Close()
 		return Result{}, err
@@ -274,6 +306,20 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Re
 	res, err := c.receive(ctx, pf, h, offset, opt.Progress)
 	res.Local, res.Remote = target, remote
 	return res, err
+}
+
+// getRequest asks for remote, verified with algo, from offset, where the local part has the
+// checksum h has computed.
+func getRequest(remote, algo string, offset int64, h hash.Hash) proto.Request {
+	req := withChecksum(proto.Request{Op: proto.OpGet, Path: remote, Offset: offset}, algo)
+	switch {
+	case offset == 0:
+	case algo == checksum.MD5:
+		req.PrefixMD5 = transfer.Hex(h)
+	default:
+		req.PrefixSum = transfer.Hex(h)
+	}
+	return req
 }
 
 // localTarget decides where a download of remote goes: local itself, or the remote base name
@@ -319,8 +365,8 @@ func isDir(dir string) error {
 }
 
 // openPartial opens (or creates) the partial file of target and, when resuming, hashes what it
-// holds. The file is positioned at its end.
-func openPartial(target string, resume bool) (*os.File, int64, hash.Hash, error) {
+// holds with algo. The file is positioned at its end.
+func openPartial(target string, resume bool, algo string) (*os.File, int64, hash.Hash, error) {
 	pf, err := os.OpenFile(transfer.PartialName(target), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, 0, nil, err
@@ -334,9 +380,9 @@ func openPartial(target string, resume bool) (*os.File, int64, hash.Hash, error)
 			pf.Close()
 			return nil, 0, nil, err
 		}
-		return pf, 0, md5.New(), nil
+		return pf, 0, checksum.New(algo), nil
 	}
-	h, err := transfer.HashPrefix(pf, fi.Size())
+	h, err := transfer.HashPrefix(algo, pf, fi.Size())
 	if err != nil {
 		pf.Close()
 		return nil, 0, nil, err
@@ -370,7 +416,10 @@ func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset i
 	if rep.Code != proto.CodeDataFollows {
 		return res, c.fail(fmt.Errorf("%w: get reply %d", ErrProtocol, rep.Code))
 	}
-	res.Size, res.Offset, res.Restart = rep.Size, rep.Offset, rep.Restart
+	res.Size, res.Offset, res.Restart, res.Checksum = rep.Size, rep.Offset, rep.Restart, checksum.MD5
+	if rep.Checksum != "" {
+		res.Checksum = rep.Checksum
+	}
 	start := time.Now()
 	defer func() { res.Elapsed = time.Since(start) }()
 	if rep.Offset != offset {
@@ -389,10 +438,11 @@ func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset i
 	if err != nil {
 		return res, err
 	}
-	res.MD5 = transfer.Hex(h)
-	if final.MD5 != res.MD5 || (rep.MD5 != "" && rep.MD5 != final.MD5) {
+	res.Sum = transfer.Hex(h)
+	want := replySum(final)
+	if want != res.Sum || (replySum(rep) != "" && replySum(rep) != want) {
 		keep = false
-		return res, &transfer.MismatchError{Name: filepath.Base(targetOf(name)), Want: final.MD5, Got: res.MD5}
+		return res, &transfer.MismatchError{Name: filepath.Base(targetOf(name)), Checksum: res.Checksum, Want: want, Got: res.Sum}
 	}
 	return res, finishPartial(pf, rep.Mtime)
 }

@@ -47,7 +47,7 @@ func TestOpenPartial(t *testing.T) {
 	md5hex := func(b []byte) string { return fmt.Sprintf("%x", md5.Sum(b)) }
 	t.Run("new", func(t *testing.T) {
 		target := filepath.Join(t.TempDir(), "a.bin")
-		pf, off, h, err := openPartial(target, true)
+		pf, off, h, err := openPartial(target, true, "md5")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestOpenPartial(t *testing.T) {
 	}
 	t.Run("resume", func(t *testing.T) {
 		target := setup(t)
-		pf, off, h, err := openPartial(target, true)
+		pf, off, h, err := openPartial(target, true, "md5")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func TestOpenPartial(t *testing.T) {
 	})
 	t.Run("no resume", func(t *testing.T) {
 		target := setup(t)
-		pf, off, h, err := openPartial(target, false)
+		pf, off, h, err := openPartial(target, false, "md5")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +98,7 @@ func TestOpenPartial(t *testing.T) {
 		}
 	})
 	t.Run("directory missing", func(t *testing.T) {
-		if pf, _, _, err := openPartial(filepath.Join(t.TempDir(), "no", "a.bin"), true); err == nil {
+		if pf, _, _, err := openPartial(filepath.Join(t.TempDir(), "no", "a.bin"), true, "md5"); err == nil {
 			pf.Close()
 			t.Fatal("openPartial in a missing directory succeeded")
 		}

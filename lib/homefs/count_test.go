@@ -195,7 +195,7 @@ func TestFileQuota(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(base, "u", "x", "y", "w")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the refused mkdir -p made a directory: %v", err)
 	}
-	_, err = f.BeginUpload("b", 1, srcMtime, false)
+	_, err = f.BeginUpload("b", 1, srcMtime, false, "")
 	wantKind(t, "an upload, which needs two entries while it runs, with room for one", err, ErrQuota)
 	_, err = f.BeginStream("b", 0)
 	wantKind(t, "a stream with room for one entry", err, ErrQuota)
@@ -281,7 +281,7 @@ func TestMaxPartials(t *testing.T) {
 	for _, p := range []string{"a", "b", "c"} {
 		keepPartial(t, f, p, []byte("12"), 10)
 	}
-	_, err := f.BeginUpload("d", 10, srcMtime, false)
+	_, err := f.BeginUpload("d", 10, srcMtime, false, "")
 	wantKind(t, "a fourth unfinished upload", err, ErrQuota)
 	if err != nil && !strings.Contains(err.Error(), "3 unfinished uploads kept, at most 3") ||
 		err != nil && !strings.Contains(err.Error(), "partials, rm --partial NAME") {
@@ -295,14 +295,14 @@ func TestMaxPartials(t *testing.T) {
 	// Those kept can be resumed or started again; uploads in progress count.
 	u := begin(t, f, "a", 10, srcMtime, true)
 	g := openAgain(t, s, "u", 1<<20)
-	_, err = g.BeginUpload("d", 10, srcMtime, false)
+	_, err = g.BeginUpload("d", 10, srcMtime, false, "")
 	wantKind(t, "a fourth unfinished upload while one of the three is resumed", err, ErrQuota)
 	u.Write([]byte("34567890"))
 	if _, err := u.Commit(md5hex([]byte("1234567890"))); err != nil {
 		t.Fatal(err)
 	}
 	keepPartial(t, g, "d", []byte("12"), 10)
-	_, err = g.BeginUpload("e", 10, srcMtime, false)
+	_, err = g.BeginUpload("e", 10, srcMtime, false, "")
 	wantKind(t, "a fourth one again", err, ErrQuota)
 	if err := g.RemovePartial("b"); err != nil {
 		t.Fatal(err)
@@ -409,7 +409,7 @@ func TestOpenUnmarkedHome(t *testing.T) {
 	if _, err := f.Mkdir("d", false); err != nil {
 		t.Errorf("mkdir: %v", err)
 	}
-	_, err = f.BeginUpload("b", 3, srcMtime, false)
+	_, err = f.BeginUpload("b", 3, srcMtime, false, "")
 	wantKind(t, "an upload with no room for the reserved directory", err, ErrIO)
 	if err != nil && !strings.Contains(err.Error(), "cannot make its directory for unfinished uploads") {
 		t.Errorf("message %q", err)

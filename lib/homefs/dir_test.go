@@ -212,8 +212,8 @@ func TestRenameMovesMD5Record(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.Close()
-		if d.MD5 != md5hex([]byte("aaaa")) {
-			t.Errorf("MD5 after Rename(%s, %s) = %q, want the md5 of the moved file", r[0], r[1], d.MD5)
+		if d.Recorded("md5") != md5hex([]byte("aaaa")) {
+			t.Errorf("MD5 after Rename(%s, %s) = %q, want the md5 of the moved file", r[0], r[1], d.Recorded("md5"))
 		}
 	}
 }

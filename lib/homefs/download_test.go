@@ -67,23 +67,23 @@ func TestDownloadMD5Record(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.MD5 != tc.want {
-				t.Errorf("MD5 = %q, want %q", d.MD5, tc.want)
+			if d.Recorded("md5") != tc.want {
+				t.Errorf("MD5 = %q, want %q", d.Recorded("md5"), tc.want)
 			}
 			got := readAll(t, d)
 			if !bytes.Equal(got, tc.data) || d.Info.Size != int64(len(tc.data)) || d.Info.Name != "f" || d.Info.Type != 'f' {
 				t.Errorf("download: %d bytes, Info %+v; want %d bytes", len(got), d.Info, len(tc.data))
 			}
 			// The sender hashed while sending and records it; the next download has it.
-			f.RecordMD5(d, md5Of(f, got))
+			f.Record(d, md5Of(f, got))
 			d.Close()
 			d, err = f.OpenDownload("/f")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			if d.MD5 != md5hex(tc.data) {
-				t.Errorf("after RecordMD5: MD5 = %q, want %q", d.MD5, md5hex(tc.data))
+			if d.Recorded("md5") != md5hex(tc.data) {
+				t.Errorf("after RecordMD5: MD5 = %q, want %q", d.Recorded("md5"), md5hex(tc.data))
 			}
 		})
 	}
@@ -132,20 +132,20 @@ func TestRecordMD5IgnoredAfterChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.MD5 != "" {
-				t.Errorf("a file never uploaded has MD5 %q", d.MD5)
+			if d.Recorded("md5") != "" {
+				t.Errorf("a file never uploaded has MD5 %q", d.Recorded("md5"))
 			}
 			sent := readAll(t, d)
 			d.Close()
 			tc.change(t, real)
-			f.RecordMD5(d, md5Of(f, sent))
+			f.Record(d, md5Of(f, sent))
 			d, err = f.OpenDownload("f")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			if d.MD5 != "" {
-				t.Errorf("MD5 = %q: the record of the older content was stored", d.MD5)
+			if d.Recorded("md5") != "" {
+				t.Errorf("MD5 = %q: the record of the older content was stored", d.Recorded("md5"))
 			}
 		})
 	}
@@ -174,18 +174,18 @@ func TestDownloadDuringReplace(t *testing.T) {
 	if got := append(first, rest...); !bytes.Equal(got, old) {
 		t.Errorf("the open download read %d bytes that differ from the old file", len(got))
 	}
-	if d.MD5 != md5hex(old) {
-		t.Errorf("the open download's MD5 changed to %q", d.MD5)
+	if d.Recorded("md5") != md5hex(old) {
+		t.Errorf("the open download's MD5 changed to %q", d.Recorded("md5"))
 	}
 	// Recording the old md5 now must not label the new file.
-	f.RecordMD5(d, md5Of(f, old))
+	f.Record(d, md5Of(f, old))
 	e, err := g.OpenDownload("f")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if got := readAll(t, e); !bytes.Equal(got, fresh) || e.MD5 != md5hex(fresh) {
-		t.Errorf("a new download: %d bytes, MD5 %q; want the new file and its md5", len(got), e.MD5)
+	if got := readAll(t, e); !bytes.Equal(got, fresh) || e.Recorded("md5") != md5hex(fresh) {
+		t.Errorf("a new download: %d bytes, MD5 %q; want the new file and its md5", len(got), e.Recorded("md5"))
 	}
 	checkUsage(t, f, base, "u", int64(len(fresh)))
 }
@@ -260,12 +260,12 @@ func downloadMD5(t *testing.T, f *FS, p string) string {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	return d.MD5
+	return d.Recorded("md5")
 }
 
 // md5Of returns a hash from f.NewMD5 that has hashed b, as a sender's would.
 func md5Of(f *FS, b []byte) hash.Hash {
-	h := f.NewMD5()
+	h := f.NewHash("")
 	h.Write(b)
 	return h
 }

@@ -23,7 +23,7 @@ var (
 	ErrQuota       = errors.New("quota exceeded")
 	ErrBusy        = errors.New("file busy: being uploaded by another session")
 	ErrNoSpace     = errors.New("no space left on the server")
-	ErrChecksum    = errors.New("md5 mismatch")
+	ErrChecksum    = errors.New("checksum mismatch")
 	ErrSize        = errors.New("size mismatch")
 	ErrOffset      = errors.New("invalid offset")
 	ErrIO          = errors.New("i/o error on the server")

@@ -48,7 +48,7 @@ func openAgain(t testing.TB, s *Store, home string, quota int64) *FS {
 // begin starts an upload that must be accepted.
 func begin(t testing.TB, f *FS, p string, size int64, mtime time.Time, resume bool) *Upload {
 	t.Helper()
-	u, err := f.BeginUpload(p, size, mtime, resume)
+	u, err := f.BeginUpload(p, size, mtime, resume, "")
 	if err != nil {
 		t.Fatalf("BeginUpload(%q, %d): %v", p, size, err)
 	}
@@ -58,7 +58,7 @@ func begin(t testing.TB, f *FS, p string, size int64, mtime time.Time, resume bo
 // put uploads content to p in one piece and commits it with the right md5.
 func put(t testing.TB, f *FS, p string, content []byte) Entry {
 	t.Helper()
-	u, err := f.BeginUpload(p, int64(len(content)), srcMtime, false)
+	u, err := f.BeginUpload(p, int64(len(content)), srcMtime, false, "")
 	if err != nil {
 		t.Fatalf("BeginUpload(%q): %v", p, err)
 	}

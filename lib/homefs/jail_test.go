@@ -194,7 +194,7 @@ var jailOps = []struct {
 }
 
 func tryUpload(f *FS, p string, resume bool) error {
-	u, err := f.BeginUpload(p, 3, srcMtime, resume)
+	u, err := f.BeginUpload(p, 3, srcMtime, resume, "")
 	if err != nil {
 		return err
 	}
@@ -474,7 +474,7 @@ func TestListHidesReserved(t *testing.T) {
 	base := t.TempDir()
 	_, f := openHome(t, base, "u", 1<<20, Options{})
 	put(t, f, "done.txt", []byte("done"))
-	u, err := f.BeginUpload("half.txt", 10, srcMtime, false)
+	u, err := f.BeginUpload("half.txt", 10, srcMtime, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func TestPathLimits(t *testing.T) {
 		},
 		"put": func(t *testing.T, f *FS, p string) error {
 			mkdirs(t, f, path.Dir(p))
-			u, err := f.BeginUpload(p, 4, srcMtime, false)
+			u, err := f.BeginUpload(p, 4, srcMtime, false, "")
 			if err != nil {
 				return err
 			}
@@ -198,8 +198,8 @@ func TestRenameDirectoryLimits(t *testing.T) {
 					t.Fatal(err)
 				}
 				d.Close()
-				if d.MD5 != md5hex([]byte("data")) {
-					t.Errorf("MD5 of %s = %q: the md5 record did not follow the file", tc.inside, d.MD5)
+				if d.Recorded("md5") != md5hex([]byte("data")) {
+					t.Errorf("MD5 of %s = %q: the md5 record did not follow the file", tc.inside, d.Recorded("md5"))
 				}
 			}
 			checkUsage(t, f, base, "u", before)

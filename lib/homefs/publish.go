@@ -1,7 +1,6 @@
 package homefs
 
 import (
-	"hash"
 	"os"
 	"path"
 	"time"
@@ -33,7 +32,7 @@ func (f *FS) finishPartial(file *os.File, rel, vpath string, mtime time.Time) er
 // description become one entry of the tree), and records its md5 and the
 // states of h. When the file cannot be published (the home was made anew, a directory took its
 // name, the rename failed), fail settles the upload as aborted, under the same lock.
-func (f *FS) publish(rel, vpath string, sl *slot, added int64, md5hex string, h hash.Hash, fail func()) (Entry, error) {
+func (f *FS) publish(rel, vpath string, sl *slot, added int64, sum string, h *stateHash, fail func()) (Entry, error) {
 	hm := f.h
 	hm.mu.Lock()
 	defer hm.mu.Unlock()
@@ -71,7 +70,7 @@ func (f *FS) publish(rel, vpath string, sl *slot, added int64, md5hex string, h 
 		return Entry{}, wrapOS(err, vpath)
 	}
 	if sums, err := f.metaRoot(sumsDir); err == nil {
-		writeSum(sums, rel, MD5, md5hex, fi)
+		writeSum(sums, rel, h.algo, sum, fi)
 		writeStates(sums, rel, h, fi)
 	}
 	return entryOf(path.Base(vpath), fi), nil

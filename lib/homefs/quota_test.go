@@ -102,7 +102,7 @@ func TestQuotaExactFit(t *testing.T) {
 	_, f := openHome(t, base, "u", 100, Options{FormatSize: func(n int64) string { return fmt.Sprintf("%dB", n) }})
 	put(t, f, "old", make([]byte, 40))
 
-	_, err := f.BeginUpload("big", 61, srcMtime, false)
+	_, err := f.BeginUpload("big", 61, srcMtime, false, "")
 	wantKind(t, "BeginUpload of one byte more than free", err, ErrQuota)
 	if err != nil {
 		msg := err.Error()
@@ -123,7 +123,7 @@ func TestQuotaExactFit(t *testing.T) {
 	put(t, f, "big", make([]byte, 60))
 	checkUsage(t, f, base, "u", 100)
 	put(t, f, "empty", nil) // nothing more needed: a full home still takes empty files
-	_, err = f.BeginUpload("one", 1, srcMtime, false)
+	_, err = f.BeginUpload("one", 1, srcMtime, false, "")
 	wantKind(t, "BeginUpload on a full home", err, ErrQuota)
 	checkUsage(t, f, base, "u", 100)
 }
@@ -141,7 +141,7 @@ func TestQuotaReplace(t *testing.T) {
 		t.Errorf("f after replacement: %d bytes", len(b))
 	}
 	// One byte more than the file it replaces does not fit.
-	_, err := f.BeginUpload("f", 101, srcMtime, false)
+	_, err := f.BeginUpload("f", 101, srcMtime, false, "")
 	wantKind(t, "BeginUpload(f, 101)", err, ErrQuota)
 	if err != nil && !strings.Contains(err.Error(), "needs 1 bytes") {
 		t.Errorf("message %q: the upload needs 1 byte more", err)
@@ -156,7 +156,7 @@ func TestRemoveFreesAtOnce(t *testing.T) {
 	base := t.TempDir()
 	_, f := openHome(t, base, "u", 100, Options{})
 	put(t, f, "f", make([]byte, 100))
-	_, err := f.BeginUpload("g", 10, srcMtime, false)
+	_, err := f.BeginUpload("g", 10, srcMtime, false, "")
 	wantKind(t, "BeginUpload on a full home", err, ErrQuota)
 	if err := f.Remove("f"); err != nil {
 		t.Fatal(err)
@@ -179,11 +179,11 @@ func TestSetQuotaBelowUse(t *testing.T) {
 		t.Errorf("other session: Usage() = %d, %d; want 50, 20", used, quota)
 	}
 	for _, size := range []int64{0, 1, 10} {
-		_, err := g.BeginUpload("c", size, srcMtime, false)
+		_, err := g.BeginUpload("c", size, srcMtime, false, "")
 		wantKind(t, fmt.Sprintf("BeginUpload(%d) over quota", size), err, ErrQuota)
 	}
 	// Replacing a file with a smaller one is still refused: the home stays over its quota.
-	_, err := g.BeginUpload("a", 1, srcMtime, false)
+	_, err := g.BeginUpload("a", 1, srcMtime, false, "")
 	wantKind(t, "smaller replacement over quota", err, ErrQuota)
 	for _, n := range []string{"a", "b"} {
 		if _, err := f.Stat(n); err != nil {
@@ -219,7 +219,7 @@ func TestConcurrentReservations(t *testing.T) {
 		for i := range sessions {
 			wg.Go(func() {
 				<-start
-				uploads[i], errs[i] = fss[i].BeginUpload(fmt.Sprintf("f%d", i), 30, srcMtime, false)
+				uploads[i], errs[i] = fss[i].BeginUpload(fmt.Sprintf("f%d", i), 30, srcMtime, false, "")
 			})
 		}
 		close(start)
@@ -309,7 +309,7 @@ func TestChangeWhileReplacing(t *testing.T) {
 			for i := range 60 {
 				put(t, f, "f", old)
 				put(t, f, "a", make([]byte, 100))
-				u, err := f.BeginUpload("f", int64(len(fresh)), srcMtime, false)
+				u, err := f.BeginUpload("f", int64(len(fresh)), srcMtime, false, "")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -359,7 +359,7 @@ func TestUsageSurvivesRestart(t *testing.T) {
 			}
 		}},
 		{"aborted partial", func(t *testing.T) {
-			u, err := f.BeginUpload("p", 500, srcMtime, false)
+			u, err := f.BeginUpload("p", 500, srcMtime, false, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -367,7 +367,7 @@ func TestUsageSurvivesRestart(t *testing.T) {
 			u.Abort()
 		}},
 		{"resumed and aborted again", func(t *testing.T) {
-			u, err := f.BeginUpload("p", 500, srcMtime, true)
+			u, err := f.BeginUpload("p", 500, srcMtime, true, "")
 			if err != nil || u.Offset() != 123 {
 				t.Fatalf("resume: %v", err)
 			}
@@ -430,7 +430,7 @@ func TestQuotaHugeSize(t *testing.T) {
 	_, f := openHome(t, t.TempDir(), "u", 1<<30, Options{})
 	put(t, f, "small", make([]byte, 100))
 	for _, size := range []int64{math.MaxInt64, math.MaxInt64 - 50, 1<<62 + 1} {
-		u, err := f.BeginUpload("huge", size, srcMtime, false)
+		u, err := f.BeginUpload("huge", size, srcMtime, false, "")
 		if u != nil {
 			u.Abort()
 		}
@@ -445,13 +445,13 @@ func TestReplacementCredit(t *testing.T) {
 	t.Parallel()
 	s, f := openHome(t, t.TempDir(), "u", 100, Options{})
 	put(t, f, "a", make([]byte, 60))
-	u, err := f.BeginUpload("a", 60, srcMtime, false)
+	u, err := f.BeginUpload("a", 60, srcMtime, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer u.Abort()
 	g := openAgain(t, s, "u", 100)
-	b, err := g.BeginUpload("b", 30, srcMtime, false)
+	b, err := g.BeginUpload("b", 30, srcMtime, false, "")
 	if err != nil {
 		t.Fatalf("30 bytes beside a same-size replacement (60 + 30 <= 100 once done): %v", err)
 	}
@@ -463,7 +463,7 @@ func TestReplacementCredit(t *testing.T) {
 	if f.h.reserved != 60 {
 		t.Fatalf("reserved %d after the replaced file was removed, want the upload's full 60", f.h.reserved)
 	}
-	if _, err := g.BeginUpload("c", 41, srcMtime, false); !errors.Is(err, ErrQuota) {
+	if _, err := g.BeginUpload("c", 41, srcMtime, false, ""); !errors.Is(err, ErrQuota) {
 		t.Fatalf("41 bytes with 0 used and 60 reserved of 100: %v, want ErrQuota", err)
 	}
 	if _, err := u.Write(make([]byte, 60)); err != nil {
@@ -492,7 +492,7 @@ func TestHomeRecreatedIsMeasuredAgain(t *testing.T) {
 	if used, _ := g.Usage(); used != 0 {
 		t.Fatalf("a new empty home counts %d bytes", used)
 	}
-	if _, err := g.BeginUpload("b", 50, srcMtime, false); err != nil {
+	if _, err := g.BeginUpload("b", 50, srcMtime, false, ""); err != nil {
 		t.Fatalf("50 bytes into the new empty home: %v", err)
 	}
 }
@@ -582,7 +582,7 @@ func TestReplacedFileRemovedBeforeClaim(t *testing.T) {
 		put(t, f, "x", old)
 		removed := make(chan error, 1)
 		go func() { removed <- g.Remove("x") }()
-		u, err := f.BeginUpload("x", size, srcMtime, false)
+		u, err := f.BeginUpload("x", size, srcMtime, false, "")
 		if rerr := <-removed; rerr != nil {
 			t.Fatal(rerr)
 		}

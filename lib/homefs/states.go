@@ -1,35 +1,57 @@
 package homefs
 
 import (
-	"crypto/md5"
 	"encoding"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/myftp/myftp/lib/checksum"
 )
 
-// stateHash is an md5 that keeps its internal state each time it has hashed a multiple of every
-// bytes.
+// stateHash is a checksum's hash (see package checksum: every one can save its state) that keeps
+// its internal state each time it has hashed a multiple of every bytes. Checking that a client's
+// part of a file is the server's (a resume) needs the checksum of a prefix: from the nearest kept
+// state, PrefixSum and a resumed upload read at most one interval, however large the file, so a
+// resume request cannot make the server hash a whole file.
 type stateHash struct {
 	hash.Hash
+	algo   string
 	every  int64
 	n      int64
 	states [][]byte // states[i] is the state after (i+1)*every bytes
 }
 
-// NewMD5 returns an md5 hash that also keeps the states a later resume needs, every
-// Options.StateEvery bytes; give it to RecordMD5 once it has hashed a whole file. Checking that a
-// client's part of a file is the server's (a resume) needs the md5 of a prefix: from the nearest
-// kept state, PrefixMD5 and a resumed upload read at most one interval, however large the file,
-// so a resume request cannot make the server hash a whole file.
-func (f *FS) NewMD5() hash.Hash { return newStateHash(f.store.opts.StateEvery) }
+// NewHash returns the hash of the checksum algo (md5 when algo is ""), keeping the states a later
+// resume needs every Options.StateEvery bytes; give it to Record once it has hashed a whole file.
+// It returns nil for an algorithm package checksum does not know.
+func (f *FS) NewHash(algo string) hash.Hash {
+	if h := f.newStateHash(algo); h != nil {
+		return h
+	}
+	return nil
+}
 
-func newStateHash(every int64) *stateHash { return &stateHash{Hash: md5.New(), every: every} }
+// StreamChecksum is the checksum algorithm the store computes for uploads whose client sends none
+// (Options.StreamChecksum); doors that hash downloads for the record use it too.
+func (f *FS) StreamChecksum() string { return f.store.opts.StreamChecksum }
+
+func (f *FS) newStateHash(algo string) *stateHash {
+	if algo == "" {
+		algo = checksum.MD5
+	}
+	h := checksum.New(algo)
+	if _, ok := h.(encoding.BinaryMarshaler); !ok {
+		return nil
+	}
+	return &stateHash{Hash: h, algo: algo, every: f.store.opts.StateEvery}
+}
 
 func (s *stateHash) Write(p []byte) (int, error) {
 	total := len(p)
@@ -41,8 +63,8 @@ func (s *stateHash) Write(p []byte) (int, error) {
 		p = p[k:]
 		if s.n == next {
 			st, err := s.Hash.(encoding.BinaryMarshaler).MarshalBinary()
-			if err != nil { // crypto/md5 always can
-				panic(fmt.Sprintf("homefs: md5 state: %v", err))
+			if err != nil { // the hashes of package checksum always can
+				panic(fmt.Sprintf("homefs: %s state: %v", s.algo, err))
 			}
 			s.states = append(s.states, st)
 		}
@@ -67,11 +89,14 @@ func (s *stateHash) encoded(n int64) []string {
 	return out
 }
 
-// hashPrefix returns a stateHash (with states every `interval` bytes) that has hashed the first n
-// bytes of r: from the latest of the stored states (made every `every` bytes) that lies within
-// them, taken on trust (they were computed from these bytes), then reading the rest.
-func (f *FS) hashPrefix(r io.ReaderAt, n int64, every int64, stored []string) (*stateHash, error) {
-	h := newStateHash(f.store.opts.StateEvery)
+// hashPrefix returns a stateHash of algo (with states every `interval` bytes) that has hashed the
+// first n bytes of r: from the latest of the stored states (made every `every` bytes) that lies
+// within them, taken on trust (they were computed from these bytes), then reading the rest.
+func (f *FS) hashPrefix(algo string, r io.ReaderAt, n int64, every int64, stored []string) (*stateHash, error) {
+	h := f.newStateHash(algo)
+	if h == nil {
+		return nil, newErr(ErrInvalidPath, "", "unknown checksum algorithm "+algo)
+	}
 	if every == h.every {
 		k := min(int64(len(stored)), n/every)
 		for ; k > 0; k-- {
@@ -104,58 +129,73 @@ func (h *stateHash) restore(states []string) error {
 	return nil
 }
 
-// stateRecord is kept beside a stored file's checksum record (KEY.states): the md5 states of the
-// file, valid while it keeps the same size, modification time and id.
+// stateRecord is kept beside a stored file's checksum record (KEY.states): the states of the
+// file's checksums, by algorithm, valid while it keeps the same size, modification time and id.
 type stateRecord struct {
-	Size   int64     `json:"size"`
-	Mtime  time.Time `json:"mtime"`
-	ID     uint64    `json:"id,omitempty"`
-	Every  int64     `json:"every"`
-	States []string  `json:"states"`
+	Size   int64               `json:"size"`
+	Mtime  time.Time           `json:"mtime"`
+	ID     uint64              `json:"id,omitempty"`
+	Every  int64               `json:"every"`
+	States map[string][]string `json:"states"`
 }
 
-// writeStates records the md5 states of the file at rel, as fi describes it. Files shorter than
-// one interval have none, and get no record.
+// writeStates records the states h kept of the file at rel, as fi describes it, beside those of
+// other algorithms. Files shorter than one interval have none.
 func writeStates(sums *os.Root, rel string, h hash.Hash, fi fs.FileInfo) {
 	sh, ok := h.(*stateHash)
 	if !ok || len(sh.states) == 0 {
-		sums.Remove(key(rel) + ".states")
 		return
 	}
-	data, err := json.Marshal(stateRecord{Size: fi.Size(), Mtime: fi.ModTime(), ID: fileID(fi), Every: sh.every,
-		States: sh.encoded(fi.Size())})
-	if err == nil {
+	r, ok := readStateRecord(sums, rel, fi)
+	if !ok || r.Every != sh.every {
+		r = stateRecord{Size: fi.Size(), Mtime: fi.ModTime(), ID: fileID(fi), Every: sh.every, States: map[string][]string{}}
+	}
+	r.States[sh.algo] = sh.encoded(fi.Size())
+	if data, err := json.Marshal(r); err == nil {
 		sums.WriteFile(key(rel)+".states", data, 0o600)
 	}
 }
 
-// readStates returns the recorded md5 states of the file at rel if they are still true of fi.
-func readStates(sums *os.Root, rel string, fi fs.FileInfo) (every int64, states []string) {
+// readStateRecord returns the states record of the file at rel if it is still true of fi.
+func readStateRecord(sums *os.Root, rel string, fi fs.FileInfo) (stateRecord, bool) {
 	data, err := sums.ReadFile(key(rel) + ".states")
 	if err != nil {
-		return 0, nil
+		return stateRecord{}, false
 	}
 	var r stateRecord
-	if json.Unmarshal(data, &r) != nil || r.Size != fi.Size() || !r.Mtime.Equal(fi.ModTime()) || r.ID != fileID(fi) {
-		return 0, nil
+	if json.Unmarshal(data, &r) != nil || r.Size != fi.Size() || !r.Mtime.Equal(fi.ModTime()) || r.ID != fileID(fi) || r.States == nil {
+		return stateRecord{}, false
 	}
-	return r.Every, r.States
+	return r, true
 }
 
-// PrefixMD5 returns an md5 hash (see FS.NewMD5) that has hashed the first n bytes of d, reading at
-// most one state interval of the file when its states are recorded (they are recorded for every
-// file stored by an upload, and by RecordMD5). Writing the rest of the file into it gives the
-// md5 of the whole file.
-func (f *FS) PrefixMD5(d *Download, n int64) (hash.Hash, error) {
+// readStates returns the recorded states of algo of the file at rel if they are still true of fi.
+func readStates(sums *os.Root, rel, algo string, fi fs.FileInfo) (every int64, states []string) {
+	r, ok := readStateRecord(sums, rel, fi)
+	if !ok {
+		return 0, nil
+	}
+	return r.Every, r.States[algo]
+}
+
+// PrefixSum returns the hash of the checksum algo (see FS.NewHash) that has hashed the first n
+// bytes of d, reading at most one state interval of the file when states of algo are recorded
+// (for every file stored by an upload in that algorithm, and by Record). Writing the rest of the
+// file into it gives the checksum of the whole file.
+func (f *FS) PrefixSum(d *Download, n int64, algo string) (hash.Hash, error) {
 	if n < 0 || n > d.Info.Size {
 		return nil, newErr(ErrOffset, d.Path, fmt.Sprintf("offset %d of a file of %d bytes", n, d.Info.Size))
 	}
 	var every int64
 	var states []string
 	if sums, err := f.metaRoot(sumsDir); err == nil {
-		every, states = readStates(sums, d.rel, d.info)
+		every, states = readStates(sums, d.rel, algo, d.info)
 	}
-	h, err := f.hashPrefix(d, n, every, states)
+	h, err := f.hashPrefix(algo, d, n, every, states)
+	var he *Error
+	if errors.As(err, &he) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, &Error{Kind: ErrIO, Path: d.Path, Err: err}
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"github.com/myftp/myftp/lib/checksum"
 )
 
 // countingReaderAt counts the bytes read through it.
@@ -24,11 +26,11 @@ func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// TestPrefixMD5ReadsOneInterval: the md5 of any prefix of a stored file comes out right and is
-// computed reading at most one state interval, for files stored by an upload, by a stream, and
-// by a download that hashed the whole file; without states (or with broken ones) the whole prefix
-// is read, and the answer is still right.
-func TestPrefixMD5ReadsOneInterval(t *testing.T) {
+// TestPrefixSumReadsOneInterval: the checksum of any prefix of a stored file comes out right and
+// is computed reading at most one state interval, for files stored by an upload (md5), by a
+// stream (sha256), and by a download that hashed the whole file (blake3); without states (or with
+// broken ones) the whole prefix is read, and the answer is still right.
+func TestPrefixSumReadsOneInterval(t *testing.T) {
 	t.Parallel()
 	const every = 64 << 10
 	base := t.TempDir()
@@ -41,37 +43,39 @@ func TestPrefixMD5ReadsOneInterval(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(base, "alice", "admin.bin"), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"upload.bin", "stream.bin", "admin.bin"} {
+	for name, algo := range map[string]string{"upload.bin": "md5", "stream.bin": "sha256", "admin.bin": "blake3"} {
 		d, err := f.OpenDownload(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if name == "admin.bin" { // made outside the server: a full download records its states
-			h := f.NewMD5()
+			h := f.NewHash(algo)
 			io.Copy(h, d)
-			f.RecordMD5(d, h)
+			f.Record(d, h)
 		}
 		for _, n := range []int64{0, 1, every - 1, every, 5*every + 7, int64(len(data)) - 1, int64(len(data))} {
-			every, states := readStates(f.sums, d.rel, d.info)
+			every, states := readStates(f.sums, d.rel, algo, d.info)
 			c := &countingReaderAt{r: d}
-			h, err := f.hashPrefix(c, n, every, states)
+			h, err := f.hashPrefix(algo, c, n, every, states)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := hex.EncodeToString(h.Sum(nil)), md5hex(data[:n]); got != want {
-				t.Fatalf("%s: md5 of the first %d bytes %s, want %s", name, n, got, want)
+			w := checksum.New(algo)
+			w.Write(data[:n])
+			if got, want := hex.EncodeToString(h.Sum(nil)), hex.EncodeToString(w.Sum(nil)); got != want {
+				t.Fatalf("%s: %s of the first %d bytes %s, want %s", name, algo, n, got, want)
 			}
 			if c.n.Load() >= 64<<10 {
-				t.Fatalf("%s: the md5 of the first %d bytes read %d bytes, want less than one interval", name, n, c.n.Load())
+				t.Fatalf("%s: the %s of the first %d bytes read %d bytes, want less than one interval", name, algo, n, c.n.Load())
 			}
-			pm, err := f.PrefixMD5(d, n)
-			if err != nil || hex.EncodeToString(pm.Sum(nil)) != md5hex(data[:n]) {
-				t.Fatalf("%s: PrefixMD5(%d): %v", name, n, err)
+			pm, err := f.PrefixSum(d, n, algo)
+			if err != nil || !bytes.Equal(pm.Sum(nil), w.Sum(nil)) {
+				t.Fatalf("%s: PrefixSum(%d, %s): %v", name, n, algo, err)
 			}
 		}
 		// Broken states are not trusted.
 		c := &countingReaderAt{r: d}
-		h, err := f.hashPrefix(c, int64(len(data)), every, []string{"not base64!", "AAAA"})
+		h, err := f.hashPrefix("md5", c, int64(len(data)), every, []string{"not base64!", "AAAA"})
 		if err != nil || hex.EncodeToString(h.Sum(nil)) != md5hex(data) || c.n.Load() != int64(len(data)) {
 			t.Fatalf("%s: with broken states: %v, read %d", name, err, c.n.Load())
 		}
@@ -79,7 +83,7 @@ func TestPrefixMD5ReadsOneInterval(t *testing.T) {
 	}
 }
 
-// TestResumedUploadUsesStates: an interrupted upload records the md5 states of what it received,
+// TestResumedUploadUsesStates: an interrupted upload records the hash states of what it received,
 // so that resuming it hashes at most one interval of the partial file; the resumed file is right.
 func TestResumedUploadUsesStates(t *testing.T) {
 	t.Parallel()
@@ -104,8 +108,8 @@ func TestResumedUploadUsesStates(t *testing.T) {
 		}
 	}
 	u = begin(t, f, "a.bin", int64(len(data)), srcMtime, true)
-	if u.Offset() != 700_000 || u.PrefixMD5() != md5hex(data[:700_000]) {
-		t.Fatalf("resumed at %d with prefix %s", u.Offset(), u.PrefixMD5())
+	if u.Offset() != 700_000 || u.PrefixSum() != md5hex(data[:700_000]) {
+		t.Fatalf("resumed at %d with prefix %s", u.Offset(), u.PrefixSum())
 	}
 	u.Write(data[700_000:])
 	if _, err := u.Commit(md5hex(data)); err != nil {

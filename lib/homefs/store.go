@@ -32,6 +32,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/myftp/myftp/lib/checksum"
 )
 
 // Options configure a Store.
@@ -47,6 +49,10 @@ type Options struct {
 	// WrapWriter, if set, wraps the file every upload writes to. Tests use it to inject write
 	// errors such as a full disk.
 	WrapWriter func(io.Writer) io.Writer
+	// StreamChecksum is the checksum algorithm (package checksum) the server computes and records
+	// for uploads of unknown size (FTP, SFTP), where the client sends none. Empty means sha256,
+	// which FTP clients ask HASH for.
+	StreamChecksum string
 	// StateEvery is how far apart the md5 states kept for resumes are (see FS.PrefixMD5): a
 	// resume reads at most this much of a file to check a prefix. Zero means 64 MiB.
 	StateEvery int64
@@ -99,6 +105,9 @@ func NewStore(base string, opts Options) *Store {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.StreamChecksum == "" {
+		opts.StreamChecksum = checksum.SHA256
 	}
 	if opts.StateEvery <= 0 {
 		opts.StateEvery = 64 << 20
@@ -402,8 +411,9 @@ type partialMeta struct {
 	Path  string    `json:"path"`  // target, relative to the home
 	Size  int64     `json:"size"`  // declared by the client; -1 for a stream
 	Mtime time.Time `json:"mtime"` // of the client's source file
-	// Every and States are the md5 states of the data the partial file holds (see stateHash),
-	// written when an upload stops, once that data is on disk.
+	// Algo, Every and States are the checksum states of the data the partial file holds (see
+	// stateHash), written when an upload stops, once that data is on disk.
+	Algo   string   `json:"algo,omitempty"`
 	Every  int64    `json:"every,omitempty"`
 	States []string `json:"states,omitempty"`
 }
@@ -424,7 +434,7 @@ func (f *FS) saveStates(file *os.File, rel string, h hash.Hash, n int64) {
 	if err != nil || meta.Path != rel {
 		return
 	}
-	meta.Every, meta.States = sh.every, sh.encoded(n)
+	meta.Algo, meta.Every, meta.States = sh.algo, sh.every, sh.encoded(n)
 	if data, err := json.Marshal(meta); err == nil {
 		f.partials.WriteFile(p, data, 0o600)
 	}

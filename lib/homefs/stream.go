@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -42,7 +41,7 @@ type Stream struct {
 	file    *os.File
 	w       *atWriter      // where the sink writes: the end of the gap-free data
 	sink    *transfer.Sink // writes and hashes the gap-free data in order
-	hash    hash.Hash
+	hash    *stateHash
 	contig  int64  // end of the data written without a gap from byte 0
 	end     int64  // end of the furthest write: the partial file's size
 	ranges  []span // pieces written beyond contig, sorted, not touching
@@ -222,7 +221,11 @@ func (s *Stream) open(copyFrom int64) error {
 	if s.file, err = pr.OpenFile(k, flags, 0o600); err != nil {
 		return wrapOS(err, s.vpath)
 	}
-	if s.hash, err = s.f.hashPrefix(s.file, s.start, old.Every, old.States); err != nil {
+	states := old.States
+	if old.Algo != s.f.store.opts.StreamChecksum {
+		states = nil
+	}
+	if s.hash, err = s.f.hashPrefix(s.f.store.opts.StreamChecksum, s.file, s.start, old.Every, states); err != nil {
 		return &Error{Kind: ErrIO, Path: s.vpath, Detail: fmt.Sprintf("reading the first %d bytes of the partial upload", s.start), Err: err}
 	}
 	s.contig, s.end = s.start, s.start

@@ -2,6 +2,8 @@ package homefs
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -22,15 +24,16 @@ func stream(t testing.TB, f *FS, p string, offset int64) *Stream {
 	return s
 }
 
-// commitStream commits s and checks the md5 it reports against want.
+// commitStream commits s and checks the checksum it reports (sha256, the store's default for
+// streams) against want.
 func commitStream(t testing.TB, s *Stream, want []byte) Entry {
 	t.Helper()
 	e, sum, err := s.Commit()
 	if err != nil {
 		t.Fatalf("Commit(%s): %v", s.Path(), err)
 	}
-	if sum != md5hex(want) {
-		t.Fatalf("Commit(%s): md5 %s, want %s", s.Path(), sum, md5hex(want))
+	if w := sha256.Sum256(want); sum != hex.EncodeToString(w[:]) {
+		t.Fatalf("Commit(%s): sha256 %s, want %x", s.Path(), sum, w)
 	}
 	return e
 }
@@ -46,7 +49,7 @@ func checkStored(t testing.TB, base, home string, f *FS, p string, want []byte) 
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s holds %d bytes, not the %d sent", p, len(got), len(want))
 	}
-	if sum, err := f.Checksum(p, MD5); err != nil || sum != md5hex(want) {
+	if sum, err := f.Checksum(p, "md5"); err != nil || sum != md5hex(want) {
 		t.Fatalf("recorded md5 of %s: %q, %v; want %s", p, sum, err, md5hex(want))
 	}
 	if used, _ := f.Usage(); used != measured(t, base, home) {
@@ -298,7 +301,7 @@ func TestStreamBusyAndRemove(t *testing.T) {
 	a := stream(t, f, "x", 0)
 	_, err := g.BeginStream("x", 0)
 	wantKind(t, "a second stream of one name", err, ErrBusy)
-	_, err = g.BeginUpload("x", 10, srcMtime, false)
+	_, err = g.BeginUpload("x", 10, srcMtime, false, "")
 	wantKind(t, "an upload beside a stream", err, ErrBusy)
 	a.Write(randomBytes(5000, 12))
 	a.Abort()

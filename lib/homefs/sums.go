@@ -1,20 +1,17 @@
 package homefs
 
 import (
-	"crypto/md5"
-	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"time"
+
+	"github.com/myftp/myftp/lib/checksum"
 )
 
 // key names the partial upload and the md5 record of a path: a hash, so that any path maps to one
@@ -26,32 +23,6 @@ func key(rel string) string {
 
 // partialPath is the partial upload of rel, relative to the home.
 func partialPath(rel string) string { return path.Join(reserved, partialDir, key(rel)) }
-
-// Checksum algorithms a record can hold, by the names used in records and by the doors.
-const (
-	MD5    = "md5"
-	SHA1   = "sha1"
-	SHA256 = "sha256"
-	SHA512 = "sha512"
-	CRC32  = "crc32"
-)
-
-// NewHash returns a new hash of the named algorithm, or nil for an unknown name.
-func NewHash(algo string) hash.Hash {
-	switch algo {
-	case MD5:
-		return md5.New()
-	case SHA1:
-		return sha1.New()
-	case SHA256:
-		return sha256.New()
-	case SHA512:
-		return sha512.New()
-	case CRC32:
-		return crc32.NewIEEE()
-	}
-	return nil
-}
 
 // sumRecord holds the checksums of a stored file, by algorithm, valid while the file keeps the
 // same size, modification time and file id (inode, where the platform has one). Records written
@@ -70,14 +41,14 @@ func (r sumRecord) matches(fi fs.FileInfo) bool {
 }
 
 func (r sumRecord) get(algo string) string {
-	if algo == MD5 {
+	if algo == checksum.MD5 {
 		return r.MD5
 	}
 	return r.Sums[algo]
 }
 
 func (r *sumRecord) set(algo, sum string) {
-	if algo == MD5 {
+	if algo == checksum.MD5 {
 		r.MD5 = sum
 		return
 	}
@@ -98,13 +69,6 @@ func readSums(sums *os.Root, rel string, fi fs.FileInfo) (sumRecord, bool) {
 		return sumRecord{}, false
 	}
 	return r, true
-}
-
-// storedMD5 returns the recorded md5 (hex) of the file at rel if the record is still true of fi,
-// else "". sums is the root of the home's .myftp/sums.
-func storedMD5(sums *os.Root, rel string, fi fs.FileInfo) string {
-	r, _ := readSums(sums, rel, fi)
-	return r.MD5
 }
 
 // writeSum records a checksum (hex) of the file at rel in sums, the root of the home's
@@ -129,7 +93,7 @@ func writeSum(sums *os.Root, rel, algo, sum string, fi fs.FileInfo) error {
 // then recorded for the next time. It fails with ErrInvalidPath for an unknown algorithm, and
 // ErrIsDir for anything but a regular file.
 func (f *FS) Checksum(p, algo string) (string, error) {
-	h := NewHash(algo)
+	h := checksum.New(algo)
 	if h == nil {
 		return "", newErr(ErrInvalidPath, "", "unknown checksum algorithm "+algo)
 	}
@@ -156,7 +120,7 @@ func (f *FS) Checksum(p, algo string) (string, error) {
 // ChecksumRange returns the hex checksum of the bytes from start up to end of the file p, computed
 // (a part of a file is not recorded). It fails with ErrOffset unless 0 <= start <= end <= size.
 func (f *FS) ChecksumRange(p, algo string, start, end int64) (string, error) {
-	h := NewHash(algo)
+	h := checksum.New(algo)
 	if h == nil {
 		return "", newErr(ErrInvalidPath, "", "unknown checksum algorithm "+algo)
 	}

@@ -13,29 +13,32 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/transfer"
 )
 
 // Upload is a file being received. Its bytes go to a partial file inside the home's reserved
-// directory and are hashed on the way; Commit verifies the md5 and renames the file into place,
-// Abort keeps the partial file for a later resume. Exactly one of them must be called.
+// directory and are hashed on the way with the upload's checksum algorithm; Commit verifies the
+// checksum and renames the file into place, Abort keeps the partial file for a later resume.
+// Exactly one of them must be called.
 type Upload struct {
 	slot
 	f          *FS
 	rel, vpath string
 	file       *os.File
 	w          io.Writer
-	hash       hash.Hash
+	hash       *stateHash
 	size       int64 // declared total
 	offset     int64 // where this upload started
 	written    int64 // bytes now in the partial file
 	mtime      time.Time
 	restart    string
-	prefixMD5  string
+	algo       string // the checksum algorithm (package checksum)
+	prefixSum  string
 	closed     bool
 	sink       *transfer.Sink
 	drained    bool
-	every      int64    // the md5 states of the partial file's data, from its description
+	every      int64    // the checksum states of the partial file's data, from its description
 	states     []string //
 }
 
@@ -84,8 +87,12 @@ func (h *home) orphanUploads() {
 // Offset is the byte at which the client must start sending.
 func (u *Upload) Offset() int64 { return u.offset }
 
-// PrefixMD5 is the hex md5 of the bytes the server already has (before Offset); "" when Offset is 0.
-func (u *Upload) PrefixMD5() string { return u.prefixMD5 }
+// PrefixSum is the hex checksum (in the upload's algorithm) of the bytes the server already has
+// (before Offset); "" when Offset is 0.
+func (u *Upload) PrefixSum() string { return u.prefixSum }
+
+// Checksum is the upload's checksum algorithm.
+func (u *Upload) Checksum() string { return u.algo }
 
 // Restart says why the upload starts at 0 although resuming was asked for; "" otherwise.
 func (u *Upload) Restart() string { return u.restart }
@@ -96,12 +103,19 @@ func (u *Upload) Written() int64 { return u.written }
 // Path is the target as the user sees it.
 func (u *Upload) Path() string { return u.vpath }
 
-// BeginUpload starts receiving size bytes for the file p. mtime is the source file's modification
-// time; the stored file gets it. With resume, an unfinished upload of the same path, size and
-// mtime continues where it stopped; otherwise any partial file is discarded. The upload is refused
+// BeginUpload starts receiving size bytes for the file p, verified with the checksum algo (package
+// checksum; "" means md5). mtime is the source file's modification time; the stored file gets it.
+// With resume, an unfinished upload of the same path, size and mtime continues where it stopped;
+// otherwise any partial file is discarded. The upload is refused
 // before any data flows if it would take the home past its quota (replacing a file counts only the
 // difference), and with ErrBusy if another session is uploading the same path.
-func (f *FS) BeginUpload(p string, size int64, mtime time.Time, resume bool) (*Upload, error) {
+func (f *FS) BeginUpload(p string, size int64, mtime time.Time, resume bool, algo string) (*Upload, error) {
+	if algo == "" {
+		algo = checksum.MD5
+	}
+	if f.newStateHash(algo) == nil {
+		return nil, newErr(ErrInvalidPath, "", "unknown checksum algorithm "+algo)
+	}
 	rel, vpath, err := resolve(f.cwd, p, false)
 	if err != nil {
 		return nil, err
@@ -115,7 +129,7 @@ func (f *FS) BeginUpload(p string, size int64, mtime time.Time, resume bool) (*U
 	if err := f.checkParent(rel, vpath); err != nil {
 		return nil, err
 	}
-	u := &Upload{f: f, rel: rel, vpath: vpath, size: size, mtime: mtime}
+	u := &Upload{f: f, rel: rel, vpath: vpath, size: size, mtime: mtime, algo: algo}
 	if err := f.claim(u, resume); err != nil {
 		return nil, err
 	}
@@ -166,7 +180,9 @@ func (f *FS) claim(u *Upload, resume bool) error {
 		same := merr == nil && meta.Path == u.rel && meta.Size == u.size && meta.Mtime.Equal(u.mtime) && fi.Size() <= u.size
 		if resume && same {
 			u.offset = fi.Size()
-			u.every, u.states = meta.Every, meta.States
+			if meta.Algo == u.algo || meta.Algo == "" && u.algo == checksum.MD5 {
+				u.every, u.states = meta.Every, meta.States
+			}
 		} else {
 			if resume {
 				u.restart = "the source changed since the interrupted upload (size or modification time differ)"
@@ -237,7 +253,7 @@ func (u *Upload) open() error {
 		return wrapOS(err, u.vpath)
 	}
 	u.file, u.w = file, io.Writer(file)
-	h, err := u.f.hashPrefix(file, u.offset, u.every, u.states)
+	h, err := u.f.hashPrefix(u.algo, file, u.offset, u.every, u.states)
 	if err != nil {
 		return &Error{Kind: ErrIO, Path: u.vpath, Detail: fmt.Sprintf("reading the first %d bytes of the partial upload", u.offset), Err: err}
 	}
@@ -247,7 +263,7 @@ func (u *Upload) open() error {
 	u.hash = h
 	u.written = u.offset
 	if u.offset > 0 {
-		u.prefixMD5 = hex.EncodeToString(u.hash.Sum(nil))
+		u.prefixSum = hex.EncodeToString(u.hash.Sum(nil))
 	}
 	if wrap := u.f.store.opts.WrapWriter; wrap != nil {
 		u.w = wrap(file)
@@ -334,11 +350,12 @@ func (u *Upload) drain() error {
 	return nil
 }
 
-// Commit finishes the upload: it checks that all declared bytes arrived and that their md5 is
-// wantMD5 (hex), makes the file durable when the store's Fsync is set, gives it the source's
-// modification time, renames it into place and records its md5. On an md5 mismatch the partial
-// file is deleted (its content is known to be wrong); on a short upload it is kept for a resume.
-func (u *Upload) Commit(wantMD5 string) (Entry, error) {
+// Commit finishes the upload: it checks that all declared bytes arrived and that their checksum is
+// want (hex), makes the file durable when the store's Fsync is set, gives it the source's
+// modification time, renames it into place and records its checksum. On a checksum mismatch the
+// partial file is deleted (its content is known to be wrong); on a short upload it is kept for a
+// resume.
+func (u *Upload) Commit(want string) (Entry, error) {
 	if u.closed {
 		return Entry{}, newErr(ErrIO, u.vpath, "upload already finished")
 	}
@@ -360,9 +377,9 @@ func (u *Upload) Commit(wantMD5 string) (Entry, error) {
 		return Entry{}, err
 	}
 	got := hex.EncodeToString(u.hash.Sum(nil))
-	if got != wantMD5 {
+	if got != want {
 		u.discard()
-		return Entry{}, newErr(ErrChecksum, u.vpath, fmt.Sprintf("client sent %s, server computed %s", wantMD5, got))
+		return Entry{}, newErr(ErrChecksum, u.vpath, fmt.Sprintf("%s: client sent %s, server computed %s", u.algo, want, got))
 	}
 	err := u.f.finishPartial(u.file, u.rel, u.vpath, u.mtime)
 	u.file = nil
@@ -462,12 +479,14 @@ type Download struct {
 	Info Entry
 	// Path is the file as the user sees it ("/docs/a.txt").
 	Path string
-	// MD5 is the recorded hex md5 of the file, or "" if there is no up-to-date record and the
-	// sender must hash while sending.
-	MD5  string
 	rel  string
 	info fs.FileInfo
+	sums sumRecord // the checksums recorded for the file as it was opened
 }
+
+// Recorded returns the recorded hex checksum of algo of the file, or "" if there is no up-to-date
+// record and the sender must hash while sending.
+func (d *Download) Recorded(algo string) string { return d.sums.get(algo) }
 
 // OpenDownload opens the file p for reading. The file stays readable as it was even if an upload
 // replaces it meanwhile (the upload renames a new file into place).
@@ -491,16 +510,20 @@ func (f *FS) OpenDownload(p string) (*Download, error) {
 	}
 	d := &Download{File: file, Info: entryOf(path.Base(vpath), fi), Path: vpath, rel: rel, info: fi}
 	if sums, err := f.metaRoot(sumsDir); err == nil {
-		d.MD5 = storedMD5(sums, rel, fi)
+		d.sums, _ = readSums(sums, rel, fi)
 	}
 	return d, nil
 }
 
-// RecordMD5 stores the md5 that h (from FS.NewMD5 or PrefixMD5) computed of the whole of d while it
-// was sent, and the states a later resume needs, so that the next download need not hash. It is
-// ignored if the file changed meanwhile.
-func (f *FS) RecordMD5(d *Download, h hash.Hash) {
-	if f.record(d, MD5, hex.EncodeToString(h.Sum(nil))) {
+// Record stores the checksum that h (from FS.NewHash or PrefixSum) computed of the whole of d
+// while it was sent, and the states a later resume needs, so that the next download need not
+// hash. It is ignored if the file changed meanwhile.
+func (f *FS) Record(d *Download, h hash.Hash) {
+	sh, ok := h.(*stateHash)
+	if !ok {
+		return
+	}
+	if f.record(d, sh.algo, hex.EncodeToString(h.Sum(nil))) {
 		if sums, err := f.metaRoot(sumsDir); err == nil {
 			writeStates(sums, d.rel, h, d.info)
 		}

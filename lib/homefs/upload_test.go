@@ -53,12 +53,12 @@ func TestUploadCommit(t *testing.T) {
 				}
 			}
 			content := randomBytes(tc.size, uint64(i))
-			u, err := f.BeginUpload(tc.p, int64(tc.size), srcMtime, false)
+			u, err := f.BeginUpload(tc.p, int64(tc.size), srcMtime, false, "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if u.Offset() != 0 || u.PrefixMD5() != "" || u.Restart() != "" {
-				t.Errorf("a new upload: Offset %d, PrefixMD5 %q, Restart %q", u.Offset(), u.PrefixMD5(), u.Restart())
+			if u.Offset() != 0 || u.PrefixSum() != "" || u.Restart() != "" {
+				t.Errorf("a new upload: Offset %d, PrefixMD5 %q, Restart %q", u.Offset(), u.PrefixSum(), u.Restart())
 			}
 			if tc.stream {
 				n, err := io.Copy(u, bytes.NewReader(content))
@@ -105,7 +105,7 @@ func TestUploadZeroMtime(t *testing.T) {
 	base := t.TempDir()
 	_, f := openHome(t, base, "u", 100, Options{})
 	before := time.Now().Add(-time.Minute)
-	u, err := f.BeginUpload("f", 1, time.Time{}, false)
+	u, err := f.BeginUpload("f", 1, time.Time{}, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestBeginUploadErrors(t *testing.T) {
 		{"f", -1, ErrSize},
 	}
 	for _, tc := range tests {
-		u, err := f.BeginUpload(tc.p, tc.size, srcMtime, false)
+		u, err := f.BeginUpload(tc.p, tc.size, srcMtime, false, "")
 		if u != nil {
 			u.Abort()
 		}
@@ -162,7 +162,7 @@ func TestUploadWrongMD5(t *testing.T) {
 			}
 			before, _ := f.Usage()
 			content := randomBytes(500, 7)
-			u, err := f.BeginUpload("f", 500, srcMtime, false)
+			u, err := f.BeginUpload("f", 500, srcMtime, false, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,7 +183,7 @@ func TestUploadWrongMD5(t *testing.T) {
 			}
 			checkUsage(t, f, base, "u", before)
 			// The path is free again, and a resume has nothing to resume from.
-			u, err = f.BeginUpload("f", 500, srcMtime, true)
+			u, err = f.BeginUpload("f", 500, srcMtime, true, "")
 			if err != nil || u.Offset() != 0 {
 				t.Fatalf("BeginUpload after the mismatch: %v, offset %d", err, u.Offset())
 			}
@@ -197,7 +197,7 @@ func TestUploadShort(t *testing.T) {
 	base := t.TempDir()
 	_, f := openHome(t, base, "u", 1000, Options{})
 	content := randomBytes(10, 3)
-	u, err := f.BeginUpload("f", 10, srcMtime, false)
+	u, err := f.BeginUpload("f", 10, srcMtime, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestUploadShort(t *testing.T) {
 	checkUsage(t, f, base, "u", 4)
 
 	// It can be finished later.
-	u, err = f.BeginUpload("f", 10, srcMtime, true)
+	u, err = f.BeginUpload("f", 10, srcMtime, true, "")
 	if err != nil || u.Offset() != 4 {
 		t.Fatalf("resume: %v, offset %d", err, u.Offset())
 	}
@@ -232,7 +232,7 @@ func TestWriteBeyondSize(t *testing.T) {
 	t.Parallel()
 	base := t.TempDir()
 	_, f := openHome(t, base, "u", 1000, Options{})
-	u, err := f.BeginUpload("f", 5, srcMtime, false)
+	u, err := f.BeginUpload("f", 5, srcMtime, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestUploadBusy(t *testing.T) {
 	s, f := openHome(t, base, "u", 1000, Options{})
 	g := openAgain(t, s, "u", 1000)
 	f.Mkdir("d", false)
-	u, err := f.BeginUpload("d/f", 10, srcMtime, false)
+	u, err := f.BeginUpload("d/f", 10, srcMtime, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,20 +295,20 @@ func TestUploadBusy(t *testing.T) {
 	g.Chdir("d")
 	for _, p := range []string{"f", "/d/f", "./f", "../d/f"} {
 		for _, resume := range []bool{false, true} {
-			v, err := g.BeginUpload(p, 10, srcMtime, resume)
+			v, err := g.BeginUpload(p, 10, srcMtime, resume, "")
 			if v != nil {
 				v.Abort()
 			}
 			wantKind(t, fmt.Sprintf("second BeginUpload(%q, resume=%v)", p, resume), err, ErrBusy)
 		}
 	}
-	if _, err := f.BeginUpload("d/f", 10, srcMtime, true); !errors.Is(err, ErrBusy) {
+	if _, err := f.BeginUpload("d/f", 10, srcMtime, true, ""); !errors.Is(err, ErrBusy) {
 		t.Errorf("the same session again: %v, want ErrBusy", err)
 	}
 	// Another file of the same directory is not busy.
 	put(t, g, "other", []byte("x"))
 	u.Abort()
-	v, err := g.BeginUpload("f", 10, srcMtime, true)
+	v, err := g.BeginUpload("f", 10, srcMtime, true, "")
 	if err != nil {
 		t.Fatalf("after Abort: %v", err)
 	}
@@ -349,7 +349,7 @@ func TestResume(t *testing.T) {
 			t.Parallel()
 			base := t.TempDir()
 			s, first := openHome(t, base, "u", 1<<20, Options{})
-			u, err := first.BeginUpload("f", int64(len(content)), srcMtime, true)
+			u, err := first.BeginUpload("f", int64(len(content)), srcMtime, true, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -362,7 +362,7 @@ func TestResume(t *testing.T) {
 			if tc.size != len(content) {
 				final = randomBytes(tc.size, 12)
 			}
-			u, err = f.BeginUpload("f", int64(tc.size), tc.mtime, tc.resume)
+			u, err = f.BeginUpload("f", int64(tc.size), tc.mtime, tc.resume, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -373,8 +373,8 @@ func TestResume(t *testing.T) {
 			if tc.wantOffset > 0 {
 				wantPrefix = md5hex(content[:tc.wantOffset])
 			}
-			if u.PrefixMD5() != wantPrefix {
-				t.Errorf("PrefixMD5() = %q, want %q", u.PrefixMD5(), wantPrefix)
+			if u.PrefixSum() != wantPrefix {
+				t.Errorf("PrefixMD5() = %q, want %q", u.PrefixSum(), wantPrefix)
 			}
 			if (u.Restart() != "") != tc.wantRestart {
 				t.Errorf("Restart() = %q, want it set: %v", u.Restart(), tc.wantRestart)
@@ -420,8 +420,8 @@ func TestResumeAfterRestart(t *testing.T) {
 	if used, _ := g.Usage(); used != 300 {
 		t.Errorf("the restarted store counts %d, want the 300-byte partial", used)
 	}
-	u, err := g.BeginUpload("/f", 1000, srcMtime.In(time.FixedZone("X", 3600)), true)
-	if err != nil || u.Offset() != 300 || u.PrefixMD5() != md5hex(content[:300]) {
+	u, err := g.BeginUpload("/f", 1000, srcMtime.In(time.FixedZone("X", 3600)), true, "")
+	if err != nil || u.Offset() != 300 || u.PrefixSum() != md5hex(content[:300]) {
 		t.Fatalf("resume after restart: %v, offset %d", err, u.Offset())
 	}
 	u.Write(content[300:])
@@ -461,7 +461,7 @@ func TestPartialTTL(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(base, "u", filepath.FromSlash(partialPath("old"))+".json")); !os.IsNotExist(err) {
 		t.Errorf("the expired partial's metadata is left: %v", err)
 	}
-	u, err := f.BeginUpload("old", 100, srcMtime, true)
+	u, err := f.BeginUpload("old", 100, srcMtime, true, "")
 	if err != nil || u.Offset() != 0 {
 		t.Errorf("resume of an expired partial: %v, offset %d", err, u.Offset())
 	}
@@ -512,7 +512,7 @@ func TestUploadNoSpace(t *testing.T) {
 	opts := Options{WrapWriter: func(w io.Writer) io.Writer { return failingWriter{w, &limit} }}
 	_, f := openHome(t, base, "u", 1000, opts)
 	content := randomBytes(100, 9)
-	u, err := f.BeginUpload("f", 100, srcMtime, false)
+	u, err := f.BeginUpload("f", 100, srcMtime, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,8 +537,8 @@ func TestUploadNoSpace(t *testing.T) {
 	}
 	// Space back: the upload resumes from what reached the disk.
 	limit.Store(1 << 20)
-	u, err = f.BeginUpload("f", 100, srcMtime, true)
-	if err != nil || u.Offset() != 60 || u.PrefixMD5() != md5hex(content[:60]) {
+	u, err = f.BeginUpload("f", 100, srcMtime, true, "")
+	if err != nil || u.Offset() != 60 || u.PrefixSum() != md5hex(content[:60]) {
 		t.Fatalf("resume after the full disk: %v, offset %d", err, u.Offset())
 	}
 	u.Write(content[60:])
@@ -572,7 +572,7 @@ func TestCommitOntoNewDirectory(t *testing.T) {
 	if err := g.Rmdir("x"); err != nil {
 		t.Fatal(err)
 	}
-	u, err = g.BeginUpload("x", 5, srcMtime, true)
+	u, err = g.BeginUpload("x", 5, srcMtime, true, "")
 	if err != nil || u.Offset() != 5 {
 		t.Fatalf("retry: %v, offset %d", err, u.Offset())
 	}
@@ -590,7 +590,7 @@ func TestAbort(t *testing.T) {
 	_, f := openHome(t, base, "u", 1000, Options{})
 	metaFile := filepath.Join(home, filepath.FromSlash(partialPath("f"))+".json")
 
-	u, err := f.BeginUpload("f", 10, srcMtime, false)
+	u, err := f.BeginUpload("f", 10, srcMtime, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,5 +33,5 @@ const (
 	CodeUnavailFile  = 550 // no such file or directory, not a directory, permission denied
 	CodeQuota        = 552 // quota exceeded
 	CodeNameNotOK    = 553 // file name not allowed (invalid path, reserved name)
-	CodeTransferFail = 554 // transfer failed verification (md5 mismatch, short or long data)
+	CodeTransferFail = 554 // transfer failed verification (checksum mismatch, short or long data)
 )

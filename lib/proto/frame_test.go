@@ -143,6 +143,9 @@ func TestValidate(t *testing.T) {
 		{Op: OpLogin, User: "a"}, {Op: OpPwd}, {Op: OpList}, {Op: OpCd}, {Op: OpRename, Path: "a", To: "b"},
 		{Op: OpPut, Path: "a", Size: 0}, {Op: OpDone, MD5: md5}, {Op: OpGet, Path: "a"},
 		{Op: OpGet, Path: "a", Offset: 3, PrefixMD5: md5},
+		{Op: OpPut, Path: "a", Checksum: "blake3"}, {Op: OpDone, Sum: strings.Repeat("0", 64)},
+		{Op: OpGet, Path: "a", Checksum: "sha256", Offset: 3, PrefixSum: strings.Repeat("0", 64)},
+		{Op: OpSum, Path: "a"}, {Op: OpSum, Path: "a", Checksum: "md5"},
 	}
 	for _, r := range good {
 		if err := r.Validate(); err != nil {
@@ -162,6 +165,13 @@ func TestValidate(t *testing.T) {
 		{Request{Op: OpDone, MD5: strings.Repeat("A", 32)}, ErrBadArgs},
 		{Request{Op: OpGet, Path: "a", Offset: 3}, ErrBadArgs},
 		{Request{Op: OpGet, Path: "a", Offset: -3}, ErrBadArgs},
+		{Request{Op: OpGet, Path: "a", Offset: 3, PrefixSum: "abc"}, ErrBadArgs}, // odd
+		{Request{Op: OpPut, Path: "a", Checksum: "crc32"}, ErrBadArgs},
+		{Request{Op: OpGet, Path: "a", Checksum: "BLAKE3"}, ErrBadArgs},
+		{Request{Op: OpSum, Path: "a", Checksum: "sha1"}, ErrBadArgs},
+		{Request{Op: OpSum, Checksum: "md5"}, ErrBadArgs},
+		{Request{Op: OpDone, Sum: strings.Repeat("ab", 65)}, ErrBadArgs}, // longer than any digest
+		{Request{Op: OpDone, Sum: strings.Repeat("ab", 32), MD5: "x"}, ErrBadArgs},
 		{Request{Op: OpStat, Path: strings.Repeat("a", MaxPathLen+1)}, ErrBadArgs},
 	}
 	for _, tt := range bad {

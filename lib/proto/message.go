@@ -3,7 +3,11 @@ package proto
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/myftp/myftp/lib/checksum"
 )
 
 // Version is the protocol version this package speaks, announced in the greeting.
@@ -22,6 +26,7 @@ const (
 	OpRename   = "rename"
 	OpQuota    = "quota"
 	OpPartials = "partials"
+	OpSum      = "sum"
 	OpPut      = "put"
 	OpDone     = "done"
 	OpGet      = "get"
@@ -51,12 +56,43 @@ type Request struct {
 	Mtime time.Time `json:"mtime,omitzero"`
 	// Resume lets put continue a partial upload; without it a put starts at byte 0.
 	Resume bool `json:"resume,omitempty"`
-	// Offset is where a get should start; PrefixMD5 (hex) is the md5 of the first Offset bytes the
-	// client already has.
+	// Checksum is the algorithm that verifies a put or a get ("blake3", "sha256", "md5"; absent:
+	// md5), one of those the greeting offers; for sum, the one asked for.
+	Checksum string `json:"checksum,omitempty"`
+	// Offset is where a get should start; PrefixSum (hex) is the checksum of the first Offset
+	// bytes the client already has. PrefixMD5 is the same for md5, as clients before checksum
+	// send it.
 	Offset    int64  `json:"offset,omitempty"`
+	PrefixSum string `json:"prefix_sum,omitempty"`
 	PrefixMD5 string `json:"prefix_md5,omitempty"`
-	// MD5 (hex) is the md5 of the whole file, sent with done.
+	// Sum (hex) is the checksum of the whole file, sent with done; MD5 the same for md5, as
+	// clients before checksum send it.
+	Sum string `json:"sum,omitempty"`
 	MD5 string `json:"md5,omitempty"`
+}
+
+// Digest returns the whole file's checksum a done carries (Sum, else MD5).
+func (r Request) Digest() string {
+	if r.Sum != "" {
+		return r.Sum
+	}
+	return r.MD5
+}
+
+// Prefix returns the prefix checksum a get carries (PrefixSum, else PrefixMD5).
+func (r Request) Prefix() string {
+	if r.PrefixSum != "" {
+		return r.PrefixSum
+	}
+	return r.PrefixMD5
+}
+
+// Algorithm returns the checksum algorithm of a put or get: Checksum, else md5.
+func (r Request) Algorithm() string {
+	if r.Checksum != "" {
+		return r.Checksum
+	}
+	return "md5"
 }
 
 // String renders the request for logs, never including the password.
@@ -185,9 +221,17 @@ var (
 	needPath   check = func(r Request) string { return missing(r.Path == "", "path") }
 	needTo     check = func(r Request) string { return missing(r.To == "", "to") }
 	needUser   check = func(r Request) string { return missing(r.User == "", "user") }
-	needMD5    check = func(r Request) string { return missing(!isMD5(r.MD5), "md5 (32 hex digits)") }
+	needDigest check = func(r Request) string {
+		return missing(!isHex(r.Digest()) || r.MD5 != "" && !isMD5(r.MD5), "sum (hex digits), or md5 (32 hex digits)")
+	}
 	needPrefix check = func(r Request) string {
-		return missing(r.Offset > 0 && !isMD5(r.PrefixMD5), "prefix_md5 (32 hex digits) with offset")
+		return missing(r.Offset > 0 && !isHex(r.Prefix()), "prefix_sum (hex digits) with offset")
+	}
+	knownAlgo check = func(r Request) string {
+		if r.Checksum == "" || slices.Contains(checksum.Transfer(), r.Checksum) {
+			return ""
+		}
+		return fmt.Sprintf("unknown checksum %.32q: want one of %s", r.Checksum, strings.Join(checksum.Transfer(), ", "))
 	}
 )
 
@@ -195,7 +239,8 @@ var (
 var required = map[string][]check{
 	OpLogin: {needUser}, OpPwd: nil, OpCd: nil, OpList: nil, OpStat: {needPath},
 	OpMkdir: {needPath}, OpRmdir: {needPath}, OpRm: {needPath}, OpRename: {needPath, needTo},
-	OpQuota: nil, OpPartials: nil, OpPut: {needPath}, OpDone: {needMD5}, OpGet: {needPath, needPrefix},
+	OpQuota: nil, OpPartials: nil, OpPut: {needPath, knownAlgo}, OpDone: {needDigest}, OpGet: {needPath, needPrefix, knownAlgo},
+	OpSum:  {needPath, knownAlgo},
 	OpNoop: nil, OpHelp: nil, OpQuit: nil,
 }
 
@@ -206,8 +251,12 @@ func missing(bad bool, what string) string {
 	return ""
 }
 
-func isMD5(s string) bool {
-	if len(s) != 32 {
+func isMD5(s string) bool { return len(s) == 32 && isHex(s) }
+
+// isHex reports whether s is lowercase hex digits, an even number of them, at most 128 (a 512-bit
+// digest).
+func isHex(s string) bool {
+	if len(s) == 0 || len(s)%2 != 0 || len(s) > 128 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -231,6 +280,8 @@ type Reply struct {
 	TLS       bool   `json:"tls,omitempty"`
 	MaxHeader int    `json:"max_header,omitempty"`
 	MaxData   int    `json:"max_data,omitempty"`
+	// Checksums are the algorithms the server verifies transfers with, best first; absent: md5.
+	Checksums []string `json:"checksums,omitempty"`
 
 	// Login, pwd, cd, mkdir, stat.
 	User string `json:"user,omitempty"`
@@ -246,11 +297,16 @@ type Reply struct {
 	MaxFiles int64 `json:"max_files,omitempty"`
 
 	// Transfers.
-	Size      int64     `json:"size,omitempty"`
-	Mtime     time.Time `json:"mtime,omitzero"`
-	Offset    int64     `json:"offset,omitempty"`
-	PrefixMD5 string    `json:"prefix_md5,omitempty"`
-	MD5       string    `json:"md5,omitempty"`
+	Size   int64     `json:"size,omitempty"`
+	Mtime  time.Time `json:"mtime,omitzero"`
+	Offset int64     `json:"offset,omitempty"`
+	// Checksum names the algorithm of PrefixSum and Sum; PrefixMD5 and MD5 carry the same digests
+	// when it is md5, for clients before checksum.
+	Checksum  string `json:"checksum,omitempty"`
+	PrefixSum string `json:"prefix_sum,omitempty"`
+	Sum       string `json:"sum,omitempty"`
+	PrefixMD5 string `json:"prefix_md5,omitempty"`
+	MD5       string `json:"md5,omitempty"`
 	// Restart says why a transfer starts at 0 although the client asked to resume.
 	Restart string `json:"restart,omitempty"`
 

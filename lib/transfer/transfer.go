@@ -1,15 +1,16 @@
 // Package transfer holds what both ends of a transfer agree on outside the wire format: the
-// client's partial-download file name, prefix hashing for resumes, and md5 formatting.
+// client's partial-download file name, prefix hashing for resumes, and digest formatting.
 package transfer
 
 import (
-	"crypto/md5"
 	"encoding/hex"
 	"fmt"
 	"hash"
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/myftp/myftp/lib/checksum"
 )
 
 // PartialSuffix ends the name of a download in progress.
@@ -27,10 +28,13 @@ func IsPartial(name string) bool {
 	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, PartialSuffix)
 }
 
-// HashPrefix feeds the first n bytes of r into a new md5 and returns it, so that the caller can
-// go on hashing the rest of the file with the same state.
-func HashPrefix(r io.Reader, n int64) (hash.Hash, error) {
-	h := md5.New()
+// HashPrefix feeds the first n bytes of r into a new hash of the checksum algo (package checksum)
+// and returns it, so that the caller can go on hashing the rest of the file with the same state.
+func HashPrefix(algo string, r io.Reader, n int64) (hash.Hash, error) {
+	h := checksum.New(algo)
+	if h == nil {
+		return nil, fmt.Errorf("unknown checksum %q", algo)
+	}
 	got, err := io.CopyN(h, r, n)
 	if err != nil {
 		return nil, fmt.Errorf("hash first %d bytes: got %d: %w", n, got, err)
@@ -38,15 +42,20 @@ func HashPrefix(r io.Reader, n int64) (hash.Hash, error) {
 	return h, nil
 }
 
-// Hex returns the hex md5 of what h has seen.
+// Hex returns the hex digest of what h has seen.
 func Hex(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
 
-// MismatchError is a transfer whose md5 did not match.
+// MismatchError is a transfer whose checksum did not match.
 type MismatchError struct {
 	Name      string
+	Checksum  string // the algorithm; "" means md5
 	Want, Got string
 }
 
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("md5 mismatch for %s: expected %s, got %s", e.Name, e.Want, e.Got)
+	algo := e.Checksum
+	if algo == "" {
+		algo = checksum.MD5
+	}
+	return fmt.Sprintf("%s mismatch for %s: expected %s, got %s", algo, e.Name, e.Want, e.Got)
 }

@@ -23,7 +23,7 @@ func TestPartialName(t *testing.T) {
 
 func TestHashPrefix(t *testing.T) {
 	data := []byte("hello, world")
-	h, err := HashPrefix(bytes.NewReader(data), 5)
+	h, err := HashPrefix("md5", bytes.NewReader(data), 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestHashPrefix(t *testing.T) {
 	if want := md5.Sum(data); Hex(h) != strings.ToLower(hexOf(want[:])) {
 		t.Errorf("prefix state continued = %s, want md5 of the whole", Hex(h))
 	}
-	if _, err := HashPrefix(bytes.NewReader(data), 100); err == nil {
+	if _, err := HashPrefix("md5", bytes.NewReader(data), 100); err == nil {
 		t.Error("a prefix longer than the data was hashed without error")
 	}
 }

@@ -2,12 +2,15 @@ package servertest
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/myftp/myftp/lib/checksum"
 )
 
 // FileState is what a snapshot keeps of one file, directory or link.
@@ -144,4 +147,12 @@ func Await[T any](t testing.TB, what string, ch <-chan T) T {
 		t.Fatalf("%s: nothing after 30s", what)
 		panic("unreachable")
 	}
+}
+
+// Sum returns the hex checksum of data with the algorithm algo (package checksum), for checking
+// what a client's Result reports.
+func Sum(algo string, data []byte) string {
+	h := checksum.New(algo)
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil))
 }
