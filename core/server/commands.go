@@ -251,12 +251,7 @@ var errWrite = errors.New("server: write failed")
 
 // sendData writes buf as one data frame and empties it.
 func (s *session) sendData(buf *bytes.Buffer) error {
-	if s.werr != nil {
-		return errWrite
-	}
-	s.raw.SetWriteDeadline(deadline(s.srv.cfg.WriteTimeout))
-	if err := s.w.WriteFrame(proto.TypeData, buf.Bytes()); err != nil {
-		s.werr = err
+	if s.writeFrame(proto.TypeData, buf.Bytes()) != nil {
 		return errWrite
 	}
 	buf.Reset()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -39,8 +40,15 @@ type session struct {
 	deadline time.Time       // for the login, then zero
 	up       *upload         // the open upload, if any
 	checked  time.Time       // when the account was last looked up
-	werr     error           // first write error: the session ends
 	quit     bool
+
+	// The writer is shared with the goroutines that publish uploads (see publish): wmu guards
+	// w's use and what follows.
+	wmu        sync.Mutex
+	settled    sync.Cond // signalled when held replies are written
+	held       []held    // replies waiting for uploads being published
+	publishing int       // uploads being published
+	werr       error     // first write error: the session ends
 
 	idle     atomic.Bool // waiting for the next request
 	stopping atomic.Bool // the server is shutting down
@@ -52,8 +60,10 @@ func newSession(ctx context.Context, srv *Server, conn *admission.Conn) *session
 		host = conn.RemoteAddr().String()
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	return &session{srv: srv, raw: conn, conn: conn, remote: host, ctx: ctx, cancel: cancel,
+	s := &session{srv: srv, raw: conn, conn: conn, remote: host, ctx: ctx, cancel: cancel,
 		log: srv.cfg.Log.With("remote", conn.RemoteAddr().String())}
+	s.settled.L = &s.wmu
+	return s
 }
 
 // errStopped ends a session that the server's shutdown interrupted while it was idle.
@@ -124,16 +134,24 @@ func (s *session) loop() {
 			break
 		}
 		s.handle(f)
+		if s.mustSettle() {
+			s.settle()
+		}
 		if !s.r.Pending() {
 			s.flush()
 		}
 	}
+	s.settle()
 	s.flush()
 }
 
 // over reports whether the session is ending: quit is set (by end, or by a reply that closes the
 // session) or a write failed.
-func (s *session) over() bool { return s.quit || s.werr != nil }
+func (s *session) over() bool {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.quit || s.werr != nil
+}
 
 // next reads the next frame with the idle deadline (or the login deadline, if sooner).
 func (s *session) next() (proto.Frame, error) {
@@ -208,6 +226,9 @@ func (s *session) request(req proto.Request) {
 		// refused, so that the data and done pipelined behind it get 503, not the old upload.
 		s.abortUpload("replaced by a new put")
 	}
+	if req.Op != proto.OpPut && req.Op != proto.OpDone {
+		s.settle() // what was published before must be seen, and in order
+	}
 	if err := req.Validate(); err != nil {
 		s.result(err)
 		return
@@ -245,18 +266,34 @@ func (s *session) stillAllowed() bool {
 
 // result sends the error reply for err, if any. Handlers send their own positive replies.
 func (s *session) result(err error) {
-	if err == nil {
-		return
+	if err != nil {
+		s.reply(s.replyFor(err))
 	}
+}
+
+// replyFor is the reply to err; internal errors are logged.
+func (s *session) replyFor(err error) proto.Reply {
 	rep := replyFor(err)
 	if rep.Code == proto.CodeLocalError {
 		s.log.Error("command failed", "err", err)
 	}
-	s.reply(rep)
+	return rep
 }
 
-// reply queues a reply; write errors are kept and end the session.
+// reply queues a reply, behind those held for uploads being published (see publish).
 func (s *session) reply(r proto.Reply) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if len(s.held) > 0 {
+		s.held = append(s.held, held{rep: r})
+		return
+	}
+	s.writeReply(r)
+}
+
+// writeReply writes a reply to the connection's buffer; write errors are kept and end the
+// session. s.wmu is held.
+func (s *session) writeReply(r proto.Reply) {
 	if s.werr != nil {
 		return
 	}
@@ -287,8 +324,29 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// flush sends the queued replies.
+// writeFrame writes a frame that is not a reply (data, during a listing or a download).
+func (s *session) writeFrame(typ proto.FrameType, b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.werr != nil {
+		return s.werr
+	}
+	s.raw.SetWriteDeadline(deadline(s.srv.cfg.WriteTimeout))
+	if err := s.w.WriteFrame(typ, b); err != nil {
+		s.werr = err
+	}
+	return s.werr
+}
+
+// flush sends what was written to the connection's buffer.
 func (s *session) flush() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.flushLocked()
+}
+
+// flushLocked is flush with s.wmu held.
+func (s *session) flushLocked() error {
 	if s.werr != nil {
 		return s.werr
 	}
@@ -301,6 +359,8 @@ func (s *session) flush() error {
 
 // close releases everything the session holds.
 func (s *session) close() {
+	s.settle() // uploads being published are stored, whether or not the client hears of it
+	s.flush()
 	if s.up != nil {
 		s.abortUpload("connection closed")
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/core/logger"
+	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
@@ -101,7 +102,8 @@ func (s *session) data(n int) error {
 	return nil
 }
 
-// cmdDone verifies and stores the open upload.
+// cmdDone verifies the open upload and starts publishing it; its reply comes when it is stored
+// (see publish).
 func (s *session) cmdDone(req proto.Request) error {
 	up := s.up
 	if up == nil {
@@ -111,15 +113,12 @@ func (s *session) cmdDone(req proto.Request) error {
 		return fmt.Errorf("%w: done: sum: want the %s of the file, %d hex digits", proto.ErrBadArgs, up.Checksum(), 2*checksum.Size(up.Checksum()))
 	}
 	s.up = nil
-	e, err := up.Commit(req.Digest())
-	s.logTransfer(logger.Incoming, up.Path(), up.Written()-up.Offset(), up.start, err == nil)
-	if err != nil {
+	if err := up.Verify(req.Digest()); err != nil {
+		s.logTransfer(logger.Incoming, up.Path(), up.Written()-up.Offset(), up.start, false)
 		s.log.Info("upload failed", "path", up.Path(), "err", err)
 		return err
 	}
-	s.log.Info("upload complete", "path", up.Path(), "size", e.Size, up.Checksum(), req.Digest(), "resumed_at", up.Offset())
-	s.reply(digests(proto.Reply{Code: proto.CodeTransferDone, Msg: "File [" + e.Name + "] upload successful",
-		Size: e.Size, Offset: up.Offset()}, up.Checksum(), req.Digest()))
+	s.publish(up, req.Digest())
 	return nil
 }
 
@@ -240,9 +239,7 @@ func (s *session) sendFile(dl *homefs.Download, offset int64, h hash.Hash) (int6
 type frameWriter struct{ s *session }
 
 func (w frameWriter) Write(b []byte) (int, error) {
-	w.s.raw.SetWriteDeadline(deadline(w.s.srv.cfg.WriteTimeout))
-	if err := w.s.w.WriteFrame(proto.TypeData, b); err != nil {
-		w.s.werr = err
+	if err := w.s.writeFrame(proto.TypeData, b); err != nil {
 		return 0, err
 	}
 	return len(b), nil
@@ -250,6 +247,12 @@ func (w frameWriter) Write(b []byte) (int, error) {
 
 // logTransfer writes one line to the transfer log.
 func (s *session) logTransfer(dir logger.Direction, vpath string, bytes int64, start time.Time, complete bool) {
-	s.srv.cfg.LogTransfer(door.Transfer{Service: "myftp", Account: s.acct, Remote: s.remote, Dir: dir, Path: vpath,
+	s.logTransferOf(s.acct, dir, vpath, bytes, start, complete)
+}
+
+// logTransferOf is logTransfer for the account acct (as it was when an upload being published
+// began: the session may have refreshed its own since).
+func (s *session) logTransferOf(acct account.Account, dir logger.Direction, vpath string, bytes int64, start time.Time, complete bool) {
+	s.srv.cfg.LogTransfer(door.Transfer{Service: "myftp", Account: acct, Remote: s.remote, Dir: dir, Path: vpath,
 		Bytes: bytes, Start: start, Complete: complete})
 }

@@ -10,7 +10,7 @@ import (
 // and gives it the modification time mtime (unless zero). The file is closed whatever happens.
 func (f *FS) finishPartial(file *os.File, rel, vpath string, mtime time.Time) error {
 	if f.store.opts.Fsync {
-		if err := file.Sync(); err != nil {
+		if err := f.store.durable.Sync(file); err != nil {
 			file.Close()
 			return wrapOS(err, vpath)
 		}
@@ -29,10 +29,27 @@ func (f *FS) finishPartial(file *os.File, rel, vpath string, mtime time.Time) er
 // publish renames the finished partial file of rel into place under the home's lock, settles the
 // accounting of the upload's slot (the file holds added bytes more than its partial file held
 // when the upload began; the file it replaces, if any, is freed; the partial file and its
-// description become one entry of the tree), and records its md5 and the
-// states of h. When the file cannot be published (the home was made anew, a directory took its
-// name, the rename failed), fail settles the upload as aborted, under the same lock.
+// description become one entry of the tree), and records its checksum sum and the states of h.
+// Then, when the store syncs, it makes the rename durable, outside the lock so that the other
+// uploads of the home can share the flush. When the file cannot be published (the home was made
+// anew, a directory took its name, the rename failed), fail settles the upload as aborted, under
+// the same lock.
 func (f *FS) publish(rel, vpath string, sl *slot, added int64, sum string, h *stateHash, fail func()) (Entry, error) {
+	e, err := f.rename(rel, vpath, sl, added, sum, h, fail)
+	if err != nil || !f.store.opts.Fsync {
+		return e, err
+	}
+	if err := f.syncDir(path.Dir(rel)); err != nil {
+		// The file is in place, but whether its name survives a crash is not known: the client
+		// hears of a failure and sends it again.
+		f.store.opts.Log.Error("flushing a directory after an upload", "path", vpath, "err", err)
+		return Entry{}, &Error{Kind: ErrIO, Path: vpath, Err: err}
+	}
+	return e, nil
+}
+
+// rename is publish's work under the home's lock.
+func (f *FS) rename(rel, vpath string, sl *slot, added int64, sum string, h *stateHash, fail func()) (Entry, error) {
 	hm := f.h
 	hm.mu.Lock()
 	defer hm.mu.Unlock()
@@ -62,9 +79,6 @@ func (f *FS) publish(rel, vpath string, sl *slot, added int64, sum string, h *st
 	// The data file left .myftp/partial for the tree, where it takes the replaced entry's place.
 	hm.files += 1 - replacedEntry
 	hm.settlePartial(f.partials, key(rel), sl)
-	if f.store.opts.Fsync {
-		syncDir(f.root, path.Dir(rel))
-	}
 	fi, err := f.root.Stat(rel)
 	if err != nil {
 		return Entry{}, wrapOS(err, vpath)

@@ -34,11 +34,14 @@ import (
 	"time"
 
 	"github.com/myftp/myftp/lib/checksum"
+	"github.com/myftp/myftp/lib/durable"
 )
 
 // Options configure a Store.
 type Options struct {
-	// Fsync makes every finished upload reach stable storage before it is renamed into place.
+	// Fsync makes every finished upload reach stable storage before it is renamed into place,
+	// and the rename before the upload is reported stored. Uploads that finish at about the same
+	// time, in any homes, share the flushes (package durable).
 	Fsync bool
 	// PartialTTL is how long an unfinished upload is kept for resuming. Zero means 7 days.
 	PartialTTL time.Duration
@@ -71,8 +74,9 @@ type Options struct {
 
 // Store manages the homes under one directory. It is safe for concurrent use.
 type Store struct {
-	base string
-	opts Options
+	base    string
+	opts    Options
+	durable *durable.Syncer // flushes finished uploads, in groups
 
 	mu    sync.Mutex
 	homes map[string]*home // by home path relative to base
@@ -124,7 +128,7 @@ func NewStore(base string, opts Options) *Store {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{base: base, opts: opts, homes: map[string]*home{}}
+	return &Store{base: base, opts: opts, durable: durable.New(), homes: map[string]*home{}}
 }
 
 // Open returns a session's view of the home at homeRel (relative to the store's base, as stored in
@@ -426,7 +430,7 @@ func (f *FS) saveStates(file *os.File, rel string, h hash.Hash, n int64) {
 	if !ok || n < sh.every || file == nil {
 		return
 	}
-	if f.store.opts.Fsync && file.Sync() != nil {
+	if f.store.opts.Fsync && f.store.durable.Sync(file) != nil {
 		return
 	}
 	p := key(rel) + ".json"

@@ -142,25 +142,39 @@ func (f *FS) BeginStream(p string, offset int64) (*Stream, error) {
 
 // claimStream marks the path as being uploaded and decides where the stream starts, under the
 // home's lock. It returns the size of the stored file to copy into the partial file first, or 0.
+// An upload of the same path that is being published is waited for.
 func (f *FS) claimStream(s *Stream, offset int64) (copyFrom int64, err error) {
+	for {
+		wait, copyFrom, err := f.tryClaimStream(s, offset)
+		if wait == nil {
+			return copyFrom, err
+		}
+		<-wait
+	}
+}
+
+// tryClaimStream is claimStream, unless the path's last upload is still being published: then it
+// returns the channel to wait on before trying again.
+func (f *FS) tryClaimStream(s *Stream, offset int64) (wait chan struct{}, copyFrom int64, err error) {
 	h := f.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var stored int64 = -1 // size of the regular file the stream would replace, if any
 	if fi, err := f.root.Lstat(s.rel); err == nil {
 		if fi.IsDir() {
-			return 0, newErr(ErrIsDir, s.vpath, "")
+			return nil, 0, newErr(ErrIsDir, s.vpath, "")
 		}
 		if fi.Mode().IsRegular() {
 			stored = fi.Size()
 		}
 	}
-	if h.uploading[s.rel] != nil {
-		return 0, newErr(ErrBusy, s.vpath, "")
+	if sl := h.uploading[s.rel]; sl != nil {
+		wait, err := sl.busy(s.vpath)
+		return wait, 0, err
 	}
 	pr, err := f.metaRoot(partialDir)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	held, unfinished := max(stored, 0), false
 	if fi, err := pr.Lstat(key(s.rel)); err == nil {
@@ -170,11 +184,11 @@ func (f *FS) claimStream(s *Stream, offset int64) (copyFrom int64, err error) {
 		offset = held
 	}
 	if offset != 0 && offset != held {
-		return 0, newErr(ErrOffset, s.vpath, fmt.Sprintf("the server holds %d bytes of this file, not %d: resume from %d, or start again from 0", held, offset, held))
+		return nil, 0, newErr(ErrOffset, s.vpath, fmt.Sprintf("the server holds %d bytes of this file, not %d: resume from %d, or start again from 0", held, offset, held))
 	}
 	if unfinished && offset == 0 {
 		if err := pr.Remove(key(s.rel)); err != nil {
-			return 0, wrapOS(err, s.vpath)
+			return nil, 0, wrapOS(err, s.vpath)
 		}
 		h.used -= held
 		h.countPartial(-1)
@@ -186,16 +200,16 @@ func (f *FS) claimStream(s *Stream, offset int64) (copyFrom int64, err error) {
 		copyFrom = offset
 	}
 	if h.quota-h.used-h.reserved+max(stored, 0) <= 0 { // not one more byte fits
-		return 0, quotaError(s.vpath, h.used+h.reserved, h.quota, 1, f.store.opts.FormatSize)
+		return nil, 0, quotaError(s.vpath, h.used+h.reserved, h.quota, 1, f.store.opts.FormatSize)
 	}
 	entries, err := f.fitPartial(pr, key(s.rel), s.vpath)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	s.creditLeft = max(stored, 0)
 	h.holdPartial(&s.slot, entries)
 	h.uploading[s.rel] = &s.slot
-	return copyFrom, nil
+	return nil, copyFrom, nil
 }
 
 // open opens the partial file, records what it is for, hashes what it holds already, and copies
@@ -480,7 +494,8 @@ func (s *Stream) SetMtime(t time.Time) {
 }
 
 // Commit publishes the file: it checks that no byte was left unwritten, makes the file durable
-// when the store's Fsync is set, renames it into place and records its md5, which it returns.
+// when the store's Fsync is set, renames it into place, records its checksum (the store's
+// StreamChecksum), which it returns, and makes the rename durable.
 // A file with a gap is kept for a resume and fails with ErrSize.
 func (s *Stream) Commit() (Entry, string, error) {
 	s.mu.Lock()
@@ -506,6 +521,10 @@ func (s *Stream) Commit() (Entry, string, error) {
 	s.sink = nil
 	sum, err := s.sum()
 	if err == nil {
+		s.f.h.mu.Lock()
+		s.publishing = make(chan struct{}) // a new upload of the path waits for the end of this one
+		s.f.h.mu.Unlock()
+		defer close(s.publishing)
 		err = s.f.finishPartial(s.file, s.rel, s.vpath, s.mtime)
 		s.file = nil
 	}

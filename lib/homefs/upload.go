@@ -59,6 +59,19 @@ type slot struct {
 	// of its unfinished upload's (data and description) while it runs, whether or not they are
 	// there yet; what is left of them once it has ended.
 	entries int64
+	// publishing is made when the upload has all its data, verified, and is closed once its
+	// publishing has ended, stored or not. A new upload of the same path waits for it instead of
+	// being refused as busy: a client that pipelines two uploads of one name meets its own.
+	publishing chan struct{}
+}
+
+// busy returns the error for a new upload of a path that s is uploading, or, while s is being
+// published, the channel to wait on before trying again. h.mu is held.
+func (s *slot) busy(vpath string) (chan struct{}, error) {
+	if s.publishing != nil {
+		return s.publishing, nil
+	}
+	return nil, newErr(ErrBusy, vpath, "")
 }
 
 // errHomeGone is the error of an upload whose home was removed (and made again) under it.
@@ -155,24 +168,36 @@ func (f *FS) checkParent(rel, vpath string) error {
 // the upload would replace is measured under the lock too: a Remove just before must not leave
 // the upload a credit for space that is already free.
 func (f *FS) claim(u *Upload, resume bool) error {
+	for {
+		wait, err := f.tryClaim(u, resume)
+		if wait == nil {
+			return err
+		}
+		<-wait
+	}
+}
+
+// tryClaim is claim, unless the path's last upload is still being published: then it returns the
+// channel to wait on before trying again.
+func (f *FS) tryClaim(u *Upload, resume bool) (chan struct{}, error) {
 	h := f.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var replacement int64 // size of the regular file the upload would replace
 	if fi, err := f.root.Lstat(u.rel); err == nil {
 		if fi.IsDir() {
-			return newErr(ErrIsDir, u.vpath, "")
+			return nil, newErr(ErrIsDir, u.vpath, "")
 		}
 		if fi.Mode().IsRegular() {
 			replacement = fi.Size()
 		}
 	}
-	if h.uploading[u.rel] != nil {
-		return newErr(ErrBusy, u.vpath, "")
+	if sl := h.uploading[u.rel]; sl != nil {
+		return sl.busy(u.vpath)
 	}
 	pr, err := f.metaRoot(partialDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	k := key(u.rel)
 	if fi, err := pr.Lstat(k); err == nil {
@@ -188,7 +213,7 @@ func (f *FS) claim(u *Upload, resume bool) error {
 				u.restart = "the source changed since the interrupted upload (size or modification time differ)"
 			}
 			if err := pr.Remove(k); err != nil {
-				return wrapOS(err, u.vpath)
+				return nil, wrapOS(err, u.vpath)
 			}
 			h.used -= fi.Size()
 			h.countPartial(-1)
@@ -199,17 +224,17 @@ func (f *FS) claim(u *Upload, resume bool) error {
 	need := u.size - u.offset
 	credit := min(replacement, need)
 	if need-credit > h.quota-h.used-h.reserved { // written so that a huge size cannot overflow
-		return quotaError(u.vpath, h.used+h.reserved, h.quota, need-credit, f.store.opts.FormatSize)
+		return nil, quotaError(u.vpath, h.used+h.reserved, h.quota, need-credit, f.store.opts.FormatSize)
 	}
 	entries, err := f.fitPartial(pr, k, u.vpath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	h.reserved += need - credit
 	u.reserved, u.credit = need-credit, credit
 	h.holdPartial(&u.slot, entries)
 	h.uploading[u.rel] = &u.slot
-	return nil
+	return nil, nil
 }
 
 // revokeCredit is called when the file at rel is removed, replaced or moved away while an upload to
@@ -350,44 +375,65 @@ func (u *Upload) drain() error {
 	return nil
 }
 
-// Commit finishes the upload: it checks that all declared bytes arrived and that their checksum is
-// want (hex), makes the file durable when the store's Fsync is set, gives it the source's
-// modification time, renames it into place and records its checksum. On a checksum mismatch the
-// partial file is deleted (its content is known to be wrong); on a short upload it is kept for a
-// resume.
+// Commit finishes the upload: Verify, then Publish.
 func (u *Upload) Commit(want string) (Entry, error) {
-	if u.closed {
-		return Entry{}, newErr(ErrIO, u.vpath, "upload already finished")
+	if err := u.Verify(want); err != nil {
+		return Entry{}, err
+	}
+	return u.Publish()
+}
+
+// Verify checks that all declared bytes arrived, are written, and that their checksum is want
+// (hex). On a checksum mismatch the partial file is deleted (its content is known to be wrong); on
+// a short upload it is kept for a resume; either way the upload is over. After a nil error the
+// upload must be finished with Publish, which may run on another goroutine: until it ends, a new
+// upload of the same path waits.
+func (u *Upload) Verify(want string) error {
+	if u.closed || u.publishing != nil {
+		return newErr(ErrIO, u.vpath, "upload already finished")
 	}
 	if u.orphan.Load() {
 		u.Abort()
-		return Entry{}, errHomeGone(u.vpath)
+		return errHomeGone(u.vpath)
 	}
 	if u.overQuota.Load() {
 		u.Abort()
-		return Entry{}, errMovedAway(u.vpath)
+		return errMovedAway(u.vpath)
 	}
 	if u.written != u.size {
 		err := newErr(ErrSize, u.vpath, fmt.Sprintf("received %d of %d bytes", u.written, u.size))
 		u.Abort()
-		return Entry{}, err
+		return err
 	}
 	if err := u.drain(); err != nil {
 		u.Abort()
-		return Entry{}, err
+		return err
 	}
-	got := hex.EncodeToString(u.hash.Sum(nil))
-	if got != want {
+	if got := hex.EncodeToString(u.hash.Sum(nil)); got != want {
 		u.discard()
-		return Entry{}, newErr(ErrChecksum, u.vpath, fmt.Sprintf("%s: client sent %s, server computed %s", u.algo, want, got))
+		return newErr(ErrChecksum, u.vpath, fmt.Sprintf("%s: client sent %s, server computed %s", u.algo, want, got))
 	}
+	u.f.h.mu.Lock()
+	u.publishing = make(chan struct{})
+	u.f.h.mu.Unlock()
+	return nil
+}
+
+// Publish ends a verified upload (see Verify): it makes the file durable when the store's Fsync is
+// set, gives it the source's modification time, renames it into place, records its checksum, and
+// makes the rename durable. Uploads that publish at the same time share their flushes.
+func (u *Upload) Publish() (Entry, error) {
+	if u.publishing == nil || u.closed {
+		return Entry{}, newErr(ErrIO, u.vpath, "upload not verified, or already finished")
+	}
+	defer close(u.publishing)
 	err := u.f.finishPartial(u.file, u.rel, u.vpath, u.mtime)
 	u.file = nil
 	if err != nil {
 		u.Abort()
 		return Entry{}, err
 	}
-	e, err := u.f.publish(u.rel, u.vpath, &u.slot, u.size-u.offset, got, u.hash, u.abortLocked)
+	e, err := u.f.publish(u.rel, u.vpath, &u.slot, u.size-u.offset, hex.EncodeToString(u.hash.Sum(nil)), u.hash, u.abortLocked)
 	if err == nil {
 		u.closed = true
 	}
@@ -396,7 +442,8 @@ func (u *Upload) Commit(want string) (Entry, error) {
 
 // Abort stops the upload and keeps what arrived for a later resume (an empty partial is removed,
 // and so is the partial of an upload that no longer fits its quota).
-// It is safe to call more than once and after Commit.
+// It is safe to call more than once and after Commit, but not after a successful Verify until
+// Publish has returned: Publish settles a failed upload itself.
 func (u *Upload) Abort() {
 	u.drain() // outside the home's lock: a slow disk must not stall the account's other sessions
 	if !u.closed && !u.overQuota.Load() && !u.orphan.Load() {
@@ -462,14 +509,16 @@ func (u *Upload) discard() {
 }
 
 // syncDir flushes a directory's entries through the root; best effort, and a no-op on Windows.
-func syncDir(root *os.Root, rel string) {
-	if runtime.GOOS == "windows" {
-		return
+func (f *FS) syncDir(rel string) error {
+	if runtime.GOOS == "windows" { // directories cannot be flushed there
+		return nil
 	}
-	if d, err := root.Open(rel); err == nil {
-		d.Sync()
-		d.Close()
+	d, err := f.root.Open(rel)
+	if err != nil {
+		return err
 	}
+	defer d.Close()
+	return f.store.durable.Sync(d)
 }
 
 // Download is a stored file opened for sending.
