@@ -189,31 +189,39 @@ func TestCurlResumeKilledUpload(t *testing.T) {
 	t.Logf("killed at %d of %d bytes; resumed; md5 %s", held, len(data), md5hex(data))
 }
 
-// wantSumRecorded fails the test unless a checksum record of the home holds the SHA-256 of data
-// (what the server computes on the way in for FTP uploads), and HASH over FTP answers both it and
-// the MD5.
+// wantSumRecorded fails the test unless the server recorded the SHA-256 of data when the upload
+// of name ended (what it computes on the way in for FTP uploads), and HASH over FTP answers from
+// that record: with one byte of the stored file changed behind the server's back (size and time
+// kept, so the record still looks valid), HASH SHA-256 still gives the recorded digest, while
+// HASH MD5, which nothing recorded, reads the file. The byte is put back afterwards.
 func wantSumRecorded(t testing.TB, e *env, user, name string, data []byte) {
 	t.Helper()
 	sha := servertest.Sum(checksum.SHA256, data)
-	dir := filepath.Join(e.Home(user), ".myftp", "sums")
-	ents, err := os.ReadDir(dir)
+	stored := filepath.Join(e.Home(user), filepath.FromSlash(name))
+	fi, err := os.Stat(stored)
 	must(t, err)
-	found := false
-	for _, d := range ents {
-		rec, err := os.ReadFile(filepath.Join(dir, d.Name()))
+	flip := func() {
+		f, err := os.OpenFile(stored, os.O_RDWR, 0)
 		must(t, err)
-		found = found || strings.Contains(string(rec), `"sha256":"`+sha+`"`)
+		b := []byte{0}
+		_, err = f.ReadAt(b, 0)
+		must(t, err)
+		b[0] ^= 0xff
+		_, err = f.WriteAt(b, 0)
+		must(t, err)
+		must(t, f.Close())
+		must(t, os.Chtimes(stored, fi.ModTime(), fi.ModTime()))
 	}
-	if !found {
-		t.Fatalf("no checksum record in %s holds the sha256 %s", dir, sha)
-	}
+	flip()
+	changed := append([]byte{data[0] ^ 0xff}, data[1:]...)
 	f := e.login(t, user, user+"-pw")
 	f.must(200, "OPTS HASH SHA-256")
 	if msg := f.must(213, `HASH "%s"`, name); !strings.Contains(msg, "SHA-256 0-") || !strings.Contains(msg, sha) {
-		t.Fatalf("HASH %s: %q, want the sha256 %s", name, msg, sha)
+		t.Fatalf("HASH %s: %q, want the recorded sha256 %s", name, msg, sha)
 	}
 	f.must(200, "OPTS HASH MD5")
-	if msg := f.must(213, `HASH "%s"`, name); !strings.Contains(msg, "MD5 0-") || !strings.Contains(msg, md5hex(data)) {
-		t.Fatalf("HASH %s: %q, want the md5 %s", name, msg, md5hex(data))
+	if msg := f.must(213, `HASH "%s"`, name); !strings.Contains(msg, "MD5 0-") || !strings.Contains(msg, md5hex(changed)) {
+		t.Fatalf("HASH %s: %q, want the md5 of the bytes on disk, %s", name, msg, md5hex(changed))
 	}
+	flip()
 }

@@ -455,7 +455,32 @@ func (f *FS) Chtimes(p string, mtime time.Time) error {
 	if rel == "." {
 		return newErr(ErrPermission, vpath, "the home directory keeps its time")
 	}
-	return wrapOS(f.root.Chtimes(rel, time.Time{}, mtime), vpath)
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	// The content does not change: a file's checksum record stays true under its new time (FTP
+	// clients date an upload with MFMT once it is stored).
+	file, err := f.root.Open(rel)
+	if err != nil {
+		return wrapOS(err, vpath)
+	}
+	defer file.Close()
+	before, err := file.Stat()
+	if err != nil {
+		return wrapOS(err, vpath)
+	}
+	var rec sumRecord
+	kept := false
+	if before.Mode().IsRegular() {
+		rec, kept = f.loadRecord(file, rel, before)
+	}
+	if err := f.root.Chtimes(rel, time.Time{}, mtime); err != nil {
+		return wrapOS(err, vpath)
+	}
+	if after, err := file.Stat(); err == nil && kept {
+		rec.Mtime = after.ModTime()
+		f.saveRecord(file, rel, rec)
+	}
+	return nil
 }
 
 // Usage returns the bytes used by the home (files and partial uploads) and its quota.

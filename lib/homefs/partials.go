@@ -113,7 +113,16 @@ func (f *FS) partialInfo(name string) (PartialInfo, bool) {
 	p := path.Join(reserved, partialDir, name)
 	meta, err := readMeta(f.root, p+".json")
 	if err != nil || meta.Path == "" || key(meta.Path) != name {
-		return PartialInfo{}, false
+		// An upload in progress may not have written its description yet.
+		f.h.mu.Lock()
+		rel, sl, ok := f.h.uploadingKey(name)
+		if ok {
+			meta = partialMeta{Path: rel, Size: sl.declared}
+		}
+		f.h.mu.Unlock()
+		if !ok {
+			return PartialInfo{}, false
+		}
 	}
 	fi, err := f.root.Lstat(p)
 	if err != nil || !fi.Mode().IsRegular() {

@@ -79,12 +79,18 @@ func (f *FS) rename(rel, vpath string, sl *slot, added int64, sum string, h *sta
 	// The data file left .myftp/partial for the tree, where it takes the replaced entry's place.
 	hm.files += 1 - replacedEntry
 	hm.settlePartial(f.partials, key(rel), sl)
-	fi, err := f.root.Stat(rel)
+	// Under the lock the file at rel is the one just renamed: nothing else renames in the home.
+	file, err := f.root.Open(rel)
 	if err != nil {
 		return Entry{}, wrapOS(err, vpath)
 	}
+	defer file.Close()
+	fi, err := file.Stat()
+	if err != nil {
+		return Entry{}, wrapOS(err, vpath)
+	}
+	f.storeRecord(file, rel, fi, h.algo, sum)
 	if sums, err := f.metaRoot(sumsDir); err == nil {
-		writeSum(sums, rel, h.algo, sum, fi)
 		writeStates(sums, rel, h, fi)
 	}
 	return entryOf(path.Base(vpath), fi), nil

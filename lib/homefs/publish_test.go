@@ -3,6 +3,8 @@ package homefs
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -105,4 +107,65 @@ func TestConcurrentPublishes(t *testing.T) {
 	if p := partialFiles(t, base+"/alice"); len(p) != 0 {
 		t.Errorf("partial files left: %v", p)
 	}
+}
+
+// TestDescriptionWrittenWhenNeeded: an upload writes its partial file's description only once it
+// holds describeAfter bytes or stops unfinished, so a small upload that completes creates one
+// file; meanwhile Partials still lists it, and an interrupted one resumes as before.
+func TestDescriptionWrittenWhenNeeded(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	_, f := openHome(t, base, "alice", 1<<30, Options{})
+	desc := func(name string) bool {
+		_, err := os.Stat(filepath.Join(base, "alice", filepath.FromSlash(partialPath(name))+".json"))
+		return err == nil
+	}
+	listed := func() []PartialInfo {
+		var got []PartialInfo
+		if err := f.Partials(func(p PartialInfo) error { got = append(got, p); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	small := randomBytes(4000, 1)
+	u := begin(t, f, "small.bin", int64(len(small)), srcMtime, false)
+	u.Write(small[:1500])
+	if desc("small.bin") {
+		t.Error("a small upload in progress wrote its description")
+	}
+	if got := listed(); len(got) != 1 || got[0].Path != "/small.bin" || got[0].Size != 1500 || got[0].Total != 4000 {
+		t.Errorf("Partials during the small upload: %+v", got)
+	}
+	u.Abort()
+	if !desc("small.bin") {
+		t.Fatal("the interrupted upload kept its data without a description: it cannot resume")
+	}
+	u = begin(t, f, "small.bin", int64(len(small)), srcMtime, true)
+	if u.Offset() != 1500 {
+		t.Fatalf("resume at %d, want 1500", u.Offset())
+	}
+	u.Write(small[1500:])
+	if _, err := u.Commit(md5hex(small)); err != nil {
+		t.Fatal(err)
+	}
+
+	big := randomBytes(describeAfter+5000, 2)
+	u = begin(t, f, "big.bin", int64(len(big)), srcMtime, false)
+	u.Write(big[:describeAfter-1])
+	if desc("big.bin") {
+		t.Error("the description was written before describeAfter bytes")
+	}
+	u.Write(big[describeAfter-1 : describeAfter+10])
+	if !desc("big.bin") {
+		t.Error("an upload past describeAfter bytes has no description: a crash would lose its resume")
+	}
+	u.Write(big[describeAfter+10:])
+	if _, err := u.Commit(md5hex(big)); err != nil {
+		t.Fatal(err)
+	}
+	if p := partialFiles(t, filepath.Join(base, "alice")); len(p) != 0 || desc("big.bin") || desc("small.bin") {
+		t.Errorf("left in .myftp/partial: %v", p)
+	}
+	checkUsage(t, f, base, "alice", int64(len(small)+len(big)))
 }

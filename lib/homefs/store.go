@@ -1,19 +1,24 @@
 // Package homefs is a user's jailed file tree: every path a user names is resolved inside the home
 // directory and every file operation goes through an *os.Root opened on it, so "..", absolute paths
 // and symbolic links cannot leave it. It also keeps each home's quota accounting, unfinished
-// uploads and md5 records.
+// uploads and checksum records.
 //
 // A Store holds the state shared by all sessions of all accounts (usage, reservations, uploads in
 // progress); an FS is one session's view of one home, with its own current directory.
 //
 // Inside each home, the directory ".myftp" belongs to the server: partial/ holds unfinished uploads
-// (KEY and KEY.json, where KEY is derived from the target path) and sums/ holds the md5 of every
-// stored file (KEY.json, checked against the file's size and modification time before use).
-// Users cannot list, name or download anything in it; its partial uploads count toward the quota.
+// (KEY, and KEY.json describing it once it holds a MiB or stops unfinished; KEY is derived from the
+// target path), and sums/ holds the states that speed up resumes of large files (KEY.states) and,
+// where the filesystem keeps no extended attributes, the checksum records of stored files
+// (KEY.json). Elsewhere a file's record is its extended attribute user.myftp.sums, which follows
+// it through renames. Records are checked against the file's size, modification time and identity
+// before use. Users cannot list, name or download anything in .myftp; its partial uploads count
+// toward the quota.
 //
 // A home has two quotas: bytes (of files and unfinished uploads) and entries (files, directories,
 // links, anything that takes an inode; an unfinished upload counts two, its data and its
-// description). It also keeps at most Options.MaxPartials unfinished uploads.
+// description, whether or not the description is written yet). It also keeps at most
+// Options.MaxPartials unfinished uploads.
 package homefs
 
 import (
@@ -77,6 +82,7 @@ type Store struct {
 	base    string
 	opts    Options
 	durable *durable.Syncer // flushes finished uploads, in groups
+	noTags  bool            // keep checksum records in .myftp/sums only (tests of filesystems without xattrs)
 
 	mu    sync.Mutex
 	homes map[string]*home // by home path relative to base
@@ -344,6 +350,9 @@ func (h *home) expire(root *os.Root, p string, cutoff time.Time) {
 	meta, _ := readMeta(root, p+".json")
 	fi, err := root.Lstat(p)
 	if err != nil || fi.ModTime().After(cutoff) || h.uploading[meta.Path] != nil {
+		return
+	}
+	if _, _, ok := h.uploadingKey(path.Base(p)); ok { // in progress, not described yet
 		return
 	}
 	// A complete upload whose commit failed or was cut by a crash carries the source's time,

@@ -206,7 +206,7 @@ func (f *FS) tryClaimStream(s *Stream, offset int64) (wait chan struct{}, copyFr
 	if err != nil {
 		return nil, 0, err
 	}
-	s.creditLeft = max(stored, 0)
+	s.creditLeft, s.declared = max(stored, 0), -1
 	h.holdPartial(&s.slot, entries)
 	h.uploading[s.rel] = &s.slot
 	return nil, copyFrom, nil

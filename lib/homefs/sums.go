@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -71,19 +72,73 @@ func readSums(sums *os.Root, rel string, fi fs.FileInfo) (sumRecord, bool) {
 	return r, true
 }
 
-// writeSum records a checksum (hex) of the file at rel in sums, the root of the home's
-// .myftp/sums, beside those already recorded for the same file. The record is a cache, written in
-// place without fsync: a torn record is not valid JSON, and a lost, torn or stale record only
-// means the next download or HASH computes the checksum again.
-func writeSum(sums *os.Root, rel, algo, sum string, fi fs.FileInfo) error {
-	r, ok := readSums(sums, rel, fi)
+// sumsTag is the extended attribute that holds a file's record where the filesystem keeps them:
+// the record then travels with the file through renames, goes with it when it is removed, and
+// costs no file of its own (creating one costs more than the rest of a small upload on some
+// filesystems).
+const sumsTag = "user.myftp.sums"
+
+// getTag and setTag read and write a file's record attribute, unless the store keeps none.
+func (f *FS) getTag(file *os.File) ([]byte, bool) {
+	if f.store.noTags {
+		return nil, false
+	}
+	return getTag(file, sumsTag)
+}
+
+func (f *FS) setTag(file *os.File, data []byte) error {
+	if f.store.noTags {
+		return errors.New("homefs: records kept in .myftp/sums")
+	}
+	return setTag(file, sumsTag, data)
+}
+
+// loadRecord returns the record of the file open as file, at rel, as fi describes it, if it is
+// still true of the file: from the file's extended attribute, else from .myftp/sums (records
+// written before attributes were used, or where the filesystem keeps none).
+func (f *FS) loadRecord(file *os.File, rel string, fi fs.FileInfo) (sumRecord, bool) {
+	if data, ok := f.getTag(file); ok {
+		var r sumRecord
+		if json.Unmarshal(data, &r) == nil && r.matches(fi) {
+			return r, true
+		}
+	}
+	sums, err := f.metaRoot(sumsDir)
+	if err != nil {
+		return sumRecord{}, false
+	}
+	return readSums(sums, rel, fi)
+}
+
+// storeRecord records a checksum (hex) of the file open as file, at rel, as fi describes it,
+// beside those already recorded for it: in the file's extended attribute, else in .myftp/sums.
+// The record is a cache, written without fsync: a lost, torn or stale record only means that the
+// next download or HASH computes the checksum again.
+func (f *FS) storeRecord(file *os.File, rel string, fi fs.FileInfo, algo, sum string) error {
+	r, ok := f.loadRecord(file, rel, fi)
 	if !ok {
 		r = sumRecord{Size: fi.Size(), Mtime: fi.ModTime(), ID: fileID(fi)}
 	}
 	r.set(algo, sum)
+	return f.saveRecord(file, rel, r)
+}
+
+// saveRecord writes the record r of the file open as file, at rel: in its extended attribute,
+// else in .myftp/sums.
+func (f *FS) saveRecord(file *os.File, rel string, r sumRecord) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
+	}
+	sums, serr := f.metaRoot(sumsDir)
+	if f.setTag(file, data) == nil {
+		if serr == nil {
+			sums.Remove(key(rel) + ".json") // an older record of the path, if any
+		}
+		return nil
+	}
+	if serr != nil {
+		return serr
 	}
 	return sums.WriteFile(key(rel)+".json", data, 0o600)
 }
@@ -102,12 +157,8 @@ func (f *FS) Checksum(p, algo string) (string, error) {
 		return "", err
 	}
 	defer d.Close()
-	sums, err := f.metaRoot(sumsDir)
-	if err != nil {
-		return "", err
-	}
-	if r, ok := readSums(sums, d.rel, d.info); ok && r.get(algo) != "" {
-		return r.get(algo), nil
+	if sum := d.Recorded(algo); sum != "" {
+		return sum, nil
 	}
 	if _, err := io.Copy(h, io.NewSectionReader(d, 0, d.Info.Size)); err != nil {
 		return "", &Error{Kind: ErrIO, Path: d.Info.Name, Err: err}
@@ -147,8 +198,7 @@ func (f *FS) record(d *Download, algo, sum string) bool {
 	}
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
-	sums, err := f.metaRoot(sumsDir)
-	return err == nil && writeSum(sums, d.rel, algo, sum, fi) == nil
+	return f.storeRecord(d.File, d.rel, fi, algo, sum) == nil
 }
 
 // metaRoot returns the root of the reserved directory name (partialDir or sumsDir) of the home,

@@ -40,7 +40,16 @@ type Upload struct {
 	drained    bool
 	every      int64    // the checksum states of the partial file's data, from its description
 	states     []string //
+	// describe is set while the partial file's description is still to be written: a new
+	// upload writes it only once it holds describeAfter bytes, or when it stops unfinished, so
+	// that a small upload that completes creates one file, not two.
+	describe bool
 }
+
+// describeAfter is how many bytes an upload holds before its description is written. A server
+// killed while a smaller upload runs leaves a partial file without description, which is not
+// resumed (the upload starts again) and expires.
+const describeAfter = 1 << 20
 
 // slot is the share of its home's quota accounting that an upload in progress holds, and its
 // place in home.uploading. Its int64 fields are guarded by the home's lock.
@@ -63,6 +72,20 @@ type slot struct {
 	// publishing has ended, stored or not. A new upload of the same path waits for it instead of
 	// being refused as busy: a client that pipelines two uploads of one name meets its own.
 	publishing chan struct{}
+	// declared is the size the upload declared, -1 for a stream: Partials reports it for an
+	// upload in progress whose description is not written yet.
+	declared int64
+}
+
+// uploadingKey returns the path and slot of the upload in progress whose partial file is named
+// k, if any. h.mu is held.
+func (h *home) uploadingKey(k string) (string, *slot, bool) {
+	for rel, sl := range h.uploading {
+		if key(rel) == k {
+			return rel, sl, true
+		}
+	}
+	return "", nil, false
 }
 
 // busy returns the error for a new upload of a path that s is uploading, or, while s is being
@@ -231,7 +254,7 @@ func (f *FS) tryClaim(u *Upload, resume bool) (chan struct{}, error) {
 		return nil, err
 	}
 	h.reserved += need - credit
-	u.reserved, u.credit = need-credit, credit
+	u.reserved, u.credit, u.declared = need-credit, credit, u.size
 	h.holdPartial(&u.slot, entries)
 	h.uploading[u.rel] = &u.slot
 	return nil, nil
@@ -264,15 +287,7 @@ func (u *Upload) open() error {
 		return err
 	}
 	k := key(u.rel)
-	if u.offset == 0 {
-		meta, err := json.Marshal(partialMeta{Path: u.rel, Size: u.size, Mtime: u.mtime})
-		if err != nil {
-			return fmt.Errorf("upload %s: %w", u.vpath, err)
-		}
-		if err := root.WriteFile(k+".json", meta, 0o600); err != nil {
-			return wrapOS(err, u.vpath)
-		}
-	}
+	u.describe = u.offset == 0 // a resumed upload's description is there already
 	file, err := root.OpenFile(k, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return wrapOS(err, u.vpath)
@@ -324,6 +339,9 @@ func (u *Upload) Write(p []byte) (int, error) {
 	if err := u.accept(int64(len(p))); err != nil {
 		return 0, err
 	}
+	if err := u.describeOnce(int64(len(p))); err != nil {
+		return 0, err
+	}
 	for rest := p; len(rest) > 0; {
 		b := u.sink.Buffer()
 		n := copy(b, rest)
@@ -348,6 +366,9 @@ func (u *Upload) Receive(r io.Reader, n int64) error {
 	if err := u.accept(n); err != nil {
 		return err
 	}
+	if err := u.describeOnce(n); err != nil {
+		return err
+	}
 	for n > 0 {
 		b := u.sink.Buffer()
 		k, err := io.ReadFull(r, b[:min(int64(len(b)), n)])
@@ -359,6 +380,29 @@ func (u *Upload) Receive(r io.Reader, n int64) error {
 		if err != nil {
 			return fmt.Errorf("receive %s: %w", u.vpath, err)
 		}
+	}
+	return nil
+}
+
+// describeOnce writes the partial file's description when n more bytes take the upload to
+// describeAfter bytes or more, so that a server killed from then on leaves it resumable.
+func (u *Upload) describeOnce(n int64) error {
+	if !u.describe || u.written+n < describeAfter {
+		return nil
+	}
+	u.describe = false
+	return u.writeDescription()
+}
+
+// writeDescription writes the partial file's description: what it is for, for resumes, listings
+// and expiry.
+func (u *Upload) writeDescription() error {
+	meta, err := json.Marshal(partialMeta{Path: u.rel, Size: u.size, Mtime: u.mtime})
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", u.vpath, err)
+	}
+	if err := u.f.partials.WriteFile(key(u.rel)+".json", meta, 0o600); err != nil {
+		return wrapOS(err, u.vpath)
 	}
 	return nil
 }
@@ -447,6 +491,9 @@ func (u *Upload) Publish() (Entry, error) {
 func (u *Upload) Abort() {
 	u.drain() // outside the home's lock: a slow disk must not stall the account's other sessions
 	if !u.closed && !u.overQuota.Load() && !u.orphan.Load() {
+		if u.describe && u.written > 0 { // kept for a resume, which needs the description
+			u.describe = u.writeDescription() != nil
+		}
 		u.f.saveStates(u.file, u.rel, u.hash, u.written)
 	}
 	u.f.h.mu.Lock()
@@ -482,6 +529,11 @@ func (u *Upload) abortLocked() {
 			h.used -= u.written
 		}
 		u.f.partials.Remove(key(u.rel) + ".json")
+	} else if u.describe {
+		// Kept for a resume: it needs its description now. Without it (a full disk) the data
+		// is not resumable and expires.
+		u.describe = false
+		u.writeDescription()
 	}
 	h.settlePartial(u.f.partials, key(u.rel), &u.slot)
 }
@@ -558,9 +610,7 @@ func (f *FS) OpenDownload(p string) (*Download, error) {
 		return nil, newErr(ErrIsDir, vpath, "not a regular file")
 	}
 	d := &Download{File: file, Info: entryOf(path.Base(vpath), fi), Path: vpath, rel: rel, info: fi}
-	if sums, err := f.metaRoot(sumsDir); err == nil {
-		d.sums, _ = readSums(sums, rel, fi)
-	}
+	d.sums, _ = f.loadRecord(file, rel, fi)
 	return d, nil
 }
 

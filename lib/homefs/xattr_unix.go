@@ -1,0 +1,40 @@
+//go:build linux || darwin
+
+package homefs
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// getTag returns the value of the extended attribute name of the open file f, if it has one.
+func getTag(f *os.File, name string) ([]byte, bool) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	var buf [1024]byte
+	n, gerr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) { n, gerr = unix.Fgetxattr(int(fd), name, buf[:]) }); err != nil || gerr != nil || n < 0 {
+		return nil, false
+	}
+	return append([]byte(nil), buf[:n]...), true
+}
+
+// setTag sets the extended attribute name of the open file f to data. It fails where the
+// filesystem keeps no extended attributes for users.
+func setTag(f *os.File, name string, data []byte) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Fsetxattr(int(fd), name, data, 0) }); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &os.PathError{Op: "setxattr", Path: f.Name(), Err: serr}
+	}
+	return nil
+}
