@@ -395,13 +395,20 @@ func (u *Upload) describeOnce(n int64) error {
 }
 
 // writeDescription writes the partial file's description: what it is for, for resumes, listings
-// and expiry.
+// and expiry. It is written beside and renamed into place, so that a server killed meanwhile
+// leaves either no description or a whole one.
 func (u *Upload) writeDescription() error {
 	meta, err := json.Marshal(partialMeta{Path: u.rel, Size: u.size, Mtime: u.mtime})
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", u.vpath, err)
 	}
-	if err := u.f.partials.WriteFile(key(u.rel)+".json", meta, 0o600); err != nil {
+	k := key(u.rel)
+	if err := u.f.partials.WriteFile(k+".new", meta, 0o600); err != nil {
+		u.f.partials.Remove(k + ".new")
+		return wrapOS(err, u.vpath)
+	}
+	if err := u.f.partials.Rename(k+".new", k+".json"); err != nil {
+		u.f.partials.Remove(k + ".new")
 		return wrapOS(err, u.vpath)
 	}
 	return nil
