@@ -20,6 +20,7 @@ import (
 	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
+	"github.com/myftp/myftp/lib/transfer"
 )
 
 // session is one client, served by one worker from greeting to close.
@@ -31,6 +32,7 @@ type session struct {
 	log    *slog.Logger
 	r      *proto.Reader
 	w      *proto.Writer
+	bc     *transfer.BufferedConn // under TLS: its writes wait for flush
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -108,12 +110,14 @@ func (s *session) start() error {
 		return err
 	}
 	if cfg.TLS != nil {
-		tc := tls.Server(s.raw, cfg.TLS)
+		s.bc = transfer.NewBufferedConn(s.raw)
+		tc := tls.Server(s.bc, cfg.TLS)
 		s.raw.SetDeadline(s.deadline)
 		if err := tc.HandshakeContext(s.ctx); err != nil {
 			return fmt.Errorf("tls handshake: %w", err)
 		}
 		s.raw.SetDeadline(time.Time{})
+		s.bc.Buffer()
 		s.conn = tc
 		s.w = proto.NewWriter(tc)
 		s.w.SetMaxHeader(cfg.MaxHeader)
@@ -353,6 +357,10 @@ func (s *session) flushLocked() error {
 	s.raw.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
 	if err := s.w.Flush(); err != nil {
 		s.werr = err
+	} else if s.bc != nil {
+		if err := s.bc.Flush(); err != nil {
+			s.werr = err
+		}
 	}
 	return s.werr
 }

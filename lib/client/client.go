@@ -19,6 +19,7 @@ import (
 	"github.com/myftp/myftp/lib/certs"
 	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/proto"
+	"github.com/myftp/myftp/lib/transfer"
 )
 
 // maxHeaderCap bounds the header limit a server may announce (the same ceiling as the server's
@@ -83,6 +84,7 @@ type Client struct {
 	conn     net.Conn
 	r        *proto.Reader
 	w        *proto.Writer
+	bc       *transfer.BufferedConn // under TLS: its writes wait for flushW
 	greeting proto.Reply
 	fp       string // server certificate fingerprint, "" in plain mode
 	unknown  bool   // KnownHosts does not list the server: TrustNew decides after the handshake
@@ -194,7 +196,8 @@ func (c *Client) allowPlain() error {
 
 func (c *Client) handshake(ctx context.Context) error {
 	host, _, _ := net.SplitHostPort(c.cfg.Addr)
-	tc := tls.Client(c.raw, &tls.Config{
+	c.bc = transfer.NewBufferedConn(c.raw)
+	tc := tls.Client(c.bc, &tls.Config{
 		ServerName:         host,
 		MinVersion:         tls.VersionTLS13,
 		InsecureSkipVerify: true, // the certificate is pinned below instead (trust on first use)
@@ -212,6 +215,7 @@ func (c *Client) handshake(ctx context.Context) error {
 		return fmt.Errorf("tls handshake with %s: %w", c.cfg.Addr, ctxErr(ctx, err))
 	}
 	c.raw.SetDeadline(time.Time{})
+	c.bc.Buffer()
 	c.conn = tc
 	if c.unknown {
 		return c.trustNew(ctx)
@@ -300,7 +304,7 @@ func (c *Client) Close() error {
 		c.raw.SetDeadline(time.Now().Add(time.Second))
 		c.wmu.Lock()
 		c.w.WriteJSON(proto.TypeRequest, proto.Request{Op: proto.OpQuit})
-		c.w.Flush()
+		c.flushW()
 		c.wmu.Unlock()
 	}
 	c.fail(ErrClosed)
@@ -347,8 +351,19 @@ func (c *Client) flush() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.raw.SetWriteDeadline(time.Now().Add(c.cfg.IOTimeout))
-	if err := c.w.Flush(); err != nil {
+	if err := c.flushW(); err != nil {
 		return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+	}
+	return nil
+}
+
+// flushW sends what the writer holds, through TLS and the buffer under it. c.wmu is held.
+func (c *Client) flushW() error {
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	if c.bc != nil && c.conn != c.raw {
+		return c.bc.Flush()
 	}
 	return nil
 }

@@ -272,7 +272,7 @@ func (w frameWriter) Write(b []byte) (int, error) {
 	if err := c.w.WriteFrame(proto.TypeData, b); err != nil {
 		return 0, c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
 	}
-	if err := c.w.Flush(); err != nil {
+	if err := c.flushW(); err != nil {
 		return 0, c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
 	}
 	return len(b), nil
