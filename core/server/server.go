@@ -17,6 +17,7 @@ import (
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/lib/proto"
+	"github.com/myftp/myftp/lib/transfer"
 )
 
 // Config is everything a Server needs. Zero durations and a MaxHeader below the minimum are
@@ -60,6 +61,7 @@ func (c *Config) setDefaults() {
 type Server struct {
 	cfg      Config
 	commands map[string]command
+	buffers  transfer.BufferPool // lent to sessions while they move data
 }
 
 // New returns a Server.

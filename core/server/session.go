@@ -110,7 +110,7 @@ func (s *session) start() error {
 		return err
 	}
 	if cfg.TLS != nil {
-		s.bc = transfer.NewBufferedConn(s.raw)
+		s.bc = transfer.NewBufferedConn(s.raw, &s.srv.buffers)
 		tc := tls.Server(s.bc, cfg.TLS)
 		s.raw.SetDeadline(s.deadline)
 		if err := tc.HandshakeContext(s.ctx); err != nil {

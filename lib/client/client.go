@@ -196,7 +196,7 @@ func (c *Client) allowPlain() error {
 
 func (c *Client) handshake(ctx context.Context) error {
 	host, _, _ := net.SplitHostPort(c.cfg.Addr)
-	c.bc = transfer.NewBufferedConn(c.raw)
+	c.bc = transfer.NewBufferedConn(c.raw, nil) // one connection: its buffers are its own
 	tc := tls.Client(c.bc, &tls.Config{
 		ServerName:         host,
 		MinVersion:         tls.VersionTLS13,

@@ -8,11 +8,18 @@ import (
 )
 
 // TestBufferedConn: writes go straight to the peer until Buffer, then wait for Flush (or a full
-// buffer), and Close delivers what is still buffered; reads see every byte in order.
+// buffer), and Close delivers what is still buffered; with a pool, nothing stays borrowed once
+// the buffer is flushed.
 func TestBufferedConn(t *testing.T) {
 	t.Parallel()
+	for _, pool := range []*BufferPool{nil, {}} {
+		testBufferedConn(t, pool)
+	}
+}
+
+func testBufferedConn(t *testing.T, pool *BufferPool) {
 	a, b := net.Pipe()
-	bc := NewBufferedConn(a)
+	bc := NewBufferedConn(a, pool)
 	got := make(chan []byte, 1)
 	go func() {
 		data, _ := io.ReadAll(b)
@@ -26,16 +33,16 @@ func TestBufferedConn(t *testing.T) {
 	if _, err := bc.Write([]byte("held ")); err != nil {
 		t.Fatal(err)
 	}
-	if n := bc.w.Buffered(); n != len("held ") {
+	if n := len(bc.wbuf); n != len("held ") {
 		t.Fatalf("%d bytes buffered after Buffer and a write, want %d", n, len("held "))
 	}
 	if err := bc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if n := bc.w.Buffered(); n != 0 {
-		t.Fatalf("%d bytes still buffered after Flush", n)
+	if n := len(bc.wbuf); n != 0 || pool != nil && bc.wbuf != nil {
+		t.Fatalf("%d bytes still buffered after Flush (buffer kept: %v)", n, bc.wbuf != nil)
 	}
-	big := bytes.Repeat([]byte("x"), ConnBuffer+100) // more than the buffer: goes out without Flush
+	big := bytes.Repeat([]byte("x"), ConnWriteBuffer+100) // more than the buffer: goes out without Flush
 	if _, err := bc.Write(big); err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +56,12 @@ func TestBufferedConn(t *testing.T) {
 	}
 }
 
-// TestBufferedConnReads: what the peer sends comes out whole through small reads.
+// TestBufferedConnReads: what the peer sends comes out whole through small reads, and a drained
+// connection gives its read buffer back to the pool.
 func TestBufferedConnReads(t *testing.T) {
 	t.Parallel()
 	a, b := net.Pipe()
-	bc := NewBufferedConn(a)
+	bc := NewBufferedConn(a, &BufferPool{})
 	data := bytes.Repeat([]byte("0123456789"), 100_000)
 	go func() {
 		b.Write(data)
@@ -73,5 +81,8 @@ func TestBufferedConnReads(t *testing.T) {
 	}
 	if !bytes.Equal(out.Bytes(), data) {
 		t.Fatalf("read %d bytes, want %d", out.Len(), len(data))
+	}
+	if bc.rbuf != nil {
+		t.Error("the drained connection still holds its read buffer")
 	}
 }
