@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -244,6 +245,27 @@ func TestFieldNamesExact(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("DecodeRequest(%s) = %+v, %v; want %+v", tt.payload, got, err, tt.want)
 		}
+	}
+}
+
+// TestNestedFieldNamesExact: keys of nested objects match exactly too (the entry of a stat reply),
+// and a payload that takes the slow path keeps its 64-bit integers exact.
+func TestNestedFieldNamesExact(t *testing.T) {
+	rep, err := DecodeReply([]byte(`{"code":213,"entry":{"name":"a","type":"f","size":5,"SIZE":7,"Name":"b"},"Msg":"x"}`))
+	if err != nil || rep.Entry == nil || rep.Entry.Name != "a" || rep.Entry.Size != 5 || rep.Msg != "" {
+		t.Errorf("stat reply with folded nested keys: %+v (entry %+v), %v", rep, rep.Entry, err)
+	}
+	rep, err = DecodeReply([]byte(`{"code":213,"entry":{"name":"a","type":"f","Size":7}}`))
+	if err != nil || rep.Entry == nil || rep.Entry.Size != 0 {
+		t.Errorf("a nested \"Size\" was taken for size: %+v, %v", rep.Entry, err)
+	}
+	big := int64(1<<62 + 3) // not representable in a float64
+	req, err := DecodeRequest([]byte(fmt.Sprintf(`{"op":"put","path":"a","size":%d,"PATH":"b"}`, big)))
+	if err != nil || req.Size != big || req.Path != "a" {
+		t.Errorf("slow path: %+v, %v; want size %d", req, err, big)
+	}
+	if _, err := DecodeRequest([]byte(`{"op":"noop","X":1} {"op":"quit"}`)); err == nil {
+		t.Error("a payload with a second value after the object was accepted")
 	}
 }
 

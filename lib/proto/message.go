@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -119,44 +120,69 @@ func DecodeRequest(payload []byte) (Request, error) {
 }
 
 // strictJSON decodes one JSON object into v (json.Unmarshal refuses anything after it), matching
-// field names exactly. encoding/json matches keys regardless of case, so an unknown field "PATH"
-// would be taken for "path"; every field of the protocol is lower-case ASCII, so a top-level key
-// with an upper-case or non-ASCII letter is unknown, and is dropped first. A payload whose keys
-// have no such letters (the usual case) is decoded in one pass.
+// field names exactly, at every depth (the entry of a stat reply too). encoding/json matches keys
+// regardless of case, so an unknown field "PATH" would be taken for "path"; every field of the
+// protocol is lower-case ASCII, so a key with an upper-case or non-ASCII letter is unknown, and is
+// dropped first. A payload whose keys have no such letters (the usual case) is decoded in one pass.
 func strictJSON(payload []byte, v any) error {
 	if !foldableKey(payload) {
 		return json.Unmarshal(payload, v)
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &fields); err != nil {
+	var raw json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil { // one value, nothing after it
 		return err
 	}
-	for k := range fields {
-		if hasFoldable([]byte(k)) {
-			delete(fields, k)
-		}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // re-encoded as written: no int64 through a float64
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return err
 	}
-	exact, err := json.Marshal(fields)
+	exact, err := json.Marshal(dropFoldable(tree))
 	if err != nil {
 		return err
 	}
 	return json.Unmarshal(exact, v)
 }
 
-// foldableKey reports whether a top-level key of the JSON object in b may hold a letter that
-// encoding/json folds (hasFoldable). It only scans, skipping values, nested ones included; it
-// does not validate: malformed input is json.Unmarshal's to refuse.
+// dropFoldable removes, at every depth of a decoded JSON value, the object keys that hold a
+// letter encoding/json folds (hasFoldable).
+func dropFoldable(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if hasFoldable([]byte(k)) {
+				delete(v, k)
+				continue
+			}
+			v[k] = dropFoldable(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = dropFoldable(e)
+		}
+	}
+	return v
+}
+
+// foldableKey reports whether a key of an object in the JSON value b, at any depth, may hold a
+// letter that encoding/json folds (hasFoldable). It only scans, skipping string values; it does
+// not validate: malformed input is json.Unmarshal's to refuse.
 func foldableKey(b []byte) bool {
-	depth, key := 0, false
+	var inObject []bool // for each open container: is it an object
+	key := false
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '{', '[':
-			depth++
-			key = depth == 1 && b[i] == '{'
+			inObject = append(inObject, b[i] == '{')
+			key = b[i] == '{'
 		case '}', ']':
-			depth--
+			if len(inObject) > 0 {
+				inObject = inObject[:len(inObject)-1]
+			}
+			key = false
 		case ',':
-			key = depth == 1
+			key = len(inObject) > 0 && inObject[len(inObject)-1]
 		case '"':
 			j := i + 1
 			for j < len(b) && b[j] != '"' {
