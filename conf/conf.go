@@ -123,6 +123,7 @@ type Limits struct {
 	MaxPerAddress         int      `toml:"max_per_address"`
 	MaxStartups           int      `toml:"max_startups"`
 	MaxStartupsPerAddress int      `toml:"max_startups_per_address"`
+	IPv6Prefix            int      `toml:"ipv6_prefix"`
 	MaxSessionsPerAccount int      `toml:"max_sessions_per_account"`
 }
 
@@ -345,6 +346,7 @@ func (s *Settings) validate() error {
 		{"limits.max_startups", s.Limits.MaxStartups, s.Limits.MaxStartups < 0, "want 0 (no limit) or more"},
 		{"limits.max_startups_per_address", s.Limits.MaxStartupsPerAddress, s.Limits.MaxStartupsPerAddress < 0, "want 0 (no limit) or more"},
 		{"limits.max_sessions_per_account", s.Limits.MaxSessionsPerAccount, s.Limits.MaxSessionsPerAccount < 0, "want 0 (no limit) or more"},
+		{"limits.ipv6_prefix", s.Limits.IPv6Prefix, s.Limits.IPv6Prefix < 16 || s.Limits.IPv6Prefix > 128, "want 16 to 128 (bits of an IPv6 address that name one client)"},
 		{"auth.argon2_memory", s.Auth.Argon2Memory, s.Auth.Argon2Memory < 8<<10 || s.Auth.Argon2Memory > 4<<30, "want 8KiB to 4GiB"},
 		{"auth.argon2_time", s.Auth.Argon2Time, s.Auth.Argon2Time < 1 || s.Auth.Argon2Time > 100, "want 1 to 100"},
 		{"auth.argon2_threads", s.Auth.Argon2Threads, s.Auth.Argon2Threads < 1 || s.Auth.Argon2Threads > 255, "want 1 to 255"},

@@ -110,6 +110,7 @@ func TestLoadErrors(t *testing.T) {
 		{"zero duration", "[server]\nidle_timeout = \"0s\"\n", []string{"server.idle_timeout", "positive"}},
 		{"bad level", "[log]\nlevel = \"loud\"\n", []string{"log.level"}},
 		{"negative per-address limit", "[limits]\nmax_per_address = -1\n", []string{"limits.max_per_address", "no limit"}},
+		{"IPv6 prefix over 128 bits", "[limits]\nipv6_prefix = 129\n", []string{"limits.ipv6_prefix", "want 16 to 128"}},
 		{"uploads hold the database", "[storage]\nupload_dir = \".\"\n", []string{"storage.upload_dir", "must not hold db_dir"}},
 		{"uploads hold the logs", "[storage]\nupload_dir = \"/srv/x\"\n[log]\ndir = \"/srv/x/log\"\n", []string{"storage.upload_dir", "users could read them"}},
 		{"no files", "[storage]\ndefault_max_files = 0\n", []string{"storage.default_max_files", "want 1 or more"}},

@@ -13,6 +13,7 @@
 package admission
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/myftp/myftp/lib/source"
 	"github.com/panjf2000/ants/v2"
 )
 
@@ -56,8 +58,12 @@ type Config struct {
 	QueueSize int
 	// QueueTimeout is how long a connection may wait; then it is told the server is busy.
 	QueueTimeout time.Duration
-	// MaxPerAddress is the most connections (waiting or served) from one IP address.
+	// MaxPerAddress is the most connections (waiting or served) from one source: an IPv4
+	// address, or an IPv6 prefix of IPv6Prefix bits.
 	MaxPerAddress int
+	// IPv6Prefix is how many leading bits of an IPv6 address name its source for MaxPerAddress and
+	// MaxStartupsPerAddress (package source); 0 means source.DefaultIPv6Prefix, 128 each address.
+	IPv6Prefix int
 	// MaxStartups is the most connections that have not logged in yet (waiting or served), from
 	// all addresses together; more are refused at once, as OpenSSH's MaxStartups does.
 	MaxStartups int
@@ -251,10 +257,11 @@ const (
 // admit counts raw against the limits and returns it as a *Conn, or nil and the reason.
 func (s *Server) admit(raw net.Conn, door Door) (*Conn, string) {
 	addr := remoteIP(raw)
-	if why := s.limits.admit(addr); why != "" {
+	src := source.Of(addr, cmp.Or(s.cfg.IPv6Prefix, source.DefaultIPv6Prefix))
+	if why := s.limits.admit(src); why != "" {
 		return nil, why
 	}
-	return &Conn{Conn: raw, srv: s, addr: addr, door: door, done: make(chan struct{})}, ""
+	return &Conn{Conn: raw, srv: s, addr: addr, src: src, door: door, done: make(chan struct{})}, ""
 }
 
 // refuse tells conn msg in the door's protocol and closes it.

@@ -14,6 +14,7 @@ type Conn struct {
 	net.Conn // the accepted connection
 	srv      *Server
 	addr     netip.Addr
+	src      netip.Prefix // what the per-source limits count it as
 	door     Door
 	done     chan struct{} // closed by the first Close
 
@@ -71,7 +72,7 @@ func (c *Conn) Login(account string) error {
 	case stateSession:
 		return ErrLoggedIn
 	}
-	if err := c.srv.limits.login(c.addr, account); err != nil {
+	if err := c.srv.limits.login(c.src, account); err != nil {
 		return err
 	}
 	c.state, c.account = stateSession, account
@@ -101,7 +102,7 @@ func (c *Conn) release() {
 	if c.state == stateClosed {
 		return
 	}
-	c.srv.limits.release(c.addr, c.account, c.state == stateSession)
+	c.srv.limits.release(c.src, c.account, c.state == stateSession)
 	c.state = stateClosed
 	if c.timer != nil {
 		c.timer.Stop()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/myftp/myftp/lib/source"
 	"sync"
 )
 
@@ -33,7 +35,7 @@ type limits struct {
 	maxPerAddr, maxStartups, maxStartupsPerAddr, maxPerAccount int
 
 	mu       sync.Mutex
-	addrs    map[netip.Addr]*addrCount
+	addrs    map[netip.Prefix]*addrCount
 	startups int
 	accounts map[string]int
 }
@@ -42,11 +44,11 @@ type addrCount struct{ conns, startups int }
 
 func newLimits(cfg Config) *limits {
 	return &limits{maxPerAddr: cfg.MaxPerAddress, maxStartups: cfg.MaxStartups, maxStartupsPerAddr: cfg.MaxStartupsPerAddress,
-		maxPerAccount: cfg.MaxSessionsPerAccount, addrs: map[netip.Addr]*addrCount{}, accounts: map[string]int{}}
+		maxPerAccount: cfg.MaxSessionsPerAccount, addrs: map[netip.Prefix]*addrCount{}, accounts: map[string]int{}}
 }
 
 // admit counts a new connection from addr, not logged in, or returns why it is refused.
-func (l *limits) admit(addr netip.Addr) (refusal string) {
+func (l *limits) admit(addr netip.Prefix) (refusal string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := l.addrs[addr]
@@ -56,9 +58,9 @@ func (l *limits) admit(addr netip.Addr) (refusal string) {
 	switch {
 	case !addr.IsValid():
 	case over(a.conns, l.maxPerAddr):
-		return fmt.Sprintf("too many connections from %s: the limit is %d", addr, l.maxPerAddr)
+		return fmt.Sprintf("too many connections from %s: the limit is %d", source.Name(addr), l.maxPerAddr)
 	case over(a.startups, l.maxStartupsPerAddr):
-		return fmt.Sprintf("too many connections from %s that have not logged in: the limit is %d", addr, l.maxStartupsPerAddr)
+		return fmt.Sprintf("too many connections from %s that have not logged in: the limit is %d", source.Name(addr), l.maxStartupsPerAddr)
 	}
 	if over(l.startups, l.maxStartups) {
 		return "server busy: too many connections are logging in, try again later"
@@ -77,7 +79,7 @@ func over(n, limit int) bool { return limit > 0 && n >= limit }
 
 // login moves a connection from addr from the count of those not logged in to the sessions of
 // account, unless the account holds its limit.
-func (l *limits) login(addr netip.Addr, account string) error {
+func (l *limits) login(addr netip.Prefix, account string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if over(l.accounts[account], l.maxPerAccount) {
@@ -102,7 +104,7 @@ func (l *limits) check(account string) error {
 }
 
 // release forgets a closed connection.
-func (l *limits) release(addr netip.Addr, account string, loggedIn bool) {
+func (l *limits) release(addr netip.Prefix, account string, loggedIn bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if loggedIn {

@@ -69,6 +69,32 @@ func TestMaxPerAddress(t *testing.T) {
 	}
 }
 
+// TestIPv6PrefixIsOneSource: the addresses of one IPv6 /64 (by default) count as one source for
+// the per-source limits, and the refusal names the prefix; another /64 is another source, and with
+// a prefix of 128 each address counts alone.
+func TestIPv6PrefixIsOneSource(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, Config{MaxPerAddress: 2, MaxStartupsPerAddress: 2})
+	if c, why := admitFrom(t, s, "[2001:db8:0:1::1]:1"); c == nil {
+		t.Fatal(why)
+	}
+	if c, why := admitFrom(t, s, "[2001:db8:0:1:ffff::2]:1"); c == nil {
+		t.Fatal(why)
+	}
+	if c, why := admitFrom(t, s, "[2001:db8:0:1::3]:1"); c != nil || !strings.Contains(why, "from 2001:db8:0:1::/64") {
+		t.Fatalf("a third address of the /64: %v, %q; want a refusal naming the /64", c, why)
+	}
+	if c, why := admitFrom(t, s, "[2001:db8:0:2::1]:1"); c == nil {
+		t.Fatalf("another /64 was refused: %q", why)
+	}
+	each := newTestServer(t, Config{MaxPerAddress: 1, IPv6Prefix: 128})
+	for _, a := range []string{"[2001:db8::1]:1", "[2001:db8::2]:1"} {
+		if c, why := admitFrom(t, each, a); c == nil {
+			t.Fatalf("with ipv6_prefix 128, %s was refused: %q", a, why)
+		}
+	}
+}
+
 // TestStartupLimits: connections that have not logged in are limited per address and in all; a
 // login frees the place it held among them, and its account's sessions are limited.
 func TestStartupLimits(t *testing.T) {

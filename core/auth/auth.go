@@ -11,10 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"time"
 
 	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/source"
 )
 
 // Errors from Login. Callers must show ErrLoginIncorrect the same way whatever the cause (unknown
@@ -29,7 +29,7 @@ var (
 // (or that account from that address) failed too often. It says nothing about the account, so
 // that it can be shown to the client as it is: the same name, known or not, gets the same answer.
 type ThrottledError struct {
-	Addr string // the remote address
+	Addr string // the source: the remote address, or for IPv6 its prefix ("2001:db8::/64")
 	// RetryAfter is how long to wait before the next attempt, rounded up to whole seconds and at
 	// least 1 s. An attempt after it is checked, unless more failures came in between.
 	RetryAfter time.Duration
@@ -92,6 +92,10 @@ type Config struct {
 	// failure, up to ThrottleMaxDelay. 0 turns throttling off.
 	ThrottleDelay    time.Duration
 	ThrottleMaxDelay time.Duration
+	// IPv6Prefix is how many leading bits of an IPv6 address name its source for the throttle
+	// (package source): one host usually holds a whole /64. 0 means source.DefaultIPv6Prefix,
+	// 128 each address.
+	IPv6Prefix int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives failed logins (see Authenticator.Login), rehashes and hash problems; nil
@@ -108,6 +112,7 @@ type Authenticator struct {
 	hashers  chan struct{}
 	limiter  *Limiter
 	after    int
+	prefix   int // IPv6 prefix length that names a source
 	log      *slog.Logger
 	failures *failureLog
 	verify   func(hash, password string) (bool, error)               // account.VerifyPassword; tests count calls
@@ -133,6 +138,7 @@ func New(c Config) (*Authenticator, error) {
 		hashers:  make(chan struct{}, max(c.MaxHashers, 1)),
 		limiter:  NewLimiter(c.ThrottleWindow, c.ThrottleDelay, c.ThrottleMaxDelay, c.Now),
 		after:    max(c.ThrottleAfter, 1),
+		prefix:   cmp.Or(c.IPv6Prefix, source.DefaultIPv6Prefix),
 		log:      c.Log,
 		failures: newFailureLog(c.Log, c.Now),
 		verify:   account.VerifyPassword,
@@ -179,7 +185,7 @@ func New(c Config) (*Authenticator, error) {
 // bounded per-address summary as LogFailure: front ends need not log them again. If ctx ends
 // while waiting for a hasher, Login returns ctx.Err() and counts nothing.
 func (a *Authenticator) Login(ctx context.Context, name, password, remote string) (account.Account, error) {
-	addr := normalAddr(remote)
+	addr := a.sourceOf(remote)
 	norm, valid := normalName(name)
 	keys := a.keys(addr, norm)
 	if wait, ok := a.limiter.Begin(keys...); !ok {
@@ -254,14 +260,15 @@ func normalName(name string) (string, bool) {
 	return norm, err == nil
 }
 
-// normalAddr returns the canonical form of an IP address (IPv4-mapped IPv6 as IPv4, no zone), so
-// that one host has one key; anything else is returned as it is.
-func normalAddr(remote string) string {
-	ip, err := netip.ParseAddr(remote)
-	if err != nil {
+// sourceOf returns the source of a remote IP address, as the throttle counts it: the address
+// (IPv4-mapped IPv6 as IPv4, no zone), or for IPv6 its prefix, so that one host has one key
+// however many of its addresses it uses; anything else is returned as it is.
+func (a *Authenticator) sourceOf(remote string) string {
+	src, ok := source.Parse(remote, a.prefix)
+	if !ok {
 		return remote
 	}
-	return ip.Unmap().WithZone("").String()
+	return source.Name(src)
 }
 
 // check verifies the password with at most MaxHashers hashes at once and returns why it failed,
@@ -312,7 +319,7 @@ func (a *Authenticator) check(ctx context.Context, raw, name string, validName b
 // control characters), the others one "more failed logins" line with their count. Memory is
 // bounded however many addresses fail.
 func (a *Authenticator) LogFailure(remote, name, reason string) {
-	a.failures.record(normalAddr(remote), name, reason)
+	a.failures.record(a.sourceOf(remote), name, reason)
 }
 
 // Check reports whether name may still use an open session: the account exists and is enabled. It

@@ -281,3 +281,32 @@ func TestThrottledErrorMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestThrottleIPv6Prefix: failures from many addresses of one IPv6 /64 (what one host usually
+// holds) count as one source, and the refusal names the prefix; another /64 is not affected.
+func TestThrottleIPv6Prefix(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	accts := newAccounts(t, map[string]string{"alice": "alice-pw"})
+	a := newAuth(t, Config{Accounts: accts, MaxHashers: 1, ThrottleAfter: 3, ThrottleWindow: 15 * time.Minute,
+		ThrottleDelay: 10 * time.Second, ThrottleMaxDelay: time.Minute, Now: clock.Now})
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := a.Login(ctx, "alice", "guess", fmt.Sprintf("2001:db8:0:1::%x", i+1)); !errors.Is(err, ErrLoginIncorrect) {
+			t.Fatalf("wrong password %d: %v", i+1, err)
+		}
+	}
+	_, err := a.Login(ctx, "alice", "alice-pw", "2001:db8:0:1:ffff::9")
+	if te := throttled(t, "a fourth address of the /64", err); te.Addr != "2001:db8:0:1::/64" {
+		t.Errorf("throttled source %q, want the /64", te.Addr)
+	}
+	if acct, err := a.Login(ctx, "alice", "alice-pw", "2001:db8:0:2::1"); err != nil || acct.Name != "alice" {
+		t.Errorf("another /64: %v", err)
+	}
+	each := newAuth(t, Config{Accounts: accts, MaxHashers: 1, ThrottleAfter: 1, ThrottleWindow: time.Minute,
+		ThrottleDelay: 10 * time.Second, ThrottleMaxDelay: time.Minute, Now: clock.Now, IPv6Prefix: 128})
+	each.Login(ctx, "alice", "guess", "2001:db8::1")
+	if _, err := each.Login(ctx, "alice", "alice-pw", "2001:db8::2"); err != nil {
+		t.Errorf("with a prefix of 128, another address of the /64: %v", err)
+	}
+}

@@ -137,6 +137,7 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 func admissionConfig(s *conf.Settings, log *slog.Logger) admission.Config {
 	return admission.Config{PoolSize: s.Server.PoolSize, QueueSize: s.Server.QueueSize, QueueTimeout: s.Server.QueueTimeout.D(),
 		MaxPerAddress: s.Limits.MaxPerAddress, MaxStartups: s.Limits.MaxStartups, MaxStartupsPerAddress: s.Limits.MaxStartupsPerAddress,
+		IPv6Prefix:            s.Limits.IPv6Prefix,
 		MaxSessionsPerAccount: s.Limits.MaxSessionsPerAccount, LoginTimeout: s.Limits.LoginTimeout.D(), Log: log}
 }
 
@@ -170,7 +171,8 @@ func openCore(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*c
 	os.Chmod(s.Storage.UploadDir, 0o700) // also when it existed (a checkout's is 0755); best effort
 	authn, err := auth.New(auth.Config{Accounts: accounts, Params: s.Auth.Params(), MaxHashers: runtime.NumCPU(),
 		ThrottleAfter: s.Limits.ThrottleAfter, ThrottleWindow: s.Limits.ThrottleWindow.D(),
-		ThrottleDelay: s.Limits.ThrottleDelay.D(), ThrottleMaxDelay: s.Limits.ThrottleMaxDelay.D(), Log: logs.Event})
+		ThrottleDelay: s.Limits.ThrottleDelay.D(), ThrottleMaxDelay: s.Limits.ThrottleMaxDelay.D(), IPv6Prefix: s.Limits.IPv6Prefix,
+		Log: logs.Event})
 	if err != nil {
 		return nil, err
 	}
