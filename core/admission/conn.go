@@ -94,6 +94,17 @@ func (c *Conn) Close() error {
 	return err
 }
 
+// Linger ends the connection like Close, but gently, for a client that may still be sending (a
+// door ends a session while an upload streams in): the sending half is closed at once, so that
+// the client reads everything said before it, and what the client still sends is read and dropped
+// in the background for up to a second before the connection closes. Closed with unread data, a
+// connection is reset by the kernel, and the client may lose the last reply. The place in the
+// limits is given back at once; at most 64 connections linger at a time (beyond, they close).
+func (c *Conn) Linger() {
+	c.release()
+	c.srv.linger(c.Conn)
+}
+
 // release gives the connection's place back, the first time; the connection itself is left as
 // it is.
 func (c *Conn) release() {

@@ -173,6 +173,11 @@ func TestFaultAccountChangedDuringUpload(t *testing.T) {
 					return
 				}
 				once.Do(func() {
+					// The server holds 1 MiB of it before the account goes (the client may be
+					// far ahead of what the server has written).
+					if !servertest.WaitFor(20*time.Second, func() bool { return only(partials(t, home)) >= 1<<20 }) {
+						t.Errorf("the server never held 1 MiB of the upload")
+					}
 					var err error
 					if deleted {
 						_, err = e.DB.Delete("alice")

@@ -43,6 +43,7 @@ type session struct {
 	up       *upload         // the open upload, if any
 	checked  time.Time       // when the account was last looked up
 	quit     bool
+	gone     bool // the client closed the connection: nothing of it is left to read
 
 	// The writer is shared with the goroutines that publish uploads (see publish): wmu guards
 	// w's use and what follows.
@@ -179,6 +180,7 @@ func (s *session) end(err error) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		s.gone = true
 		s.log.Debug("client closed the connection")
 	case s.stopping.Load():
 		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "server shutting down"})
@@ -376,6 +378,22 @@ func (s *session) close() {
 		s.fs.Close()
 	}
 	s.cancel()
-	s.conn.Close()
+	s.hangUp()
 	s.log.Debug("session closed")
+}
+
+// hangUp closes the connection. Unless the client closed it first, it lingers (see
+// admission.Conn.Linger): a client still sending the rest of an upload then reads the server's
+// last reply instead of a reset connection.
+func (s *session) hangUp() {
+	if s.gone {
+		s.conn.Close()
+		return
+	}
+	if tc, ok := s.conn.(*tls.Conn); ok {
+		s.raw.SetWriteDeadline(time.Now().Add(time.Second))
+		tc.CloseWrite() // close_notify, into the buffer under TLS
+		s.bc.Flush()
+	}
+	s.raw.Linger()
 }
