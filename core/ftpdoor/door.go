@@ -26,6 +26,7 @@ import (
 
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/door"
+	"github.com/myftp/myftp/lib/transfer"
 )
 
 // TLSMode says how the door uses TLS.
@@ -73,8 +74,9 @@ type Config struct {
 
 // Door serves FTP sessions; it is an admission.Door. Create it with New.
 type Door struct {
-	cfg Config
-	tls *tls.Config // cfg.TLS with ticket keys of its own, shared by every session's configs
+	cfg     Config
+	tls     *tls.Config         // cfg.TLS with ticket keys of its own, shared by every session's configs
+	buffers transfer.BufferPool // lent to data connections while they move data
 }
 
 // New returns a Door.

@@ -20,6 +20,7 @@ import (
 	"github.com/myftp/myftp/core/auth"
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/lib/transfer"
 )
 
 // session is one control connection and the engine's driver for it (ftpserver.MainDriver).
@@ -228,7 +229,7 @@ func hasToken(extra [][]byte, token []byte) bool {
 // apart from the control connection, a connection from another address is never taken, and a TLS
 // one cut without close_notify is seen as cut.
 func (s *session) WrapPassiveListener(l net.Listener) (net.Listener, error) {
-	return &dataListener{Listener: l, client: s.conn.Addr(), strict: s.d.cfg.StrictTLSEOF, log: s.log}, nil
+	return &dataListener{Listener: l, client: s.conn.Addr(), strict: s.d.cfg.StrictTLSEOF, log: s.log, buffers: &s.d.buffers}, nil
 }
 
 // dataListener yields passive data connections as *dataConn, only from the client's address.
@@ -238,9 +239,10 @@ func (s *session) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 // listener goes on waiting (until the deadline the engine set) for the client's own.
 type dataListener struct {
 	net.Listener
-	client netip.Addr // the control connection's address; invalid: the engine's check only
-	strict bool
-	log    *slog.Logger
+	client  netip.Addr // the control connection's address; invalid: the engine's check only
+	strict  bool
+	log     *slog.Logger
+	buffers *transfer.BufferPool
 }
 
 func (l *dataListener) Accept() (net.Conn, error) {
@@ -254,7 +256,9 @@ func (l *dataListener) Accept() (net.Conn, error) {
 			c.Close()
 			continue
 		}
-		return &dataConn{Conn: c, strict: l.strict}, nil
+		bc := transfer.NewBufferedConn(c, l.buffers)
+		bc.AutoFlush()
+		return &dataConn{BufferedConn: bc, strict: l.strict}, nil
 	}
 }
 
@@ -267,14 +271,15 @@ func remoteAddr(c net.Conn) netip.Addr {
 	return netip.Addr{}
 }
 
-// dataConn is a passive data connection. With strict set, once TLS runs on it (protected), the
+// dataConn is a passive data connection, buffered (TLS writes and reads about one 16 KiB record
+// per system call otherwise: see transfer.BufferedConn). With strict set, once TLS runs on it (protected), the
 // end of the TCP stream is reported to TLS as errCut rather than io.EOF. TLS reads the stream
 // only up to the end of the records it needs, so a client's close_notify is seen before the TCP
 // end and ends the transfer as a clean io.EOF; a client killed mid-upload, whose kernel closes
 // the stream with a plain FIN, reaches the TCP end first, and the upload fails instead of being
 // taken as complete (Go's TLS reports an end at a record boundary as io.EOF either way).
 type dataConn struct {
-	net.Conn
+	*transfer.BufferedConn
 	strict    bool
 	protected atomic.Bool
 }
@@ -284,7 +289,7 @@ type dataConn struct {
 var errCut = errors.New("ftpdoor: the data connection ended without TLS close_notify")
 
 func (c *dataConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	n, err := c.BufferedConn.Read(p)
 	if err == io.EOF && c.strict && c.protected.Load() {
 		err = errCut
 	}

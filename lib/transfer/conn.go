@@ -40,9 +40,10 @@ type BufferedConn struct {
 	rerr       error // from the read that filled rbuf, returned once it is drained
 	streaming  bool  // the last read filled the caller's buffer: more is probably waiting
 
-	mu       sync.Mutex // guards wbuf and buffered: TLS and Flush may write from different goroutines
-	wbuf     []byte
-	buffered bool
+	mu        sync.Mutex // guards wbuf and buffered: TLS and Flush may write from different goroutines
+	wbuf      []byte
+	buffered  bool
+	autoFlush bool // set before use by AutoFlush
 }
 
 // NewBufferedConn returns c with read buffering, and write buffering off until Buffer. Its
@@ -64,6 +65,10 @@ func (b *BufferedConn) Read(p []byte) (int, error) {
 	if err := b.rerr; err != nil {
 		b.rerr = nil
 		return 0, err
+	}
+	if b.autoFlush && b.mu.TryLock() { // a writer busy at the same time flushes on its own
+		b.flushLocked()
+		b.mu.Unlock()
 	}
 	if !b.streaming || len(p) >= ConnReadBuffer {
 		n, err := b.Conn.Read(p)
@@ -149,6 +154,16 @@ func (b *BufferedConn) Write(p []byte) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// AutoFlush turns write buffering on for a connection used by code that knows nothing of Flush,
+// one goroutine at a time (a TLS handshake, then a transfer one way): what is buffered is written
+// before every read that has to wait for the peer (whoever expects an answer reads for it), and
+// by Close. A read that meets another goroutine writing leaves the flush to it. AutoFlush must be
+// called before the connection is used.
+func (b *BufferedConn) AutoFlush() {
+	b.autoFlush = true
+	b.buffered = true
 }
 
 // Buffer turns write buffering on.

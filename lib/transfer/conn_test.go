@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 // TestBufferedConn: writes go straight to the peer until Buffer, then wait for Flush (or a full
@@ -85,4 +86,29 @@ func TestBufferedConnReads(t *testing.T) {
 	if bc.rbuf != nil {
 		t.Error("the drained connection still holds its read buffer")
 	}
+}
+
+// TestBufferedConnAutoFlush: with AutoFlush, what was written reaches the peer as soon as the
+// writer reads for an answer, without a Flush (a TLS handshake over it works the same way).
+func TestBufferedConnAutoFlush(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	defer b.Close()
+	bc := NewBufferedConn(a, &BufferPool{})
+	bc.AutoFlush()
+	bc.SetDeadline(time.Now().Add(10 * time.Second)) // a lost flush fails the test, not hangs it
+	go func() {
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(b, buf); err == nil && string(buf) == "ping" {
+			b.Write([]byte("pong"))
+		}
+	}()
+	if _, err := bc.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(bc, buf); err != nil || string(buf) != "pong" {
+		t.Fatalf("answer %q, %v: the question stayed in the buffer", buf, err)
+	}
+	bc.Close()
 }
