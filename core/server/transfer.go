@@ -143,7 +143,7 @@ func (s *session) cmdGet(req proto.Request) error {
 	defer dl.Close()
 	start := time.Now()
 	algo := req.Algorithm()
-	h, offset, restart, err := s.resumePoint(dl, req, algo)
+	h, offset, restart, err := s.fs.ResumeDownload(dl, req.Offset, req.Prefix(), algo)
 	if err != nil {
 		return err
 	}
@@ -173,27 +173,6 @@ func (s *session) cmdGet(req proto.Request) error {
 	s.reply(digests(proto.Reply{Code: proto.CodeTransferDone, Msg: "File [" + dl.Info.Name + "] download successful",
 		Size: dl.Info.Size, Offset: offset}, algo, sum))
 	return nil
-}
-
-// resumePoint decides where a download starts, and returns the hash of algo of the file so far.
-// When the client has a prefix, the checksum of the file's prefix is computed (from the nearest
-// recorded state: at most one interval of the file is read, however large the offset) and
-// compared; on a mismatch the download restarts at 0 and says why.
-func (s *session) resumePoint(dl *homefs.Download, req proto.Request, algo string) (hash.Hash, int64, string, error) {
-	if req.Offset == 0 {
-		return s.fs.NewHash(algo), 0, "", nil
-	}
-	if req.Offset > dl.Info.Size {
-		return s.fs.NewHash(algo), 0, "the local partial file is longer than the remote file", nil
-	}
-	h, err := s.fs.PrefixSum(dl, req.Offset, algo)
-	if err != nil {
-		return nil, 0, "", err
-	}
-	if hex.EncodeToString(h.Sum(nil)) != req.Prefix() {
-		return s.fs.NewHash(algo), 0, "the partial file is not a prefix of the remote file (one of them changed)", nil
-	}
-	return h, req.Offset, "", nil
 }
 
 // cmdSum answers the checksum of a file in the algorithm asked for: the recorded one, or computed

@@ -2,6 +2,7 @@ package homefs
 
 import (
 	"bytes"
+	"encoding/hex"
 	"hash"
 	"io"
 	"os"
@@ -268,4 +269,47 @@ func md5Of(f *FS, b []byte) hash.Hash {
 	h := f.NewHash("")
 	h.Write(b)
 	return h
+}
+
+// TestResumeDownload: a download resumes where the client's partial file ends when its checksum
+// matches the file's first bytes, and restarts at 0, saying why, when it does not or when the
+// partial is longer than the file; the hash returned continues from where the data starts.
+func TestResumeDownload(t *testing.T) {
+	t.Parallel()
+	_, f := openHome(t, t.TempDir(), "u", 1<<30, Options{})
+	data := randomBytes(300_000, 40)
+	put(t, f, "a.bin", data)
+	d, err := f.OpenDownload("a.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	sum := func(b []byte) string {
+		h := f.NewHash("sha256")
+		h.Write(b)
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	for _, tc := range []struct {
+		what      string
+		offset    int64
+		prefix    string
+		start     int64
+		restarted bool
+	}{
+		{"no partial", 0, "", 0, false},
+		{"a true prefix", 123_456, sum(data[:123_456]), 123_456, false},
+		{"another file's bytes", 1000, sum(make([]byte, 1000)), 0, true},
+		{"longer than the file", int64(len(data)) + 1, sum(append(data, 0)), 0, true},
+		{"the whole file", int64(len(data)), sum(data), int64(len(data)), false},
+	} {
+		h, start, restart, err := f.ResumeDownload(d, tc.offset, tc.prefix, "sha256")
+		if err != nil || start != tc.start || (restart != "") != tc.restarted {
+			t.Errorf("%s: start %d, restart %q, %v; want start %d", tc.what, start, restart, err, tc.start)
+			continue
+		}
+		h.Write(data[start:])
+		if got := hex.EncodeToString(h.Sum(nil)); got != sum(data) {
+			t.Errorf("%s: the hash continued from %d gives %s, want the file's %s", tc.what, start, got, sum(data))
+		}
+	}
 }

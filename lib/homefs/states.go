@@ -3,6 +3,7 @@ package homefs
 import (
 	"encoding"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -176,6 +177,28 @@ func readStates(sums *os.Root, rel, algo string, fi fs.FileInfo) (every int64, s
 		return 0, nil
 	}
 	return r.Every, r.States[algo]
+}
+
+// ResumeDownload decides where a download of d starts when the client already holds its first
+// offset bytes, whose checksum in algo is prefix (hex), as BeginUpload decides for an upload. It
+// returns the hash of algo that has hashed the file up to start, ready for the rest: start is
+// offset when the file's prefix has the same checksum (computed from the nearest recorded state:
+// at most one interval of the file is read, however large the offset), else 0, and restart then
+// says why, for the client.
+func (f *FS) ResumeDownload(d *Download, offset int64, prefix, algo string) (h hash.Hash, start int64, restart string, err error) {
+	switch {
+	case offset == 0:
+		return f.NewHash(algo), 0, "", nil
+	case offset > d.Info.Size:
+		return f.NewHash(algo), 0, "the local partial file is longer than the remote file", nil
+	}
+	if h, err = f.PrefixSum(d, offset, algo); err != nil {
+		return nil, 0, "", err
+	}
+	if hex.EncodeToString(h.Sum(nil)) != prefix {
+		return f.NewHash(algo), 0, "the partial file is not a prefix of the remote file (one of them changed)", nil
+	}
+	return h, offset, "", nil
 }
 
 // PrefixSum returns the hash of the checksum algo (see FS.NewHash) that has hashed the first n
