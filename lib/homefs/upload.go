@@ -395,20 +395,25 @@ func (u *Upload) describeOnce(n int64) error {
 }
 
 // writeDescription writes the partial file's description: what it is for, for resumes, listings
-// and expiry. It is written beside and renamed into place, so that a server killed meanwhile
-// leaves either no description or a whole one.
+// and expiry. It is written in .myftp/sums, which no count looks into, and renamed into place, so
+// that a server killed meanwhile leaves either no description or a whole one, and the counts
+// never meet a half-written one.
 func (u *Upload) writeDescription() error {
 	meta, err := json.Marshal(partialMeta{Path: u.rel, Size: u.size, Mtime: u.mtime})
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", u.vpath, err)
 	}
+	sums, err := u.f.metaRoot(sumsDir)
+	if err != nil {
+		return err
+	}
 	k := key(u.rel)
-	if err := u.f.partials.WriteFile(k+".new", meta, 0o600); err != nil {
-		u.f.partials.Remove(k + ".new")
+	if err := sums.WriteFile(k+".new", meta, 0o600); err != nil {
+		sums.Remove(k + ".new")
 		return wrapOS(err, u.vpath)
 	}
-	if err := u.f.partials.Rename(k+".new", k+".json"); err != nil {
-		u.f.partials.Remove(k + ".new")
+	if err := u.f.root.Rename(path.Join(reserved, sumsDir, k+".new"), path.Join(reserved, partialDir, k+".json")); err != nil {
+		sums.Remove(k + ".new")
 		return wrapOS(err, u.vpath)
 	}
 	return nil
