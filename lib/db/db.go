@@ -101,6 +101,12 @@ func (d *DB) Get(name string) (account.Account, error) {
 // change always shows).
 func (d *DB) read(name string) (account.Account, error) {
 	var a account.Account
+	// The usual case, the file unchanged since it was read: one stat, no open.
+	if c, ok := d.cached(name); ok {
+		if fi, err := os.Stat(d.accountPath(name)); err == nil && os.SameFile(c.fi, fi) && c.fi.ModTime().Equal(fi.ModTime()) && c.fi.Size() == fi.Size() {
+			return c.a, nil
+		}
+	}
 	f, err := os.Open(d.accountPath(name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return a, fmt.Errorf("%w %q", ErrNotFound, name)

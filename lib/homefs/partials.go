@@ -55,6 +55,13 @@ func (h *home) settlePartial(pr *os.Root, k string, sl *slot) {
 	sl.entries = n
 }
 
+// settlePartialTo counts n entries of the slot sl's unfinished upload, known to be what is left of
+// them, in place of what the slot held. h.mu is held.
+func (h *home) settlePartialTo(sl *slot, n int64) {
+	h.countPartial(n - sl.entries)
+	sl.entries = n
+}
+
 // pairEntries returns how many of the data file k and its description pr holds.
 func pairEntries(pr *os.Root, k string) int64 {
 	var n int64

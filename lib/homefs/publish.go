@@ -1,6 +1,8 @@
 package homefs
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path"
 	"time"
@@ -75,10 +77,14 @@ func (f *FS) rename(rel, vpath string, sl *slot, added int64, sum string, h *sta
 	hm.reserved -= sl.reserved
 	hm.used += added - replaced
 	hm.forget(rel, sl)
-	f.partials.Remove(key(rel) + ".json")
-	// The data file left .myftp/partial for the tree, where it takes the replaced entry's place.
+	// The data file left .myftp/partial for the tree, where it takes the replaced entry's place;
+	// its description, if it was written, goes.
 	hm.files += 1 - replacedEntry
-	hm.settlePartial(f.partials, key(rel), sl)
+	if err := f.partials.Remove(key(rel) + ".json"); err == nil || errors.Is(err, fs.ErrNotExist) {
+		hm.settlePartialTo(sl, 0)
+	} else {
+		hm.settlePartial(f.partials, key(rel), sl)
+	}
 	// Under the lock the file at rel is the one just renamed: nothing else renames in the home.
 	file, err := f.root.Open(rel)
 	if err != nil {
@@ -89,7 +95,9 @@ func (f *FS) rename(rel, vpath string, sl *slot, added int64, sum string, h *sta
 	if err != nil {
 		return Entry{}, wrapOS(err, vpath)
 	}
-	f.storeRecord(file, rel, fi, h.algo, sum)
+	r := sumRecord{Size: fi.Size(), Mtime: fi.ModTime(), ID: fileID(fi)} // a new file: no record to add to
+	r.set(h.algo, sum)
+	f.saveRecord(file, rel, r)
 	if sums, err := f.metaRoot(sumsDir); err == nil {
 		writeStates(sums, rel, h, fi)
 	}
