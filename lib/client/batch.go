@@ -297,7 +297,7 @@ func (c *Client) sendGets(ctx context.Context, items []Item, resume bool, queue 
 		}
 		g := getReq{index: i}
 		var err error
-		g.target, err = localTarget(it.Remote, it.Local)
+		g.target, err = LocalTarget(it.Remote, it.Local)
 		key, aerr := filepath.Abs(g.target)
 		if aerr != nil {
 			key = filepath.Clean(g.target)

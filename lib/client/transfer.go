@@ -285,7 +285,7 @@ func (w frameWriter) Write(b []byte) (int, error) {
 // the remote file.
 func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Result, error) {
 	defer c.closeOnCancel(ctx)()
-	target, err := localTarget(remote, local)
+	target, err := LocalTarget(remote, local)
 	if err != nil {
 		return Result{Remote: remote}, err
 	}
@@ -322,13 +322,13 @@ func getRequest(remote, algo string, offset int64, h hash.Hash) proto.Request {
 	return req
 }
 
-// localTarget decides where a download of remote goes: local itself, or the remote base name
-// inside local when local is a directory ("" is the current one). A local that ends in a path
+// LocalTarget decides where a download of remote goes (Get's rule): local itself, or the remote
+// base name inside local when local is a directory ("" is the current one). A local that ends in a path
 // separator must be an existing directory. The remote name, when it is used, must be one plain
 // local file name: a server cannot make a download land outside the chosen directory (on Windows,
 // `..\x` has no "/" but is not a plain name). A target that is an existing directory is an error,
 // found before any byte travels.
-func localTarget(remote, local string) (string, error) {
+func LocalTarget(remote, local string) (string, error) {
 	if local != "" && os.IsPathSeparator(local[len(local)-1]) {
 		if err := isDir(local); err != nil {
 			return "", err
@@ -365,9 +365,10 @@ func isDir(dir string) error {
 }
 
 // openPartial opens (or creates) the partial file of target and, when resuming, hashes what it
-// holds with algo. The file is positioned at its end.
+// holds with algo. The file is positioned at its end. A new one gets the mode any new file gets
+// (0666 less the umask), which it keeps as the downloaded file.
 func openPartial(target string, resume bool, algo string) (*os.File, int64, hash.Hash, error) {
-	pf, err := os.OpenFile(transfer.PartialName(target), os.O_RDWR|os.O_CREATE, 0o600)
+	pf, err := os.OpenFile(transfer.PartialName(target), os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -390,10 +391,10 @@ func openPartial(target string, resume bool, algo string) (*os.File, int64, hash
 	return pf, fi.Size(), h, nil
 }
 
-// receive reads the reply to a get and its data into pf, verifies the md5 and renames pf into
-// place. pf is closed in every case; it is removed when its content is known to be wrong or the
-// remote file does not exist, and kept for a resume otherwise. res.Elapsed runs from the server's
-// go-ahead (it has checked the prefix) to its final reply.
+// receive reads the reply to a get and its data into pf, verifies the checksum and renames pf
+// into place. pf is closed in every case; it is removed when its content is known to be wrong or
+// the remote file does not exist, and kept for a resume otherwise. res.Elapsed runs from the
+// server's go-ahead (it has checked the prefix) to its final reply.
 func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset int64, progress func(int64, int64)) (res Result, err error) {
 	name := pf.Name()
 	keep := true
@@ -406,20 +407,11 @@ func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset i
 			os.Remove(name)
 		}
 	}()
-	rep, err := c.reply()
+	rep, err := c.dataHeader()
 	if err != nil {
 		return res, err
 	}
-	if err := rep.Err(); err != nil {
-		return res, err
-	}
-	if rep.Code != proto.CodeDataFollows {
-		return res, c.fail(fmt.Errorf("%w: get reply %d", ErrProtocol, rep.Code))
-	}
-	res.Size, res.Offset, res.Restart, res.Checksum = rep.Size, rep.Offset, rep.Restart, checksum.MD5
-	if rep.Checksum != "" {
-		res.Checksum = rep.Checksum
-	}
+	res = headResult(rep)
 	start := time.Now()
 	defer func() { res.Elapsed = time.Since(start) }()
 	if rep.Offset != offset {
@@ -431,20 +423,86 @@ func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset i
 	if err := c.receiveData(pf, h, rep.Offset, rep.Size, progress); err != nil {
 		return res, ctxErr(ctx, err)
 	}
+	if res.Sum, err = c.verifyDownload(rep, h, filepath.Base(targetOf(name)), res.Checksum); err != nil {
+		var mismatch *transfer.MismatchError
+		keep = !errors.As(err, &mismatch)
+		return res, err
+	}
+	return res, finishPartial(pf, rep.Mtime)
+}
+
+// GetTo downloads remote into w, from its first byte. The checksum is verified when the last byte
+// has arrived, so w has received the whole file by the time a mismatch (a *transfer.MismatchError)
+// is reported: a caller that cannot take data back must say so. Nothing is written to disk.
+func (c *Client) GetTo(ctx context.Context, remote string, w io.Writer, opt Options) (res Result, err error) {
+	defer c.closeOnCancel(ctx)()
+	res.Remote = remote
+	algo := c.Checksum()
+	h := checksum.New(algo)
+	if err := c.send(getRequest(remote, algo, 0, h)); err != nil {
+		return res, err
+	}
+	if err := c.flush(); err != nil {
+		return res, ctxErr(ctx, err)
+	}
+	rep, err := c.dataHeader()
+	if err != nil {
+		return res, ctxErr(ctx, err)
+	}
+	res = headResult(rep)
+	res.Remote = remote
+	start := time.Now()
+	defer func() { res.Elapsed = time.Since(start) }()
+	if rep.Offset != 0 {
+		return res, c.fail(fmt.Errorf("%w: a download from byte 0 starts at %d", ErrProtocol, rep.Offset))
+	}
+	if err := c.receiveData(w, h, 0, rep.Size, opt.Progress); err != nil {
+		return res, ctxErr(ctx, err)
+	}
+	res.Sum, err = c.verifyDownload(rep, h, path.Base(remote), res.Checksum)
+	return res, ctxErr(ctx, err)
+}
+
+// dataHeader reads the reply that opens a download: 150 with the size, or the refusal.
+func (c *Client) dataHeader() (proto.Reply, error) {
+	rep, err := c.reply()
+	if err != nil {
+		return rep, err
+	}
+	if err := rep.Err(); err != nil {
+		return rep, err
+	}
+	if rep.Code != proto.CodeDataFollows {
+		return rep, c.fail(fmt.Errorf("%w: get reply %d", ErrProtocol, rep.Code))
+	}
+	return rep, nil
+}
+
+// headResult is what the opening reply of a download says about it.
+func headResult(rep proto.Reply) Result {
+	res := Result{Size: rep.Size, Offset: rep.Offset, Restart: rep.Restart, Checksum: checksum.MD5}
+	if rep.Checksum != "" {
+		res.Checksum = rep.Checksum
+	}
+	return res
+}
+
+// verifyDownload reads the final reply of the download that head opened and checks the checksum of what h
+// received (the whole file) against it, and against head's when it had one. It returns the
+// checksum, or a *transfer.MismatchError naming the file name.
+func (c *Client) verifyDownload(head proto.Reply, h hash.Hash, name, algo string) (string, error) {
 	final, err := c.reply()
 	if err == nil {
 		err = final.Err()
 	}
 	if err != nil {
-		return res, err
+		return "", err
 	}
-	res.Sum = transfer.Hex(h)
-	want := replySum(final)
-	if want != res.Sum || (replySum(rep) != "" && replySum(rep) != want) {
-		keep = false
-		return res, &transfer.MismatchError{Name: filepath.Base(targetOf(name)), Checksum: res.Checksum, Want: want, Got: res.Sum}
+	got, want := transfer.Hex(h), replySum(final)
+	if want != got || (replySum(head) != "" && replySum(head) != want) {
+		return got, &transfer.MismatchError{Name: name, Checksum: algo, Want: want, Got: got}
 	}
-	return res, finishPartial(pf, rep.Mtime)
+	return got, nil
 }
 
 func restartPartial(pf *os.File, h hash.Hash) error {
@@ -456,11 +514,11 @@ func restartPartial(pf *os.File, h hash.Hash) error {
 	return err
 }
 
-// receiveData copies data frames into pf until size bytes (from offset) have arrived. A reply
+// receiveData copies data frames into w until size bytes (from offset) have arrived. A reply
 // before that means the server aborted the download.
-func (c *Client) receiveData(pf *os.File, h hash.Hash, offset, size int64, progress func(int64, int64)) (err error) {
+func (c *Client) receiveData(w io.Writer, h hash.Hash, offset, size int64, progress func(int64, int64)) (err error) {
 	// Decrypting, writing the file and hashing run on different goroutines.
-	sink := transfer.NewSink(pf, h, size-offset)
+	sink := transfer.NewSink(w, h, size-offset)
 	defer func() {
 		if cerr := sink.Close(); err == nil && cerr != nil {
 			err = c.fail(fmt.Errorf("write local file: %w", cerr))

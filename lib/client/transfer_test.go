@@ -28,17 +28,17 @@ func TestLocalTarget(t *testing.T) {
 		{"docs/a.txt", "missing/b.txt", "missing/b.txt"},
 	}
 	for _, tt := range tests {
-		if got, err := localTarget(tt.remote, tt.local); got != tt.want || err != nil {
-			t.Errorf("localTarget(%q, %q) = %q, %v; want %q", tt.remote, tt.local, got, err, tt.want)
+		if got, err := LocalTarget(tt.remote, tt.local); got != tt.want || err != nil {
+			t.Errorf("LocalTarget(%q, %q) = %q, %v; want %q", tt.remote, tt.local, got, err, tt.want)
 		}
 	}
 	// Names a server could send to make a download land elsewhere, and names that are no file.
 	for _, remote := range []string{"/", ".", "..", "docs/..", `..\..\x`, `a\b`} {
-		if got, err := localTarget(remote, "sub"); err == nil {
-			t.Errorf("localTarget(%q, sub) = %q, want an error", remote, got)
+		if got, err := LocalTarget(remote, "sub"); err == nil {
+			t.Errorf("LocalTarget(%q, sub) = %q, want an error", remote, got)
 		}
 	}
-	if got, err := localTarget(`..\..\x`, "b.txt"); err != nil || got != "b.txt" {
+	if got, err := LocalTarget(`..\..\x`, "b.txt"); err != nil || got != "b.txt" {
 		t.Errorf("an explicit local name is used as given: %q, %v", got, err)
 	}
 }
@@ -57,6 +57,16 @@ func TestOpenPartial(t *testing.T) {
 		}
 		if _, err := os.Stat(target); err == nil {
 			t.Error("the target was created")
+		}
+		// It gets the mode of any new file: what the umask leaves of 0666.
+		ref, err := os.OpenFile(filepath.Join(filepath.Dir(target), "ref"), os.O_CREATE|os.O_WRONLY, 0o666)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref.Close()
+		want, _ := os.Stat(ref.Name())
+		if got, _ := pf.Stat(); got.Mode().Perm() != want.Mode().Perm() {
+			t.Errorf("partial file mode %v, want %v (a new file's)", got.Mode().Perm(), want.Mode().Perm())
 		}
 	})
 	have := []byte("the first part of the file")
@@ -121,8 +131,8 @@ func TestLocalTargetDirectories(t *testing.T) {
 	os.MkdirAll(filepath.Join("sub", "a.txt"), 0o755) // a directory named like the remote file
 	os.WriteFile("file", nil, 0o644)
 	sep := string(filepath.Separator)
-	if got, err := localTarget("docs/b.txt", "sub"+sep); err != nil || got != filepath.Join("sub", "b.txt") {
-		t.Errorf("localTarget(docs/b.txt, sub/) = %q, %v; want the file in sub", got, err)
+	if got, err := LocalTarget("docs/b.txt", "sub"+sep); err != nil || got != filepath.Join("sub", "b.txt") {
+		t.Errorf("LocalTarget(docs/b.txt, sub/) = %q, %v; want the file in sub", got, err)
 	}
 	tests := []struct{ remote, local, want string }{
 		{"b.txt", "missing" + sep, "missing" + sep + ": no such directory"},
@@ -132,8 +142,8 @@ func TestLocalTargetDirectories(t *testing.T) {
 		{"docs/sub", "", "sub: is a directory"},
 	}
 	for _, tt := range tests {
-		if got, err := localTarget(tt.remote, tt.local); err == nil || err.Error() != tt.want {
-			t.Errorf("localTarget(%q, %q) = %q, %v; want error %q", tt.remote, tt.local, got, err, tt.want)
+		if got, err := LocalTarget(tt.remote, tt.local); err == nil || err.Error() != tt.want {
+			t.Errorf("LocalTarget(%q, %q) = %q, %v; want error %q", tt.remote, tt.local, got, err, tt.want)
 		}
 	}
 }
