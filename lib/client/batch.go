@@ -58,8 +58,8 @@ func (c *Client) PutMany(ctx context.Context, items []Item, opt Options, each fu
 		}
 		r, err := c.Put(ctx, items[i].Local, items[i].Remote, opt)
 		note(i, r, err)
-		if c.Err() != nil || ctx.Err() != nil {
-			return errors.Join(first, c.Err(), ctx.Err())
+		if c.Err() != nil || ctx.Err() != nil { // the failure of this file says why, once
+			return cmpOr(first, ctxErr(ctx, c.Err()))
 		}
 		i++
 	}
