@@ -8,240 +8,453 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
+	"sync"
 
-	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/client"
-	"github.com/myftp/myftp/lib/progress"
 	"github.com/myftp/myftp/lib/proto"
 )
 
-// cmdMput uploads the local files that match the patterns into the remote directory.
+// cmdMput uploads the local files that match the patterns into the remote directory (with -r,
+// the directories too).
 func (s *session) cmdMput(ctx context.Context, inv invocation) error {
-	items, sizes, err := s.localMatches(inv.args)
-	if err != nil {
+	start := s.env.Now()
+	p := &plan{dir: upload, perFile: true}
+	if err := s.localMatches(p, inv.args, inv.has('r')); err != nil {
 		return err
 	}
-	return s.many(ctx, upload, items, sizes, (*client.Client).PutMany)
+	return s.execute(ctx, p, parallelism(inv), start)
 }
 
-// cmdMget downloads the remote files that match the patterns into the local directory.
+// cmdMget downloads the remote files that match the patterns into the local directory (with -r,
+// the directories too).
 func (s *session) cmdMget(ctx context.Context, inv invocation) error {
-	items, sizes, err := s.remoteMatches(inv.args)
-	if err != nil {
+	start := s.env.Now()
+	p := &plan{dir: download, perFile: true, replace: inv.has('f')}
+	if err := s.remoteMatches(p, inv.args, inv.has('r')); err != nil {
 		return err
 	}
-	return s.many(ctx, download, items, sizes, (*client.Client).GetMany)
+	return s.execute(ctx, p, parallelism(inv), start)
 }
+
+// localMatches expands local glob patterns into p: each regular file is uploaded under its base
+// name, each directory (with recursive) as a tree of that name. As in a shell, a name starting
+// with a dot matches only a pattern that starts with one. A directory without recursive is left
+// out, and said to be.
+func (s *session) localMatches(p *plan, patterns []string, recursive bool) error {
+	byName := map[string]string{}
+	for _, pat := range patterns {
+		matches, err := filepath.Glob(s.localPath(pat))
+		if err != nil {
+			return &usageError{fmt.Sprintf("mput: bad pattern %q", pat)}
+		}
+		files, dirs := 0, 0
+		hidden := strings.HasPrefix(filepath.Base(pat), ".")
+		for _, m := range matches {
+			name := filepath.Base(m)
+			fi, err := os.Stat(m)
+			if err != nil || (strings.HasPrefix(name, ".") && !hidden) {
+				continue
+			}
+			if other, dup := byName[name]; dup {
+				if other == m {
+					continue
+				}
+				return fmt.Errorf("%s and %s would both be uploaded as %s", other, m, name)
+			}
+			switch {
+			case fi.IsDir() && !recursive:
+				dirs++
+				p.notes = append(p.notes, "skipped directory "+s.shown(m)+": mput -r uploads directories")
+				continue
+			case fi.IsDir():
+				if err := s.planUpload(p, m, name); err != nil {
+					return err
+				}
+			case fi.Mode().IsRegular():
+				p.jobs = append(p.jobs, fileJob{local: m, remote: name, name: name, size: fi.Size()})
+			default:
+				continue
+			}
+			files++
+			byName[name] = m
+		}
+		if files == 0 && dirs > 0 {
+			return fmt.Errorf("%q: only directories match; mput -r uploads them", pat)
+		}
+		if files == 0 {
+			return fmt.Errorf("no local file matches %q", pat)
+		}
+	}
+	return nil
+}
+
+// remoteMatches expands remote glob patterns into p, against listings of their directories:
+// each file is downloaded into the local directory under its base name, each directory (with
+// recursive) as a tree of that name. As in a shell, a name starting with a dot matches only a
+// pattern that starts with one.
+func (s *session) remoteMatches(p *plan, patterns []string, recursive bool) error {
+	seen := map[string]bool{}
+	for _, pat := range patterns {
+		matched, err := s.glob(pat, true)
+		if err != nil {
+			return err
+		}
+		files, dirs := 0, 0
+		for _, m := range matched {
+			if seen[m.path] {
+				files++
+				continue
+			}
+			switch {
+			case m.Type == proto.EntryDir && !recursive:
+				dirs++
+				p.notes = append(p.notes, "skipped directory "+m.path+": mget -r downloads directories")
+				continue
+			case m.Type == proto.EntryDir:
+				dst := filepath.Join(s.lwd, m.Name)
+				if !localName(m.Name) {
+					p.notes = append(p.notes, "skipped directory "+m.path+": not a name this system can give a directory")
+					continue
+				}
+				if err := s.planDownload(p, m.path, dst); err != nil {
+					return err
+				}
+			case m.Type == proto.EntryFile:
+				j := fileJob{remote: m.path, name: m.path, size: m.Size}
+				if j.local, err = client.LocalTarget(m.path, s.lwd); err != nil {
+					p.refused = append(p.refused, failedJob{j, err})
+				} else {
+					p.jobs = append(p.jobs, j)
+				}
+			default:
+				continue
+			}
+			files++
+			seen[m.path] = true
+		}
+		if files == 0 && dirs > 0 {
+			return fmt.Errorf("%q: only directories match; mget -r downloads them", pat)
+		}
+		if files == 0 {
+			return fmt.Errorf("no remote file matches %q", pat)
+		}
+	}
+	return nil
+}
+
+// match is a remote entry that a pattern matched, with its path as the pattern spells it.
+type match struct {
+	proto.Entry
+	path string
+}
+
+// glob expands a remote pattern against a listing of its directory (long: with sizes, modes and
+// times), sorted by name. As in a shell, a name starting with a dot matches only a pattern that
+// starts with one.
+func (s *session) glob(pat string, long bool) ([]match, error) {
+	dir, base := path.Split(pat)
+	if _, err := path.Match(base, ""); err != nil {
+		return nil, &usageError{fmt.Sprintf("bad pattern %q", pat)}
+	}
+	listed := strings.TrimSuffix(dir, "/")
+	if dir == "/" {
+		listed = dir
+	}
+	entries, err := s.entries(listed, long)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", cmp.Or(listed, "."), err)
+	}
+	var out []match
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name, ".") && !strings.HasPrefix(base, ".") {
+			continue
+		}
+		if ok, _ := path.Match(base, e.Name); ok {
+			out = append(out, match{e, dir + e.Name})
+		}
+	}
+	return out, nil
+}
+
+// hasMeta reports whether a path is a pattern: it holds one of * ? [.
+func hasMeta(p string) bool { return strings.ContainsAny(p, "*?[") }
 
 // batchFunc is PutMany or GetMany.
 type batchFunc func(c *client.Client, ctx context.Context, items []client.Item, opt client.Options,
 	each func(int, client.Result, error)) error
 
-// many runs a batch transfer; with --retry, the files not yet done go again after a dropped
-// connection.
-func (s *session) many(ctx context.Context, dir string, items []client.Item, sizes []int64, run batchFunc) error {
-	start := s.env.Now()
-	var moved, bytes int64
-	left, leftSizes := items, sizes
-	err := s.retrying(ctx, func(ctx context.Context) error {
-		v := s.newBatchView(dir, left, leftSizes)
-		err := run(s.c, ctx, left, client.Options{Progress: v.progress}, v.each)
-		v.bar.Finish()
-		moved, bytes = moved+v.moved, bytes+v.bytes
-		left, leftSizes = v.notDone()
-		if err != nil {
-			return v.failure(ctx, err)
+// runJobs transfers jobs, n at once, with one progress bar for all of them; with --retry, the
+// files not yet done go again after a lost connection. It returns the totals and the first
+// error.
+func (s *session) runJobs(ctx context.Context, dir string, jobs []fileJob, perFile bool, n int) (batchTotals, error) {
+	var t batchTotals
+	left, lost := jobs, false
+	err := s.retryingIf(ctx, func() bool { return lost || s.dropped() }, func(ctx context.Context) error {
+		v := s.newBatchView(dir, left, perFile)
+		err := v.run(ctx, n)
+		v.m.Finish()
+		t.files, t.bytes, t.moved = t.files+v.files, t.bytes+v.bytes, t.moved+v.moved
+		left, lost = v.notDone(), v.lost
+		if err != nil && ctx.Err() != nil {
+			return transferError(ctx, dir, err)
 		}
-		return nil
-	})
-	if err != nil {
 		return err
-	}
-	elapsed := s.env.Now().Sub(start)
-	files := "files"
-	if len(items) == 1 {
-		files = "file"
-	}
-	fmt.Fprintf(s.out, "%d %s %sed: %s in %.2f s (%s/s)\n", len(items), files, dir, bytesize.Format(bytes),
-		elapsed.Seconds(), bytesize.Format(int64(progress.Rate(moved, elapsed))))
-	return nil
+	})
+	t.failed = len(left)
+	return t, err
 }
 
-// batchView shows a batch transfer: one bar for all of it, labelled with the current file and the
-// count ("[3/200] name"), and a summary line per file.
+// batchView shows a batch transfer: one bar for all of it, labelled with the count and the file
+// that started last ("[3/200] name"), and with perFile a summary line per file. Its lanes are
+// the connections that take the files, each a part at a time.
 type batchView struct {
-	s      *session
-	bar    *progress.Bar
-	dir    string
-	items  []client.Item
-	sizes  []int64
-	total  int64 // of sizes
-	before int64 // bytes of the files done
-	next   int   // the file whose progress arrives: those before it are done
-	seen   int   // the last file whose first progress call was seen
+	s       *session
+	m       *meter
+	dir     string
+	jobs    []fileJob
+	perFile bool
+	total   int64 // of the sizes
+
+	mu     sync.Mutex
+	over   int     // files done or failed
+	before int64   // their sizes
+	moving []int64 // per lane, the bytes of its current file done so far
 	ok     []bool
-	failed int
-	moved  int64     // bytes that travelled
-	bytes  int64     // size of the files done
-	last   time.Time // when the previous file was done, or the batch started
+	files  int
+	moved  int64 // bytes that travelled
+	bytes  int64 // sizes of the files transferred
+	lost   bool  // a connection was lost
 }
 
-func (s *session) newBatchView(dir string, items []client.Item, sizes []int64) *batchView {
-	v := &batchView{s: s, bar: s.newBar(), dir: dir, items: items, sizes: sizes, seen: -1, ok: make([]bool, len(items)),
-		last: s.env.Now()}
-	for _, n := range sizes {
-		v.total += n
+func (s *session) newBatchView(dir string, jobs []fileJob, perFile bool) *batchView {
+	v := &batchView{s: s, m: s.newMeter(), dir: dir, jobs: jobs, perFile: perFile, ok: make([]bool, len(jobs))}
+	for _, j := range jobs {
+		v.total += j.size
 	}
-	v.bar.Start(v.label(0))
-	v.bar.Update(0, v.total)
+	v.m.Start(v.label(0))
+	v.m.Update(0, v.total)
 	return v
 }
 
 func (v *batchView) label(i int) string {
-	return fmt.Sprintf("[%d/%d] %s", min(i+1, len(v.items)), len(v.items), visible(remoteName(v.items[min(i, len(v.items)-1)])))
+	return fmt.Sprintf("[%d/%d] %s", min(v.over+1, len(v.jobs)), len(v.jobs), visible(v.jobs[i].name))
 }
 
-// progress is the progress callback of the file being transferred.
-func (v *batchView) progress(done, total int64) {
-	if v.next != v.seen {
-		v.seen = v.next
-		if done > 0 {
-			v.bar.Println(visible(remoteName(v.items[v.next])) + ": " + resuming(done, total))
-		}
-		v.bar.SetLabel(v.label(v.next))
+// run transfers the files on n connections (fewer when the server refuses more): the session's
+// and n-1 others of the same account, which each take a part of the files at a time.
+func (v *batchView) run(ctx context.Context, n int) error {
+	parts := split(v.jobs, n)
+	conns, release := v.s.conns(ctx, n, len(parts))
+	defer release()
+	v.moving = make([]int64, len(conns))
+	work := make(chan []int, len(parts))
+	for _, p := range parts {
+		work <- p
 	}
-	v.bar.Update(v.before+done, v.total)
+	close(work)
+	run := batchFunc((*client.Client).PutMany)
+	if v.dir == download {
+		run = (*client.Client).GetMany
+	}
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for id, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[id] = v.lane(ctx, id, c, work, run)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// each is called once per file when it is done. The transfers of a batch overlap (the requests
-// are pipelined), so a file's time in its summary is the time since the previous one was done,
-// which adds up to the time of the batch.
-func (v *batchView) each(i int, r client.Result, err error) {
-	now := v.s.env.Now()
-	r.Elapsed, v.last = now.Sub(v.last), now
-	v.next = i + 1
-	v.before += v.sizes[i]
+// lane transfers the parts it takes from work on c, until there are none left or c is lost. It
+// returns the first error.
+func (v *batchView) lane(ctx context.Context, id int, c *client.Client, work <-chan []int, run batchFunc) error {
+	var first error
+	last := v.s.env.Now() // when its previous file was done
+	for part := range work {
+		if ctx.Err() != nil || c.Err() != nil {
+			break
+		}
+		items := make([]client.Item, len(part))
+		for k, i := range part {
+			items[k] = v.jobs[i].item()
+		}
+		next, seen := 0, -1 // the file of part whose progress arrives; the last one shown
+		progress := func(done, total int64) {
+			if next != seen {
+				seen = next
+				v.started(part[next], done, total)
+			}
+			v.progress(id, done)
+		}
+		each := func(k int, r client.Result, err error) {
+			now := v.s.env.Now()
+			// The transfers of a part overlap (the requests are pipelined), so a file's time
+			// is the time since the previous one was done: they add up to the part's.
+			r.Elapsed, last = now.Sub(last), now
+			next = k + 1
+			v.done(id, part[k], r, err)
+		}
+		err := run(c, ctx, items, client.Options{Progress: progress}, each)
+		first = cmp.Or(first, err)
+		if c.Err() != nil {
+			v.mu.Lock()
+			v.lost = true
+			v.mu.Unlock()
+			break
+		}
+	}
+	return first
+}
+
+// started is called when file i's data starts to flow, from done bytes on.
+func (v *batchView) started(i int, done, total int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if done > 0 {
+		v.m.Println(visible(v.jobs[i].name) + ": " + resuming(done, total))
+	}
+	v.m.SetLabel(v.label(i))
+}
+
+// progress is the progress of the current file of a lane.
+func (v *batchView) progress(lane int, done int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.moving[lane] = done
+	v.m.Update(v.doneBytes(), v.total)
+}
+
+func (v *batchView) doneBytes() int64 {
+	n := v.before
+	for _, m := range v.moving {
+		n += m
+	}
+	return n
+}
+
+// done is called once per file when it is over.
+func (v *batchView) done(lane, i int, r client.Result, err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.moving[lane] = 0
+	v.over++
+	v.before += v.jobs[i].size
 	if err != nil {
-		v.failed++
-		v.bar.Clear()
-		msg, named := describe(err), v.dir+" "+visible(remoteName(v.items[i]))+": "
+		v.m.Clear()
+		msg, named := describe(err), v.dir+" "+visible(v.jobs[i].name)+": "
 		if !strings.HasPrefix(msg, named) { // the client's upload errors name the file already
 			msg = named + msg
 		}
 		fmt.Fprintln(v.s.env.Stderr, msg)
 	} else {
 		v.ok[i] = true
+		v.files++
 		v.moved, v.bytes = v.moved+r.Sent(), v.bytes+r.Size
-		v.bar.Println(summary(v.dir, remoteName(v.items[i]), r))
+		if v.perFile {
+			v.m.Println(summary(v.dir, v.jobs[i].name, r))
+		}
 	}
-	v.bar.SetLabel(v.label(v.next))
-	v.bar.Update(v.before, v.total)
+	v.m.Update(v.doneBytes(), v.total)
 }
 
 // notDone returns the files that did not succeed, for a retry.
-func (v *batchView) notDone() ([]client.Item, []int64) {
-	var items []client.Item
-	var sizes []int64
+func (v *batchView) notDone() []fileJob {
+	var jobs []fileJob
 	for i, ok := range v.ok {
 		if !ok {
-			items, sizes = append(items, v.items[i]), append(sizes, v.sizes[i])
+			jobs = append(jobs, v.jobs[i])
 		}
 	}
-	return items, sizes
+	return jobs
 }
 
-// failure explains a failed batch: how many files were not transferred (those that failed and
-// those a lost connection left untried) and the first error.
-func (v *batchView) failure(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return transferError(ctx, v.dir, err)
+// partFiles is the most small files a connection takes at once when there are several: enough
+// to pipeline their requests, few enough to share them out.
+const partFiles = 16
+
+// smallFile is the largest file of a part of several: larger ones are taken alone.
+const smallFile = 1 << 20
+
+// split shares jobs out into the parts the connections take in turn (indices of jobs): with one
+// connection, all of them at once; else each large file alone and the small ones by partFiles.
+func split(jobs []fileJob, n int) [][]int {
+	var parts [][]int
+	var cur []int
+	for i, j := range jobs {
+		if n > 1 && (j.size > smallFile || len(cur) == partFiles) && len(cur) > 0 {
+			parts, cur = append(parts, cur), nil
+		}
+		cur = append(cur, i)
+		if n > 1 && j.size > smallFile {
+			parts, cur = append(parts, cur), nil
+		}
 	}
-	if v.failed == 0 { // stopped before the files that failed were even tried
-		return err
+	if len(cur) > 0 {
+		parts = append(parts, cur)
 	}
-	left, _ := v.notDone()
-	return fmt.Errorf("%d of %d files not %sed; the first error: %w", len(left), len(v.items), v.dir, err)
+	return parts
 }
 
-// localMatches expands local glob patterns to the regular files they match, each to be uploaded
-// under its base name. As in a shell, a name starting with a dot matches only a pattern that
-// starts with one.
-func (s *session) localMatches(patterns []string) ([]client.Item, []int64, error) {
-	var items []client.Item
-	var sizes []int64
-	byName := map[string]string{}
-	for _, pat := range patterns {
-		matches, err := filepath.Glob(s.localPath(pat))
+// conns returns the connections that transfer asked files at once (-P), of which no more than
+// useful serve (one per part of the files): the session's and new ones of the same account, in
+// the same remote directory, made one after the other (the server limits the connections of one
+// address that have not logged in yet). They are at most maxParallel, the server's default limit
+// of sessions per account; when the server refuses one (too many sessions of the account, or
+// connections from this address), the transfer goes on with those it has. A notice says so in
+// both cases. release closes the new ones.
+func (s *session) conns(ctx context.Context, asked, useful int) (conns []*client.Client, release func()) {
+	if asked > maxParallel {
+		fmt.Fprintf(s.env.Stderr, "-P %d: at most %d files at once (the default limit of sessions per account of myftps)\n", asked, maxParallel)
+		asked = maxParallel
+	}
+	conns = []*client.Client{s.c}
+	for len(conns) < min(asked, useful) {
+		c, err := s.extraConn(ctx)
 		if err != nil {
-			return nil, nil, &usageError{fmt.Sprintf("mput: bad pattern %q", pat)}
-		}
-		n := 0
-		hidden := strings.HasPrefix(filepath.Base(pat), ".")
-		for _, m := range matches {
-			fi, err := os.Stat(m)
-			if err != nil || !fi.Mode().IsRegular() || (strings.HasPrefix(filepath.Base(m), ".") && !hidden) {
-				continue
+			if ctx.Err() == nil {
+				fmt.Fprintf(s.env.Stderr, "-P %d: %d %s only: %s\n", asked, len(conns), plural(len(conns), "connection", "connections"), describe(err))
 			}
-			n++
-			name := filepath.Base(m)
-			if other, dup := byName[name]; dup {
-				if other == m {
-					continue
-				}
-				return nil, nil, fmt.Errorf("%s and %s would both be uploaded as %s", other, m, name)
-			}
-			byName[name] = m
-			items, sizes = append(items, client.Item{Local: m, Remote: name}), append(sizes, fi.Size())
+			break
 		}
-		if n == 0 {
-			return nil, nil, fmt.Errorf("no local file matches %q", pat)
+		conns = append(conns, c)
+	}
+	return conns, func() {
+		for _, c := range conns[1:] {
+			c.Close()
 		}
 	}
-	return items, sizes, nil
 }
 
-// remoteMatches expands remote glob patterns against listings of their directories. As in a
-// shell, a name starting with a dot matches only a pattern that starts with one.
-func (s *session) remoteMatches(patterns []string) ([]client.Item, []int64, error) {
-	var items []client.Item
-	var sizes []int64
-	seen := map[string]bool{}
-	for _, pat := range patterns {
-		dir, base := path.Split(pat)
-		if _, err := path.Match(base, ""); err != nil {
-			return nil, nil, &usageError{fmt.Sprintf("mget: bad pattern %q", pat)}
-		}
-		listed := strings.TrimSuffix(dir, "/")
-		if dir == "/" {
-			listed = dir
-		}
-		entries, err := s.entries(listed, true)
-		if err != nil {
-			return nil, nil, fmt.Errorf("list %s: %w", cmp.Or(listed, "."), err)
-		}
-		n := 0
-		for _, e := range entries {
-			if !matches(base, e) {
-				continue
-			}
-			n++
-			if p := dir + e.Name; !seen[p] {
-				seen[p] = true
-				items, sizes = append(items, client.Item{Remote: p, Local: s.lwd}), append(sizes, e.Size)
-			}
-		}
-		if n == 0 {
-			return nil, nil, fmt.Errorf("no remote file matches %q", pat)
+// extraConn connects and logs in once more to the server of the session, which it trusts
+// already, and goes to the session's remote directory.
+func (s *session) extraConn(ctx context.Context) (*client.Client, error) {
+	cfg := s.cfg
+	cfg.Notify = func(string) {} // the session's connection said it all
+	cfg.TrustNew = func(context.Context, string, string) error {
+		return fmt.Errorf("not in %s", cfg.KnownHosts)
+	}
+	c, err := client.Dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(s.user, s.password); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if s.cwd != "/" {
+		if _, err := c.Cd(s.cwd); err != nil {
+			c.Close()
+			return nil, err
 		}
 	}
-	return items, sizes, nil
-}
-
-func matches(pattern string, e proto.Entry) bool {
-	if e.Type != proto.EntryFile || (strings.HasPrefix(e.Name, ".") && !strings.HasPrefix(pattern, ".")) {
-		return false
-	}
-	ok, _ := path.Match(pattern, e.Name)
-	return ok
+	return c, nil
 }

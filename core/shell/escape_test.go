@@ -207,6 +207,8 @@ func serveHostile(r *proto.Reader, w *proto.Writer) error {
 			err = reply(proto.Reply{Code: proto.CodePath, Path: "/" + evilDir})
 		case proto.OpCd:
 			err = reply(proto.Reply{Code: proto.CodeFileOK, Path: "/" + evilDir})
+		case proto.OpStat:
+			err = reply(proto.Reply{Code: proto.CodeStat, Entry: &proto.Entry{Name: req.Path, Type: proto.EntryFile, Size: 4}})
 		case proto.OpQuota:
 			err = reply(proto.Reply{Code: proto.CodeOK, Used: 1, Quota: 2})
 		case proto.OpList:

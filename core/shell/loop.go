@@ -93,7 +93,7 @@ func (s *session) repl(ctx context.Context) int {
 	})
 	defer stop()
 	for {
-		rl.SetPrompt("ftp:" + visible(s.cwd) + "> ")
+		rl.SetPrompt(s.prompt())
 		line, err := rl.Readline()
 		switch {
 		case ctx.Err() != nil:
@@ -110,6 +110,15 @@ func (s *session) repl(ctx context.Context) int {
 			return ExitOK
 		}
 	}
+}
+
+// prompt is the interactive shell's prompt: the remote directory, or that there is no
+// connection after close.
+func (s *session) prompt() string {
+	if s.closed {
+		return "ftp (not connected)> "
+	}
+	return "ftp:" + visible(s.cwd) + "> "
 }
 
 // interact runs one typed line and reports whether the session ends.

@@ -59,6 +59,11 @@ commands: typed at the prompt on a terminal, from -c, or one a line from standar
   --retry N           retry a transfer cut by a lost connection up to N times, reconnecting and
                       resuming each time; after the first retry each waits longer, from 1 s up
                       to 30 s, for the server to come back (default 0)
+  --progress          draw progress bars also when standard output is not a terminal: on
+                      standard error (batch mode)
+  -q                  quiet: print no status lines (logins, transfer summaries, "directory
+                      created"...) and no progress bars, only errors and what commands are
+                      asked to show (listings, pwd, cat...)
 
 The password is $MYFTP_PASSWORD if set, else the first line of standard input with
 --password-stdin, else asked at a "Password:" prompt on the terminal, without echo.
@@ -160,6 +165,7 @@ type options struct {
 	commands                           string
 	hasCommands                        bool
 	passwordStdin, insecure, trustNew  bool
+	quiet, progress                    bool
 	retry                              int
 }
 
@@ -175,6 +181,8 @@ func parseArgs(args []string) (options, error) {
 	fl.Func("c", "", func(s string) error { o.commands, o.hasCommands = s, true; return nil })
 	fl.BoolVar(&o.insecure, "insecure", false, "")
 	fl.BoolVar(&o.trustNew, "trust-new", false, "")
+	fl.BoolVar(&o.quiet, "q", false, "")
+	fl.BoolVar(&o.progress, "progress", false, "")
 	fl.StringVar(&o.knownHosts, "known-hosts", "", "")
 	fl.Func("checksum", "", func(s string) error {
 		if !slices.Contains(checksum.Transfer(), s) {

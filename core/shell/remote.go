@@ -2,39 +2,97 @@ package shell
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/myftp/myftp/lib/bytesize"
+	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/proto"
 )
 
 func (s *session) cmdLs(_ context.Context, inv invocation) error {
-	return s.list(inv.arg(0, ""), inv.has('l'))
+	return s.listAll(inv.args, inv.has('l'), inv.has('a'))
 }
 
 func (s *session) cmdDir(_ context.Context, inv invocation) error {
-	return s.list(inv.arg(0, ""), true)
+	return s.listAll(inv.args, true, inv.has('a'))
 }
 
-// list prints a remote directory sorted by name: the server sends it in directory order.
-func (s *session) list(p string, long bool) error {
-	entries, err := s.entries(p, long)
-	if err != nil {
-		return err
+// listAll lists remote paths as ls does: the names that patterns match and the files named
+// (with the names given), then each directory named, sorted by name, under a "DIR:" line when
+// there is more than one thing to show. Names starting with a dot are shown only with all, or
+// when a pattern that starts with a dot matches them. A pattern that matches nothing is taken as
+// a name.
+func (s *session) listAll(args []string, long, all bool) error {
+	if len(args) == 0 {
+		args = []string{""}
+	}
+	var loose []proto.Entry
+	var dirs []string
+	for _, a := range args {
+		if hasMeta(a) {
+			matched, err := s.glob(a, long)
+			if err != nil {
+				return err
+			}
+			for _, m := range matched {
+				m.Name = m.path
+				loose = append(loose, m.Entry)
+			}
+			if len(matched) > 0 {
+				continue
+			}
+		}
+		if a == "" {
+			dirs = append(dirs, a)
+			continue
+		}
+		e, err := s.c.Stat(a)
+		switch {
+		case err != nil:
+			return err
+		case e.Type == proto.EntryDir:
+			dirs = append(dirs, a)
+		default:
+			loose = append(loose, e)
+		}
 	}
 	w := bufio.NewWriter(s.env.Stdout)
+	slices.SortFunc(loose, func(a, b proto.Entry) int { return strings.Compare(a.Name, b.Name) })
+	s.writeEntries(w, loose, long)
+	for i, d := range dirs {
+		entries, err := s.entries(d, long)
+		if err != nil {
+			w.Flush()
+			return err
+		}
+		if !all {
+			entries = slices.DeleteFunc(entries, func(e proto.Entry) bool { return strings.HasPrefix(e.Name, ".") })
+		}
+		if len(loose) > 0 || len(dirs) > 1 {
+			if len(loose) > 0 || i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "%s:\n", visible(d))
+		}
+		s.writeEntries(w, entries, long)
+	}
+	return w.Flush()
+}
+
+func (s *session) writeEntries(w io.Writer, entries []proto.Entry, long bool) {
 	if long {
 		writeLong(w, entries, s.env.Now())
 	} else {
 		writeShort(w, entries)
 	}
-	return w.Flush()
 }
 
 // entries returns the listing of a remote directory, sorted by name.
@@ -107,7 +165,7 @@ func (s *session) cmdCd(_ context.Context, inv invocation) error {
 		return err
 	}
 	s.cwd = p
-	fmt.Fprintf(s.env.Stdout, "directory changed to %s\n", visible(p))
+	s.say("directory changed to %s", visible(p))
 	return nil
 }
 
@@ -117,7 +175,7 @@ func (s *session) cmdMkdir(_ context.Context, inv invocation) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(s.env.Stdout, "directory %s created\n", visible(p))
+		s.say("directory %s created", visible(p))
 	}
 	return nil
 }
@@ -127,26 +185,106 @@ func (s *session) cmdRmdir(_ context.Context, inv invocation) error {
 		if err := s.c.Rmdir(dir); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.env.Stdout, "directory %s removed\n", dir)
+		s.say("directory %s removed", dir)
 	}
 	return nil
 }
 
+// cmdRm removes remote files: those named, and those that patterns match; with -r directories
+// too, with all they hold. It goes on after a failure, and returns the first.
 func (s *session) cmdRm(_ context.Context, inv invocation) error {
-	for _, file := range inv.args {
-		if inv.has('P') {
+	if inv.has('U') {
+		for _, file := range inv.args {
 			if err := s.c.RmPartial(file); err != nil {
 				return err
 			}
-			fmt.Fprintf(s.env.Stdout, "unfinished upload of %s removed\n", file)
-			continue
+			s.say("unfinished upload of %s removed", file)
 		}
-		if err := s.c.Rm(file); err != nil {
+		return nil
+	}
+	var first error
+	for _, a := range inv.args {
+		first = cmp.Or(first, s.rmArg(a, inv.has('r')))
+		if s.dropped() {
+			break
+		}
+	}
+	return first
+}
+
+// rmArg removes what one argument of rm names: the names a pattern matches, or if it matches
+// none, the name itself. It reports the failures after the first.
+func (s *session) rmArg(a string, recursive bool) error {
+	targets := []match{{path: a}}
+	if hasMeta(a) {
+		matched, err := s.glob(a, false)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(s.env.Stdout, "file %s removed\n", file)
+		if len(matched) > 0 {
+			targets = matched
+		} else if e, err := s.c.Stat(a); err == nil { // a name, as a shell takes a pattern that matches nothing
+			targets[0].Entry = e
+		} else {
+			return fmt.Errorf("no remote file matches %q", a)
+		}
 	}
-	return nil
+	if len(targets) == 1 && targets[0].Type == "" && recursive {
+		e, err := s.c.Stat(a)
+		if err != nil {
+			return err
+		}
+		targets[0].Entry = e
+	}
+	var first error
+	for _, t := range targets {
+		var err error
+		switch {
+		case t.Type == proto.EntryDir && recursive:
+			var files, dirs int
+			if files, dirs, err = s.removeTree(s.c, t.path); err == nil {
+				s.say("directory %s removed, with the %d %s and %d %s it held", visible(t.path),
+					files, plural(files, "file", "files"), dirs-1, plural(dirs-1, "directory", "directories"))
+			}
+		case t.Type == proto.EntryDir:
+			err = fmt.Errorf("%s: is a directory: rm -r removes it with all it holds", t.path)
+		default:
+			if err = s.c.Rm(t.path); err == nil {
+				s.say("file %s removed", visible(t.path))
+			}
+		}
+		if err != nil && first != nil {
+			fmt.Fprintln(s.env.Stderr, "rm: "+describe(err))
+		}
+		first = cmp.Or(first, err)
+	}
+	return first
+}
+
+// removeTree removes the remote directory dir and everything in it, and returns how many files
+// (and links) and directories (dir included) it removed. It stops at the first failure.
+func (s *session) removeTree(c *client.Client, dir string) (files, dirs int, err error) {
+	t, err := walkRemote(c, dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	for i := len(t.order) - 1; i >= 0; i-- { // what a directory holds before the directory
+		p := path.Join(dir, t.order[i])
+		if t.kind(t.order[i]) == 'd' {
+			err = c.Rmdir(p)
+			dirs++
+		} else {
+			err = c.Rm(p)
+			files++
+		}
+		if err != nil {
+			return files, dirs, fmt.Errorf("remove %s: %w", p, err)
+		}
+	}
+	if err := c.Rmdir(dir); err != nil {
+		return files, dirs, fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return files, dirs + 1, nil
 }
 
 // cmdPartials lists the unfinished uploads sorted by path: the bytes kept (of the size declared,
@@ -185,7 +323,7 @@ func (s *session) cmdRename(_ context.Context, inv invocation) error {
 	if err := s.c.Rename(inv.args[0], inv.args[1]); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.env.Stdout, "renamed %s to %s\n", inv.args[0], inv.args[1])
+	s.say("renamed %s to %s", inv.args[0], inv.args[1])
 	return nil
 }
 

@@ -28,6 +28,7 @@ type session struct {
 	user     string
 	password string    // kept in memory only, to log in again after the connection dropped
 	hasLogin bool      // user and password are known
+	closed   bool      // close was used: no connection until open
 	trustAll bool      // --trust-new or client.trust_new: record a new server without asking
 	waited   bool      // a person was asked something since the connection was made
 	cwd      string    // remote working directory
@@ -144,7 +145,7 @@ func (s *session) login(ctx context.Context) error {
 	if err := s.logIn(ctx, c); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.env.Stdout, "Account [%s] login successful\n", visible(s.c.User()))
+	s.say("Account [%s] login successful", visible(s.c.User()))
 	return nil
 }
 
@@ -262,6 +263,9 @@ const idleCheck = 15 * time.Second
 // connected makes sure there is a working session: after the connection dropped it connects and
 // logs in again with the same account, and goes back to the remote directory it was in.
 func (s *session) connected(ctx context.Context) error {
+	if s.closed {
+		return errClosed
+	}
 	if s.c != nil && s.c.Err() == nil && s.env.Now().Sub(s.lastUsed) > idleCheck {
 		s.c.Noop() // a failure marks the connection as lost
 	}

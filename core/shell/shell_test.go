@@ -170,9 +170,8 @@ func TestInterruptBatch(t *testing.T) {
 	env := f.envFor(&out, &errb, "-c", "pwd; get big.bin; pwd")
 	env.Interrupts = sig
 	done := make(chan int, 1)
+	p.limit(1 << 20) // the login and pwd pass; the download stalls after about 1 MiB
 	go func() { done <- Run(context.Background(), env) }()
-	waitFor(t, "pwd", func() bool { return strings.Contains(out.String(), "\n/\n") })
-	p.limit(1 << 20)
 	<-p.stalled // the download is under way and held
 	partial := filepath.Join(f.local, transfer.PartialName("big.bin"))
 	waitFor(t, "the partial download to hold data", func() bool { fi, err := os.Stat(partial); return err == nil && fi.Size() > 0 })
@@ -263,7 +262,7 @@ func TestHelpCoversEveryCommand(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"\n  mkdir, mdir [-p] DIR... ", "\n  exit, quit, bye ",
-		"\nusage: put LOCAL [REMOTE]\n  upload a file", "\nusage: mv FROM TO\n  rename or move a remote file or directory\n  names: rename, mv\n"} {
+		"\nusage: put [-r] [-P N] LOCAL [REMOTE]\n  upload a file", "-r: a directory and all it holds", "\nusage: mv FROM TO\n  rename or move a remote file or directory\n  names: rename, mv\n"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("help lacks %q:\n%s", want, r.stdout)
 		}

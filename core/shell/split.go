@@ -20,7 +20,10 @@ var (
 //   - "..." keeps everything up to the next double quote, where \" and \\ stand for " and \;
 //   - outside quotes a backslash keeps the next character as it is, and a backslash before a
 //     newline joins the two lines;
-//   - a '#' at the start of a word begins a comment that runs to the end of the line.
+//   - a '#' at the start of a word begins a comment that runs to the end of the line;
+//   - a '!' at the start of a command is the word "!", and the rest of the line (up to a
+//     newline, ';' and quotes included, leading blanks left out) is one more word, unless it is
+//     empty: the command line that "!" gives to the local shell.
 //
 // It works on bytes, so any text, even invalid UTF-8, comes back unchanged in the words.
 func Split(line string) ([][]string, error) {
@@ -34,6 +37,7 @@ func Split(line string) ([][]string, error) {
 	case l.escape:
 		return nil, ErrTrailingBackslash
 	}
+	l.endRaw()
 	l.endCommand()
 	return l.cmds, nil
 }
@@ -48,6 +52,7 @@ type lexer struct {
 	quote   byte // the open quote, or 0
 	escape  bool // the previous byte was an unquoted (or double-quoted) backslash
 	comment bool
+	raw     bool // in the command line of "!", which runs to the end of the line
 }
 
 func (l *lexer) feed(c byte, i int) {
@@ -56,6 +61,15 @@ func (l *lexer) feed(c byte, i int) {
 		if c == '\n' {
 			l.comment = false
 			l.endCommand()
+		}
+	case l.raw:
+		if c == '\n' {
+			l.endRaw()
+			l.endCommand()
+			return
+		}
+		if l.word.Len() > 0 || (c != ' ' && c != '\t') {
+			l.word.WriteByte(c)
 		}
 	case l.escape:
 		l.escaped(c)
@@ -112,6 +126,11 @@ func (l *lexer) plain(c byte, i int) {
 			l.comment = true
 			return
 		}
+	case '!':
+		if !l.inWord && len(l.words) == 0 {
+			l.words, l.raw = []string{shellEscape}, true
+			return
+		}
 	}
 	if !l.inWord {
 		l.inWord, l.start = true, i
@@ -133,6 +152,21 @@ func (l *lexer) endWord() {
 		l.inWord = false
 	}
 }
+
+// endRaw ends the command line of "!": it is a word unless it is empty.
+func (l *lexer) endRaw() {
+	if !l.raw {
+		return
+	}
+	l.raw = false
+	if line := strings.TrimRight(l.word.String(), " \t\r"); line != "" {
+		l.words = append(l.words, line)
+	}
+	l.word.Reset()
+}
+
+// shellEscape is the command that runs a local command line: "!ls -l".
+const shellEscape = "!"
 
 func (l *lexer) endCommand() {
 	l.endWord()

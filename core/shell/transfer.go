@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/progress"
 	"github.com/myftp/myftp/lib/proto"
+	"github.com/myftp/myftp/lib/transfer"
 )
 
 // Transfer directions, as the summary lines say them.
@@ -21,13 +23,37 @@ const (
 	download = "download"
 )
 
-// cmdPut uploads one file. Relative local paths are relative to the local directory. A REMOTE that
-// is a directory (or ends in "/") receives the file under its own name, as with sftp and cp.
+// cmdPut uploads one file, or with -r a directory and all it holds. Relative local paths are
+// relative to the local directory. A REMOTE that is a directory (or ends in "/") receives it
+// under its own name, as with sftp and cp.
 func (s *session) cmdPut(ctx context.Context, inv invocation) error {
+	start := s.env.Now()
 	local := s.localPath(inv.args[0])
+	fi, err := os.Stat(local)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		if !inv.has('r') {
+			return fmt.Errorf("%s: is a directory: use put -r", inv.args[0])
+		}
+		dst, err := s.remoteTree(local, inv.arg(1, ""))
+		if err != nil {
+			return err
+		}
+		p := &plan{dir: upload}
+		if err := s.planUpload(p, local, dst); err != nil {
+			return err
+		}
+		return s.execute(ctx, p, parallelism(inv), start)
+	}
 	remote := inv.arg(1, filepath.Base(local))
 	if len(inv.args) == 2 && s.isRemoteDir(remote) {
 		remote = path.Join(remote, filepath.Base(local))
+	}
+	j := fileJob{local: local, remote: remote, name: remote, size: fi.Size()}
+	if done, err := s.skipSame(ctx, upload, j, false); done || err != nil {
+		return err
 	}
 	return s.retrying(ctx, func(ctx context.Context) error {
 		v := s.newView(upload, remote)
@@ -36,18 +62,112 @@ func (s *session) cmdPut(ctx context.Context, inv invocation) error {
 	})
 }
 
-// cmdGet downloads one file, by default into the local directory under its own name.
+// remoteTree returns the remote directory that put -r of the local directory local goes to: its
+// name in the remote directory, or in dst if dst is a directory there; else dst itself.
+func (s *session) remoteTree(local, dst string) (string, error) {
+	base := filepath.Base(local)
+	switch {
+	case dst != "" && s.isRemoteDir(dst):
+		dst = path.Join(dst, base)
+	case dst != "":
+	case !localName(base):
+		return "", &usageError{fmt.Sprintf("%s: give the remote directory to copy it into", local)}
+	default:
+		dst = base
+	}
+	return dst, nil
+}
+
+// cmdGet downloads one file, by default into the local directory under its own name; to
+// standard output with "-"; with -r a directory and all it holds. The local file is left alone
+// if it is the same, and a different one is replaced only with -f.
 func (s *session) cmdGet(ctx context.Context, inv invocation) error {
+	start := s.env.Now()
 	remote := inv.args[0]
+	if inv.arg(1, "") == "-" { // checkGet refused -r
+		return s.toStdout(ctx, remote, true)
+	}
+	e, err := s.c.Stat(remote)
+	if err != nil {
+		return err
+	}
+	if e.Type == proto.EntryDir {
+		if !inv.has('r') {
+			return fmt.Errorf("%s: is a directory: use get -r", remote)
+		}
+		dst, err := s.localTree(remote, inv.arg(1, ""), true)
+		if err != nil {
+			return err
+		}
+		p := &plan{dir: download, replace: inv.has('f')}
+		if err := s.planDownload(p, remote, dst); err != nil {
+			return err
+		}
+		return s.execute(ctx, p, parallelism(inv), start)
+	}
 	local := s.lwd
 	if len(inv.args) == 2 {
 		local = s.localPath(inv.args[1])
 	}
+	target, err := client.LocalTarget(remote, local)
+	if err != nil {
+		return err
+	}
+	j := fileJob{local: target, remote: remote, name: remote, size: e.Size}
+	if done, err := s.skipSame(ctx, download, j, inv.has('f')); done || err != nil {
+		return err
+	}
 	return s.retrying(ctx, func(ctx context.Context) error {
 		v := s.newView(download, remote)
-		res, err := s.c.Get(ctx, remote, local, client.Options{Progress: v.progress})
+		res, err := s.c.Get(ctx, remote, target, client.Options{Progress: v.progress})
 		return v.end(ctx, res, err)
 	})
+}
+
+// skipSame sorts out one file (sift): it reports done when the destination has the same file
+// (and says so) or when the file is refused (the error says why).
+func (s *session) skipSame(ctx context.Context, dir string, j fileJob, replace bool) (done bool, err error) {
+	sf, err := s.sift(ctx, s.c, dir, []fileJob{j}, replace)
+	switch {
+	case err != nil:
+		return true, err
+	case len(sf.refused) > 0 && dir == download:
+		return true, fmt.Errorf("%s: %w", s.shown(j.local), sf.refused[0].err)
+	case len(sf.refused) > 0:
+		return true, fmt.Errorf("%s: %w", j.remote, sf.refused[0].err)
+	case len(sf.same) > 0:
+		s.say("%s", sameLine(sf.same[0], s.c.Checksum()))
+		return true, nil
+	}
+	return false, nil
+}
+
+// toStdout writes a remote file to standard output (get FILE -, cat), and with report its
+// summary line to standard error. The checksum is verified once the data is written: a mismatch
+// is an error that says so.
+func (s *session) toStdout(ctx context.Context, remote string, report bool) error {
+	res, err := s.c.GetTo(ctx, remote, s.env.Stdout, client.Options{})
+	var mismatch *transfer.MismatchError
+	switch {
+	case errors.As(err, &mismatch):
+		return fmt.Errorf("the data written to standard output is not the server's file: %w", err)
+	case err != nil:
+		return transferError(ctx, download, err)
+	}
+	if report && !s.opt.quiet {
+		fmt.Fprintln(s.env.Stderr, summary(download, remote, res))
+	}
+	return nil
+}
+
+// cmdCat writes remote files to standard output, one after the other.
+func (s *session) cmdCat(ctx context.Context, inv invocation) error {
+	for _, remote := range inv.args {
+		if err := s.toStdout(ctx, remote, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // isRemoteDir reports whether p names a remote directory: it ends in "/" or the server says so.
@@ -65,9 +185,15 @@ func (s *session) isRemoteDir(p string) bool {
 // that is restarting has time to come back. A reconnect that fails because the server cannot be
 // reached or is busy uses up a retry; a refused login or a changed certificate ends the run.
 func (s *session) retrying(ctx context.Context, transfer func(context.Context) error) error {
+	return s.retryingIf(ctx, s.dropped, transfer)
+}
+
+// retryingIf is retrying for a transfer that may lose other connections than the session's:
+// lost says whether one was lost; only the session's is made again here.
+func (s *session) retryingIf(ctx context.Context, lost func() bool, transfer func(context.Context) error) error {
 	err := transfer(ctx)
 	var delay time.Duration
-	for attempt := 1; err != nil && attempt <= s.opt.retry && ctx.Err() == nil && s.dropped(); attempt++ {
+	for attempt := 1; err != nil && attempt <= s.opt.retry && ctx.Err() == nil && lost(); attempt++ {
 		if delay > 0 {
 			fmt.Fprintf(s.env.Stderr, "%s; trying again in %v\n", describe(err), delay)
 			select {
@@ -77,7 +203,10 @@ func (s *session) retrying(ctx context.Context, transfer func(context.Context) e
 			}
 		}
 		delay = min(max(2*delay, time.Second), retryMaxDelay)
-		if err = s.reconnect(ctx, fmt.Sprintf(" (retry %d of %d)", attempt, s.opt.retry)); err != nil {
+		note := fmt.Sprintf(" (retry %d of %d)", attempt, s.opt.retry)
+		if !s.dropped() {
+			fmt.Fprintf(s.env.Stderr, "a connection was lost; trying again%s\n", note)
+		} else if err = s.reconnect(ctx, note); err != nil {
 			if !retriable(err) {
 				return err
 			}
@@ -105,21 +234,16 @@ func retriable(err error) bool {
 	return code == ExitConnect || code == ExitBusy
 }
 
-// newBar returns a progress bar on standard output, drawn only if it is a terminal.
-func (s *session) newBar() *progress.Bar {
-	return progress.New(s.out, progress.Options{Terminal: s.outTerm, Now: s.env.Now, Width: s.width()})
-}
-
 // view shows one transfer: its bar on a terminal, a resume notice, and the summary line.
 type view struct {
-	bar     *progress.Bar
+	bar     *meter
 	dir     string // upload or download
 	name    string
 	started bool
 }
 
 func (s *session) newView(dir, name string) *view {
-	return &view{bar: s.newBar(), dir: dir, name: name}
+	return &view{bar: s.newMeter(), dir: dir, name: name}
 }
 
 // progress is the transfer's progress callback. Its first call says where the transfer starts.
@@ -175,12 +299,4 @@ func summary(dir, name string, r client.Result) string {
 	}
 	fmt.Fprintf(&b, ", %s %s", r.Checksum, r.Sum)
 	return b.String()
-}
-
-// remoteName is the remote path of a file of a batch, as matched: print it through visible.
-func remoteName(it client.Item) string {
-	if it.Remote != "" {
-		return it.Remote
-	}
-	return path.Base(filepath.ToSlash(it.Local))
 }
