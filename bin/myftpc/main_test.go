@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -75,6 +76,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 			stack := &serverStack{}
 			env.Values[stackKey{}] = stack
+			env.Values[cutKey{}] = &cutSlot{}
 			env.Defer(func() { stack.stopAll(env.T()) })
 			return nil
 		},
@@ -87,6 +89,10 @@ func TestScripts(t *testing.T) {
 			"genfiles":    cmdGenFiles,
 			"prefix":      cmdPrefix,
 			"cmpdir":      cmdCmpDir,
+			"gentree":     cmdGenTree,
+			"cutproxy":    cmdCutProxy,
+			"waitcut":     cmdWaitCut,
+			"perm":        cmdPerm,
 			"expand":      cmdExpand,
 			"putpart":     cmdPutPart,
 		},
@@ -327,33 +333,230 @@ func cmdPrefix(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[2]), data[:n], 0o644))
 }
 
-// cmdCmpDir checks that two directories hold the same files (names and contents, not
-// recursively).
+// cmdCmpDir checks that two directory trees hold the same directories and files, byte for byte
+// (symbolic links are compared as what they lead to).
 func cmdCmpDir(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: cmpdir DIR1 DIR2")
 	}
-	a, b := readDir(ts, args[0]), readDir(ts, args[1])
-	if len(a) != len(b) {
-		ts.Fatalf("%s has %d files, %s has %d", args[0], len(a), args[1], len(b))
-	}
+	a, b := readTree(ts, args[0]), readTree(ts, args[1])
 	for name, data := range a {
-		if other, ok := b[name]; !ok || !bytes.Equal(data, other) {
+		other, ok := b[name]
+		switch {
+		case !ok:
+			ts.Fatalf("%s is in %s, not in %s", name, args[0], args[1])
+		case data == nil && other == nil: // two directories
+		case data == nil, other == nil:
+			ts.Fatalf("%s is a directory in one of %s and %s, a file in the other", name, args[0], args[1])
+		case !bytes.Equal(*data, *other):
 			ts.Fatalf("%s differs between %s and %s", name, args[0], args[1])
+		}
+	}
+	for name := range b {
+		if _, ok := a[name]; !ok {
+			ts.Fatalf("%s is in %s, not in %s", name, args[1], args[0])
 		}
 	}
 }
 
-func readDir(ts *testscript.TestScript, dir string) map[string][]byte {
-	entries, err := os.ReadDir(ts.MkAbs(dir))
-	ts.Check(err)
-	files := map[string][]byte{}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(ts.MkAbs(dir), e.Name()))
+// readTree returns the contents of the files below dir by path (nil for a directory).
+func readTree(ts *testscript.TestScript, dir string) map[string]*[]byte {
+	root := ts.MkAbs(dir)
+	files := map[string]*[]byte{}
+	var walk func(rel string)
+	walk = func(rel string) {
+		entries, err := os.ReadDir(filepath.Join(root, rel))
 		ts.Check(err)
-		files[e.Name()] = data
+		for _, e := range entries {
+			name := filepath.Join(rel, e.Name())
+			fi, err := os.Stat(filepath.Join(root, name))
+			ts.Check(err)
+			if fi.IsDir() {
+				files[name] = nil
+				walk(name)
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(root, name))
+			ts.Check(err)
+			files[name] = &data
+		}
 	}
+	walk("")
 	return files
+}
+
+// treeNames are names that a shell or a glob would take for something else (the server refuses
+// a backslash): the directories and files of gentree use them.
+var treeNames = []string{"dir one", "it's", `say "hi"`, "semi;colon", "#hash", "$HOME", "-dash", "a*b?[c]",
+	"back`tick`", "x&y|z", "été", "two  spaces"}
+
+// cmdGenTree writes COUNT files of 0 to 3000 bytes, the same every time, in a tree of nested
+// directories (three levels, and an empty one) whose names and file names need quoting in a
+// shell.
+//
+//	gentree DIR COUNT
+func cmdGenTree(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: gentree DIR COUNT")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	root := ts.MkAbs(args[0])
+	dirs := []string{root}
+	for i, a := range treeNames[:6] {
+		d := filepath.Join(root, a)
+		dirs = append(dirs, d, filepath.Join(d, treeNames[(i+6)%len(treeNames)]),
+			filepath.Join(d, treeNames[(i+6)%len(treeNames)], treeNames[(i+9)%len(treeNames)]))
+	}
+	for _, d := range dirs {
+		ts.Check(os.MkdirAll(d, 0o755))
+	}
+	ts.Check(os.MkdirAll(filepath.Join(root, "empty dir"), 0o755))
+	for i := range n {
+		name := fmt.Sprintf("%s %03d.txt", treeNames[i%len(treeNames)], i)
+		data := make([]byte, (i*131)%3001)
+		for k := range data {
+			data[k] = byte(i*7 + k*13)
+		}
+		ts.Check(os.WriteFile(filepath.Join(dirs[i%len(dirs)], name), data, 0o644))
+	}
+}
+
+// cmdPerm checks the permission bits of a file:
+//
+//	perm FILE 0644
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: perm FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	ts.Check(err)
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got := fi.Mode().Perm(); got != os.FileMode(want) {
+		ts.Fatalf("%s has mode %#o, want %#o", args[0], got, want)
+	}
+}
+
+// cutKey is the key of a script's cutSlot in its values.
+type cutKey struct{}
+
+// cutSlot holds the cut proxy a script started last.
+type cutSlot struct {
+	mu sync.Mutex
+	p  *cutProxy
+}
+
+func (s *cutSlot) set(p *cutProxy) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p = p
+}
+
+func (s *cutSlot) get() *cutProxy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.p
+}
+
+// cutProxy forwards TCP connections to a server and cuts the first one after a number of bytes.
+type cutProxy struct {
+	l      net.Listener
+	target string
+	limit  int64
+	first  atomic.Bool
+	done   chan struct{} // closed when the server has closed its side of the cut connection
+}
+
+// cmdCutProxy starts a TCP proxy on 127.0.0.1 in front of $ADDR and sets $PROXY to its address.
+// The first connection through it is cut once N bytes have passed (both ways together), as by
+// a network failure: from then on nothing more is forwarded, both ends get an end of stream, and
+// what they still send is read and dropped until they close. (Closing at once would make the
+// client's system discard what it has received and not yet read: how much of a download arrived
+// would then vary.) Later connections pass untouched. The proxy stops when the script ends.
+//
+//	cutproxy N
+func cmdCutProxy(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: cutproxy N")
+	}
+	n, err := bytesize.Parse(args[0])
+	ts.Check(err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	p := &cutProxy{l: l, target: ts.Getenv("ADDR"), limit: n, done: make(chan struct{})}
+	ts.Defer(func() { l.Close() })
+	ts.Value(cutKey{}).(*cutSlot).set(p)
+	go p.accept()
+	ts.Setenv("PROXY", l.Addr().String())
+}
+
+// cmdWaitCut waits, for up to 10 s, until the server has closed the connection the proxy cut:
+// its session is over, and what it held (an upload in progress) is released.
+func cmdWaitCut(ts *testscript.TestScript, neg bool, args []string) {
+	p := ts.Value(cutKey{}).(*cutSlot).get()
+	if neg || len(args) != 0 || p == nil {
+		ts.Fatalf("usage: waitcut (after cutproxy)")
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		ts.Fatalf("waitcut: the server did not close the cut connection within 10 s")
+	}
+}
+
+func (p *cutProxy) accept() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		if p.first.CompareAndSwap(false, true) {
+			go p.cut(c.(*net.TCPConn), s.(*net.TCPConn))
+			continue
+		}
+		go func() { io.Copy(s, c); s.(*net.TCPConn).CloseWrite() }()
+		go func() { io.Copy(c, s); c.Close(); s.Close() }()
+	}
+}
+
+// cut forwards c and s until limit bytes have passed, then cuts.
+func (p *cutProxy) cut(c, s *net.TCPConn) {
+	var passed atomic.Int64
+	var cut atomic.Bool
+	var once sync.Once
+	stop := func() { once.Do(func() { cut.Store(true); c.CloseWrite(); s.CloseWrite() }) }
+	forward := func(dst, src *net.TCPConn) {
+		buf := make([]byte, 16<<10)
+		for {
+			k, err := src.Read(buf)
+			if room := p.limit - passed.Load(); k > 0 && !cut.Load() {
+				k = int(min(int64(k), room))
+				if _, werr := dst.Write(buf[:k]); werr != nil {
+					stop()
+				}
+				if passed.Add(int64(k)) >= p.limit {
+					stop()
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		forward(s, c) // until the client closes
+		stop()
+		c.Close()
+	}()
+	forward(c, s) // until the server closes
+	s.Close()
+	close(p.done)
 }
 
 // cmdExpand copies SRC to DST with the script's environment variables expanded, as cmpenv reads
