@@ -37,8 +37,10 @@ type command struct {
 	// check, if set, checks the arguments further before the command runs (before connecting,
 	// for -c): a usage error.
 	check func(*session, invocation) error
-	// complete says what each argument is, for Tab; the last kind repeats.
+	// complete says what each argument is, for Tab; the last kind repeats. The flag swap, when
+	// given, swaps the first two (mirror -R).
 	complete []argKind
+	swap     byte
 	remote   bool // needs a session with the server
 	readOnly bool // changes nothing on the server: safe to run again after a lost connection
 }
@@ -123,7 +125,7 @@ func commandTable() map[string]*command {
 				"different local file is not replaced unless -f. -r: directories too; -P N: N files at once (at most 8)"},
 		"mirror": {run: (*session).cmdMirror, args: "[-R] [--delete] [--dry-run] [-P N] SOURCE [TARGET]", flags: "R",
 			values: parallel, long: map[string]byte{"delete": 'D', "dry-run": 'n'}, min: 1, max: 2, remote: true,
-			complete: remote, summary: "make the local directory TARGET a copy of the remote SOURCE; -R: the other way",
+			complete: []argKind{argRemote, argLocal}, swap: 'R', summary: "make the local directory TARGET a copy of the remote SOURCE; -R: the other way",
 			help: "TARGET is by default SOURCE's name, in the local (-R: remote) directory. Only what differs is sent: a " +
 				"file with the same size and checksum is skipped, and an interrupted one resumes. --delete: remove from " +
 				"TARGET what SOURCE does not have; --dry-run: say what would be done, and do nothing; -P N: N files at " +
@@ -192,12 +194,38 @@ var (
 	local  = []argKind{argLocal}
 )
 
-// kindOf returns what argument i of the command is.
-func (c *command) kindOf(i int) argKind {
-	if len(c.complete) == 0 {
-		return argNone
+// argKind returns what the argument that follows the words typed after the command name is, for
+// completion: the flags (and their values) do not count, and mirror -R swaps its two arguments.
+func (c *command) argKind(words []string) argKind {
+	i, flags := 0, ""
+	for c.hasFlags() && i < len(words) && len(words[i]) > 1 && words[i][0] == '-' {
+		w := words[i]
+		i++
+		if w == "--" {
+			break
+		}
+		if strings.HasPrefix(w, "--") {
+			continue
+		}
+		for k := 1; k < len(w); k++ {
+			flags += w[k : k+1]
+			if _, valued := c.values[w[k]]; valued {
+				if k == len(w)-1 {
+					i++ // the value is the next word
+				}
+				break
+			}
+		}
 	}
-	return c.complete[min(i, len(c.complete)-1)]
+	n := len(words) - i
+	if n < 0 || len(c.complete) == 0 {
+		return argNone // the value of a flag
+	}
+	kinds := c.complete
+	if c.swap != 0 && strings.IndexByte(flags, c.swap) >= 0 && len(kinds) >= 2 {
+		kinds = append([]argKind{kinds[1], kinds[0]}, kinds[2:]...)
+	}
+	return kinds[min(n, len(kinds)-1)]
 }
 
 // usageError is a command used the wrong way; its message says how to use it.

@@ -31,7 +31,10 @@ func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
 		return nil, 0
 	}
 	dir, _ := splitDir(p.word)
-	switch cmd.kindOf(len(p.words) - 1) {
+	if strings.HasPrefix(p.word, "-") && cmd.hasFlags() {
+		return nil, 0 // a flag
+	}
+	switch cmd.argKind(p.words[1:]) {
 	case argCommand:
 		return c.complete(p, "", c.commands())
 	case argRemote:

@@ -222,6 +222,21 @@ func TestCompleter(t *testing.T) {
 		{"pwd; get fi", []string{"rst.txt "}, 2},
 		{"nosuch fi", nil, 0},
 		{"pwd fi", nil, 0},
+		// Flags and their values are not arguments; mirror -R takes a local SOURCE.
+		{"put -r ld", []string{"ir/"}, 2},
+		{"put -rP 2 ld", []string{"ir/"}, 2},
+		{"put -r -P 2 ld fi", []string{"rst.txt "}, 2},
+		{"get -P", nil, 0},
+		{"get -P fi", nil, 0},
+		{"get -f fi", []string{"rst.txt "}, 2},
+		{"mirror fi", []string{"rst.txt "}, 2},
+		{"mirror sub ld", []string{"ir/"}, 2},
+		{"mirror -R ld", []string{"ir/"}, 2},
+		{"mirror --delete -R ldir fi", []string{"rst.txt "}, 2},
+		{"rm -r -- fi", []string{"rst.txt "}, 2},
+		{"cat fi", []string{"rst.txt "}, 2},
+		{"lmkdir ld", []string{"ir/"}, 2},
+		{"ls -", nil, 0},
 	}
 	for _, tt := range tests {
 		got, n := c.Do([]rune(tt.line), len([]rune(tt.line)))
