@@ -176,8 +176,9 @@ func (l *lexer) endCommand() {
 	}
 }
 
-// special lists the bytes that Quote and Escape protect.
-const special = " \t\r\n'\"\\;#"
+// special lists the bytes that Quote and Escape protect ('!' only begins a local command line at
+// the start of a command, but a word does not know where it will be).
+const special = " \t\r\n'\"\\;#!"
 
 // Quote returns word written so that Split reads it back as one word: unchanged if it has no
 // special character, else in single quotes, where each single quote of the word is written as

@@ -33,6 +33,12 @@ func TestSplit(t *testing.T) {
 		{"put long\\\nname", [][]string{{"put", "longname"}}},
 		{"put 'two\nlines'", [][]string{{"put", "two\nlines"}}},
 		{`mget *.txt 'f?'`, [][]string{{"mget", "*.txt", "f?"}}},
+		// "!" at the start of a command takes the rest of the line as it is.
+		{`!ls -l "my dir"; echo 'a'\b # not a comment`, [][]string{{"!", `ls -l "my dir"; echo 'a'\b # not a comment`}}},
+		{"pwd; !  echo x  \nls;!", [][]string{{"pwd"}, {"!", "echo x"}, {"ls"}, {"!"}}},
+		{"  !", [][]string{{"!"}}},
+		{"put a!b !c", [][]string{{"put", "a!b", "!c"}}},
+		{`'!x' y`, [][]string{{"!x", "y"}}},
 	}
 	for _, tt := range tests {
 		got, err := Split(tt.in)
