@@ -94,7 +94,7 @@ func TestCrashCreateUser(t *testing.T) {
 				t.Errorf("%s: create_user succeeded, but: %v", r.name, err)
 				continue
 			}
-			if ok, err := account.VerifyPassword(a.PasswordHash, "pw-"+r.name); !ok || err != nil {
+			if ok, err := account.VerifyPassword(a.PasswordHash, "password-"+r.name); !ok || err != nil {
 				t.Errorf("%s: the stored password does not verify: %v", r.name, err)
 			}
 		case errors.As(r.err, &ee) && ee.ProcessState.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL:
@@ -163,7 +163,7 @@ func crashNoDuplicateIDs(t *testing.T, d *db.DB) {
 	}
 }
 
-// crashCreate runs create_user to make the account name with the password "pw-"+name.
+// crashCreate runs create_user to make the account name with the password "password-"+name.
 func crashCreate(bin, root, name string) (string, error) {
 	return crashCreateKilled(bin, root, name, 0)
 }
@@ -171,7 +171,7 @@ func crashCreate(bin, root, name string) (string, error) {
 // crashCreateKilled is createUser, killing the process with SIGKILL after killAt if that is not 0.
 func crashCreateKilled(bin, root, name string, killAt time.Duration) (string, error) {
 	cmd := exec.Command(bin, "--root", root, "--account", name, "--password-stdin")
-	cmd.Stdin = strings.NewReader("pw-" + name + "\n")
+	cmd.Stdin = strings.NewReader("password-" + name + "\n")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -69,7 +69,7 @@ func TestWriteBox(t *testing.T) {
 
 func TestExitStatus(t *testing.T) {
 	root := newRoot(t)
-	if code, _, stderr := runMain(t, root, "pw\n", "--account", "alice", "--password-stdin"); code != 0 {
+	if code, _, stderr := runMain(t, root, "pass-word\n", "--account", "alice", "--password-stdin"); code != 0 {
 		t.Fatalf("create alice: exit %d, %s", code, stderr)
 	}
 	tests := []struct {
@@ -83,17 +83,17 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"list", "-h"}, "", 0, "usage: create_user list"},
 		{[]string{"frob"}, "", 2, `unknown command "frob"`},
 		{[]string{"--bogus"}, "", 2, "flag provided but not defined"},
-		{[]string{"--account", "bob"}, "pw\n", 2, "stdin is not a terminal"},
+		{[]string{"--account", "bob"}, "pass-word\n", 2, "stdin is not a terminal"},
 		{[]string{"--quota", "1G"}, "", 2, "--quota needs --account"},
 		{[]string{"quota", "alice"}, "", 2, "quota needs NAME SIZE"},
 		{[]string{"delete"}, "", 2, "delete needs NAME"},
 		{[]string{"--home", "x", "list"}, "", 2, "--home cannot be used with list"},
-		{[]string{"passwd", "alice"}, "pw\n", 2, "stdin is not a terminal"},
-		{[]string{"--account", "alice", "--password-stdin"}, "pw\n", 1, `account "alice" already exists`},
-		{[]string{"--account", "bob", "--quota", "12XB", "--password-stdin"}, "pw\n", 1, `invalid quota "12XB"`},
+		{[]string{"passwd", "alice"}, "pass-word\n", 2, "stdin is not a terminal"},
+		{[]string{"--account", "alice", "--password-stdin"}, "pass-word\n", 1, `account "alice" already exists`},
+		{[]string{"--account", "bob", "--quota", "12XB", "--password-stdin"}, "pass-word\n", 1, `invalid quota "12XB"`},
 		{[]string{"--account", "bob", "--password-stdin"}, "", 1, "password from stdin: unexpected end of input"},
-		{[]string{}, "bob\npw\npw2\n", 1, "passwords do not match"},
-		{[]string{"passwd", "nobody", "--password-stdin"}, "pw\n", 1, `account "nobody" does not exist`},
+		{[]string{}, "bob\npassword-1\npassword-2\n", 1, "passwords do not match"},
+		{[]string{"passwd", "nobody", "--password-stdin"}, "pass-word\n", 1, `account "nobody" does not exist`},
 		{[]string{"--conf", "missing.toml", "list"}, "", 1, "missing.toml"},
 		{[]string{"enable", "alice"}, "", 0, ""},
 		{[]string{"key"}, "", 2, "key needs a command: add, list or remove"},
@@ -128,12 +128,12 @@ const testKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH/cNOB+zEH6eB+wzNeXJeg3jhX
 
 func TestCreateStoresPassword(t *testing.T) {
 	root := newRoot(t)
-	code, _, stderr := runMain(t, root, "pa ss\r\nnot this\n", "--account", "alice", "--home", "a/b/alice", "--password-stdin")
+	code, _, stderr := runMain(t, root, "pa ss word\r\nnot this\n", "--account", "alice", "--home", "a/b/alice", "--password-stdin")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	a := getAccount(t, root, "alice")
-	for pw, want := range map[string]bool{"pa ss": true, "pa ss\r": false, "not this": false} {
+	for pw, want := range map[string]bool{"pa ss word": true, "pa ss word\r": false, "not this": false} {
 		if ok, err := account.VerifyPassword(a.PasswordHash, pw); err != nil || ok != want {
 			t.Errorf("VerifyPassword(%q) = %v, %v; want %v", pw, ok, err, want)
 		}
@@ -154,18 +154,18 @@ func TestCreateStoresPassword(t *testing.T) {
 
 func TestPasswdChangesPassword(t *testing.T) {
 	root := newRoot(t)
-	if code, _, stderr := runMain(t, root, "old\n", "--account", "alice", "--password-stdin"); code != 0 {
+	if code, _, stderr := runMain(t, root, "old-password\n", "--account", "alice", "--password-stdin"); code != 0 {
 		t.Fatalf("create: exit %d: %s", code, stderr)
 	}
-	code, stdout, stderr := runMain(t, root, "new\n", "passwd", "--password-stdin", "alice")
+	code, stdout, stderr := runMain(t, root, "new-password\n", "passwd", "--password-stdin", "alice")
 	if code != 0 || stdout != "Account [alice] password changed\n" {
 		t.Fatalf("passwd: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	h := getAccount(t, root, "alice").PasswordHash
-	if ok, _ := account.VerifyPassword(h, "new"); !ok {
+	if ok, _ := account.VerifyPassword(h, "new-password"); !ok {
 		t.Error("the new password does not match")
 	}
-	if ok, _ := account.VerifyPassword(h, "old"); ok {
+	if ok, _ := account.VerifyPassword(h, "old-password"); ok {
 		t.Error("the old password still matches")
 	}
 }

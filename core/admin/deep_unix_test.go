@@ -44,7 +44,7 @@ func deepTree(t *testing.T, dir string, depth, size int) {
 func TestDeepHome(t *testing.T) {
 	t.Parallel()
 	root := newRoot(t)
-	if code, _, stderr := runMain(t, root, "pw\n", "--account", "alice", "--password-stdin"); code != 0 {
+	if code, _, stderr := runMain(t, root, "pass-word\n", "--account", "alice", "--password-stdin"); code != 0 {
 		t.Fatalf("create: exit %d: %s", code, stderr)
 	}
 	home := filepath.Join(root, "file_upload", "alice")

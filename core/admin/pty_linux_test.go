@@ -111,7 +111,7 @@ func TestPasswordNotEchoed(t *testing.T) {
 	done := start(context.Background(), tty, out, "--root", root, "--account", "carol")
 	for _, prompt := range []string{"Password: ", "Retype password: "} {
 		awaitPasswordPrompt(t, out, tty, prompt)
-		ctrl.Write([]byte("s3cret\n"))
+		ctrl.Write([]byte("s3cret-pw\n"))
 	}
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d, output %q", code, out.String())
@@ -120,13 +120,13 @@ func TestPasswordNotEchoed(t *testing.T) {
 		t.Error("echo is still off after the password was read")
 	}
 	tty.Close() // the controller's reads end once the terminal's output is drained
-	if b := <-echoed; bytes.Contains(b, []byte("s3cret")) {
+	if b := <-echoed; bytes.Contains(b, []byte("s3cret-pw")) {
 		t.Errorf("the terminal echoed the password: %q", b)
 	}
-	if !strings.HasPrefix(out.String(), "Password: \nRetype password: \n=====") || strings.Contains(out.String(), "s3cret") {
+	if !strings.HasPrefix(out.String(), "Password: \nRetype password: \n=====") || strings.Contains(out.String(), "s3cret-pw") {
 		t.Errorf("stdout %q", out.String())
 	}
-	if ok, _ := account.VerifyPassword(getAccount(t, root, "carol").PasswordHash, "s3cret"); !ok {
+	if ok, _ := account.VerifyPassword(getAccount(t, root, "carol").PasswordHash, "s3cret-pw"); !ok {
 		t.Error("the stored hash does not match the typed password")
 	}
 }
@@ -135,7 +135,7 @@ func TestInterruptRestoresEcho(t *testing.T) {
 	ctrl, tty := openPTY(t)
 	go io.Copy(io.Discard, ctrl)
 	root := newRoot(t)
-	if code, _, stderr := runMain(t, root, "pw\n", "--account", "alice", "--password-stdin"); code != 0 {
+	if code, _, stderr := runMain(t, root, "pass-word\n", "--account", "alice", "--password-stdin"); code != 0 {
 		t.Fatalf("create: exit %d: %s", code, stderr)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
