@@ -88,7 +88,7 @@ func commandTable() map[string]*command {
 			help: "-a: names starting with a dot too"},
 		"pwd": {run: (*session).cmdPwd, remote: true, readOnly: true, summary: "print the remote directory"},
 		"cd": {run: (*session).cmdCd, args: "[DIR]", max: 1, remote: true, readOnly: true, complete: remote,
-			summary: "change the remote directory (default: the home, /)"},
+			summary: "change the remote directory (default: the home, /; -: the previous one)"},
 		"mkdir": mkdir, "mdir": mkdir,
 		"rmdir": {run: (*session).cmdRmdir, args: "DIR...", min: 1, max: -1, remote: true, complete: remote,
 			summary: "remove empty remote directories"},
@@ -137,7 +137,7 @@ func commandTable() map[string]*command {
 				"asked again ($MYFTP_PASSWORD if it is set). If that fails, the session in use stays"},
 		"close": {run: (*session).cmdClose, summary: "close the connection to the server; open connects again"},
 		"lcd": {run: (*session).cmdLcd, args: "[DIR]", max: 1, complete: local,
-			summary: "change the local directory (default: your home directory)"},
+			summary: "change the local directory (default: your home directory; -: the previous one)"},
 		"lpwd": {run: (*session).cmdLpwd, summary: "print the local directory"},
 		"lls": {run: (*session).cmdLls, args: "[-l] [-a] [DIR]", flags: "la", max: 1, complete: local,
 			summary: "list a local directory: sorted names, directories ending in /",
@@ -198,7 +198,7 @@ var (
 // completion: the flags (and their values) do not count, and mirror -R swaps its two arguments.
 func (c *command) argKind(words []string) argKind {
 	i, flags := 0, ""
-	for c.hasFlags() && i < len(words) && len(words[i]) > 1 && words[i][0] == '-' {
+	for i < len(words) && len(words[i]) > 1 && words[i][0] == '-' {
 		w := words[i]
 		i++
 		if w == "--" {
@@ -240,9 +240,11 @@ var errExit = errors.New("exit")
 func (c *command) parse(name string, words []string) (invocation, error) {
 	inv := invocation{name: name}
 	args := words
-	// Dashes are flags only for a command that has some: a command without flags takes a leading
-	// dash as part of a name, and so does one whose only flags are long ones (after them).
-	for c.hasFlags() && len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
+	// Every command reads its flags the same way, as a shell's commands do: the words before the
+	// arguments that start with "-" are flags, and one it does not know is an error, never a
+	// name. "--" ends the flags (rm -- -old.txt), and "-" alone is an argument (cd -). The command
+	// line of "!" is the local shell's, taken as it is.
+	for name != shellEscape && len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
 		if args[0] == "--" {
 			args = args[1:]
 			break
@@ -250,14 +252,11 @@ func (c *command) parse(name string, words []string) (invocation, error) {
 		if long, ok := strings.CutPrefix(args[0], "--"); ok {
 			f, ok := c.long[long]
 			if !ok {
-				return inv, &usageError{fmt.Sprintf("%s: unknown flag --%s; usage: %s", name, long, c.usage(name))}
+				return inv, c.unknownFlag(name, "--"+long)
 			}
 			inv.flags += string(f)
 			args = args[1:]
 			continue
-		}
-		if c.flags == "" && c.values == nil {
-			break
 		}
 		var err error
 		if args, err = c.shortFlags(name, args, &inv); err != nil {
@@ -271,7 +270,10 @@ func (c *command) parse(name string, words []string) (invocation, error) {
 	return inv, nil
 }
 
-func (c *command) hasFlags() bool { return c.flags != "" || c.values != nil || c.long != nil }
+// unknownFlag is the error for a flag the command does not take.
+func (c *command) unknownFlag(name, flag string) error {
+	return &usageError{fmt.Sprintf("%s: unknown flag %s; usage: %s", name, flag, c.usage(name))}
+}
 
 // shortFlags takes the group of one-letter flags args[0] ("-rf", "-P4", "-rP 4") into inv and
 // returns the arguments after it.
@@ -282,7 +284,7 @@ func (c *command) shortFlags(name string, args []string, inv *invocation) ([]str
 		check, valued := c.values[f]
 		if !valued {
 			if strings.IndexByte(c.flags, f) < 0 {
-				return nil, &usageError{fmt.Sprintf("%s: unknown flag -%c; usage: %s", name, f, c.usage(name))}
+				return nil, c.unknownFlag(name, "-"+string(f))
 			}
 			inv.flags += string(f)
 			continue
@@ -404,6 +406,7 @@ func (s *session) writeHelp(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-24s %s\n", use, cmd.summary)
 	}
+	fmt.Fprintln(w, `Flags come right after the command; a name that starts with "-" goes after --: rm -- -old.txt`)
 }
 
 // namesOf returns the names of cmd, the main one first: longest first (mkdir before mdir, rename

@@ -31,8 +31,8 @@ func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
 		return nil, 0
 	}
 	dir, _ := splitDir(p.word)
-	if strings.HasPrefix(p.word, "-") && cmd.hasFlags() {
-		return nil, 0 // a flag
+	if strings.HasPrefix(p.word, "-") {
+		return nil, 0 // a flag: every command reads a leading dash as one
 	}
 	switch cmd.argKind(p.words[1:]) {
 	case argCommand:

@@ -3,6 +3,7 @@ package shell
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -51,10 +52,14 @@ func (s *session) home() (string, error) {
 	return os.UserHomeDir()
 }
 
+// cmdLcd changes the local directory; "lcd -" goes back to the one before, as in a shell.
 func (s *session) cmdLcd(_ context.Context, inv invocation) error {
-	dir := "~"
-	if len(inv.args) == 1 {
-		dir = inv.args[0]
+	dir := inv.arg(0, "~")
+	if dir == "-" {
+		if s.prevLwd == "" {
+			return errors.New("no previous local directory")
+		}
+		dir = s.prevLwd
 	}
 	p := filepath.Clean(s.localPath(dir))
 	fi, err := os.Stat(p)
@@ -64,7 +69,7 @@ func (s *session) cmdLcd(_ context.Context, inv invocation) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s: not a directory", p)
 	}
-	s.lwd = p
+	s.prevLwd, s.lwd = s.lwd, p
 	s.say("local directory now %s", p)
 	return nil
 }

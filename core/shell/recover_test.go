@@ -178,14 +178,32 @@ func TestCommandsCheckedBeforeConnecting(t *testing.T) {
 	}
 }
 
-// TestLeadingDashIsAName: a command without flags (rename) takes a leading dash as part of a name;
-// after "--", so do commands with flags (put, rm).
-func TestLeadingDashIsAName(t *testing.T) {
+// TestDashesAreFlags: every command reads a leading word that starts with "-" as a flag, and
+// refuses one it does not take, before connecting (a typo is never taken for a file name); a name
+// that starts with "-" goes after "--".
+func TestDashesAreFlags(t *testing.T) {
 	f := newFixture(t, servertest.Options{})
 	if err := os.WriteFile(filepath.Join(f.local, "-notes.txt"), []byte("dash"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := f.run("-c", "put -- -notes.txt; rename -notes.txt -renamed.txt")
+	f.addr = "127.0.0.1:1" // nothing listens there: connecting would fail with exit 3
+	for cmds, want := range map[string]string{
+		"get -x docs":          "get: unknown flag -x; usage: get [-r] [-f] [-P N] REMOTE [LOCAL|-]",
+		"rm -x docs":           "rm: unknown flag -x; usage: rm [-r] [--partial] FILE|GLOB...",
+		"put -c notes.txt":     "put: unknown flag -c; usage: put [-r] [-P N] LOCAL [REMOTE]",
+		"lls -x":               "lls: unknown flag -x; usage: lls [-l] [-a] [DIR]",
+		"cd -x":                "cd: unknown flag -x; usage: cd [DIR]",
+		"put -notes.txt":       "put: unknown flag -n; usage: put [-r] [-P N] LOCAL [REMOTE]",
+		"rename -notes.txt -x": "rename: unknown flag -n; usage: rename FROM TO",
+	} {
+		r := f.run("-c", cmds)
+		if r.code != ExitUsage || r.stderr != "myftpc: "+want+"\n" || r.stdout != "" {
+			t.Errorf("-c %q: exit %d, stdout %q, stderr %q; want exit 2 and %q", cmds, r.code, r.stdout, r.stderr, want)
+		}
+	}
+
+	f.addr = f.srv.Addr
+	r := f.run("-c", "put -- -notes.txt; rename -- -notes.txt -renamed.txt")
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -193,7 +211,7 @@ func TestLeadingDashIsAName(t *testing.T) {
 		t.Errorf("-renamed.txt on the server: %q, %v", got, err)
 	}
 	if r := f.run("-c", "rm -- -renamed.txt"); r.code != 0 {
-		t.Fatalf("rm -renamed.txt: exit %d, stderr %q", r.code, r.stderr)
+		t.Fatalf("rm -- -renamed.txt: exit %d, stderr %q", r.code, r.stderr)
 	}
 	if _, err := os.Lstat(filepath.Join(f.srv.Home("alice"), "-renamed.txt")); !os.IsNotExist(err) {
 		t.Errorf("-renamed.txt after rm: %v", err)

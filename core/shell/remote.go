@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -159,12 +160,20 @@ func (s *session) cmdPwd(context.Context, invocation) error {
 	return nil
 }
 
+// cmdCd changes the remote directory; "cd -" goes back to the one before, as in a shell.
 func (s *session) cmdCd(_ context.Context, inv invocation) error {
-	p, err := s.c.Cd(inv.arg(0, "/"))
+	dir := inv.arg(0, "/")
+	if dir == "-" {
+		if s.prevCwd == "" {
+			return errors.New("no previous directory")
+		}
+		dir = s.prevCwd
+	}
+	p, err := s.c.Cd(dir)
 	if err != nil {
 		return err
 	}
-	s.cwd = p
+	s.prevCwd, s.cwd = s.cwd, p
 	s.say("directory changed to %s", visible(p))
 	return nil
 }

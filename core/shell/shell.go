@@ -33,6 +33,8 @@ type session struct {
 	waited   bool      // a person was asked something since the connection was made
 	cwd      string    // remote working directory
 	lwd      string    // local working directory: local paths are relative to it
+	prevCwd  string    // the remote directory before the last cd, for "cd -"; "" before any
+	prevLwd  string    // the local directory before the last lcd, for "lcd -"; "" before any
 	lastUsed time.Time // when the server last answered a command
 
 	stdin       *bufio.Reader // standard input when it is not a terminal; nil on a terminal
