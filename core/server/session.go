@@ -262,7 +262,8 @@ func (s *session) stillAllowed() bool {
 	acct, err := s.srv.cfg.Recheck(s.acct, s.fs)
 	if err != nil {
 		s.log.Info("account no longer allowed; closing the session", "err", err)
-		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "account disabled or deleted; closing the session"})
+		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "account disabled or deleted; closing the session",
+			Reason: proto.ReasonAccountGone})
 		s.quit = true
 		return false
 	}

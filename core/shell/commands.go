@@ -343,7 +343,7 @@ func (s *session) exec(ctx context.Context, words []string) error {
 		}
 	}
 	err = cmd.run(s, ctx, inv)
-	if err != nil && cmd.readOnly && reused && ctx.Err() == nil && s.dropped() {
+	if err != nil && cmd.readOnly && reused && ctx.Err() == nil && s.dropped() && !s.accountGone() {
 		// The connection was gone before the command (a server restart, or its idle timeout
 		// within idleCheck): one that changes nothing runs again on a new connection.
 		if err = s.reconnect(ctx, ""); err == nil {

@@ -106,8 +106,8 @@ func (s *session) repl(ctx context.Context) int {
 		case err != nil: // io.EOF: Ctrl-D
 			return ExitOK
 		}
-		if s.interact(ctx, line) {
-			return ExitOK
+		if code, exit := s.interact(ctx, line); exit {
+			return code
 		}
 	}
 }
@@ -121,26 +121,29 @@ func (s *session) prompt() string {
 	return "ftp:" + visible(s.cwd) + "> "
 }
 
-// interact runs one typed line and reports whether the session ends.
-func (s *session) interact(ctx context.Context, line string) (exit bool) {
+// interact runs one typed line and reports whether the session ends, and with which exit code:
+// after exit, or when the server ended the session because the account is gone.
+func (s *session) interact(ctx context.Context, line string) (code int, exit bool) {
 	cmds, err := Split(line)
 	if err != nil {
 		fmt.Fprintln(s.env.Stderr, describe(err))
-		return false
+		return 0, false
 	}
 	for _, words := range cmds {
 		cctx, done := s.intr.command(ctx)
 		err := s.exec(cctx, words)
 		done()
-		if errors.Is(err, errExit) {
-			return true
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errExit):
+			return ExitOK, true
+		case err != nil && s.accountGone():
+			return s.fatal(err), true
+		case err != nil:
 			fmt.Fprintln(s.env.Stderr, describe(err))
-			return false // the rest of the line may have depended on it
+			return 0, false // the rest of the line may have depended on it
 		}
 	}
-	return false
+	return 0, false
 }
 
 // readlineConfig sets up line editing on the terminal the shell was given. It returns the reader

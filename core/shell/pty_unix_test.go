@@ -375,3 +375,29 @@ func TestInteractiveSlowPassword(t *testing.T) {
 		t.Errorf("known_hosts %q, %v; want one line", kh, err)
 	}
 }
+
+// TestInteractiveAccountDeleted: when the account is deleted during the session, the server's 421
+// ends the session with its message: no reconnection, no password prompt (whose failures would
+// count toward the throttling of failed logins).
+func TestInteractiveAccountDeleted(t *testing.T) {
+	var log syncBuffer
+	f := newFixture(t, servertest.Options{LogTo: &log})
+	term, exited := startShell(t, f, f.srv.Addr)
+	term.trust(f, f.srv.Addr)
+	term.expect(`Name: `)
+	term.send("alice\r")
+	term.password("secret")
+	term.expect(`ftp:/> `)
+	if _, err := f.srv.DB.Delete("alice"); err != nil {
+		t.Fatal(err)
+	}
+	term.send("pwd\r")
+	term.expect(`myftpc: pwd: connection closed: 421 account disabled or deleted; closing the session\r\n`)
+	waitExitCode(t, term, exited, ExitConnect)
+	if out := term.all(); strings.Count(out, "Password:") != 1 || strings.Contains(out, "reconnect") {
+		t.Errorf("asked again or reconnected:\n%q", out)
+	}
+	if n := strings.Count(log.String(), "login failed"); n != 0 {
+		t.Errorf("%d failed logins in the server's log:\n%s", n, log.String())
+	}
+}

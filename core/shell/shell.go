@@ -280,8 +280,19 @@ func (s *session) connected(ctx context.Context) error {
 	return nil
 }
 
-// reconnect logs in again after the connection dropped; note ends the line that says so.
+// accountGone reports whether the server ended the session because the account was deleted or
+// disabled: the session is over, and logging in again would only fail (and count toward the
+// server's throttling of failed logins).
+func (s *session) accountGone() bool {
+	return s.c != nil && errors.Is(s.c.Err(), client.ErrAccountGone)
+}
+
+// reconnect logs in again after the connection dropped; note ends the line that says so. It does
+// not when the server ended the session because the account is gone.
 func (s *session) reconnect(ctx context.Context, note string) error {
+	if s.accountGone() {
+		return &connError{s.c.Err()}
+	}
 	cwd := s.cwd
 	if s.c != nil {
 		why := "connection lost (" + describe(s.c.Err()) + ")"

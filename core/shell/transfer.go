@@ -193,7 +193,7 @@ func (s *session) retrying(ctx context.Context, transfer func(context.Context) e
 func (s *session) retryingIf(ctx context.Context, lost func() bool, transfer func(context.Context) error) error {
 	err := transfer(ctx)
 	var delay time.Duration
-	for attempt := 1; err != nil && attempt <= s.opt.retry && ctx.Err() == nil && lost(); attempt++ {
+	for attempt := 1; err != nil && attempt <= s.opt.retry && ctx.Err() == nil && lost() && !s.accountGone(); attempt++ {
 		if delay > 0 {
 			fmt.Fprintf(s.env.Stderr, "%s; trying again in %v\n", describe(err), delay)
 			select {

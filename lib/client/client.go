@@ -30,13 +30,15 @@ const maxHeaderCap = 16 << 20
 // before its greeting (every worker busy and the queue full or too slow, too many connections from
 // this address, or shutting down); the server's reason follows it in the text. ErrPlain is Dial's
 // error for a server without TLS that Config refuses, ErrNotTrusted for a new server that
-// Config.TrustNew refused.
+// Config.TrustNew refused. ErrAccountGone comes with ErrClosed when the server ended the session
+// because its account was deleted or disabled: logging in again would fail, so do not reconnect.
 var (
-	ErrBusy       = errors.New("client: the server turned the connection away")
-	ErrClosed     = errors.New("client: connection closed")
-	ErrPlain      = errors.New("client: server does not use TLS")
-	ErrProtocol   = errors.New("client: protocol error")
-	ErrNotTrusted = errors.New("client: server not trusted")
+	ErrBusy        = errors.New("client: the server turned the connection away")
+	ErrClosed      = errors.New("client: connection closed")
+	ErrPlain       = errors.New("client: server does not use TLS")
+	ErrProtocol    = errors.New("client: protocol error")
+	ErrNotTrusted  = errors.New("client: server not trusted")
+	ErrAccountGone = errors.New("client: account disabled or deleted")
 )
 
 // Config says how to reach and trust a server.
@@ -402,10 +404,20 @@ func (c *Client) decodeReply(payload []byte) (proto.Reply, error) {
 		return rep, c.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
 	}
 	if rep.Code == proto.CodeUnavailable {
+		if rep.Reason == proto.ReasonAccountGone {
+			return rep, c.fail(&goneError{rep.Err()})
+		}
 		return rep, c.fail(fmt.Errorf("%w: %w", ErrClosed, rep.Err()))
 	}
 	return rep, nil
 }
+
+// goneError is the server's 421 that ends a session whose account was deleted or disabled. It
+// reads as any other 421 and is both ErrClosed and ErrAccountGone.
+type goneError struct{ reply error }
+
+func (e *goneError) Error() string   { return ErrClosed.Error() + ": " + e.reply.Error() }
+func (e *goneError) Unwrap() []error { return []error{ErrClosed, ErrAccountGone, e.reply} }
 
 // roundTrip sends req and returns its reply; a negative reply is returned as the error.
 func (c *Client) roundTrip(req proto.Request) (proto.Reply, error) {

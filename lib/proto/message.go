@@ -299,6 +299,9 @@ func isHex(s string) bool {
 type Reply struct {
 	Code int    `json:"code"`
 	Msg  string `json:"msg,omitempty"`
+	// Reason says, in a 421, why the server closes the session when a client should act on it
+	// (ReasonAccountGone); absent otherwise. A client treats a value it does not know as absent.
+	Reason string `json:"reason,omitempty"`
 
 	// Greeting.
 	Version   int    `json:"version,omitempty"`
@@ -341,6 +344,14 @@ type Reply struct {
 	// Help: the operations the server knows.
 	Commands []string `json:"commands,omitempty"`
 }
+
+// Reasons a 421 reply may give (Reply.Reason).
+const (
+	// ReasonAccountGone: the account was deleted or disabled (or deleted and made anew) since the
+	// session logged in. Logging in again with the same password will not work: a client ends
+	// the session instead of reconnecting.
+	ReasonAccountGone = "account_gone"
+)
 
 // DecodeReply parses a reply payload.
 func DecodeReply(payload []byte) (Reply, error) {
