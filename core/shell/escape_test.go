@@ -71,7 +71,7 @@ func TestServerNamesEscaped(t *testing.T) {
 		t.Fatalf("ls: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	noRawControls(t, "ls and dir", r.stdout+r.stderr)
-	for _, want := range []string{"\n" + evilDirShow + "/\n" + evilShown + "\nplain.txt\n", " " + evilDirShow + "\n", " " + evilShown + "\n"} {
+	for _, want := range []string{evilDirShow + "/\n" + evilShown + "\nplain.txt\n", " " + evilDirShow + "\n", " " + evilShown + "\n"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("ls and dir: stdout %q lacks %q", r.stdout, want)
 		}
@@ -125,7 +125,7 @@ func TestHostileServerTextEscaped(t *testing.T) {
 	noRawControls(t, "output", all)
 	for _, want := range []string{
 		`Account [alice\x1b[2J] login successful`,
-		"\n/" + evilDirShow + "\n",
+		"/" + evilDirShow + "\n",
 		"directory changed to /" + evilDirShow + "\n",
 		"directory /" + evilDirShow + " created\n",
 		"\n" + evilShown + "\n",

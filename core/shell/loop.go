@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,31 +16,75 @@ import (
 	"github.com/myftp/myftp/lib/prompt"
 )
 
-// batch runs the commands of -c (cmds, checked by checkAll), or those of standard input one line
-// at a time, and stops at the first that fails.
+// batch runs cmds (checked by batchCommands) and stops at the first that fails.
 func (s *session) batch(ctx context.Context, cmds [][]string) int {
+	code, _ := s.runBatch(ctx, cmds)
+	return code
+}
+
+// maxScript bounds the commands read from standard input, which are read whole before the first
+// one runs.
+const maxScript = 16 << 20
+
+// batchCommands returns the commands of a batch run, every one checked to be a command with valid
+// arguments: those of -c, or the lines of standard input (after the password line with
+// --password-stdin), read to their end first. A mistyped command is a usage error found before
+// anything runs, and before connecting.
+func (s *session) batchCommands(ctx context.Context) ([][]string, error) {
 	if s.opt.hasCommands {
-		code, _ := s.runBatch(ctx, cmds)
-		return code
+		return s.checkAll(s.opt.commands)
 	}
-	for n := 1; ; n++ {
-		line, err := prompt.Await(ctx, func() (string, error) { return nextLine(s.stdin) })
-		if ctx.Err() != nil {
-			return s.fatal(ctx.Err())
+	if s.opt.passwordStdin { // the first line is the password, not a command
+		if err := s.passwordOnce(ctx); err != nil {
+			return nil, err
 		}
-		if errors.Is(err, errNoInput) {
-			return ExitOK
-		}
-		if err != nil {
-			return s.fatal(fmt.Errorf("read commands: %w", err))
-		}
+	}
+	lines, err := prompt.Await(ctx, func() ([]string, error) { return readLines(s.stdin, maxScript) })
+	if err != nil {
+		return nil, fmt.Errorf("read commands: %w", err)
+	}
+	all, err := s.checkLines(lines)
+	if err != nil && s.opt.user == "" && s.tty == nil {
+		return nil, errNoName // the first line was meant as the name, as a terminal would ask
+	}
+	return all, err
+}
+
+// checkLines splits lines of commands and checks each command; an error names its line.
+func (s *session) checkLines(lines []string) ([][]string, error) {
+	var all [][]string
+	for i, line := range lines {
 		cmds, err := Split(line)
 		if err != nil {
-			return s.fatal(fmt.Errorf("line %d: %w", n, err))
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
 		}
-		if code, done := s.runBatch(ctx, cmds); done {
-			return code
+		for _, words := range cmds {
+			if _, _, err := s.check(words); err != nil {
+				return nil, &usageError{fmt.Sprintf("line %d: %s", i+1, err)}
+			}
 		}
+		all = append(all, cmds...)
+	}
+	return all, nil
+}
+
+// readLines reads r to its end as lines (a last line without a newline counts), at most max
+// bytes of them.
+func readLines(r *bufio.Reader, max int) ([]string, error) {
+	var lines []string
+	size := 0
+	for {
+		line, err := nextLine(r)
+		if errors.Is(err, errNoInput) {
+			return lines, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if size += len(line) + 1; size > max {
+			return nil, fmt.Errorf("more than %d bytes of commands", max)
+		}
+		lines = append(lines, line)
 	}
 }
 
@@ -55,6 +100,17 @@ func (s *session) checkAll(text string) ([][]string, error) {
 		}
 	}
 	return cmds, nil
+}
+
+// needsServer reports whether any of cmds talks to the server: a batch of local commands only
+// (help, lpwd...) neither connects nor needs an account.
+func (s *session) needsServer(cmds [][]string) bool {
+	for _, words := range cmds {
+		if s.cmds[words[0]].remote {
+			return true
+		}
+	}
+	return false
 }
 
 // runBatch runs cmds and reports the exit code and whether the run ends (a failure or exit).

@@ -44,7 +44,8 @@ commands: typed at the prompt on a terminal, from -c, or one a line from standar
   --root DIR          runtime root: its conf/settings.toml is read (default $MYFTP_ROOT, else
                       the current directory)
   --conf FILE         settings file (default DIR/conf/settings.toml; built-in defaults if missing)
-  -u ACCOUNT          account to log in as (default: asked at the "Name:" prompt)
+  -u ACCOUNT          account to log in as (default: asked at the "Name:" prompt on a terminal;
+                      without one, -u is required)
   --password-stdin    read the password from the first line of standard input
   -c COMMANDS         run COMMANDS (separated by ";" or newlines) and exit
   --known-hosts FILE  trusted server certificates (default client.known_hosts of the settings,
@@ -77,9 +78,10 @@ that greets without it is refused unless --insecure.
 
 Without -c, on a terminal, myftpc is interactive: line editing, history (kept in
 ~/.myftp/history), Tab completion, progress bars; Ctrl-C stops a transfer (run it again to
-resume), Ctrl-C or Ctrl-D at an empty prompt exits. Otherwise it runs in batch mode: each
-command's result goes to standard output, errors to standard error, and the first failing command
-ends the run. Type "help" for the commands.
+resume), Ctrl-C or Ctrl-D at an empty prompt exits. Otherwise it runs in batch mode: every
+command is checked before the first one runs, each command's result goes to standard output,
+errors and myftpc's own messages (the login) to standard error, and the first failing command ends
+the run; commands that are all local (help, lpwd...) do not connect. Type "help" for the commands.
 
 Exit status:
   0    every command succeeded

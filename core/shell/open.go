@@ -47,7 +47,7 @@ func (s *session) cmdOpen(ctx context.Context, inv invocation) error {
 		saved.c.Close()
 	}
 	s.closed = false
-	s.say("Account [%s] login successful on %s", visible(s.c.User()), s.cfg.Addr)
+	s.status("Account [%s] login successful on %s", visible(s.c.User()), s.cfg.Addr)
 	return nil
 }
 

@@ -401,3 +401,18 @@ func TestInteractiveAccountDeleted(t *testing.T) {
 		t.Errorf("%d failed logins in the server's log:\n%s", n, log.String())
 	}
 }
+
+// TestInteractiveCtrlCAtName: Ctrl-C at the Name: prompt ends the run as an interrupt, saying
+// so in words (not "context canceled").
+func TestInteractiveCtrlCAtName(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	term, exited := startShell(t, f, f.srv.Addr)
+	term.trust(f, f.srv.Addr)
+	term.expect(`Name: `)
+	term.send("al\x03")
+	term.expect(`myftpc: interrupted\r\n`)
+	waitExitCode(t, term, exited, ExitInterrupted)
+	if strings.Contains(term.all(), "context canceled") {
+		t.Errorf("output:\n%q", term.all())
+	}
+}

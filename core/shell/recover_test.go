@@ -80,10 +80,10 @@ func TestRetryWaitsForServer(t *testing.T) {
 	}
 }
 
-// TestInterruptBatchBetweenCommands: Ctrl-C in batch mode ends the run (exit 130) even when no
-// transfer runs, here while the shell waits for the next line of commands; what comes after is
-// not run.
-func TestInterruptBatchBetweenCommands(t *testing.T) {
+// TestInterruptWhileReadingCommands: the commands on standard input are all read, and checked,
+// before the first runs; Ctrl-C while the shell waits for the rest of them ends the run (exit 130)
+// and none of them runs.
+func TestInterruptWhileReadingCommands(t *testing.T) {
 	f := newFixture(t, servertest.Options{})
 	stdin, feed := io.Pipe()
 	defer feed.Close()
@@ -93,22 +93,20 @@ func TestInterruptBatchBetweenCommands(t *testing.T) {
 	env.Stdin, env.Interrupts = stdin, sig
 	done := make(chan int, 1)
 	go func() { done <- Run(context.Background(), env) }()
-	if _, err := io.WriteString(feed, "pwd\n"); err != nil {
+	if _, err := io.WriteString(feed, "mkdir before\n"); err != nil { // read: the pipe holds no more
 		t.Fatal(err)
 	}
-	waitFor(t, "pwd", func() bool { return strings.Contains(out.String(), "/\n") })
 	sig <- syscall.SIGINT
 	select {
 	case code := <-done:
-		if code != ExitInterrupted {
+		if code != ExitInterrupted || errb.String() != "myftpc: interrupted\n" {
 			t.Fatalf("exit %d, want %d; stderr %q", code, ExitInterrupted, errb.String())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Ctrl-C did not end a batch run waiting for input")
 	}
-	go io.WriteString(feed, "mkdir after\n") // nobody reads it any more
-	if _, err := os.Stat(filepath.Join(f.srv.Home("alice"), "after")); err == nil {
-		t.Error("a command after the interrupt ran")
+	if _, err := os.Stat(filepath.Join(f.srv.Home("alice"), "before")); err == nil {
+		t.Error("a command ran before the commands were all read")
 	}
 }
 

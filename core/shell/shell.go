@@ -24,18 +24,19 @@ type session struct {
 	cfg  client.Config
 	cmds map[string]*command
 
-	c        *client.Client // nil before the first login
-	user     string
-	password string    // kept in memory only, to log in again after the connection dropped
-	hasLogin bool      // user and password are known
-	closed   bool      // close was used: no connection until open
-	trustAll bool      // --trust-new or client.trust_new: record a new server without asking
-	waited   bool      // a person was asked something since the connection was made
-	cwd      string    // remote working directory
-	lwd      string    // local working directory: local paths are relative to it
-	prevCwd  string    // the remote directory before the last cd, for "cd -"; "" before any
-	prevLwd  string    // the local directory before the last lcd, for "lcd -"; "" before any
-	lastUsed time.Time // when the server last answered a command
+	c           *client.Client // nil before the first login
+	user        string
+	password    string    // kept in memory only, to log in again after the connection dropped
+	hasLogin    bool      // user and password are known
+	hasPassword bool      // the password is known
+	closed      bool      // close was used: no connection until open
+	trustAll    bool      // --trust-new or client.trust_new: record a new server without asking
+	waited      bool      // a person was asked something since the connection was made
+	cwd         string    // remote working directory
+	lwd         string    // local working directory: local paths are relative to it
+	prevCwd     string    // the remote directory before the last cd, for "cd -"; "" before any
+	prevLwd     string    // the local directory before the last lcd, for "lcd -"; "" before any
+	lastUsed    time.Time // when the server last answered a command
 
 	stdin       *bufio.Reader // standard input when it is not a terminal; nil on a terminal
 	tty         *os.File      // standard input when it is a terminal
@@ -104,32 +105,35 @@ func (s *session) close() {
 	}
 }
 
-// run logs in and runs the commands, interactively or in batch.
+// run logs in and runs the commands, interactively or in batch. A batch's commands are all
+// checked first; one of local commands only (help, lpwd) does not connect.
 func (s *session) run(ctx context.Context) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := s.intr.watch(s.env.Interrupts, cancel)
 	defer stop()
-	var cmds [][]string
-	if s.opt.hasCommands { // a mistyped -c is a usage error, found before connecting
-		var err error
-		if cmds, err = s.checkAll(s.opt.commands); err != nil {
+	if s.interactive {
+		if err := s.login(ctx); err != nil {
 			return s.fatal(err)
 		}
+		return s.repl(ctx)
 	}
-	if err := s.login(ctx); err != nil {
+	cmds, err := s.batchCommands(ctx)
+	if err != nil {
 		return s.fatal(err)
 	}
-	if s.interactive {
-		return s.repl(ctx)
+	if s.needsServer(cmds) {
+		if err := s.login(ctx); err != nil {
+			return s.fatal(err)
+		}
 	}
 	return s.batch(ctx, cmds)
 }
 
 // login connects, checks the server, and logs in. On a terminal it asks for the account name
 // and the password only once the server is trusted, so that nothing is typed for a server that
-// is not; without one, what standard input holds is read first, so that a missing password is a
-// usage error that needs no server.
+// is not; without one, nothing is asked: the name is -u's and a missing one or a missing
+// password is a usage error found before connecting.
 func (s *session) login(ctx context.Context) error {
 	if s.tty == nil {
 		if err := s.credentials(ctx); err != nil {
@@ -147,25 +151,59 @@ func (s *session) login(ctx context.Context) error {
 	if err := s.logIn(ctx, c); err != nil {
 		return err
 	}
-	s.say("Account [%s] login successful", visible(s.c.User()))
+	s.status("Account [%s] login successful", visible(s.c.User()))
 	return nil
 }
+
+// status prints one of the shell's own lines (a login): on standard output in the interactive
+// shell, on standard error in batch mode, whose standard output carries only what the commands
+// produce; nowhere with -q.
+func (s *session) status(format string, args ...any) {
+	if s.opt.quiet {
+		return
+	}
+	w := s.env.Stderr
+	if s.interactive {
+		w = s.env.Stdout
+	}
+	fmt.Fprintf(w, format+"\n", args...)
+}
+
+// errNoName is a run without a terminal and without -u: there is nobody to ask for the name, and
+// the first line of the commands must not be taken for it.
+var errNoName = &usageError{"no account name: give it with -u ACCOUNT (without a terminal, myftpc asks nothing)"}
 
 // credentials asks for the account name and the password, unless they are known.
 func (s *session) credentials(ctx context.Context) error {
 	if s.hasLogin {
 		return nil
 	}
-	var err error
 	if s.user = s.opt.user; s.user == "" {
+		if s.tty == nil {
+			return errNoName
+		}
+		var err error
 		if s.user, err = s.readName(ctx); err != nil {
 			return err
 		}
 	}
-	if s.password, err = s.readPassword(ctx); err != nil {
+	if err := s.passwordOnce(ctx); err != nil {
 		return err
 	}
 	s.hasLogin = true
+	return nil
+}
+
+// passwordOnce reads the password unless it was read already.
+func (s *session) passwordOnce(ctx context.Context) error {
+	if s.hasPassword {
+		return nil
+	}
+	pw, err := s.readPassword(ctx)
+	if err != nil {
+		return err
+	}
+	s.password, s.hasPassword = pw, true
 	return nil
 }
 
@@ -378,8 +416,9 @@ func describe(err error) string {
 	if err == nil {
 		return "no error"
 	}
-	if err == context.Canceled {
-		return "interrupted"
+	var ie *interruptedError
+	if errors.Is(err, context.Canceled) && !errors.As(err, &ie) {
+		return "interrupted" // Ctrl-C at a prompt, or while connecting: not "context canceled"
 	}
 	return visible(strings.ReplaceAll(err.Error(), "client: ", ""))
 }

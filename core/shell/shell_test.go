@@ -34,7 +34,7 @@ func TestDefaultAddressFromSettings(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), Env{Args: []string{"-u", "alice", "-c", "pwd"}, Stdout: &out, Stderr: &errb,
 		Getenv: func(k string) string { return f.env[k] }, Dir: f.local})
-	if code != 0 || out.String() != "Account [alice] login successful\n/\n" {
+	if code != 0 || out.String() != "/\n" || !strings.HasSuffix(errb.String(), "Account [alice] login successful\n") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 	kh, err := os.ReadFile(filepath.Join(f.home, "trusted"))
@@ -54,7 +54,7 @@ func TestQueueWaitThenServed(t *testing.T) {
 	holder.Close()
 	select {
 	case r := <-done:
-		if r.code != 0 || r.stdout != "Account [alice] login successful\n/\n" {
+		if r.code != 0 || r.stdout != "/\n" {
 			t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 		}
 		if !strings.Contains(r.stderr, "waiting for a free server slot...\n") {
@@ -102,7 +102,7 @@ func TestDropWithoutRetry(t *testing.T) {
 	f.addr = p.addr()
 	p.cutNextAfter(1 << 20)
 	r := f.run("-c", "get big.bin; pwd")
-	if r.code != ExitConnect || strings.Contains(r.stdout, "\n/\n") {
+	if r.code != ExitConnect || regexp.MustCompile(`(?m)^/$`).MatchString(r.stdout) {
 		t.Fatalf("exit %d (want %d, and pwd not run), stdout %q, stderr %q", r.code, ExitConnect, r.stdout, r.stderr)
 	}
 	if !regexp.MustCompile(`myftpc: get: connection (lost|closed)`).MatchString(r.stderr) {
@@ -177,7 +177,7 @@ func TestInterruptBatch(t *testing.T) {
 	waitFor(t, "the partial download to hold data", func() bool { fi, err := os.Stat(partial); return err == nil && fi.Size() > 0 })
 	sig <- syscall.SIGINT
 	code := <-done
-	if code != ExitInterrupted || strings.Count(out.String(), "\n/\n") != 1 {
+	if code != ExitInterrupted || out.String() != "/\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 	if !strings.Contains(errb.String(), "myftpc: get: download interrupted; the part already transferred is kept") {
@@ -258,7 +258,7 @@ func TestCompleter(t *testing.T) {
 func TestBatchLines(t *testing.T) {
 	f := newFixture(t, servertest.Options{})
 	r := f.run("-c", "pwd\nmkdir \"new dir\";;  cd \"new dir\"\n# a comment; not a command\npwd   # after a command\n\ncd \\\n..; pwd\n")
-	want := "Account [alice] login successful\n/\ndirectory /new dir created\ndirectory changed to /new dir\n/new dir\n" +
+	want := "/\ndirectory /new dir created\ndirectory changed to /new dir\n/new dir\n" +
 		"directory changed to /\n/\n"
 	if r.code != 0 || r.stdout != want {
 		t.Errorf("exit %d, stdout %q, want %q; stderr %q", r.code, r.stdout, want, r.stderr)

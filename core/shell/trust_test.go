@@ -214,13 +214,13 @@ func TestBatchNewServerRefused(t *testing.T) {
 	}
 
 	r = runAt(t, home, "", srv.Addr, "--trust-new", "-c", "pwd")
-	if r.code != ExitOK || r.stderr != "new server "+srv.Addr+": fingerprint "+fp+" recorded in "+kh+"\n" {
+	if r.code != ExitOK || r.stderr != "new server "+srv.Addr+": fingerprint "+fp+" recorded in "+kh+"\nAccount [alice] login successful\n" {
 		t.Fatalf("--trust-new: exit %d, stderr %q", r.code, r.stderr)
 	}
 	if !loginLogged.MatchString(log.String()) {
 		t.Errorf("loginLogged does not match the server's log of a login:\n%s", log.String())
 	}
-	if r = runAt(t, home, "", srv.Addr, "-c", "pwd"); r.code != ExitOK || r.stderr != "" {
+	if r = runAt(t, home, "", srv.Addr, "-c", "pwd"); r.code != ExitOK || r.stderr != "Account [alice] login successful\n" {
 		t.Fatalf("known server: exit %d, stderr %q", r.code, r.stderr)
 	}
 	if data, err := os.ReadFile(kh); err != nil || string(data) != srv.Addr+" "+fp+"\n" {

@@ -18,21 +18,22 @@ var ErrNoInput = errors.New("unexpected end of input")
 // Await runs read, which may block on a terminal or a pipe, and returns its result, or ctx.Err()
 // as soon as ctx ends. An abandoned read stays blocked until the process exits, so the caller must
 // not read from the same input again.
-func Await(ctx context.Context, read func() (string, error)) (string, error) {
+func Await[T any](ctx context.Context, read func() (T, error)) (T, error) {
 	type result struct {
-		s   string
+		v   T
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		s, err := read()
-		done <- result{s, err}
+		v, err := read()
+		done <- result{v, err}
 	}()
 	select {
 	case r := <-done:
-		return r.s, r.err
+		return r.v, r.err
 	case <-ctx.Done():
-		return "", ctx.Err()
+		var zero T
+		return zero, ctx.Err()
 	}
 }
 
