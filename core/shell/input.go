@@ -133,10 +133,20 @@ func ttyLine(f *os.File) (string, error) {
 }
 
 // interrupter routes Ctrl-C: to the running command of the interactive shell, which stops, or
-// else to the whole run.
+// else to the whole run. Once the interactive shell shows its prompt, a Ctrl-C between commands
+// ends nothing: at the prompt the line editor reads it as a key (it clears the line), and one
+// that arrives as a signal just before, while a command ends, must not close the shell.
 type interrupter struct {
-	mu     sync.Mutex
-	cancel context.CancelFunc // of the running interactive command, or nil
+	mu       sync.Mutex
+	cancel   context.CancelFunc // of the running interactive command, or nil
+	prompted bool               // the interactive shell is up: only commands are interrupted
+}
+
+// atPrompt says that the interactive shell is up.
+func (i *interrupter) atPrompt() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.prompted = true
 }
 
 // watch delivers the interrupts of ch until stop is called; quit ends the run.
@@ -161,11 +171,12 @@ func (i *interrupter) watch(ch <-chan os.Signal, quit context.CancelFunc) (stop 
 func (i *interrupter) fire(quit context.CancelFunc) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.cancel != nil {
+	switch {
+	case i.cancel != nil:
 		i.cancel()
-		return
+	case !i.prompted:
+		quit()
 	}
-	quit()
 }
 
 // command returns a context for one interactive command, which an interrupt cancels instead of

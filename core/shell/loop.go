@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	"github.com/chzyer/readline"
 	"golang.org/x/term"
@@ -141,6 +140,11 @@ func (s *session) repl(ctx context.Context) int {
 		return s.fatal(fmt.Errorf("terminal: %w", err))
 	}
 	defer rl.Close()
+	if cfg.HistoryFile != "" {
+		// The line editor makes the file anew, with the umask's mode, when it trims it to its
+		// limit as it starts: it holds what was typed, for its owner only.
+		os.Chmod(cfg.HistoryFile, 0o600)
+	}
 	stop := context.AfterFunc(ctx, func() {
 		if stdin != nil {
 			stdin.Close() // else closing the editor would wait for a key
@@ -154,12 +158,9 @@ func (s *session) repl(ctx context.Context) int {
 		switch {
 		case ctx.Err() != nil:
 			return s.fatal(ctx.Err())
-		case errors.Is(err, readline.ErrInterrupt):
-			if strings.TrimSpace(line) == "" {
-				return ExitOK
-			}
+		case errors.Is(err, readline.ErrInterrupt): // Ctrl-C clears the line, as in a shell
 			continue
-		case err != nil: // io.EOF: Ctrl-D
+		case err != nil: // io.EOF: Ctrl-D at an empty prompt
 			return ExitOK
 		}
 		if code, exit := s.interact(ctx, line); exit {
@@ -231,7 +232,8 @@ func (s *session) readlineConfig() (*readline.Config, *readline.CancelableStdin)
 	return cfg, stdin
 }
 
-// historyFile is ~/.myftp/history, created if need be; "" (no history kept) without a home.
+// historyFile is ~/.myftp/history, created if need be (mode 0600: it holds what was typed, names
+// of files included); "" (no history kept) without a home or when it cannot be made private.
 func (s *session) historyFile() string {
 	home := s.env.Getenv("HOME")
 	if home == "" {
@@ -244,7 +246,16 @@ func (s *session) historyFile() string {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return ""
 	}
-	return filepath.Join(dir, "history")
+	file := filepath.Join(dir, "history")
+	f, err := os.OpenFile(file, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return ""
+	}
+	f.Close()
+	if err := os.Chmod(file, 0o600); err != nil {
+		return ""
+	}
+	return file
 }
 
 // rawMode switches a terminal other than standard input to raw mode and back.

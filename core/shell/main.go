@@ -78,10 +78,11 @@ that greets without it is refused unless --insecure.
 
 Without -c, on a terminal, myftpc is interactive: line editing, history (kept in
 ~/.myftp/history), Tab completion, progress bars; Ctrl-C stops a transfer (run it again to
-resume), Ctrl-C or Ctrl-D at an empty prompt exits. Otherwise it runs in batch mode: every
-command is checked before the first one runs, each command's result goes to standard output,
-errors and myftpc's own messages (the login) to standard error, and the first failing command ends
-the run; commands that are all local (help, lpwd...) do not connect. Type "help" for the commands.
+resume) and clears the line at the prompt; Ctrl-D at an empty prompt, or exit, leaves. Otherwise
+it runs in batch mode: every command is checked before the first one runs, each command's result
+goes to standard output, errors and myftpc's own messages (the login) to standard error, and the
+first failing command ends the run; commands that are all local (help, lpwd...) do not connect.
+Type "help" for the commands.
 
 Exit status:
   0    every command succeeded

@@ -229,6 +229,10 @@ func TestInteractive(t *testing.T) {
 	term.send("\x03")
 	term.expect(`download interrupted; the part already transferred is kept`)
 	term.expect(`ftp:/> `)
+	// A second Ctrl-C, at the prompt, clears the line and leaves the shell as it was.
+	term.send("\x03")
+	term.expect(`\^C\r\n`)
+	term.expect(`ftp:/> `)
 	partial := filepath.Join(f.local, transfer.PartialName("big.bin"))
 	fi, err := os.Stat(partial)
 	if err != nil || fi.Size() == 0 || fi.Size() >= int64(len(big)) {
@@ -255,11 +259,11 @@ func TestInteractive(t *testing.T) {
 	term.expect(`2 files downloaded: 6 B in `)
 	term.expect(`ftp:/> `)
 
-	// Ctrl-C on a typed line drops the line; at an empty prompt it ends the session.
+	// Ctrl-C on a typed line drops the line; exit leaves.
 	term.send("rm first.txt\x03")
 	term.expect(`\^C\r\n`)
 	term.expect(`ftp:/> `)
-	term.send("\x03")
+	term.send("exit\r")
 	waitExit(t, term, exited)
 	if _, err := os.Stat(filepath.Join(f.srv.Home("alice"), "first.txt")); err != nil {
 		t.Errorf("the line dropped with Ctrl-C was run: %v", err)
@@ -290,8 +294,12 @@ func TestInteractiveLogin(t *testing.T) {
 	term.expect(`ftp:/> `)
 	term.send("\x04")
 	waitExit(t, term, exited)
-	if h, err := os.ReadFile(filepath.Join(f.home, ".myftp", "history")); err != nil || string(h) != "lpwd\n" {
+	history := filepath.Join(f.home, ".myftp", "history")
+	if h, err := os.ReadFile(history); err != nil || string(h) != "lpwd\n" {
 		t.Errorf("history %q, %v", h, err)
+	}
+	if fi, err := os.Stat(history); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("history file: %v, %v; want mode 0600 (what was typed is the user's own)", fi.Mode(), err)
 	}
 	if known, _ := echoOff(term.ptmx); known && (strings.Contains(term.all(), "wrong") || strings.Contains(term.all(), "secret")) {
 		t.Errorf("a password was echoed:\n%q", term.all())
@@ -414,5 +422,32 @@ func TestInteractiveCtrlCAtName(t *testing.T) {
 	waitExitCode(t, term, exited, ExitInterrupted)
 	if strings.Contains(term.all(), "context canceled") {
 		t.Errorf("output:\n%q", term.all())
+	}
+}
+
+// TestInteractiveCtrlC: Ctrl-C at the prompt clears the line, as in a shell, however often it is
+// typed, also right after a Ctrl-C that stopped a transfer (TestInteractive); Ctrl-D at an empty
+// prompt leaves.
+func TestInteractiveCtrlC(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	f.remoteFile("keep.txt", []byte("kept"))
+	term, exited := startShell(t, f, f.srv.Addr)
+	term.trust(f, f.srv.Addr)
+	term.expect(`Name: `)
+	term.send("alice\r")
+	term.password("secret")
+	term.expect(`ftp:/> `)
+	for _, keys := range []string{"\x03", "\x03", "rm keep.txt\x03"} {
+		term.send(keys)
+		term.expect(`\^C\r\n`)
+		term.expect(`ftp:/> `)
+	}
+	term.send("pwd\r")
+	term.expect(`\r\n/\r\n`)
+	term.expect(`ftp:/> `)
+	term.send("\x04")
+	waitExit(t, term, exited)
+	if _, err := os.Stat(filepath.Join(f.srv.Home("alice"), "keep.txt")); err != nil {
+		t.Errorf("the line cleared with Ctrl-C was run: %v", err)
 	}
 }

@@ -116,6 +116,7 @@ func (s *session) run(ctx context.Context) int {
 		if err := s.login(ctx); err != nil {
 			return s.fatal(err)
 		}
+		s.intr.atPrompt()
 		return s.repl(ctx)
 	}
 	cmds, err := s.batchCommands(ctx)
