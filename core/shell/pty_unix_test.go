@@ -5,6 +5,7 @@ package shell
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -449,5 +450,24 @@ func TestInteractiveCtrlC(t *testing.T) {
 	waitExit(t, term, exited)
 	if _, err := os.Stat(filepath.Join(f.srv.Home("alice"), "keep.txt")); err != nil {
 		t.Errorf("the line cleared with Ctrl-C was run: %v", err)
+	}
+}
+
+// TestInteractiveConnectionRefused: nothing listening at the address is found before anything is
+// asked, and the message says that myftps does not run there.
+func TestInteractiveConnectionRefused(t *testing.T) {
+	f := newFixture(t, servertest.Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	term, exited := startShell(t, f, addr)
+	term.expect(`myftpc: connect to ` + regexp.QuoteMeta(addr) + `: nothing accepts connections there \(connection refused\): ` +
+		`myftps is not running on that address; start it, or give the address it prints \("listening on HOST:PORT"\)\r\n`)
+	waitExitCode(t, term, exited, ExitConnect)
+	if strings.Contains(term.all(), "Name:") || strings.Contains(term.all(), "Password:") {
+		t.Errorf("asked for the name or password with no server to send them to:\n%q", term.all())
 	}
 }

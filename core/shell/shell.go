@@ -226,6 +226,10 @@ func (s *session) dial(ctx context.Context) (*client.Client, error) {
 	if err != nil && ctx.Err() != nil {
 		return nil, ctx.Err() // interrupted
 	}
+	if errors.Is(err, client.ErrRefused) {
+		err = fmt.Errorf("%w: myftps is not running on that address; start it, or give the address it prints "+
+			"(\"listening on HOST:PORT\")", err)
+	}
 	if errors.Is(err, client.ErrPlain) && !errors.Is(err, client.ErrHostKeyMismatch) {
 		err = fmt.Errorf("%w; --insecure, or allow_plaintext = true in [client] of the settings, connects anyway", err)
 	}

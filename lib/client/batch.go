@@ -309,6 +309,9 @@ func (c *Client) sendGets(ctx context.Context, items []Item, resume bool, queue 
 		} else {
 			targets[key] = i
 			g.pf, g.offset, g.h, g.err = openPartial(g.target, resume, c.Checksum())
+			if g.err != nil {
+				g.err = userFile(g.err, g.target)
+			}
 		}
 		g.start = time.Now() // its prefix is hashed: see Result.Elapsed
 		if g.err == nil {

@@ -39,6 +39,9 @@ var (
 	ErrProtocol    = errors.New("client: protocol error")
 	ErrNotTrusted  = errors.New("client: server not trusted")
 	ErrAccountGone = errors.New("client: account disabled or deleted")
+	// ErrRefused is Dial's error when nothing accepts connections at the address (no server
+	// runs there, or a firewall says so).
+	ErrRefused = errors.New("client: nothing accepts connections there (connection refused)")
 )
 
 // Config says how to reach and trust a server.
@@ -114,6 +117,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	d := net.Dialer{Timeout: cfg.DialTimeout, LocalAddr: cfg.LocalAddr}
 	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil && refused(err) {
+		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, &refusedError{err})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
 	}
@@ -411,6 +417,12 @@ func (c *Client) decodeReply(payload []byte) (proto.Reply, error) {
 	}
 	return rep, nil
 }
+
+// refusedError is a dial that nothing at the address accepted: ErrRefused, and the system's error.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string   { return ErrRefused.Error() }
+func (e *refusedError) Unwrap() []error { return []error{ErrRefused, e.err} }
 
 // goneError is the server's 421 that ends a session whose account was deleted or disabled. It
 // reads as any other 421 and is both ErrClosed and ErrAccountGone.

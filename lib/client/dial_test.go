@@ -73,3 +73,22 @@ func TestGetCancelledBeforeReply(t *testing.T) {
 		t.Errorf("an empty partial file was left: %v", entries)
 	}
 }
+
+// TestDialRefused: nothing listening at the address is ErrRefused, which says so, with the
+// system's error kept.
+func TestDialRefused(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, err = Dial(context.Background(), Config{Addr: addr, Insecure: true})
+	if !errors.Is(err, ErrRefused) || err.Error() != "connect to "+addr+": "+ErrRefused.Error() {
+		t.Fatalf("Dial to a closed port: %v, want ErrRefused", err)
+	}
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) {
+		t.Errorf("the system's error is not kept: %v", err)
+	}
+}

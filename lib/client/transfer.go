@@ -292,7 +292,7 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Re
 	algo := c.Checksum()
 	pf, offset, h, err := openPartial(target, !opt.NoResume, algo)
 	if err != nil {
-		return Result{}, err
+		return Result{}, userFile(err, target)
 	}
 	req := getRequest(remote, algo, offset, h)
 	if err := c.send(req); err != nil {
@@ -400,7 +400,7 @@ func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset i
 	keep := true
 	defer func() {
 		if err != nil {
-			err = ctxErr(ctx, err) // a cancelled transfer says so, not "connection closed"
+			err = userFile(ctxErr(ctx, err), targetOf(name)) // a cancelled transfer says so, not "connection closed"
 		}
 		pf.Close()
 		if !keep || (err != nil && res.Size == 0 && offset == 0) {
@@ -584,6 +584,23 @@ func finishPartial(pf *os.File, mtime time.Time) error {
 		os.Chtimes(name, time.Now(), mtime)
 	}
 	return os.Rename(name, targetOf(name))
+}
+
+// userFile makes a local error about a download's partial file (transfer.PartialName(target))
+// an error about target, the file the user asked for: a full disk or a directory that cannot be
+// written to is the user's to fix, and the hidden partial file is not a name they know. Other
+// errors are returned as they are.
+func userFile(err error, target string) error {
+	partial := transfer.PartialName(target)
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == partial {
+		return &fs.PathError{Op: pe.Op, Path: target, Err: pe.Err}
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) && le.Old == partial {
+		return &fs.PathError{Op: "save", Path: target, Err: le.Err}
+	}
+	return err
 }
 
 // targetOf returns the file that the partial download partial is renamed to once verified.
