@@ -39,6 +39,10 @@ var (
 	ErrProtocol    = errors.New("client: protocol error")
 	ErrNotTrusted  = errors.New("client: server not trusted")
 	ErrAccountGone = errors.New("client: account disabled or deleted")
+	// ErrTooLong is the error of a request the server would refuse for its size: a path over
+	// proto.MaxPathLen bytes, or a request over the server's header limit. Nothing is sent, and
+	// the connection goes on.
+	ErrTooLong = errors.New("client: too long")
 	// ErrRefused is Dial's error when nothing accepts connections at the address (no server
 	// runs there, or a firewall says so).
 	ErrRefused = errors.New("client: nothing accepts connections there (connection refused)")
@@ -176,6 +180,11 @@ func (c *Client) start(ctx context.Context) error {
 	maxHeader := min(max(c.greeting.MaxHeader, proto.DefaultMaxHeader), maxHeaderCap)
 	c.r = proto.NewReader(c.conn, maxHeader)
 	c.w = proto.NewWriter(c.conn)
+	if c.greeting.MaxHeader > 0 { // the limit the server reads requests with
+		c.w.SetMaxHeader(c.greeting.MaxHeader)
+	} else {
+		c.w.SetMaxHeader(proto.DefaultMaxHeader)
+	}
 	return nil
 }
 
@@ -338,16 +347,34 @@ func (c *Client) Err() error {
 	return c.err
 }
 
-// send writes a request without flushing.
+// send writes a request without flushing. A request the server would refuse for its size is not
+// sent (ErrTooLong): the server would end the session, and the error would depend on how much
+// of the request it read first.
 func (c *Client) send(req proto.Request) error {
 	if err := c.Err(); err != nil {
+		return err
+	}
+	if err := tooLong(req.Path, req.To); err != nil {
 		return err
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.raw.SetWriteDeadline(time.Now().Add(c.cfg.IOTimeout))
 	if err := c.w.WriteJSON(proto.TypeRequest, req); err != nil {
+		if errors.Is(err, proto.ErrFrameTooLarge) { // refused before anything was written
+			return fmt.Errorf("%w: %s request: %w", ErrTooLong, req.Op, err)
+		}
 		return c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+	}
+	return nil
+}
+
+// tooLong returns ErrTooLong if one of paths is longer than the protocol allows.
+func tooLong(paths ...string) error {
+	for _, p := range paths {
+		if len(p) > proto.MaxPathLen {
+			return fmt.Errorf("%w: a path of %d bytes; the protocol allows %d", ErrTooLong, len(p), proto.MaxPathLen)
+		}
 	}
 	return nil
 }

@@ -56,6 +56,9 @@ const (
 // after both sides checked that the part already on the server is the same data. The file appears
 // on the server only when complete and verified.
 func (c *Client) Put(ctx context.Context, local, remote string, opt Options) (Result, error) {
+	if err := tooLong(remote); err != nil { // said alone: its message would repeat the path
+		return Result{Local: local, Remote: remote}, err
+	}
 	f, fi, err := openLocal(local)
 	if err != nil {
 		return Result{}, err
@@ -285,6 +288,9 @@ func (w frameWriter) Write(b []byte) (int, error) {
 // the remote file.
 func (c *Client) Get(ctx context.Context, remote, local string, opt Options) (Result, error) {
 	defer c.closeOnCancel(ctx)()
+	if err := tooLong(remote); err != nil { // before the local name is made of it
+		return Result{Remote: remote}, err
+	}
 	target, err := LocalTarget(remote, local)
 	if err != nil {
 		return Result{Remote: remote}, err
