@@ -192,7 +192,7 @@ func (s *session) runJobs(ctx context.Context, dir string, jobs []fileJob, perFi
 	err := s.retryingIf(ctx, func() bool { return lost || s.dropped() }, func(ctx context.Context) error {
 		v := s.newBatchView(dir, left, perFile)
 		err := v.run(ctx, n)
-		v.m.Finish()
+		v.end(ctx)
 		t.files, t.bytes, t.moved = t.files+v.files, t.bytes+v.bytes, t.moved+v.moved
 		left, lost = v.notDone(), v.lost
 		if err != nil && ctx.Err() != nil {
@@ -205,8 +205,10 @@ func (s *session) runJobs(ctx context.Context, dir string, jobs []fileJob, perFi
 }
 
 // batchView shows a batch transfer: one bar for all of it, labelled with the count and the file
-// that started last ("[3/200] name"), and with perFile a summary line per file. Its lanes are
-// the connections that take the files, each a part at a time.
+// that started last ("[3/200] name"), and with perFile a summary line per file above it. Its
+// lanes are the connections that take the files, each a part at a time. The bar is drawn once the
+// first file starts, and on a terminal goes away when the batch is done (its lines and the total
+// say the rest); an interrupted batch leaves it as it stood.
 type batchView struct {
 	s       *session
 	m       *meter
@@ -232,8 +234,18 @@ func (s *session) newBatchView(dir string, jobs []fileJob, perFile bool) *batchV
 		v.total += j.size
 	}
 	v.m.Start(v.label(0))
-	v.m.Update(0, v.total)
 	return v
+}
+
+// end takes the bar down where the file lines go too (a terminal): it stays there, as it stood,
+// only when ctx was interrupted. A bar on a stream of its own (--progress) ends with its last
+// state, as a single transfer's does.
+func (v *batchView) end(ctx context.Context) {
+	if ctx.Err() != nil || !v.m.same {
+		v.m.Finish()
+		return
+	}
+	v.m.Clear()
 }
 
 func (v *batchView) label(i int) string {
@@ -363,7 +375,9 @@ func (v *batchView) done(lane, i int, r client.Result, err error) {
 			v.m.Println(summary(v.dir, v.jobs[i].name, r))
 		}
 	}
-	v.m.Update(v.doneBytes(), v.total)
+	if v.over < len(v.jobs) { // not after the last: its line is the last word, before the total
+		v.m.Update(v.doneBytes(), v.total)
+	}
 }
 
 // notDone returns the files that did not succeed, for a retry.

@@ -320,6 +320,8 @@ func (s *session) execute(ctx context.Context, p *plan, n int, start time.Time) 
 // totalsLine is the summary of a transfer command:
 //
 //	3 files uploaded, 297 skipped (already identical), 12 directories created: 1.2 MiB in 0.31 s (3.9 MiB/s)
+//
+// The bytes are those that travelled in this run; when some files resumed, the whole follows.
 func totalsLine(dir string, t batchTotals, elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s %sed", t.files, plural(t.files, "file", "files"), dir)
@@ -332,8 +334,11 @@ func totalsLine(dir string, t batchTotals, elapsed time.Duration) string {
 			fmt.Fprintf(&b, ", %d %s", part.n, part.what)
 		}
 	}
-	fmt.Fprintf(&b, ": %s in %.2f s (%s/s)", bytesize.Format(t.bytes), elapsed.Seconds(),
+	fmt.Fprintf(&b, ": %s in %.2f s (%s/s)", bytesize.Format(t.moved), elapsed.Seconds(),
 		bytesize.Format(int64(progress.Rate(t.moved, elapsed))))
+	if t.bytes > t.moved { // some resumed: what travelled, then the whole
+		fmt.Fprintf(&b, "; %s in all, %s of it from earlier runs", bytesize.Format(t.bytes), bytesize.Format(t.bytes-t.moved))
+	}
 	return b.String()
 }
 

@@ -84,7 +84,7 @@ func TestRetryResumesAfterDrop(t *testing.T) {
 			t.Errorf("stderr %q: no %q", r.stderr, want)
 		}
 	}
-	summary := regexp.MustCompile(`(?m)^File \[big.bin\] download successful: 3 MiB in \d+\.\d\d s \(.*/s\), resumed from (.+), blake3 ` + servertest.Sum(checksum.BLAKE3, data) + `$`)
+	summary := regexp.MustCompile(`(?m)^File \[big.bin\] download successful: (.+) in \d+\.\d\d s \(.*/s\), resumed at (.+) of 3 MiB, blake3 ` + servertest.Sum(checksum.BLAKE3, data) + `$`)
 	if !regexp.MustCompile(`(?m)^resuming at .* of 3 MiB$`).MatchString(r.stdout) || !summary.MatchString(r.stdout) {
 		t.Errorf("stdout %q: want a resume and the summary", r.stdout)
 	}

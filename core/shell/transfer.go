@@ -284,15 +284,18 @@ func transferError(ctx context.Context, dir string, err error) error {
 //
 //	File [x] upload successful: 10 MiB in 0.21 s (47.6 MiB/s), blake3 3f2a...
 //
-// with ", resumed from 52.3 MiB" when it resumed and ", restarted: REASON" when a partial file
-// could not be continued. The speed counts the bytes that travelled. The name (from the server in
-// an mget) and the reason (from the server) are printed through visible.
+// A resumed transfer says what travelled in this run, and where it started:
+//
+//	File [x] download successful: 61 MiB in 1.40 s (43.4 MiB/s), resumed at 239 MiB of 300 MiB, blake3 ...
+//
+// and one whose partial file could not be continued says ", restarted: REASON". The name (from
+// the server in an mget) and the reason (from the server) are printed through visible.
 func summary(dir, name string, r client.Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "File [%s] %s successful: %s in %.2f s (%s/s)", visible(name), dir, bytesize.Format(r.Size),
+	fmt.Fprintf(&b, "File [%s] %s successful: %s in %.2f s (%s/s)", visible(name), dir, bytesize.Format(r.Sent()),
 		r.Elapsed.Seconds(), bytesize.Format(int64(progress.Rate(r.Sent(), r.Elapsed))))
 	if r.Offset > 0 {
-		fmt.Fprintf(&b, ", resumed from %s", bytesize.Format(r.Offset))
+		fmt.Fprintf(&b, ", resumed at %s of %s", bytesize.Format(r.Offset), bytesize.Format(r.Size))
 	}
 	if r.Restart != "" {
 		fmt.Fprintf(&b, ", restarted: %s", visible(r.Restart))
