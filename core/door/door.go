@@ -91,6 +91,22 @@ func (s Services) Recheck(acct account.Account, fs *homefs.FS) (account.Account,
 	return now, nil
 }
 
+// LogEscape logs a request refused because its path leaves the home directory (".." above it, or a
+// symbolic link that points out of it): an attempt on the jail, as a warning on a session's log,
+// which names the account and the client's address; op, the request, may be "". It reports
+// whether err was such a refusal; other errors are not logged.
+func LogEscape(log *slog.Logger, op, path string, err error) bool {
+	if !errors.Is(err, homefs.ErrOutside) {
+		return false
+	}
+	args := []any{"path", path}
+	if op != "" {
+		args = append([]any{"op", op}, args...)
+	}
+	log.Warn("attempt to leave the home directory refused", args...)
+	return true
+}
+
 // Transfer is one transfer to log.
 type Transfer struct {
 	Service  string // the door: "myftp", "ftp", "sftp"

@@ -5,6 +5,7 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/homefs"
 )
@@ -35,11 +36,12 @@ func (e *replyError) Unwrap() []error {
 // 550 for everything else, and shows the error's text, which for homefs errors is written for
 // the user (the path as the user names it, never the server's). Errors that are not homefs
 // errors (the network's, the door's own) are returned as they are.
-func replyErr(_ *session, err error) error {
+func replyErr(s *session, err error) error {
 	var he *homefs.Error
 	if err == nil || !errors.As(err, &he) {
 		return err
 	}
+	door.LogEscape(s.log, "", he.Path, err)
 	var kind error
 	switch {
 	case errors.Is(he.Kind, homefs.ErrQuota), errors.Is(he.Kind, homefs.ErrNoSpace):

@@ -1,6 +1,7 @@
 package ftpdoor
 
 import (
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -52,7 +53,9 @@ func (f *files) openUpload(name string, flags int, offset int64) (*upload, error
 	}
 	st, err := f.s.fs.BeginStream(name, offset)
 	if err != nil {
-		f.s.log.Info("upload refused", "path", name, "offset", offset, "err", err)
+		if !errors.Is(err, homefs.ErrOutside) { // replyErr logs that one as a warning
+			f.s.log.Info("upload refused", "path", name, "offset", offset, "err", err)
+		}
 		return nil, err
 	}
 	u := &upload{s: f.s, stream: st, start: time.Now()}
@@ -182,6 +185,9 @@ func (d *download) Close() error {
 	complete := d.pos == d.dl.Info.Size
 	if d.hash != nil && complete {
 		d.s.fs.Record(d.dl, d.hash)
+	}
+	if !complete {
+		d.s.log.Info("download interrupted", "path", d.dl.Path, "sent", d.sent, "size", d.dl.Info.Size)
 	}
 	d.dl.Close()
 	d.s.logTransfer(logger.Outgoing, d.dl.Path, d.sent, d.start, complete)

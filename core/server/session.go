@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/myftp/myftp/core/admission"
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/homefs"
@@ -251,7 +252,9 @@ func (s *session) request(req proto.Request) {
 	if s.fs != nil && !s.stillAllowed() {
 		return
 	}
-	s.result(cmd.run(s, req))
+	err := cmd.run(s, req)
+	door.LogEscape(s.log, req.Op, req.Path, err)
+	s.result(err)
 }
 
 // stillAllowed ends the session if its account was deleted or disabled since login, and applies

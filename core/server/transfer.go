@@ -36,7 +36,9 @@ type upload struct {
 func (s *session) cmdPut(req proto.Request) error {
 	u, err := s.fs.BeginUpload(req.Path, req.Size, req.Mtime, req.Resume, req.Algorithm())
 	if err != nil {
-		s.log.Info("upload refused", "path", req.Path, "size", req.Size, "err", err)
+		if !errors.Is(err, homefs.ErrOutside) { // request logs that one as a warning
+			s.log.Info("upload refused", "path", req.Path, "size", req.Size, "err", err)
+		}
 		return err
 	}
 	s.up = &upload{Upload: u, start: time.Now()}
@@ -157,7 +159,8 @@ func (s *session) cmdGet(req proto.Request) error {
 	vpath := dl.Path // as homefs resolved it
 	s.logTransfer(logger.Outgoing, vpath, sent, start, err == nil)
 	if err != nil {
-		if errors.Is(err, errWrite) {
+		if errors.Is(err, errWrite) { // the client went away, or stopped reading
+			s.log.Info("download interrupted", "path", vpath, "sent", sent, "size", dl.Info.Size, "resumed_at", offset)
 			return nil
 		}
 		s.log.Error("download failed", "path", vpath, "err", err)

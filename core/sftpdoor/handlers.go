@@ -36,7 +36,12 @@ func (h *handlers) do(op func(*homefs.FS) error) error {
 	if err := h.s.allowed(); err != nil {
 		return statusErr(err)
 	}
-	return statusErr(op(h.s.fs))
+	err := op(h.s.fs)
+	var he *homefs.Error
+	if errors.As(err, &he) {
+		door.LogEscape(h.s.log, "", he.Path, err)
+	}
+	return statusErr(err)
 }
 
 // Fileread opens a file for a download (get, reget, ranged reads).
@@ -98,7 +103,9 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		if err != nil {
 			closeBase(base)
 			h.s.closed()
-			h.s.log.Info("upload refused", "path", r.Filepath, "err", err)
+			if !errors.Is(err, homefs.ErrOutside) { // do logs that one as a warning
+				h.s.log.Info("upload refused", "path", r.Filepath, "err", err)
+			}
 			return err
 		}
 		u = &upload{s: h.s, stream: st, base: base, start: time.Now(), low: -1}
@@ -464,6 +471,9 @@ func (d *download) Close() error {
 	d.mu.Lock()
 	sent, end := d.sent, d.end
 	d.mu.Unlock()
+	if !end {
+		d.s.log.Info("download interrupted", "path", d.dl.Path, "sent", sent, "size", d.dl.Info.Size)
+	}
 	d.s.logTransfer(logger.Outgoing, d.dl.Path, sent, d.start, end)
 	return nil
 }
