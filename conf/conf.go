@@ -127,11 +127,14 @@ type Limits struct {
 	MaxSessionsPerAccount int      `toml:"max_sessions_per_account"`
 }
 
-// Auth sets the argon2id cost of new password hashes.
+// Auth sets the argon2id cost of new password hashes, and how long a new password must be.
 type Auth struct {
 	Argon2Memory  Size `toml:"argon2_memory"`
 	Argon2Time    int  `toml:"argon2_time"`
 	Argon2Threads int  `toml:"argon2_threads"`
+	// MinPasswordLength is the fewest characters (Unicode code points) create_user accepts in a
+	// new password.
+	MinPasswordLength int `toml:"min_password_length"`
 }
 
 // Params returns the argon2id cost the settings give new password hashes.
@@ -350,6 +353,7 @@ func (s *Settings) validate() error {
 		{"auth.argon2_memory", s.Auth.Argon2Memory, s.Auth.Argon2Memory < 8<<10 || s.Auth.Argon2Memory > 4<<30, "want 8KiB to 4GiB"},
 		{"auth.argon2_time", s.Auth.Argon2Time, s.Auth.Argon2Time < 1 || s.Auth.Argon2Time > 100, "want 1 to 100"},
 		{"auth.argon2_threads", s.Auth.Argon2Threads, s.Auth.Argon2Threads < 1 || s.Auth.Argon2Threads > 255, "want 1 to 255"},
+		{"auth.min_password_length", s.Auth.MinPasswordLength, s.Auth.MinPasswordLength < 1 || s.Auth.MinPasswordLength > 1024, "want 1 to 1024"},
 		{"storage.db_dir", s.Storage.DBDir, s.Storage.DBDir == "", "want a directory"},
 		{"storage.upload_dir", s.Storage.UploadDir, s.Storage.UploadDir == "", "want a directory"},
 		{"storage.upload_dir", s.Storage.UploadDir, s.holdsPrivate(s.Storage.UploadDir),

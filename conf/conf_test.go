@@ -62,6 +62,9 @@ func TestDefaultValues(t *testing.T) {
 	if s.Limits.MaxHeaderSize != 64<<10 || s.Limits.MaxPerAddress != 16 {
 		t.Errorf("limits defaults: %+v", s.Limits)
 	}
+	if s.Auth.MinPasswordLength != 8 {
+		t.Errorf("min_password_length = %d, want 8", s.Auth.MinPasswordLength)
+	}
 }
 
 func TestLoadOverrides(t *testing.T) {
@@ -115,6 +118,7 @@ func TestLoadErrors(t *testing.T) {
 		{"uploads hold the logs", "[storage]\nupload_dir = \"/srv/x\"\n[log]\ndir = \"/srv/x/log\"\n", []string{"storage.upload_dir", "users could read them"}},
 		{"no files", "[storage]\ndefault_max_files = 0\n", []string{"storage.default_max_files", "want 1 or more"}},
 		{"no partial uploads", "[storage]\nmax_partials = 0\n", []string{"storage.max_partials", "want 1 to 100000"}},
+		{"empty passwords", "[auth]\nmin_password_length = 0\n", []string{"auth.min_password_length", "want 1 to 1024"}},
 		{"not a number of days", "[storage]\npartial_ttl = \"NaNd\"\n", []string{"partial_ttl", "number of days"}},
 		{"huge log size", "[log]\nmax_size = 9223372036854775807\n", []string{"log.max_size", "1PiB"}},
 		{"cert without key", "[server]\ncert_file = \"a.crt\"\n", []string{"key_file"}},

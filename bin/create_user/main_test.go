@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -20,7 +21,8 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// TestScripts runs testdata/script/*.txtar with the runtime root at the script's work directory.
+// TestScripts runs testdata/script/*.txtar with the runtime root at the script's work directory;
+// $WORK_RE is $WORK quoted for a regexp.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
@@ -28,6 +30,7 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("MYFTP_ROOT", env.WorkDir)
+			env.Setenv("WORK_RE", regexp.QuoteMeta(env.WorkDir))
 			// Under -race, every run of the program would otherwise wait a second as it exits.
 			env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 			return nil

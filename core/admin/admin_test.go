@@ -55,12 +55,13 @@ func getAccount(t *testing.T, root, name string) account.Account {
 
 func TestWriteBox(t *testing.T) {
 	var b strings.Builder
-	writeBox(&b, account.Account{Name: "alice", Home: "team/alice", Quota: 10 << 20})
+	writeBox(&b, account.Account{Name: "alice", Home: "team/alice", Quota: 10 << 20}, "/srv/myftp/db")
 	want := "" +
 		"===================ACCOUNT INFO===================\n" +
 		"             Account:      alice\n" +
 		"             Home Dir:     team/alice\n" +
 		"             Quota:        10 MiB (10485760 bytes)\n" +
+		"             Database:     /srv/myftp/db\n" +
 		"==================================================\n"
 	if b.String() != want {
 		t.Errorf("box:\n%s\nwant:\n%s", b.String(), want)
@@ -93,6 +94,9 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"--account", "bob", "--quota", "12XB", "--password-stdin"}, "pass-word\n", 1, `invalid quota "12XB"`},
 		{[]string{"--account", "bob", "--password-stdin"}, "", 1, "password from stdin: unexpected end of input"},
 		{[]string{}, "bob\npassword-1\npassword-2\n", 1, "passwords do not match"},
+		{[]string{"--account", "bob", "--password-stdin"}, "short\n", 1,
+			"password too short: 5 characters, at least 8 (min_password_length in [auth] of the settings)"},
+		{[]string{}, "bob\nshört\n", 1, "password too short: 5 characters, at least 8"},
 		{[]string{"passwd", "nobody", "--password-stdin"}, "pass-word\n", 1, `account "nobody" does not exist`},
 		{[]string{"--conf", "missing.toml", "list"}, "", 1, "missing.toml"},
 		{[]string{"enable", "alice"}, "", 0, ""},
@@ -172,6 +176,9 @@ func TestPasswdChangesPassword(t *testing.T) {
 
 func TestInterruptedAtPrompt(t *testing.T) {
 	root := newRoot(t)
+	if _, err := db.Open(filepath.Join(root, "db")); err != nil { // a database there: no warning
+		t.Fatal(err)
+	}
 	r := blockingReader(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

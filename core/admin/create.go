@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/bytesize"
@@ -34,7 +35,7 @@ func (a *app) create(ctx context.Context, o *options) error {
 	} else if !o.passwordStdin && !a.con.terminal() {
 		return &usageError{err: errors.New("stdin is not a terminal: give --password-stdin and the password on the first line of stdin")}
 	}
-	e, err := loadEnv(o)
+	e, err := a.loadEnv(o)
 	if err != nil {
 		return err
 	}
@@ -44,32 +45,66 @@ func (a *app) create(ctx context.Context, o *options) error {
 	return a.createFromFlags(ctx, e, o)
 }
 
-// createInteractive prompts for every value, checking each answer before the next question.
+// createInteractive prompts for every value, checking each answer before the next question. On
+// a terminal a bad answer is explained and asked again; without one (answers read from a file)
+// the first bad answer ends the run, since the next line was meant for another question.
 func (a *app) createInteractive(ctx context.Context, e *env) error {
 	var n newAccount
-	answer, err := a.con.ask(ctx, "Account: ")
+	err := a.askValid(ctx, "Account: ", "account name", func(answer string) (err error) {
+		n.name, err = e.newName(answer)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("account name: %w", err)
-	}
-	if n.name, err = e.newName(answer); err != nil {
 		return err
 	}
-	if n.password, err = a.newPassword(ctx, false, "Password: ", "Retype password: "); err != nil {
+	if n.password, err = a.newPassword(ctx, e, false, "Password: ", "Retype password: "); err != nil {
 		return err
 	}
-	if answer, err = a.con.ask(ctx, fmt.Sprintf("Home directory(%s): ", n.name)); err != nil {
-		return fmt.Errorf("home directory: %w", err)
-	}
-	if n.home, err = e.newHome(answer, n.name); err != nil {
+	err = a.askValid(ctx, fmt.Sprintf("Home directory(%s): ", n.name), "home directory", func(answer string) (err error) {
+		n.home, err = e.newHome(answer, n.name)
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	if answer, err = a.con.ask(ctx, "Quota(bytes): "); err != nil {
-		return fmt.Errorf("quota: %w", err)
-	}
-	if n.quota, err = e.quotaOrDefault(answer); err != nil {
+	quota := fmt.Sprintf("Quota(%s; bytes, or a size such as 500MiB or 10GiB): ", bytesize.Format(int64(e.settings.Storage.DefaultQuota)))
+	err = a.askValid(ctx, quota, "quota", func(answer string) (err error) {
+		n.quota, err = e.quotaOrDefault(answer)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	return a.store(e, n)
+}
+
+// maxTries is how many times a person at a terminal is asked for one value before create_user
+// gives up.
+const maxTries = 5
+
+// askValid asks prompt until check accepts the answer: on a terminal a refused answer is
+// explained on stderr and asked again, up to maxTries times; otherwise the first refusal is the
+// error. what names the value in an error of the input itself.
+func (a *app) askValid(ctx context.Context, prompt, what string, check func(answer string) error) error {
+	for try := 1; ; try++ {
+		answer, err := a.con.ask(ctx, prompt)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err = check(answer); err == nil || !a.retry(err, try) {
+			return err
+		}
+	}
+}
+
+// retry reports whether a refused answer may be given again, the try-th time: only on a
+// terminal, and at most maxTries times. If so it says why the answer was refused.
+func (a *app) retry(err error, try int) bool {
+	if !a.con.terminal() || try >= maxTries {
+		return false
+	}
+	fmt.Fprintf(a.stderr, "%s; try again\n", message(err))
+	return true
 }
 
 // createFromFlags checks the flags, then reads the password.
@@ -85,26 +120,38 @@ func (a *app) createFromFlags(ctx context.Context, e *env, o *options) error {
 	if n.quota, err = e.quotaOrDefault(o.quota); err != nil {
 		return err
 	}
-	if n.password, err = a.newPassword(ctx, o.passwordStdin, "Password: ", "Retype password: "); err != nil {
+	if n.password, err = a.newPassword(ctx, e, o.passwordStdin, "Password: ", "Retype password: "); err != nil {
 		return err
 	}
 	return a.store(e, n)
 }
 
 // newPassword reads a password: the first line of stdin if fromStdin, else typed twice at prompts.
-func (a *app) newPassword(ctx context.Context, fromStdin bool, prompt, again string) (string, error) {
+// On a terminal, a password that is refused (empty, too short) or not typed the same twice is
+// asked for again, up to maxTries times.
+func (a *app) newPassword(ctx context.Context, e *env, fromStdin bool, prompt, again string) (string, error) {
 	if fromStdin {
 		pw, err := a.con.readLine(ctx)
 		if err != nil {
 			return "", fmt.Errorf("password from stdin: %w", err)
 		}
-		return pw, checkPassword(pw)
+		return pw, e.checkPassword(pw)
 	}
+	for try := 1; ; try++ {
+		pw, err := a.typedPassword(ctx, e, prompt, again)
+		if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, errNoInput) || !a.retry(err, try) {
+			return pw, err
+		}
+	}
+}
+
+// typedPassword reads a password at prompt, checks it, and reads it again at again.
+func (a *app) typedPassword(ctx context.Context, e *env, prompt, again string) (string, error) {
 	pw, err := a.con.secret(ctx, prompt)
 	if err != nil {
 		return "", fmt.Errorf("password: %w", err)
 	}
-	if err := checkPassword(pw); err != nil {
+	if err := e.checkPassword(pw); err != nil {
 		return "", err
 	}
 	retyped, err := a.con.secret(ctx, again)
@@ -117,9 +164,14 @@ func (a *app) newPassword(ctx context.Context, fromStdin bool, prompt, again str
 	return pw, nil
 }
 
-func checkPassword(pw string) error {
+// checkPassword refuses an empty password, and one shorter than min_password_length of the
+// settings, saying why.
+func (e *env) checkPassword(pw string) error {
 	if pw == "" {
 		return errors.New("password must not be empty")
+	}
+	if n, least := utf8.RuneCountInString(pw), e.settings.Auth.MinPasswordLength; n < least {
+		return fmt.Errorf("password too short: %d characters, at least %d (min_password_length in [auth] of the settings)", n, least)
 	}
 	return nil
 }
@@ -215,7 +267,7 @@ func (a *app) store(e *env, n newAccount) error {
 		return fmt.Errorf("account %q was created, but its home directory was not: %w; "+
 			"create it (mode 0700) or delete the account with '%s delete %s'", acct.Name, err, progName, acct.Name)
 	}
-	writeBox(a.stdout, acct)
+	writeBox(a.stdout, acct, e.db.Dir())
 	return nil
 }
 
@@ -232,13 +284,13 @@ func (a *app) makeHome(e *env, home string) error {
 	return os.MkdirAll(dir, homeMode)
 }
 
-// writeBox writes the summary shown after an account is created.
-func writeBox(w io.Writer, a account.Account) {
+// writeBox writes the summary shown after an account is created in the database dbDir.
+func writeBox(w io.Writer, a account.Account, dbDir string) {
 	const width, title = 50, "ACCOUNT INFO"
 	side := strings.Repeat("=", (width-len(title))/2)
 	var b strings.Builder
 	b.WriteString(side + title + side + "\n")
-	rows := [][2]string{{"Account:", a.Name}, {"Home Dir:", a.Home}, {"Quota:", bytesize.FormatExact(a.Quota)}}
+	rows := [][2]string{{"Account:", a.Name}, {"Home Dir:", a.Home}, {"Quota:", bytesize.FormatExact(a.Quota)}, {"Database:", dbDir}}
 	for _, r := range rows {
 		fmt.Fprintf(&b, "%13s%-14s%s\n", "", r[0], r[1])
 	}

@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,12 +17,15 @@ import (
 
 // env is what every command works on: the settings of the runtime root and its account database.
 type env struct {
+	root     string
 	settings *conf.Settings
 	db       *db.DB
 }
 
 // loadEnv reads the settings named by --root and --conf and opens the database they point to.
-func loadEnv(o *options) (*env, error) {
+// A database that was not there is made, and a warning on stderr says so: create_user run in
+// another directory than the server's root would otherwise fill a database no server reads.
+func (a *app) loadEnv(o *options) (*env, error) {
 	root, err := conf.ResolveRoot(o.root, os.Getenv)
 	if err != nil {
 		return nil, err
@@ -30,11 +34,18 @@ func loadEnv(o *options) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
+	_, err = os.Stat(filepath.Join(s.Storage.DBDir, db.AccountsDir))
+	fresh := errors.Is(err, fs.ErrNotExist)
 	d, err := db.Open(s.Storage.DBDir)
 	if err != nil {
 		return nil, err
 	}
-	return &env{settings: s, db: d}, nil
+	if fresh {
+		fmt.Fprintf(a.stderr, "%s: WARNING: no account database in %s: created a new, empty one. A server sees only "+
+			"the accounts of its own root's database (--root, $MYFTP_ROOT or its current directory; this one is %s)\n",
+			progName, d.Dir(), root)
+	}
+	return &env{root: root, settings: s, db: d}, nil
 }
 
 // params returns the argon2id cost of new password hashes.

@@ -21,7 +21,7 @@ const maxKeysFile = 1 << 20
 // keyAdd is "key add NAME FILE": it adds the keys of FILE ("-": stdin) that the account does not
 // have yet. If a line of FILE is refused, nothing is added.
 func (a *app) keyAdd(ctx context.Context, o *options, args []string) error {
-	e, err := loadEnv(o)
+	e, err := a.loadEnv(o)
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ var errTooBig = fmt.Errorf("more than %d bytes: not an authorized_keys file", ma
 
 // keyList is "key list NAME": one line for each key, with its type, fingerprint and comment.
 func (a *app) keyList(_ context.Context, o *options, args []string) error {
-	e, err := loadEnv(o)
+	e, err := a.loadEnv(o)
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (a *app) noteBrokenKey(name string, i int, k account.Key, err error) {
 
 // keyRemove is "key remove NAME FINGERPRINT".
 func (a *app) keyRemove(_ context.Context, o *options, args []string) error {
-	e, err := loadEnv(o)
+	e, err := a.loadEnv(o)
 	if err != nil {
 		return err
 	}

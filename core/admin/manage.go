@@ -18,7 +18,7 @@ import (
 
 // list shows every account as a table.
 func (a *app) list(_ context.Context, o *options, _ []string) error {
-	e, err := loadEnv(o)
+	e, err := a.loadEnv(o)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (a *app) passwd(ctx context.Context, o *options, args []string) error {
 	if !o.passwordStdin && !a.con.terminal() {
 		return &usageError{cmd: "passwd", err: errors.New("stdin is not a terminal: give --password-stdin and the password on the first line of stdin")}
 	}
-	e, err := loadEnv(o)
+	e, err := a.loadEnv(o)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (a *app) passwd(ctx context.Context, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	pw, err := a.newPassword(ctx, o.passwordStdin, "New password: ", "Retype new password: ")
+	pw, err := a.newPassword(ctx, e, o.passwordStdin, "New password: ", "Retype new password: ")
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (a *app) setQuota(_ context.Context, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := loadEnv(o)
+	e, err := a.loadEnv(o)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (a *app) enable(_ context.Context, o *options, args []string) error {
 }
 
 func (a *app) setDisabled(o *options, name string, disabled bool) error {
-	e, err := loadEnv(o)
+	e, err := a.loadEnv(o)
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (a *app) setDisabled(o *options, name string, disabled bool) error {
 // removed the deletion goes on: a failure to update id_user_rs.json is only a warning, with the
 // command that rebuilds it.
 func (a *app) delete(_ context.Context, o *options, args []string) error {
-	e, err := loadEnv(o)
+	e, err := a.loadEnv(o)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (e *env) removableHome(home string) (dir string, exists bool, err error) {
 
 // check reports the problems of the database and, with --repair, repairs what it can.
 func (a *app) check(_ context.Context, o *options, _ []string) error {
-	e, err := loadEnv(o)
+	e, err := a.loadEnv(o)
 	if err != nil {
 		return err
 	}

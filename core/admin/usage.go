@@ -183,8 +183,12 @@ Flags:
                      and last_id
 
 Every form accepts --root and --conf. Flags may come before or after the arguments of a
-command. On a terminal, passwords are typed twice and not shown; otherwise give
---password-stdin, except in the interactive form, which reads every answer as a line.
+command. On a terminal, passwords are typed twice and not shown, and an answer that is
+refused is asked for again; otherwise give --password-stdin, except in the interactive form,
+which reads every answer as a line. A new password needs min_password_length characters
+(in [auth] of the settings; 8 by default). The box shown after an account is created names
+the database it is in; a database that was not there is created with a warning, since a
+server reads only the database of its own root.
 `
 
 const keyHelp = `

@@ -44,8 +44,12 @@ var (
 	ErrMappingStale = errors.New("db: id_user_rs.json not updated")
 )
 
+// AccountsDir is the directory of the account files, inside the database directory: a database
+// exists where it does.
+const AccountsDir = "accounts"
+
 const (
-	accountsDir = "accounts"
+	accountsDir = AccountsDir
 	mappingFile = "id_user_rs.json"
 	lastIDFile  = "last_id"
 	lockFile    = ".lock"
