@@ -218,9 +218,11 @@ type batchView struct {
 	total   int64 // of the sizes
 
 	mu     sync.Mutex
-	over   int     // files done or failed
-	before int64   // their sizes
-	moving []int64 // per lane, the bytes of its current file done so far
+	over   int           // files done or failed
+	begun  int           // files whose data started to flow
+	before int64         // the sizes of the files done or failed
+	moving map[int]int64 // the bytes so far of the files started and not yet done, by job
+	now    []int         // per lane, the job whose progress arrives
 	ok     []bool
 	files  int
 	moved  int64 // bytes that travelled
@@ -248,8 +250,10 @@ func (v *batchView) end(ctx context.Context) {
 	v.m.Clear()
 }
 
+// label names file i, the begun-th to start ("[3/200] name"): a download's data may start before
+// the file ahead of it is reported done (it is still being made durable).
 func (v *batchView) label(i int) string {
-	return fmt.Sprintf("[%d/%d] %s", min(v.over+1, len(v.jobs)), len(v.jobs), visible(v.jobs[i].name))
+	return fmt.Sprintf("[%d/%d] %s", min(max(v.begun, 1), len(v.jobs)), len(v.jobs), visible(v.jobs[i].name))
 }
 
 // run transfers the files on n connections (fewer when the server refuses more): the session's
@@ -258,7 +262,7 @@ func (v *batchView) run(ctx context.Context, n int) error {
 	parts := split(v.jobs, n)
 	conns, release := v.s.conns(ctx, n, len(parts))
 	defer release()
-	v.moving = make([]int64, len(conns))
+	v.moving, v.now = map[int]int64{}, make([]int, len(conns))
 	work := make(chan []int, len(parts))
 	for _, p := range parts {
 		work <- p
@@ -303,7 +307,7 @@ func (v *batchView) lane(ctx context.Context, id int, c *client.Client, work <-c
 		progress := func(done, total int64) {
 			if next != seen {
 				seen = next
-				v.started(part[next], done, total)
+				v.started(id, part[next], done, total)
 			}
 			v.progress(id, done)
 		}
@@ -312,10 +316,10 @@ func (v *batchView) lane(ctx context.Context, id int, c *client.Client, work <-c
 			// The transfers of a part overlap (the requests are pipelined), so a file's time
 			// is the time since the previous one was done: they add up to the part's.
 			r.Elapsed, last = now.Sub(last), now
-			next = k + 1
 			v.done(id, part[k], r, err)
 		}
-		err := run(c, ctx, items, client.Options{Progress: progress}, each)
+		start := func(k int) { next = k }
+		err := run(c, ctx, items, client.Options{Progress: progress, Start: start}, each)
 		first = cmp.Or(first, err)
 		if c.Err() != nil {
 			v.mu.Lock()
@@ -327,10 +331,13 @@ func (v *batchView) lane(ctx context.Context, id int, c *client.Client, work <-c
 	return first
 }
 
-// started is called when file i's data starts to flow, from done bytes on.
-func (v *batchView) started(i int, done, total int64) {
+// started is called when file i's data starts to flow on lane, from done bytes on.
+func (v *batchView) started(lane, i int, done, total int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.begun++
+	v.now[lane] = i
+	v.moving[i] = done
 	if done > 0 {
 		v.m.Println(visible(v.jobs[i].name) + ": " + resuming(done, total))
 	}
@@ -341,7 +348,9 @@ func (v *batchView) started(i int, done, total int64) {
 func (v *batchView) progress(lane int, done int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.moving[lane] = done
+	if _, ok := v.moving[v.now[lane]]; ok {
+		v.moving[v.now[lane]] = done
+	}
 	v.m.Update(v.doneBytes(), v.total)
 }
 
@@ -357,7 +366,7 @@ func (v *batchView) doneBytes() int64 {
 func (v *batchView) done(lane, i int, r client.Result, err error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.moving[lane] = 0
+	delete(v.moving, i)
 	v.over++
 	v.before += v.jobs[i].size
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 func newTestView(out *syncBuffer, dir string, jobs []fileJob) *batchView {
 	s := &session{env: Env{Stdout: out, Stderr: out, Now: time.Now}, out: out, outTerm: true}
 	v := s.newBatchView(dir, jobs, true)
-	v.moving = make([]int64, 1)
+	v.moving, v.now = map[int]int64{}, make([]int, 1)
 	return v
 }
 
@@ -23,7 +23,7 @@ func newTestView(out *syncBuffer, dir string, jobs []fileJob) *batchView {
 func TestBatchBarAfterInterrupt(t *testing.T) {
 	var out syncBuffer
 	v := newTestView(&out, download, []fileJob{{name: "a.txt", size: 3}, {name: "b.txt", size: 100}})
-	v.started(0, 0, 3)
+	v.started(0, 0, 0, 3)
 	v.progress(0, 3)
 	v.done(0, 0, client.Result{Remote: "a.txt", Size: 3, Checksum: "blake3", Sum: "00"}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -41,7 +41,7 @@ func TestBatchBarAfterInterrupt(t *testing.T) {
 func TestBatchBarGoesAway(t *testing.T) {
 	var out syncBuffer
 	v := newTestView(&out, upload, []fileJob{{name: "a.txt", size: 3}})
-	v.started(0, 0, 3)
+	v.started(0, 0, 0, 3)
 	v.progress(0, 3)
 	v.done(0, 0, client.Result{Remote: "a.txt", Size: 3, Checksum: "blake3", Sum: "00"}, nil)
 	v.end(context.Background())
@@ -62,5 +62,32 @@ func TestBatchBarNotBeforeStart(t *testing.T) {
 	v.end(ctx)
 	if out.String() != "" {
 		t.Errorf("screen %q, want nothing", out.String())
+	}
+}
+
+// TestBatchViewOverlap: a download's data may start before the file ahead of it is reported done
+// (that one is still being made durable): the bar then names the new file with its own count,
+// and counts the bytes of both, once each.
+func TestBatchViewOverlap(t *testing.T) {
+	var out syncBuffer
+	v := newTestView(&out, download, []fileJob{{name: "a.txt", size: 3}, {name: "b.txt", size: 100}})
+	v.started(0, 0, 0, 3)
+	v.progress(0, 3)
+	v.started(0, 1, 0, 100) // b starts; a is not done yet
+	v.progress(0, 40)
+	if got := v.label(1); got != "[2/2] b.txt" {
+		t.Errorf("label %q, want [2/2] b.txt", got)
+	}
+	if n := v.doneBytes(); n != 43 {
+		t.Errorf("%d bytes done, want 43 (all of a, 40 of b)", n)
+	}
+	v.done(0, 0, client.Result{Remote: "a.txt", Size: 3, Checksum: "blake3", Sum: "00"}, nil)
+	v.progress(0, 100)
+	if n := v.doneBytes(); n != 103 {
+		t.Errorf("%d bytes done after a's report, want 103", n)
+	}
+	v.done(0, 1, client.Result{Remote: "b.txt", Size: 100, Checksum: "blake3", Sum: "01"}, nil)
+	if n := v.doneBytes(); n != 103 || v.files != 2 {
+		t.Errorf("at the end: %d bytes, %d files; want 103 and 2", n, v.files)
 	}
 }

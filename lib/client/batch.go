@@ -56,6 +56,9 @@ func (c *Client) PutMany(ctx context.Context, items []Item, opt Options, each fu
 			i = j
 			continue
 		}
+		if opt.Start != nil {
+			opt.Start(i)
+		}
 		r, err := c.Put(ctx, items[i].Local, items[i].Remote, opt)
 		note(i, r, err)
 		if c.Err() != nil || ctx.Err() != nil { // the failure of this file says why, once
@@ -229,19 +232,52 @@ func (c *Client) GetMany(ctx context.Context, items []Item, opt Options, each fu
 		defer close(queue)
 		werr <- c.sendGets(ctx, items, !opt.NoResume, queue)
 	}()
+	// A verified file is made durable and renamed on a goroutine of its own while the next ones
+	// arrive, so that the files that finish together share one flush (durable.Syncer); each
+	// still hears of them in order, once each is in place.
 	var first error
+	var finishing []*finished
+	report := func(wait bool) {
+		for len(finishing) > 0 {
+			f := finishing[0]
+			if !wait {
+				select {
+				case <-f.done:
+				default:
+					return
+				}
+			}
+			<-f.done
+			each(f.index, f.res, f.err)
+			first = cmpOr(first, f.err)
+			finishing = finishing[1:]
+		}
+	}
 	last := time.Now()
 	for g := range queue {
+		f := &finished{index: g.index, done: make(chan struct{})}
+		finishing = append(finishing, f)
 		if g.err != nil {
-			each(g.index, Result{Remote: items[g.index].Remote}, g.err)
-			first = cmpOr(first, g.err)
-			continue
+			f.res, f.err = Result{Remote: items[g.index].Remote}, g.err
+			close(f.done)
+		} else {
+			if opt.Start != nil {
+				opt.Start(g.index)
+			}
+			res, finish, err := c.receiveVerified(ctx, g.pf, g.h, g.offset, opt.Progress)
+			res.Local, res.Remote, res.Elapsed = g.target, items[g.index].Remote, time.Since(later(g.start, last))
+			last = time.Now()
+			f.res, f.err = res, err
+			if finish == nil {
+				close(f.done)
+			} else {
+				go func() {
+					defer close(f.done)
+					f.err = finish()
+				}()
+			}
 		}
-		res, err := c.receive(ctx, g.pf, g.h, g.offset, opt.Progress)
-		res.Local, res.Remote, res.Elapsed = g.target, items[g.index].Remote, time.Since(later(g.start, last))
-		last = time.Now()
-		each(g.index, res, err)
-		first = cmpOr(first, err)
+		report(len(finishing) >= batchWindow)
 		if c.Err() != nil {
 			for g := range queue { // requests that will not be answered
 				g.abandon()
@@ -249,10 +285,20 @@ func (c *Client) GetMany(ctx context.Context, items []Item, opt Options, each fu
 			break
 		}
 	}
+	report(true)
 	if err := <-werr; err != nil {
 		return errors.Join(first, err)
 	}
 	return first
+}
+
+// finished is a download of a batch whose result waits to be reported in order: done is closed
+// once its file is in place (or it failed).
+type finished struct {
+	index int
+	res   Result
+	err   error
+	done  chan struct{}
 }
 
 func cmpOr(a, b error) error {

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,5 +74,51 @@ func TestGetManyInterrupted(t *testing.T) {
 				t.Errorf("left in the directory: %q, want %q (no empty partial files)", names, want)
 			}
 		})
+	}
+}
+
+// TestGetManyReportsInOrderOnceInPlace: the files of a batch are made durable and renamed while
+// the next ones arrive, yet each hears of them in order, and only once the file is in place
+// under its name; Start names each file before its progress.
+func TestGetManyReportsInOrderOnceInPlace(t *testing.T) {
+	const n = 40
+	files := make([][]byte, n)
+	for i := range files {
+		files[i] = bytes.Repeat([]byte{byte('a' + i%26)}, 100+i*37)
+	}
+	c := fakeSession(t, func(r *proto.Reader, w *proto.Writer) {
+		for i := range n {
+			if _, err := nextRequest(r); err != nil {
+				return
+			}
+			serveGet(w, files[i], len(files[i]))
+		}
+		r.Next() // until the client goes away
+	})
+	dir := t.TempDir()
+	var items []Item
+	for i := range n {
+		items = append(items, Item{Remote: fmt.Sprintf("f%02d", i), Local: dir})
+	}
+	next, started := 0, -1
+	opt := Options{
+		Start: func(k int) { started = k },
+		Progress: func(done, total int64) {
+			if total != int64(len(files[started])) {
+				t.Errorf("progress of %d bytes reported while file %d (%d bytes) is the one started", total, started, len(files[started]))
+			}
+		},
+	}
+	err := c.GetMany(context.Background(), items, opt, func(k int, r Result, err error) {
+		if k != next || err != nil {
+			t.Errorf("result %d (%v) reported when %d was next", k, err, next)
+		}
+		next = k + 1
+		if got, rerr := os.ReadFile(filepath.Join(dir, items[k].Remote)); rerr != nil || !bytes.Equal(got, files[k]) {
+			t.Errorf("file %d reported done but not in place: %d bytes, %v", k, len(got), rerr)
+		}
+	})
+	if err != nil || next != n {
+		t.Fatalf("GetMany: %v, %d of %d reported", err, next, n)
 	}
 }

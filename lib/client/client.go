@@ -18,6 +18,7 @@ import (
 
 	"github.com/myftp/myftp/lib/certs"
 	"github.com/myftp/myftp/lib/checksum"
+	"github.com/myftp/myftp/lib/durable"
 	"github.com/myftp/myftp/lib/proto"
 	"github.com/myftp/myftp/lib/transfer"
 )
@@ -94,6 +95,7 @@ type Client struct {
 	r        *proto.Reader
 	w        *proto.Writer
 	bc       *transfer.BufferedConn // under TLS: its writes wait for flushW
+	durable  *durable.Syncer        // flushes finished downloads, in groups
 	greeting proto.Reply
 	fp       string // server certificate fingerprint, "" in plain mode
 	unknown  bool   // KnownHosts does not list the server: TrustNew decides after the handshake
@@ -127,7 +129,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
 	}
-	c := &Client{cfg: cfg, raw: raw, conn: raw}
+	c := &Client{cfg: cfg, raw: raw, conn: raw, durable: durable.New()}
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Now()) })
 	defer stop()
 	if err := c.start(ctx); err != nil {

@@ -26,6 +26,10 @@ type Options struct {
 	Progress func(done, total int64)
 	// NoResume starts from byte 0 even when an interrupted transfer could be continued.
 	NoResume bool
+	// Start, if set, is called by PutMany and GetMany with the index of the item whose data is
+	// about to flow, before Progress reports on it: the results of a batch come in order, but a
+	// download's may come after the next one has started.
+	Start func(index int)
 }
 
 // Result describes a finished transfer.
@@ -401,21 +405,34 @@ func openPartial(target string, resume bool, algo string) (*os.File, int64, hash
 // into place. pf is closed in every case; it is removed when its content is known to be wrong or
 // the remote file does not exist, and kept for a resume otherwise. res.Elapsed runs from the
 // server's go-ahead (it has checked the prefix) to its final reply.
-func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset int64, progress func(int64, int64)) (res Result, err error) {
+func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset int64, progress func(int64, int64)) (Result, error) {
+	res, finish, err := c.receiveVerified(ctx, pf, h, offset, progress)
+	if err != nil {
+		return res, err
+	}
+	return res, finish()
+}
+
+// receiveVerified is receive up to the verified checksum: on success pf is still open, and finish
+// makes it durable, dates it and renames it into place (closing it in every case). On failure pf
+// is closed, and removed or kept as receive says.
+func (c *Client) receiveVerified(ctx context.Context, pf *os.File, h hash.Hash, offset int64, progress func(int64, int64)) (res Result, finish func() error, err error) {
 	name := pf.Name()
 	keep := true
 	defer func() {
 		if err != nil {
 			err = userFile(ctxErr(ctx, err), targetOf(name)) // a cancelled transfer says so, not "connection closed"
 		}
-		pf.Close()
+		if finish == nil {
+			pf.Close()
+		}
 		if !keep || (err != nil && res.Size == 0 && offset == 0) {
 			os.Remove(name)
 		}
 	}()
 	rep, err := c.dataHeader()
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	res = headResult(rep)
 	start := time.Now()
@@ -423,18 +440,18 @@ func (c *Client) receive(ctx context.Context, pf *os.File, h hash.Hash, offset i
 	if rep.Offset != offset {
 		if err := restartPartial(pf, h); err != nil {
 			// The data is on its way and will not be read: the session is out of step.
-			return res, c.fail(fmt.Errorf("restart partial file: %w", err))
+			return res, nil, c.fail(fmt.Errorf("restart partial file: %w", err))
 		}
 	}
 	if err := c.receiveData(pf, h, rep.Offset, rep.Size, progress); err != nil {
-		return res, ctxErr(ctx, err)
+		return res, nil, ctxErr(ctx, err)
 	}
 	if res.Sum, err = c.verifyDownload(rep, h, filepath.Base(targetOf(name)), res.Checksum); err != nil {
 		var mismatch *transfer.MismatchError
 		keep = !errors.As(err, &mismatch)
-		return res, err
+		return res, nil, err
 	}
-	return res, finishPartial(pf, rep.Mtime)
+	return res, func() error { return userFile(c.finishPartial(pf, rep.Mtime), targetOf(name)) }, nil
 }
 
 // GetTo downloads remote into w, from its first byte. The checksum is verified when the last byte
@@ -576,10 +593,12 @@ func (c *Client) receiveFrame(sink *transfer.Sink, n int) error {
 	return nil
 }
 
-// finishPartial makes the verified partial file durable, dates it like the remote file, and
-// renames it to its target.
-func finishPartial(pf *os.File, mtime time.Time) error {
-	if err := pf.Sync(); err != nil {
+// finishPartial makes the verified partial file durable (with those of the other downloads that
+// finish at the same time: see durable.Syncer), dates it like the remote file, and renames it to
+// its target.
+func (c *Client) finishPartial(pf *os.File, mtime time.Time) error {
+	if err := c.durable.Sync(pf); err != nil {
+		pf.Close()
 		return err
 	}
 	if err := pf.Close(); err != nil {
