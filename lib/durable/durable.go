@@ -18,6 +18,7 @@ import (
 // concurrent use; the zero value is not usable: use New.
 type Syncer struct {
 	flush func([]*os.File) error
+	whole bool // flush is a syncfs
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -34,10 +35,16 @@ type batch struct {
 
 // New returns a Syncer for files on any filesystem.
 func New() *Syncer {
-	s := &Syncer{flush: flusher()}
+	s := &Syncer{}
+	s.flush, s.whole = flusher()
 	s.cond.L = &s.mu
 	return s
 }
+
+// WholeFilesystem reports whether a flush covers everything written to the filesystems of the
+// files it is given (syncfs): then a Sync of any file also makes durable a rename on its
+// filesystem, without a flush of the directory.
+func (s *Syncer) WholeFilesystem() bool { return s.whole }
 
 // Sync returns once what was written to files before the call is on stable storage, with their
 // metadata (size, names in a directory: pass the directory to make a rename in it durable). The

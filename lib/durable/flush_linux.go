@@ -8,13 +8,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// flusher returns how this machine makes a group of files durable: one syncfs per filesystem
-// they are on, or, on a kernel whose syncfs does not report write errors, an fsync of each.
-func flusher() func([]*os.File) error {
+// flusher returns how this machine makes a group of files durable, and whether that flushes whole
+// filesystems: one syncfs per filesystem they are on, or, on a kernel whose syncfs does not report
+// write errors, an fsync of each.
+func flusher() (flush func([]*os.File) error, whole bool) {
 	if !kernelAtLeast(release(), 5, 8) {
-		return func(files []*os.File) error { return fsyncAll(files, 8) }
+		return func(files []*os.File) error { return fsyncAll(files, 8) }, false
 	}
-	return syncfsAll
+	return syncfsAll, true
 }
 
 // syncfsAll runs one syncfs on each filesystem that holds one of files.

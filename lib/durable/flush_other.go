@@ -7,10 +7,10 @@ import (
 	"runtime"
 )
 
-// flusher returns how this machine makes a group of files durable: an fsync of each, several at
-// once. Windows cannot flush a directory, so directories are left out there: a rename is as
-// durable as NTFS makes it.
-func flusher() func([]*os.File) error {
+// flusher returns how this machine makes a group of files durable (not a whole filesystem): an
+// fsync of each, several at once. Windows cannot flush a directory, so directories are left out
+// there: a rename is as durable as NTFS makes it.
+func flusher() (flush func([]*os.File) error, whole bool) {
 	return func(files []*os.File) error {
 		if runtime.GOOS == "windows" {
 			kept := files[:0:0]
@@ -25,5 +25,5 @@ func flusher() func([]*os.File) error {
 			return nil
 		}
 		return fsyncAll(files, 8)
-	}
+	}, false
 }

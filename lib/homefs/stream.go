@@ -520,19 +520,20 @@ func (s *Stream) Commit() (Entry, string, error) {
 	}
 	s.sink = nil
 	sum, err := s.sum()
+	var fin *finished
 	if err == nil {
 		s.f.h.mu.Lock()
 		s.publishing = make(chan struct{}) // a new upload of the path waits for the end of this one
 		s.f.h.mu.Unlock()
 		defer close(s.publishing)
-		err = s.f.finishPartial(s.file, s.rel, s.vpath, s.mtime)
+		fin, err = s.f.finishPartial(s.file, s.rel, s.vpath, s.mtime, s.hash.algo, sum)
 		s.file = nil
 	}
 	if err != nil {
 		s.abortLocked()
 		return Entry{}, "", err
 	}
-	e, err := s.f.publish(s.rel, s.vpath, &s.slot, s.end-s.start, sum, s.hash, s.settleLocked)
+	e, err := s.f.publish(s.rel, s.vpath, &s.slot, s.end-s.start, sum, s.hash, s.settleLocked, fin)
 	if err == nil {
 		s.closed = true
 	}

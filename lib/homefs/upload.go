@@ -483,13 +483,14 @@ func (u *Upload) Publish() (Entry, error) {
 		return Entry{}, newErr(ErrIO, u.vpath, "upload not verified, or already finished")
 	}
 	defer close(u.publishing)
-	err := u.f.finishPartial(u.file, u.rel, u.vpath, u.mtime)
+	sum := hex.EncodeToString(u.hash.Sum(nil))
+	fin, err := u.f.finishPartial(u.file, u.rel, u.vpath, u.mtime, u.algo, sum)
 	u.file = nil
 	if err != nil {
 		u.Abort()
 		return Entry{}, err
 	}
-	e, err := u.f.publish(u.rel, u.vpath, &u.slot, u.size-u.offset, hex.EncodeToString(u.hash.Sum(nil)), u.hash, u.abortLocked)
+	e, err := u.f.publish(u.rel, u.vpath, &u.slot, u.size-u.offset, sum, u.hash, u.abortLocked, fin)
 	if err == nil {
 		u.closed = true
 	}
