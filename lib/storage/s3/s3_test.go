@@ -1,0 +1,263 @@
+package s3_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/myftp/myftp/lib/storage"
+	"github.com/myftp/myftp/lib/storage/s3"
+)
+
+// The tests need a real S3 server on loopback, named by these variables; .ci/run builds MinIO
+// once (into a cache outside the repository), starts it and sets them. Without them the tests
+// are skipped, unless MYFTP_REQUIRE_S3 is set (CI), when they fail.
+const (
+	envEndpoint = "MYFTP_TEST_S3_ENDPOINT" // http://127.0.0.1:PORT
+	envAccess   = "MYFTP_TEST_S3_ACCESS_KEY"
+	envSecret   = "MYFTP_TEST_S3_SECRET_KEY"
+)
+
+// server returns the test server's endpoint and credentials, or skips the test.
+func server(t testing.TB) (endpoint string, creds *credentials.Credentials) {
+	t.Helper()
+	endpoint = os.Getenv(envEndpoint)
+	if endpoint == "" {
+		msg := "no S3 server: bash .ci/run starts a MinIO on loopback and sets " + envEndpoint + ", " + envAccess + " and " + envSecret
+		if os.Getenv("MYFTP_REQUIRE_S3") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if !strings.HasPrefix(endpoint, "http://127.") && !strings.HasPrefix(endpoint, "http://[::1]") {
+		t.Fatalf("%s=%s: tests only use a server on loopback", envEndpoint, endpoint)
+	}
+	return endpoint, credentials.NewStaticV4(os.Getenv(envAccess), os.Getenv(envSecret), "")
+}
+
+// bucket makes a bucket of its own for the test on the server, removed with all it holds at the
+// end, and returns the options of a backend on it.
+func bucket(t testing.TB) s3.Options {
+	t.Helper()
+	endpoint, creds := server(t)
+	var b [6]byte
+	rand.Read(b[:])
+	name := "myftp-test-" + hex.EncodeToString(b[:])
+	client, err := minio.New(strings.TrimPrefix(endpoint, "http://"), &minio.Options{Creds: creds, BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := client.MakeBucket(ctx, name, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make bucket: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := client.RemoveBucketWithOptions(ctx, name, minio.RemoveBucketOptions{ForceDelete: true}); err != nil {
+			t.Errorf("remove bucket %s: %v", name, err)
+		}
+	})
+	return s3.Options{Endpoint: endpoint, Bucket: name, PathStyle: true, Credentials: creds, PartSize: s3.MinPartSize, MaxRenameObjects: 50}
+}
+
+func open(t *testing.T, opts s3.Options) *s3.Backend {
+	t.Helper()
+	b, err := s3.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// TestPrefixesDoNotMeet: two servers on one bucket with different prefixes see nothing of each
+// other, even for the same home name.
+func TestPrefixesDoNotMeet(t *testing.T) {
+	opts := bucket(t)
+	ctx := context.Background()
+	opts.Prefix = "a"
+	ha := home(t, open(t, opts), "alice")
+	opts.Prefix = "a/b"
+	hb := home(t, open(t, opts), "alice")
+	put(t, ha, "x", []byte("from a"))
+	if _, err := hb.Stat(ctx, "x"); !errors.Is(err, storage.ErrNotExist) {
+		t.Fatalf("prefix a/b sees a's file: %v", err)
+	}
+	if _, err := ha.Stat(ctx, "b"); !errors.Is(err, storage.ErrNotExist) {
+		t.Fatalf("prefix a sees the prefix a/b as a directory: %v", err)
+	}
+}
+
+// TestSmallUploadIsOnePut: an upload smaller than a part leaves no multipart upload and no
+// manifest behind, and a larger one that is published leaves none either.
+func TestUploadsLeaveNothing(t *testing.T) {
+	opts := bucket(t)
+	b := open(t, opts)
+	h := home(t, b, "carol")
+	ctx := context.Background()
+	for _, size := range []int{0, 10, 2*s3.MinPartSize + 3} {
+		data := make([]byte, size)
+		rand.Read(data)
+		put(t, h, "f", data)
+		var n int
+		if err := h.Partials(ctx, func(ps []storage.PartialInfo) error { n += len(ps); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("after a published upload of %d bytes: %d partials", size, n)
+		}
+	}
+	client, _ := minio.New(strings.TrimPrefix(opts.Endpoint, "http://"), &minio.Options{Creds: opts.Credentials, BucketLookup: minio.BucketLookupPath})
+	for u := range client.ListIncompleteUploads(ctx, opts.Bucket, "", true) {
+		t.Errorf("incomplete upload left: %s (err %v)", u.Key, u.Err)
+	}
+}
+
+// TestResumeDropsShortPart: an upload stopped after a short last part resumes at the last whole
+// part, and the published object is exact.
+func TestResumeDropsShortPart(t *testing.T) {
+	opts := bucket(t)
+	ctx := context.Background()
+	h := home(t, open(t, opts), "dave")
+	data := make([]byte, 3*s3.MinPartSize)
+	rand.Read(data)
+	p, err := h.Partial(ctx, "id1", "big", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Write(data[:s3.MinPartSize+100]); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	h2 := home(t, open(t, opts), "dave") // another node
+	p, err = h2.Partial(ctx, "id1", "big", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Size() != s3.MinPartSize {
+		t.Fatalf("resumed at %d, want %d", p.Size(), s3.MinPartSize)
+	}
+	if _, err := p.WriteAt(data[5:10], 5); !errors.Is(err, storage.ErrInvalid) {
+		t.Fatalf("write before the end: %v, want ErrInvalid", err)
+	}
+	if _, err := p.Write(data[p.Size():]); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	fi, err := p.Publish(ctx, mtime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size != int64(len(data)) || !fi.Mtime.Equal(mtime) {
+		t.Fatalf("published %+v, want %d bytes dated %v", fi, len(data), mtime)
+	}
+	if got := read(t, h, "big"); !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+}
+
+func home(t *testing.T, b storage.Backend, name string) storage.Home {
+	t.Helper()
+	h, err := b.OpenHome(context.Background(), name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func put(t *testing.T, h storage.Home, name string, data []byte) {
+	t.Helper()
+	p, err := h.Partial(context.Background(), "put-"+strings.ReplaceAll(name, "/", "-"), name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Publish(context.Background(), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, h storage.Home, name string) []byte {
+	t.Helper()
+	r, err := h.Open(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// BenchmarkPutGet stores and reads back one file of MYFTP_BENCH_S3_SIZE (default 64 MiB) through
+// the backend, for profiling: the whole-program figures are those of core/serve.
+func BenchmarkPutGet(b *testing.B) {
+	size := int64(64 << 20)
+	if s := os.Getenv("MYFTP_BENCH_S3_SIZE"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = n
+	}
+	opts := bucket(b)
+	opts.PartSize = 16 << 20
+	bk, err := s3.New(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := bk.OpenHome(ctx, "bench", true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunk := make([]byte, 256<<10)
+	rand.Read(chunk)
+	b.Run("put", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			p, err := h.Partial(ctx, "bench", "f", false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for n := int64(0); n < size; n += int64(len(chunk)) {
+				if _, err := p.Write(chunk[:min(int64(len(chunk)), size-n)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := p.Publish(ctx, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			r, err := h.Open(ctx, "f")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n, err := io.CopyBuffer(io.Discard, r, chunk); err != nil || n != size {
+				b.Fatal(n, err)
+			}
+			r.Close()
+		}
+	})
+}
