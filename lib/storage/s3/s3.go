@@ -57,6 +57,9 @@ type Options struct {
 	// MaxRenameObjects is the most objects a directory rename copies; a bigger directory is
 	// refused. Zero means 1,000.
 	MaxRenameObjects int
+	// MaxRetries is how many times a request that failed for the network or a server error is
+	// sent again, with a backoff of up to a second; zero means minio-go's default (10).
+	MaxRetries int
 	// Transport, if set, carries the requests (tests).
 	Transport http.RoundTripper
 }
@@ -106,6 +109,7 @@ func New(opts Options) (*Backend, error) {
 		Region:       opts.Region,
 		BucketLookup: lookup,
 		Transport:    opts.Transport,
+		MaxRetries:   opts.MaxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3: %w", err)
