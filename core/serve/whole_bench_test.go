@@ -78,12 +78,17 @@ func benchSize(b *testing.B, name, def string) int64 {
 // whole is a running myftps and what a myftpc needs to reach it.
 type whole struct {
 	bin, root, addr, known string
+	doors                  map[string]string // the addresses of the extra doors, by name
 	srv                    *exec.Cmd
 }
 
-// startWhole starts myftps on a fresh root under MYFTP_BENCH_DIR, with one account "bench", and
-// records its certificate for the clients.
-func startWhole(b *testing.B) *whole {
+// extraDoor is a door to turn on besides the native one: its name, which starts its "listening
+// on" line ("ftp"), and its settings section.
+type extraDoor struct{ name, settings string }
+
+// startWhole starts myftps on a fresh root under MYFTP_BENCH_DIR, with one account "bench" and
+// the doors extra turned on, and records its certificate for the clients.
+func startWhole(b *testing.B, extra ...extraDoor) *whole {
 	b.Helper()
 	bin := binaries(b)
 	base := os.Getenv("MYFTP_BENCH_DIR")
@@ -99,13 +104,16 @@ func startWhole(b *testing.B) *whole {
 	fsync := benchEnv("MYFTP_BENCH_FSYNC", "1") != "0"
 	settings := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\npool_size = 700\nqueue_size = 256\n\n[limits]\nmax_per_address = 0\n"+
 		"max_startups = 0\nmax_startups_per_address = 0\nmax_sessions_per_account = 0\n\n[storage]\nfsync = %v\n", fsync)
+	for _, d := range extra {
+		settings += "\n" + d.settings
+	}
 	must(b, os.WriteFile(filepath.Join(root, "conf", "settings.toml"), []byte(settings), 0o600))
 	cu := exec.Command(filepath.Join(bin, "create_user"), "--root", root, "--account", "bench", "--quota", "1TiB", "--password-stdin")
 	cu.Stdin = strings.NewReader("bench-password\n")
 	if out, err := cu.CombinedOutput(); err != nil {
 		b.Fatalf("create_user: %v\n%s", err, out)
 	}
-	w := &whole{bin: bin, root: root, known: filepath.Join(root, "known_hosts")}
+	w := &whole{bin: bin, root: root, known: filepath.Join(root, "known_hosts"), doors: map[string]string{}}
 	w.srv = exec.Command(filepath.Join(bin, "myftps"), "--root", root)
 	w.srv.Env = profileEnv(".server")
 	stdout, err := w.srv.StdoutPipe()
@@ -116,13 +124,14 @@ func startWhole(b *testing.B) *whole {
 		w.srv.Wait()
 	})
 	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if addr, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-			w.addr = addr
-			break
+	for len(w.doors) < len(extra)+1 && sc.Scan() { // "listening on A", then "ftp listening on A"...
+		if name, addr, ok := strings.Cut(sc.Text(), "listening on "); ok {
+			w.doors[strings.TrimSpace(name)] = addr
 		}
 	}
-	if w.addr == "" {
+	w.addr = w.doors[""]
+	delete(w.doors, "")
+	if w.addr == "" || len(w.doors) < len(extra) {
 		b.Fatal("myftps did not say where it listens")
 	}
 	go func() { // keep reading, or the server blocks on a full pipe
