@@ -1,0 +1,204 @@
+package serve_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The whole-program benchmarks of the FTP and SFTP doors run myftps as whole_bench_test.go does
+// and drive it with the standard clients, one process per measured command, connect, handshake
+// and login included: curl over explicit FTPS (--ssl-reqd, trusting the certificate myftps wrote
+// with --cacert) and lftp for many small files; OpenSSH's sftp in batch mode (-b) with a key
+// login and aes128-gcm@openssh.com, the cipher the peers' figures use. The same command lines
+// measure vsftpd and OpenSSH's sftp-server, so that the figures compare. Run them with
+//
+//	MYFTP_BENCH_DIR=/dev/shm MYFTP_BENCH_SIZE=1GiB go test -run '^$' -bench 'WholeFTPS|WholeSFTP' -benchtime 3x ./core/serve
+//
+// A benchmark whose client is not installed is skipped.
+
+// clientTimeout bounds each run of a client.
+const clientTimeout = 10 * time.Minute
+
+var (
+	ftpsDoor = extraDoor{"ftp", "[ftp]\nlisten = \"127.0.0.1:0\"\ntls = \"required\"\npassive_ports = \"\"\n"}
+	sftpDoor = extraDoor{"sftp", "[sftp]\nlisten = \"127.0.0.1:0\"\n"}
+)
+
+// needTools skips the benchmark unless every program of tools is on PATH.
+func needTools(b *testing.B, tools ...string) {
+	for _, t := range tools {
+		if _, err := exec.LookPath(t); err != nil {
+			b.Skipf("%s is not installed", t)
+		}
+	}
+}
+
+// run runs the program name in dir with args and returns how long it took, from start to exit.
+func run(b *testing.B, dir, name string, args ...string) time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	if err != nil {
+		b.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
+	}
+	return took
+}
+
+// ftpsWhole is a myftps with its FTP door on, and the curl and lftp command lines that reach it.
+type ftpsWhole struct {
+	*whole
+	url  string   // ftp://127.0.0.1:PORT
+	curl []string // curl's flags: explicit TLS required, the server's certificate, the login
+	lftp string   // lftp's settings and open command, to precede the commands of a lftp -c
+}
+
+func startFTPS(b *testing.B) *ftpsWhole {
+	needTools(b, "curl")
+	w := startWhole(b, ftpsDoor)
+	host, port, err := net.SplitHostPort(w.doors["ftp"])
+	must(b, err)
+	cert := filepath.Join(w.root, "conf", "server.crt")
+	return &ftpsWhole{whole: w, url: "ftp://" + net.JoinHostPort(host, port),
+		curl: []string{"-sS", "--fail", "--ssl-reqd", "--cacert", cert, "-u", "bench:bench-password"},
+		lftp: fmt.Sprintf("set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ssl:ca-file %s; set net:max-retries 1; "+
+			"set cmd:fail-exit yes; open -u bench,bench-password -p %s %s", cert, port, host)}
+}
+
+func BenchmarkWholeFTPSPut(b *testing.B) {
+	f := startFTPS(b)
+	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
+	dir := f.workDir(b)
+	randomFile(b, filepath.Join(dir, "big.bin"), size, 1)
+	var runs []time.Duration
+	for i := 0; b.Loop(); i++ {
+		if i > 0 { // not timed, as in BenchmarkWholePut
+			f.myftpc(b, dir, fmt.Sprintf("rm big%d.bin", i-1))
+		}
+		runs = append(runs, run(b, dir, "curl", append(f.curl, "-T", "big.bin", fmt.Sprintf("%s/big%d.bin", f.url, i))...))
+	}
+	report(b, runs, size, 0)
+}
+
+func BenchmarkWholeFTPSGet(b *testing.B) {
+	f := startFTPS(b)
+	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
+	dir := f.workDir(b)
+	randomFile(b, filepath.Join(dir, "big.bin"), size, 2)
+	f.myftpc(b, dir, "put big.bin")
+	var runs []time.Duration
+	for i := 0; b.Loop(); i++ {
+		if i > 0 { // not timed, as in BenchmarkWholeGet
+			must(b, os.Remove(filepath.Join(dir, fmt.Sprintf("got%d.bin", i-1))))
+		}
+		runs = append(runs, run(b, dir, "curl", append(f.curl, "-o", fmt.Sprintf("got%d.bin", i), f.url+"/big.bin")...))
+	}
+	report(b, runs, size, 0)
+}
+
+// BenchmarkWholeFTPSMput: lftp uploads the small files in one session.
+func BenchmarkWholeFTPSMput(b *testing.B) {
+	needTools(b, "lftp")
+	f := startFTPS(b)
+	n, _ := strconv.Atoi(benchEnv("MYFTP_BENCH_FILES", "1000"))
+	dir := f.workDir(b)
+	smallFiles(b, filepath.Join(dir, "small"), n)
+	var runs []time.Duration
+	for i := 0; b.Loop(); i++ {
+		runs = append(runs, run(b, dir, "lftp", "-c", fmt.Sprintf("%s; mkdir up%d; mput -O up%d small/*", f.lftp, i, i)))
+	}
+	report(b, runs, 0, int64(n))
+}
+
+// sftpWhole is a myftps with its SFTP door on, and the sftp command line that reaches it with a
+// key login.
+type sftpWhole struct {
+	*whole
+	args []string // sftp's flags and destination, to follow with -b BATCHFILE
+}
+
+func startSFTP(b *testing.B) *sftpWhole {
+	needTools(b, "sftp", "ssh-keygen")
+	w := startWhole(b, sftpDoor)
+	host, port, err := net.SplitHostPort(w.doors["sftp"])
+	must(b, err)
+	keys := w.workDir(b)
+	key := filepath.Join(keys, "id_ed25519")
+	run(b, keys, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", key)
+	run(b, keys, filepath.Join(w.bin, "create_user"), "--root", w.root, "key", "add", "bench", key+".pub")
+	return &sftpWhole{whole: w, args: []string{"-F", "/dev/null", "-i", key, "-P", port,
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=" + filepath.Join(keys, "known_hosts"),
+		"-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "Compression=no", "-o", "Ciphers=aes128-gcm@openssh.com",
+		"bench@" + host}}
+}
+
+// sftp runs one sftp process in dir with the batch of commands cmds and returns how long it took.
+func (s *sftpWhole) sftp(b *testing.B, dir, cmds string) time.Duration {
+	b.Helper()
+	batch, err := os.CreateTemp(dir, "batch-")
+	must(b, err)
+	defer os.Remove(batch.Name())
+	_, err = batch.WriteString(cmds + "\n")
+	must(b, err)
+	must(b, batch.Close())
+	return run(b, dir, "sftp", append([]string{"-b", batch.Name()}, s.args...)...)
+}
+
+func BenchmarkWholeSFTPPut(b *testing.B) {
+	s := startSFTP(b)
+	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
+	dir := s.workDir(b)
+	randomFile(b, filepath.Join(dir, "big.bin"), size, 1)
+	var runs []time.Duration
+	for i := 0; b.Loop(); i++ {
+		if i > 0 { // not timed, as in BenchmarkWholePut
+			s.myftpc(b, dir, fmt.Sprintf("rm big%d.bin", i-1))
+		}
+		runs = append(runs, s.sftp(b, dir, fmt.Sprintf("put big.bin big%d.bin", i)))
+	}
+	report(b, runs, size, 0)
+}
+
+func BenchmarkWholeSFTPGet(b *testing.B) {
+	s := startSFTP(b)
+	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
+	dir := s.workDir(b)
+	randomFile(b, filepath.Join(dir, "big.bin"), size, 2)
+	s.myftpc(b, dir, "put big.bin")
+	var runs []time.Duration
+	for i := 0; b.Loop(); i++ {
+		if i > 0 { // not timed, as in BenchmarkWholeGet
+			must(b, os.Remove(filepath.Join(dir, fmt.Sprintf("got%d.bin", i-1))))
+		}
+		runs = append(runs, s.sftp(b, dir, fmt.Sprintf("get big.bin got%d.bin", i)))
+	}
+	report(b, runs, size, 0)
+}
+
+// BenchmarkWholeSFTPMput: one sftp session uploads the small files.
+func BenchmarkWholeSFTPMput(b *testing.B) {
+	s := startSFTP(b)
+	n, _ := strconv.Atoi(benchEnv("MYFTP_BENCH_FILES", "1000"))
+	dir := s.workDir(b)
+	smallFiles(b, filepath.Join(dir, "small"), n)
+	var runs []time.Duration
+	for i := 0; b.Loop(); i++ {
+		runs = append(runs, s.sftp(b, dir, fmt.Sprintf("mkdir up%d\nput small/* up%d/", i, i)))
+	}
+	report(b, runs, 0, int64(n))
+}
