@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/myftp/myftp/lib/storage/local"
 )
 
 // FS is one session's view of a home: the home appears as "/", and the session has its own current
@@ -410,9 +412,9 @@ func (f *FS) moveSum(from, to string) {
 // moveSums moves the md5 records of every file under the directory just renamed from dirFrom to
 // dirTo. It walks the directory, under h.mu.
 func (f *FS) moveSums(dirFrom, dirTo string) {
-	walkTree(f.root, dirTo, func(e walkEntry, err error) error {
+	local.WalkTree(f.root, dirTo, func(e local.WalkEntry, err error) error {
 		if err == nil && e.Type().IsRegular() {
-			p := e.path()
+			p := e.Path()
 			f.moveSum(dirFrom+"/"+p, dirTo+"/"+p)
 		}
 		return nil
@@ -426,13 +428,13 @@ func (f *FS) fitsAt(rel, vFrom, vTo string) error {
 	room := MaxPathLen - len(vTo) - 1 // for the path inside, after a separator
 	levels := MaxDepth - strings.Count(vTo, "/")
 	var tooBig error
-	err := walkTree(f.root, rel, func(e walkEntry, err error) error {
+	err := local.WalkTree(f.root, rel, func(e local.WalkEntry, err error) error {
 		switch {
 		case err != nil:
 			return err // what cannot be read cannot be measured
-		case e.pathLen() > room:
+		case e.PathLen() > room:
 			tooBig = newErr(ErrInvalidPath, vTo, "a path in the directory would be longer than 4096 bytes")
-		case e.depth() > levels:
+		case e.Depth() > levels:
 			tooBig = newErr(ErrInvalidPath, vTo, "a path in the directory would be more than 256 levels deep")
 		default:
 			return nil

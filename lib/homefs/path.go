@@ -19,7 +19,7 @@ const (
 	// With MaxPathLen (Linux's PATH_MAX) and MaxDepth, nothing a user makes is deeper than 256
 	// levels or longer than 4096 bytes: Mkdir, BeginUpload and Rename refuse what would be, and
 	// no operation names anything beyond. Trees made on the server by other means may be deeper;
-	// walks cost memory in proportion to their depth (see walkTree).
+	// walks cost memory in proportion to their depth (see local.WalkTree).
 	MaxDepth = 256
 )
 

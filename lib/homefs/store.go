@@ -40,6 +40,7 @@ import (
 
 	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/durable"
+	"github.com/myftp/myftp/lib/storage/local"
 )
 
 // Options configure a Store.
@@ -239,7 +240,7 @@ type Usage struct {
 // not followed) and, of the reserved .myftp directory at its top, only unfinished uploads. It
 // changes nothing (a missing dir is an error wrapping fs.ErrNotExist), and a dir that is itself a
 // symbolic link is not followed either: it holds nothing. Its memory grows with the depth of the
-// tree, not its square (see walkTree), so a tree deeper than users can make is counted too.
+// tree, not its square (see local.WalkTree), so a tree deeper than users can make is counted too.
 func Measure(dir string) (Usage, error) {
 	if fi, err := os.Lstat(dir); err != nil {
 		return Usage{}, fmt.Errorf("disk usage: %w", err)
@@ -267,18 +268,18 @@ func DiskUsage(dir string) (int64, error) {
 // partials counts alone. A directory that cannot be read is left out of the count; only the home
 // itself must be readable.
 func scan(root *os.Root) (u Usage, partials int64, err error) {
-	err = walkTree(root, ".", func(e walkEntry, err error) error {
+	err = local.WalkTree(root, ".", func(e local.WalkEntry, err error) error {
 		switch {
 		case err != nil:
 			return nil // an unreadable corner does not stop the count (its entry was counted)
-		case e.depth() == 1 && e.Name() == reserved:
+		case e.Depth() == 1 && e.Name() == reserved:
 			return nil // a directory is looked into; a file does not count
-		case e.depth() == 2 && e.ancestor(0) == reserved:
+		case e.Depth() == 2 && e.Ancestor(0) == reserved:
 			if e.Name() == partialDir && e.IsDir() {
 				return nil
 			}
 			return skipDirs(e) // the id and the md5 records are the server's
-		case e.depth() == 3 && e.ancestor(0) == reserved: // in partial/, the only directory looked into
+		case e.Depth() == 3 && e.Ancestor(0) == reserved: // in partial/, the only directory looked into
 			partials++
 			u.Files++
 			if !strings.HasSuffix(e.Name(), ".json") {
@@ -294,16 +295,16 @@ func scan(root *os.Root) (u Usage, partials int64, err error) {
 }
 
 // bytesOf is the size of e if it is a regular file, else 0.
-func bytesOf(e walkEntry) int64 {
+func bytesOf(e local.WalkEntry) int64 {
 	if !e.Type().IsRegular() {
 		return 0
 	}
-	n, _ := e.size()
+	n, _ := e.Size()
 	return n
 }
 
 // skipDirs keeps a walk out of e if it is a directory.
-func skipDirs(e walkEntry) error {
+func skipDirs(e local.WalkEntry) error {
 	if e.IsDir() {
 		return fs.SkipDir
 	}

@@ -1,4 +1,4 @@
-package homefs
+package local
 
 import (
 	"errors"
@@ -9,9 +9,9 @@ import (
 )
 
 // walkBatch is how many entries of one directory a walk holds at a time.
-const walkBatch = listBatch
+const walkBatch = 256
 
-// walkTree calls visit for every entry below the directory dir of root, depth first, a directory
+// WalkTree calls visit for every entry below the directory dir of root, depth first, a directory
 // before its contents, each directory in the order it lists. Symbolic links are visited, never
 // followed.
 //
@@ -27,8 +27,8 @@ const walkBatch = listBatch
 // time with its entry and the error: nil goes on without it (or without the rest of it), anything
 // else ends the walk. Failing to open or read dir itself ends the walk with that error.
 //
-// The walkEntry is valid only during the call to visit.
-func walkTree(root *os.Root, dir string, visit func(walkEntry, error) error) error {
+// The WalkEntry is valid only during the call to visit.
+func WalkTree(root *os.Root, dir string, visit func(WalkEntry, error) error) error {
 	top, err := openStart(root, dir)
 	if err != nil {
 		return err
@@ -42,7 +42,7 @@ func walkTree(root *os.Root, dir string, visit func(walkEntry, error) error) err
 				if len(w.levels) == 0 {
 					return err // dir itself
 				}
-				if err := visit(walkEntry{d: lv.entry, w: w}, err); err != nil {
+				if err := visit(WalkEntry{d: lv.entry, w: w}, err); err != nil {
 					return skipAll(err)
 				}
 			}
@@ -51,7 +51,7 @@ func walkTree(root *os.Root, dir string, visit func(walkEntry, error) error) err
 		d := lv.batch[0]
 		lv.batch[0] = nil
 		lv.batch = lv.batch[1:]
-		err := visit(walkEntry{d: d, w: w}, nil)
+		err := visit(WalkEntry{d: d, w: w}, nil)
 		if errors.Is(err, fs.SkipDir) || (err == nil && !d.IsDir()) {
 			continue
 		}
@@ -59,7 +59,7 @@ func walkTree(root *os.Root, dir string, visit func(walkEntry, error) error) err
 			return skipAll(err)
 		}
 		if err := w.descend(lv, d); err != nil {
-			if err := visit(walkEntry{d: d, w: w}, err); err != nil {
+			if err := visit(WalkEntry{d: d, w: w}, err); err != nil {
 				return skipAll(err)
 			}
 		}
@@ -126,24 +126,24 @@ func (w *treeWalk) closeAll() {
 	w.levels = nil
 }
 
-// walkEntry is an entry met by walkTree: its name and type as its directory lists them (a symbolic
+// WalkEntry is an entry met by WalkTree: its name and type as its directory lists them (a symbolic
 // link has type fs.ModeSymlink), and where it lies. It does not offer the fs.DirEntry's Info, which
 // may stat a path from the top.
-type walkEntry struct {
+type WalkEntry struct {
 	d fs.DirEntry
 	w *treeWalk
 }
 
-func (e walkEntry) Name() string      { return e.d.Name() }
-func (e walkEntry) Type() fs.FileMode { return e.d.Type() }
-func (e walkEntry) IsDir() bool       { return e.d.IsDir() }
+func (e WalkEntry) Name() string      { return e.d.Name() }
+func (e WalkEntry) Type() fs.FileMode { return e.d.Type() }
+func (e WalkEntry) IsDir() bool       { return e.d.IsDir() }
 
-// depth is the number of path elements from the walk's start to the entry: 1 for an entry of the
+// Depth is the number of path elements from the walk's start to the entry: 1 for an entry of the
 // start directory.
-func (e walkEntry) depth() int { return len(e.w.levels) }
+func (e WalkEntry) Depth() int { return len(e.w.levels) }
 
-// pathLen is the length in bytes of path(), computed without building it.
-func (e walkEntry) pathLen() int {
+// PathLen is the length in bytes of Path(), computed without building it.
+func (e WalkEntry) PathLen() int {
 	lv := e.w.levels[len(e.w.levels)-1]
 	if lv.entry == nil {
 		return len(e.Name())
@@ -151,15 +151,15 @@ func (e walkEntry) pathLen() int {
 	return lv.pathLen + 1 + len(e.Name())
 }
 
-// ancestor is the name of the i-th directory on the way from the start to the entry: 0 is the
-// one in the start directory, depth()-2 the entry's own directory.
-func (e walkEntry) ancestor(i int) string { return e.w.levels[i+1].entry.Name() }
+// Ancestor is the name of the i-th directory on the way from the start to the entry: 0 is the
+// one in the start directory, Depth()-2 the entry's own directory.
+func (e WalkEntry) Ancestor(i int) string { return e.w.levels[i+1].entry.Name() }
 
-// path is the entry's path from the walk's start, slash-separated ("a/b/c.txt"). It is built at
+// Path is the entry's path from the walk's start, slash-separated ("a/b/c.txt"). It is built at
 // each call: use it where the path is needed, not to find out where the entry lies.
-func (e walkEntry) path() string {
+func (e WalkEntry) Path() string {
 	var b strings.Builder
-	b.Grow(e.pathLen())
+	b.Grow(e.PathLen())
 	for _, lv := range e.w.levels[1:] {
 		b.WriteString(lv.entry.Name())
 		b.WriteByte('/')
@@ -168,8 +168,14 @@ func (e walkEntry) path() string {
 	return b.String()
 }
 
-// size returns the size of the entry if it is (still) a regular file. It stats the name in the
+// Size returns the size of the entry if it is (still) a regular file. It stats the name in the
 // entry's directory, without following a symbolic link.
-func (e walkEntry) size() (int64, bool) {
+func (e WalkEntry) Size() (int64, bool) {
 	return e.w.levels[len(e.w.levels)-1].dir.regularSize(e.Name())
+}
+
+// Info describes the entry, without following a symbolic link. It stats the name in the entry's
+// directory, so it costs the same at any depth.
+func (e WalkEntry) Info() (fs.FileInfo, error) {
+	return e.w.levels[len(e.w.levels)-1].dir.lstat(e.Name())
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package homefs
+package local
 
 import (
 	"io/fs"
@@ -60,3 +60,6 @@ func (d dirHandle) regularSize(name string) (int64, bool) {
 	}
 	return fi.Size(), true
 }
+
+// lstat describes the entry name in d, without following a symbolic link.
+func (d dirHandle) lstat(name string) (fs.FileInfo, error) { return d.root.Lstat(name) }

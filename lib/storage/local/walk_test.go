@@ -1,4 +1,4 @@
-package homefs
+package local
 
 import (
 	"errors"
@@ -13,22 +13,25 @@ import (
 
 // walkPaths walks dir of root and returns the path of every entry visited, checking that what the
 // walker says of an entry without building its path agrees with the path.
-func walkPaths(t *testing.T, root *os.Root, dir string, visit func(walkEntry) error) ([]string, error) {
+func walkPaths(t *testing.T, root *os.Root, dir string, visit func(WalkEntry) error) ([]string, error) {
 	t.Helper()
 	var got []string
-	err := walkTree(root, dir, func(e walkEntry, err error) error {
+	err := WalkTree(root, dir, func(e WalkEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		p := e.path()
+		p := e.Path()
 		elems := strings.Split(p, "/")
-		if e.pathLen() != len(p) || e.depth() != len(elems) || elems[len(elems)-1] != e.Name() {
-			t.Errorf("%s: pathLen %d, depth %d, name %q", p, e.pathLen(), e.depth(), e.Name())
+		if e.PathLen() != len(p) || e.Depth() != len(elems) || elems[len(elems)-1] != e.Name() {
+			t.Errorf("%s: pathLen %d, depth %d, name %q", p, e.PathLen(), e.Depth(), e.Name())
 		}
-		for i := range e.depth() - 1 {
-			if e.ancestor(i) != elems[i] {
-				t.Errorf("%s: ancestor(%d) = %q", p, i, e.ancestor(i))
+		for i := range e.Depth() - 1 {
+			if e.Ancestor(i) != elems[i] {
+				t.Errorf("%s: ancestor(%d) = %q", p, i, e.Ancestor(i))
 			}
+		}
+		if fi, err := e.Info(); err != nil || fi.Name() != e.Name() || fi.Mode().Type() != e.Type() {
+			t.Errorf("%s: Info = %v, %v; listed as %v", p, fi, err, e.Type())
 		}
 		if e.IsDir() {
 			p += "/"
@@ -74,12 +77,12 @@ func TestWalkTree(t *testing.T) {
 	tests := []struct {
 		name  string
 		dir   string
-		visit func(walkEntry) error
+		visit func(WalkEntry) error
 		want  []string
 	}{
 		{"all", ".", nil, all},
 		{"from a directory", "a", nil, inA},
-		{"skip a directory", ".", func(e walkEntry) error {
+		{"skip a directory", ".", func(e WalkEntry) error {
 			if e.Name() == "many" || e.Name() == "b" {
 				return fs.SkipDir
 			}
@@ -99,7 +102,7 @@ func TestWalkTree(t *testing.T) {
 	stop := errors.New("stop")
 	for _, end := range []error{fs.SkipAll, stop} {
 		n := 0
-		_, err := walkPaths(t, root, ".", func(walkEntry) error {
+		_, err := walkPaths(t, root, ".", func(WalkEntry) error {
 			if n++; n == 3 {
 				return end
 			}
@@ -118,7 +121,7 @@ func TestWalkTree(t *testing.T) {
 }
 
 // A directory that cannot be opened is reported to visit with its entry; the walk goes on if
-// visit says so, and the usage count leaves it out.
+// visit says so.
 func TestWalkUnreadable(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -139,16 +142,23 @@ func TestWalkUnreadable(t *testing.T) {
 	}
 	defer root.Close()
 	var failed []string
-	err = walkTree(root, ".", func(e walkEntry, err error) error {
+	err = WalkTree(root, ".", func(e WalkEntry, err error) error {
 		if err != nil {
-			failed = append(failed, e.path())
+			failed = append(failed, e.Path())
 		}
 		return nil
 	})
 	if err != nil || !slices.Equal(failed, []string{"locked"}) {
 		t.Errorf("walk: %v; failed on %q, want [locked]", err, failed)
 	}
-	if u, _, err := scan(root); u != (Usage{Bytes: 3, Files: 3}) || err != nil {
-		t.Errorf("scan = %+v, %v; want 3 bytes in 3 entries (locked, open, open/y), what can be read", u, err)
+}
+
+func writeFile(t testing.TB, name string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

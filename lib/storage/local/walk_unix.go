@@ -1,10 +1,11 @@
 //go:build unix
 
-package homefs
+package local
 
 import (
 	"io/fs"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -83,4 +84,58 @@ func (d dirHandle) at(op, name string, call func(dirfd int) error) error {
 		return &fs.PathError{Op: op, Path: name, Err: callErr}
 	}
 	return nil
+}
+
+// lstat describes the entry name in d, without following a symbolic link.
+func (d dirHandle) lstat(name string) (fs.FileInfo, error) {
+	st := new(unix.Stat_t)
+	err := d.at("fstatat", name, func(dirfd int) error {
+		return unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &statInfo{name: name, st: st}, nil
+}
+
+// statInfo is the fs.FileInfo of an fstatat; Sys returns the *unix.Stat_t.
+type statInfo struct {
+	name string
+	st   *unix.Stat_t
+}
+
+func (s *statInfo) Name() string       { return s.name }
+func (s *statInfo) Size() int64        { return s.st.Size }
+func (s *statInfo) ModTime() time.Time { return time.Unix(s.st.Mtim.Unix()) }
+func (s *statInfo) IsDir() bool        { return s.Mode().IsDir() }
+func (s *statInfo) Sys() any           { return s.st }
+
+// Mode converts the mode bits as package os does.
+func (s *statInfo) Mode() fs.FileMode {
+	m := uint32(s.st.Mode)
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	}
+	if m&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
 }

@@ -1,0 +1,6 @@
+package local
+
+import "syscall"
+
+// dirNotEmpty is the error of removing a directory that is not empty.
+const dirNotEmpty = syscall.ERROR_DIR_NOT_EMPTY

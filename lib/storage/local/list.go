@@ -1,0 +1,113 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/myftp/myftp/lib/storage"
+)
+
+// List calls fn with the entries of the directory name (following a link inside the home), a
+// page of at most storage.ListPage at a time, in the order the directory lists them. Each entry is
+// described relative to the directory's descriptor; one that vanishes meanwhile is left out.
+func (h *Home) List(ctx context.Context, name string, fn func([]storage.Info) error) error {
+	if err := check("list", name); err != nil {
+		return err
+	}
+	dir, err := h.root.OpenRoot(name)
+	if err != nil {
+		return mapErr(err, "list", name)
+	}
+	defer dir.Close()
+	f, err := dir.Open(".")
+	if err != nil {
+		return mapErr(err, "list", name)
+	}
+	defer f.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		names, rerr := f.Readdirnames(storage.ListPage)
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			return mapErr(rerr, "list", name)
+		}
+		if page := describe(dir, names, name == "."); len(page) > 0 {
+			if err := fn(page); err != nil {
+				return err
+			}
+		}
+		if rerr != nil {
+			return nil
+		}
+	}
+}
+
+// describe returns the entries names of dir, without Reserved if dir is the home.
+func describe(dir *os.Root, names []string, top bool) []storage.Info {
+	page := make([]storage.Info, 0, len(names))
+	for _, n := range names {
+		if top && n == Reserved {
+			continue
+		}
+		if fi, err := dir.Lstat(n); err == nil {
+			page = append(page, infoOf(n, fi))
+		}
+	}
+	return page
+}
+
+// Walk calls fn for every entry below the directory name, with WalkTree: its memory grows with the
+// depth of the tree, and every directory is opened relative to its parent. A directory that
+// cannot be read ends the walk with its error; an entry that vanishes meanwhile is left out.
+func (h *Home) Walk(ctx context.Context, name string, fn func(name string, info storage.Info) error) error {
+	if err := check("walk", name); err != nil {
+		return err
+	}
+	err := WalkTree(h.root, name, func(e WalkEntry, err error) error {
+		if err != nil {
+			return passed{mapErr(err, "walk", join(name, e.Path()))}
+		}
+		if err := ctx.Err(); err != nil {
+			return passed{err}
+		}
+		if name == "." && e.Depth() == 1 && e.Name() == Reserved {
+			return fs.SkipDir
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return fs.SkipDir // gone since it was listed
+		}
+		if err != nil {
+			return passed{mapErr(err, "walk", join(name, e.Path()))}
+		}
+		err = fn(join(name, e.Path()), infoOf(e.Name(), fi))
+		if err != nil && !isSkip(err) {
+			return passed{err}
+		}
+		return err
+	})
+	if p, ok := err.(passed); ok {
+		return p.err
+	}
+	return mapErr(err, "walk", name) // the directory name itself
+}
+
+// passed carries an error that Walk returns as it is through WalkTree, which returns the others
+// unmapped.
+type passed struct{ err error }
+
+func (p passed) Error() string { return p.err.Error() }
+
+func isSkip(err error) bool { return errors.Is(err, fs.SkipDir) || errors.Is(err, fs.SkipAll) }
+
+// join is the name of p, relative to the directory dir of the home, relative to the home.
+func join(dir, p string) string {
+	if dir == "." {
+		return p
+	}
+	return dir + "/" + p
+}

@@ -1,0 +1,362 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"runtime"
+	"time"
+
+	"github.com/myftp/myftp/lib/storage"
+)
+
+// Partial creates, or with resume opens again, the unfinished upload id: the file
+// .myftp/partial/id, whose target is recorded in .myftp/targets/id. A resumed one keeps every
+// byte written to it.
+func (h *Home) Partial(ctx context.Context, id, target string, resume bool) (storage.Partial, error) {
+	if err := checkElem("partial", id); err != nil {
+		return nil, err
+	}
+	if err := check("partial", target); err != nil {
+		return nil, err
+	}
+	if target == "." {
+		return nil, &fs.PathError{Op: "partial", Path: target, Err: storage.ErrInvalid}
+	}
+	if err := h.root.MkdirAll(partialDir, dirPerm); err != nil {
+		return nil, mapErr(err, "partial", id)
+	}
+	if err := h.setTarget(id, target); err != nil {
+		return nil, err
+	}
+	flags := os.O_RDWR | os.O_CREATE
+	if !resume {
+		flags |= os.O_TRUNC
+	}
+	f, err := h.root.OpenFile(partialDir+"/"+id, flags, filePerm)
+	if err != nil {
+		return nil, mapErr(err, "partial", id)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, mapErr(err, "partial", id)
+	}
+	return &partial{h: h, f: f, id: id, target: target, size: fi.Size()}, nil
+}
+
+// setTarget records the target of the partial upload id, unless it is recorded already.
+func (h *Home) setTarget(id, target string) error {
+	p := targetDir + "/" + id
+	if old, err := h.root.ReadFile(p); err == nil && string(old) == target {
+		return nil
+	}
+	return h.writeWhole(p, id, []byte(target))
+}
+
+// Partials calls fn with the unfinished uploads of the home, reading .myftp/partial a page at a
+// time. An upload whose target record is missing has an empty Target.
+func (h *Home) Partials(ctx context.Context, fn func([]storage.PartialInfo) error) error {
+	dir, err := h.root.Open(partialDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return mapErr(err, "partials", ".")
+	}
+	defer dir.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		names, rerr := dir.Readdirnames(storage.ListPage)
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			return mapErr(rerr, "partials", ".")
+		}
+		if page := h.partialInfos(names); len(page) > 0 {
+			if err := fn(page); err != nil {
+				return err
+			}
+		}
+		if rerr != nil {
+			return nil
+		}
+	}
+}
+
+// partialInfos describes the partial uploads ids; one that vanished meanwhile is left out.
+func (h *Home) partialInfos(ids []string) []storage.PartialInfo {
+	page := make([]storage.PartialInfo, 0, len(ids))
+	for _, id := range ids {
+		fi, err := h.root.Lstat(partialDir + "/" + id)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		target, _ := h.root.ReadFile(targetDir + "/" + id)
+		page = append(page, storage.PartialInfo{ID: id, Target: string(target), Size: fi.Size(), Mtime: fi.ModTime()})
+	}
+	return page
+}
+
+// RemovePartial deletes the unfinished upload id and its target record.
+func (h *Home) RemovePartial(ctx context.Context, id string) error {
+	if err := checkElem("remove partial", id); err != nil {
+		return err
+	}
+	if err := h.root.Remove(partialDir + "/" + id); err != nil {
+		return mapErr(err, "remove partial", id)
+	}
+	return h.removeTarget(id)
+}
+
+func (h *Home) removeTarget(id string) error {
+	err := h.root.Remove(targetDir + "/" + id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return mapErr(err, "remove partial", id)
+}
+
+// partial is an unfinished upload: its file, open.
+type partial struct {
+	h      *Home
+	f      *os.File // nil once published, closed or discarded
+	id     string
+	target string
+	size   int64 // of the file: the largest end written, or the last Truncate
+}
+
+func (p *partial) file() (*os.File, error) {
+	if p.f == nil {
+		return nil, &fs.PathError{Op: "partial", Path: p.id, Err: fs.ErrClosed}
+	}
+	return p.f, nil
+}
+
+func (p *partial) Size() int64 { return p.size }
+
+// Write appends at Size().
+func (p *partial) Write(b []byte) (int, error) { return p.WriteAt(b, p.size) }
+
+func (p *partial) WriteAt(b []byte, off int64) (int, error) {
+	f, err := p.file()
+	if err != nil {
+		return 0, err
+	}
+	n, err := f.WriteAt(b, off)
+	p.size = max(p.size, off+int64(n))
+	return n, ioErr(err, "write", p.id)
+}
+
+func (p *partial) ReadAt(b []byte, off int64) (int, error) {
+	f, err := p.file()
+	if err != nil {
+		return 0, err
+	}
+	n, err := f.ReadAt(b, off)
+	return n, ioErr(err, "read", p.id)
+}
+
+func (p *partial) Truncate(n int64) error {
+	f, err := p.file()
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(n); err != nil {
+		return mapErr(err, "truncate", p.id)
+	}
+	p.size = n
+	return nil
+}
+
+// Sync flushes the file to stable storage if the backend syncs (Options.Fsync).
+func (p *partial) Sync() error {
+	f, err := p.file()
+	if err != nil || !p.h.b.opts.Fsync {
+		return err
+	}
+	return mapErr(p.h.b.durable.Sync(f), "sync", p.id)
+}
+
+// Close keeps the file for a resume.
+func (p *partial) Close() error {
+	f, err := p.file()
+	if err != nil {
+		return err
+	}
+	p.f = nil
+	return mapErr(f.Close(), "close", p.id)
+}
+
+// Discard deletes the file and its target record.
+func (p *partial) Discard() error {
+	if p.f != nil {
+		p.f.Close()
+		p.f = nil
+	}
+	err := p.h.root.Remove(partialDir + "/" + p.id)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return mapErr(err, "discard", p.id)
+	}
+	return p.h.removeTarget(p.id)
+}
+
+// Publish renames the file to its target, after flushing it and before flushing the target's
+// directory when the backend syncs. If it fails, the upload is closed, as by Close, and kept.
+func (p *partial) Publish(ctx context.Context, mtime time.Time) (storage.Info, error) {
+	f, err := p.file()
+	if err != nil {
+		return storage.Info{}, err
+	}
+	p.f = nil
+	defer f.Close()
+	if err := p.finish(f, mtime); err != nil {
+		return storage.Info{}, err
+	}
+	if runtime.GOOS == "windows" { // an open file cannot be renamed there
+		f.Close()
+		f = nil
+	}
+	if err := p.rename(); err != nil {
+		return storage.Info{}, err
+	}
+	p.h.removeTarget(p.id) // best effort: a record without data is never listed
+	fi, err := p.h.root.Lstat(p.target)
+	if err != nil {
+		return storage.Info{}, mapErr(err, "publish", p.target)
+	}
+	if p.h.b.opts.Fsync {
+		if err := p.h.syncName(f, p.target); err != nil {
+			return storage.Info{}, fmt.Errorf("publish %s: the file is in place but maybe not durable: %w", p.target, err)
+		}
+	}
+	return infoOf(path.Base(p.target), fi), nil
+}
+
+// finish makes the data durable (if the backend syncs) and sets the modification time.
+func (p *partial) finish(f *os.File, mtime time.Time) error {
+	if p.h.b.opts.Fsync {
+		if err := p.h.b.durable.Sync(f); err != nil {
+			return mapErr(err, "publish", p.target)
+		}
+	}
+	if !mtime.IsZero() {
+		if err := p.h.root.Chtimes(partialDir+"/"+p.id, time.Time{}, mtime); err != nil {
+			return mapErr(err, "publish", p.target)
+		}
+	}
+	return nil
+}
+
+// rename moves the file onto its target, refusing a directory there.
+func (p *partial) rename() error {
+	if fi, err := p.h.root.Lstat(p.target); err == nil && fi.IsDir() {
+		return &fs.PathError{Op: "publish", Path: p.target, Err: storage.ErrIsDir}
+	}
+	if err := p.h.root.Rename(partialDir+"/"+p.id, p.target); err != nil {
+		if isNotEmpty(err) {
+			err = storage.ErrIsDir
+		}
+		return mapErr(err, "publish", p.target)
+	}
+	return nil
+}
+
+// syncName makes the rename to name durable: where a flush covers the whole filesystem, the file f
+// (still open, unless on Windows) carries it; otherwise name's directory is flushed, except on
+// Windows, where directories cannot be.
+func (h *Home) syncName(f *os.File, name string) error {
+	if f != nil && h.b.durable.WholeFilesystem() {
+		return h.b.durable.Sync(f)
+	}
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := h.root.Open(path.Dir(name))
+	if err != nil {
+		return mapErr(err, "sync", path.Dir(name))
+	}
+	defer d.Close()
+	return mapErr(h.b.durable.Sync(d), "sync", path.Dir(name))
+}
+
+// checkKey refuses a record key that is not a clean relative name below the records' directory.
+func checkKey(op, key string) error {
+	if err := check(op, key); err != nil {
+		return err
+	}
+	if key == "." {
+		return &fs.PathError{Op: op, Path: key, Err: storage.ErrInvalid}
+	}
+	return nil
+}
+
+// Meta reads the record key, the file .myftp/meta/key.
+func (h *Home) Meta(ctx context.Context, key string) ([]byte, error) {
+	if err := checkKey("meta", key); err != nil {
+		return nil, err
+	}
+	data, err := h.root.ReadFile(metaDir + "/" + key)
+	if err != nil {
+		return nil, mapErr(err, "meta", key)
+	}
+	return data, nil
+}
+
+// SetMeta writes the record key whole, making the directories of a nested key. Records are
+// caches: they are not flushed to stable storage.
+func (h *Home) SetMeta(ctx context.Context, key string, data []byte) error {
+	if err := checkKey("set meta", key); err != nil {
+		return err
+	}
+	if err := h.writeWhole(metaDir+"/"+key, key, data); err != nil {
+		return fmt.Errorf("set meta: %w", err)
+	}
+	return nil
+}
+
+// RemoveMeta deletes the record key; a missing one is not an error.
+func (h *Home) RemoveMeta(ctx context.Context, key string) error {
+	if err := checkKey("remove meta", key); err != nil {
+		return err
+	}
+	err := h.root.Remove(metaDir + "/" + key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return mapErr(err, "remove meta", key)
+}
+
+// writeWhole replaces the file name (in Reserved; label in errors) with data, so that a reader sees the old data
+// or the new, never a mix: it writes a temporary file in the same directory and renames it.
+func (h *Home) writeWhole(name, label string, data []byte) error {
+	dir := path.Dir(name)
+	if err := h.root.MkdirAll(dir, dirPerm); err != nil {
+		return mapErr(err, "mkdir", label)
+	}
+	var r [8]byte
+	rand.Read(r[:])
+	tmp := dir + "/.tmp-" + hex.EncodeToString(r[:])
+	f, err := h.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return mapErr(err, "create", label)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = h.root.Rename(tmp, name)
+	}
+	if err != nil {
+		h.root.Remove(tmp)
+		return mapErr(err, "write", label)
+	}
+	return nil
+}
