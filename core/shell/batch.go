@@ -184,17 +184,19 @@ type batchFunc func(c *client.Client, ctx context.Context, items []client.Item, 
 	each func(int, client.Result, error)) error
 
 // runJobs transfers jobs, n at once, with one progress bar for all of them; with --retry, the
-// files not yet done go again after a lost connection. It returns the totals and the first
-// error.
+// files not yet done go again after a lost connection, and again for a while if the server
+// refused them all as busy (450) then. It returns the totals and the first error.
 func (s *session) runJobs(ctx context.Context, dir string, jobs []fileJob, perFile bool, n int) (batchTotals, error) {
 	var t batchTotals
-	left, lost := jobs, false
-	err := s.retryingIf(ctx, func() bool { return lost || s.dropped() }, func(ctx context.Context) error {
+	left, lost, other := jobs, false, false
+	dropped := func() bool { return lost || s.dropped() }
+	busy := func(err error) bool { return !other && fileBusy(err) }
+	err := s.retryingIf(ctx, dropped, busy, func(ctx context.Context) error {
 		v := s.newBatchView(dir, left, perFile)
 		err := v.run(ctx, n)
 		v.end(ctx)
 		t.files, t.bytes, t.moved = t.files+v.files, t.bytes+v.bytes, t.moved+v.moved
-		left, lost = v.notDone(), v.lost
+		left, lost, other = v.notDone(), v.lost, v.other
 		if err != nil && ctx.Err() != nil {
 			return transferError(ctx, dir, err)
 		}
@@ -228,6 +230,7 @@ type batchView struct {
 	moved  int64 // bytes that travelled
 	bytes  int64 // sizes of the files transferred
 	lost   bool  // a connection was lost
+	other  bool  // a file failed for another reason than 450 (file busy)
 }
 
 func (s *session) newBatchView(dir string, jobs []fileJob, perFile bool) *batchView {
@@ -370,6 +373,7 @@ func (v *batchView) done(lane, i int, r client.Result, err error) {
 	v.over++
 	v.before += v.jobs[i].size
 	if err != nil {
+		v.other = v.other || !fileBusy(err)
 		v.m.Clear()
 		msg, named := describe(err), v.dir+" "+visible(v.jobs[i].name)+": "
 		if !strings.HasPrefix(msg, named) { // the client's upload errors name the file already

@@ -59,7 +59,9 @@ commands: typed at the prompt on a terminal, from -c, or one a line from standar
                       settings, blake3)
   --retry N           retry a transfer cut by a lost connection up to N times, reconnecting and
                       resuming each time; after the first retry each waits longer, from 1 s up
-                      to 30 s, for the server to come back (default 0)
+                      to 30 s, for the server to come back; an upload it then refuses as
+                      busy (450: it may still hold the lost connection's) is tried again for
+                      up to 10 s (default 0)
   --progress          draw progress bars also when standard output is not a terminal: on
                       standard error (batch mode)
   -q                  quiet: print no status lines (logins, transfer summaries, "directory
