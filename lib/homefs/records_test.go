@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/myftp/myftp/lib/storage/local"
 )
 
 // TestRecordsBothWays: checksum records behave the same whether they live in the files' extended
@@ -55,7 +57,7 @@ func TestRecordsBothWays(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tagsWork := setTag(pf, sumsTag, []byte("{}")) == nil
+			tagsWork := local.SetTag(pf, sumsTag, []byte("{}")) == nil
 			pf.Close()
 			if err := f.Rename("d/a.txt", "d/b.txt"); err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/myftp/myftp/lib/checksum"
+	"github.com/myftp/myftp/lib/storage/local"
 )
 
 // key names the partial upload and the md5 record of a path: a hash, so that any path maps to one
@@ -83,14 +84,14 @@ func (f *FS) getTag(file *os.File) ([]byte, bool) {
 	if f.store.noTags {
 		return nil, false
 	}
-	return getTag(file, sumsTag)
+	return local.GetTag(file, sumsTag)
 }
 
 func (f *FS) setTag(file *os.File, data []byte) error {
 	if f.store.noTags {
 		return errors.New("homefs: records kept in .myftp/sums")
 	}
-	return setTag(file, sumsTag, data)
+	return local.SetTag(file, sumsTag, data)
 }
 
 // loadRecord returns the record of the file open as file, at rel, as fi describes it, if it is

@@ -20,8 +20,10 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors a backend returns, wrapped with context (test with errors.Is). Errors from the local disk
@@ -33,6 +35,8 @@ var (
 	ErrNotDir   = errors.New("storage: not a directory")
 	ErrIsDir    = errors.New("storage: is a directory")
 	ErrNotEmpty = errors.New("storage: directory not empty")
+	// ErrOutside is the error of a name that leads out of the home through a symbolic link.
+	ErrOutside = errors.New("storage: name leads out of the home")
 	// ErrTooMany is the error of an operation that would touch more objects than the backend does
 	// in one step (Caps.MaxRenameObjects).
 	ErrTooMany = errors.New("storage: too many objects")
@@ -114,10 +118,12 @@ type Home interface {
 	// error, which List returns. A listing of any size costs the memory of one page.
 	List(ctx context.Context, name string, fn func([]Info) error) error
 	// Walk calls fn for every entry below the directory name (not name itself), with its name
-	// relative to the home, each directory before its contents, without following links. fn
-	// returns fs.SkipDir to leave a directory's contents out, fs.SkipAll to stop. Its memory
-	// grows with the depth of the tree, not its size.
-	Walk(ctx context.Context, name string, fn func(name string, info Info) error) error
+	// relative to the home and a nil error, each directory before its contents, without
+	// following links. fn returns fs.SkipDir to leave a directory's contents out, fs.SkipAll to
+	// stop. If a directory below name cannot be read, fn is called a second time with its entry
+	// and the error: nil goes on without (the rest of) it, anything else ends the walk with that
+	// error. The memory it holds grows with the depth of the tree, not its size.
+	Walk(ctx context.Context, name string, fn func(name string, info Info, err error) error) error
 	// Mkdir makes the directory name; its parent must exist. An existing entry is ErrExist.
 	Mkdir(ctx context.Context, name string) error
 	// Remove deletes the file, link or empty directory at name; a directory that is not empty
@@ -131,19 +137,27 @@ type Home interface {
 	// Open opens the file at name for reading.
 	Open(ctx context.Context, name string) (Reader, error)
 
-	// Partial creates, or with resume opens again, the unfinished upload id of the file
-	// target (id is homefs's: a short name derived from target, which must be a valid Meta key
-	// element; target is the name Publish will give it, which an object store uploads to
-	// directly). A resumed one holds what was stored before (a multiple of Caps.ResumeUnit),
-	// and a missing one is made; a new one replaces any other of the same id.
-	Partial(ctx context.Context, id, target string, resume bool) (Partial, error)
+	// Partial creates, or with opts.Resume opens again, the unfinished upload id of the file
+	// target (id is homefs's: one element, derived from target; target is the name Publish will
+	// give it, which an object store uploads to directly). A resumed one holds what was stored
+	// before (a multiple of Caps.ResumeUnit), and a missing one is made; a new one replaces any
+	// other of the same id.
+	Partial(ctx context.Context, id, target string, opts PartialOptions) (Partial, error)
 	// Partials calls fn with the unfinished uploads of the home, a page at a time.
 	Partials(ctx context.Context, fn func([]PartialInfo) error) error
 	// RemovePartial deletes the unfinished upload id; a missing one is ErrNotExist.
 	RemovePartial(ctx context.Context, id string) error
 
+	// Record returns the record kept with the file name (its checksum record): small data that
+	// follows the file through Rename and goes when the file is removed or replaced. A record
+	// is a cache: the caller keeps in it what tells whether it is still true of the file (size,
+	// modification time, Version). A file without one is ErrNotExist.
+	Record(ctx context.Context, name string) ([]byte, error)
+	// SetRecord replaces the record of the file name.
+	SetRecord(ctx context.Context, name string, data []byte) error
+
 	// Meta reads the record key: small data the server keeps beside the files (descriptions
-	// of unfinished uploads, checksum records), never visible to users. A missing record is
+	// of unfinished uploads, checksum states), never visible to users. A missing record is
 	// ErrNotExist.
 	Meta(ctx context.Context, key string) ([]byte, error)
 	// SetMeta writes the record key whole: a reader sees the old or the new data, never a mix.
@@ -186,21 +200,33 @@ type Partial interface {
 	// Truncate cuts the partial upload to n bytes (Caps.RandomWrites: any n; otherwise a
 	// multiple of Caps.ResumeUnit).
 	Truncate(n int64) error
-	// Sync makes what was written durable, so that it survives a crash of the server: on the
-	// local disk all of it; on an object store, the whole parts of Caps.ResumeUnit bytes,
-	// which a resume on any node finds (the rest stays in memory until Publish, and a resume
-	// sends it again).
+	// Sync makes what was written survive a crash of the server, as far as the backend makes
+	// anything durable (the local disk flushes only when its Fsync option is set): on the local
+	// disk all of it; on an object store, the whole parts of Caps.ResumeUnit bytes, which a
+	// resume on any node finds (the rest stays in memory until Publish, and a resume sends it
+	// again).
 	Sync() error
 	// Publish makes the upload the file target, with the modification time mtime (unless
-	// zero), replacing any file there, in one step; the partial upload is gone. When it
-	// returns, the file is durable. It fails with ErrNotExist if target's directory is missing
-	// and ErrIsDir if a directory has its name.
-	Publish(ctx context.Context, mtime time.Time) (Info, error)
+	// zero) and the record record (see Home.Record; none if nil), replacing any file there, in
+	// one step; the partial upload is gone. When it returns, the file is durable. It fails with
+	// ErrNotExist if target's directory is missing and ErrIsDir if a directory has its name; a
+	// failed Publish leaves the upload closed (as by Close), kept for a resume.
+	Publish(ctx context.Context, mtime time.Time, record []byte) (Info, error)
 	// Close stops the upload, keeping what Sync stored (on the local disk, everything written)
 	// for a resume.
 	Close() error
 	// Discard stops the upload and deletes it.
 	Discard() error
+}
+
+// PartialOptions are how Home.Partial starts an upload.
+type PartialOptions struct {
+	// Resume continues the unfinished upload of the same id and target, if there is one.
+	Resume bool
+	// Mtime is the modification time the file will most likely be published with, if it is
+	// known when the upload begins: an object store keeps it from the start, so that Publish
+	// with the same time needs no copy.
+	Mtime time.Time
 }
 
 // PartialInfo describes an unfinished upload.
@@ -211,7 +237,8 @@ type PartialInfo struct {
 	Mtime  time.Time // when it last grew
 }
 
-// CheckName refuses, with ErrInvalid, a name that is not clean, relative and inside the home:
+// CheckName refuses, with ErrInvalid, a name that is not clean, relative, valid UTF-8 and inside
+// the home on this system (filepath.IsLocal: on Windows, names such as "NUL" or "a:b" are not):
 // every backend checks the names it is given with it, so that a bug above cannot reach outside a
 // home.
 func CheckName(name string) error {
@@ -219,7 +246,8 @@ func CheckName(name string) error {
 		return nil
 	}
 	if name == "" || path.Clean(name) != name || path.IsAbs(name) || name == ".." ||
-		strings.HasPrefix(name, "../") || strings.ContainsAny(name, "\\\x00") {
+		strings.HasPrefix(name, "../") || strings.ContainsAny(name, "\\\x00") ||
+		!utf8.ValidString(name) || !filepath.IsLocal(filepath.FromSlash(name)) {
 		return &fs.PathError{Op: "check", Path: name, Err: ErrInvalid}
 	}
 	return nil

@@ -7,13 +7,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/myftp/myftp/lib/storage"
 )
 
 // FuzzCheckName: a name CheckName accepts is "." or clean, relative and inside the home, as this
 // platform's filepath.IsLocal sees it once made native; one it refuses is refused with ErrInvalid
-// in an *fs.PathError naming it. And it refuses no clean local name without a backslash or NUL.
+// in an *fs.PathError naming it. And it refuses no clean local name in valid UTF-8 without a
+// backslash or NUL.
 func FuzzCheckName(f *testing.F) {
 	for _, s := range []string{
 		".", "a", "a/b", "a b/c%d", "ünï/文件", "...", "..a", "a..", ".myftp/x", " a", "a ",
@@ -25,7 +27,7 @@ func FuzzCheckName(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name string) {
 		err := storage.CheckName(name)
 		local := name == "." || (path.Clean(name) == name && filepath.IsLocal(filepath.FromSlash(name)) &&
-			!strings.ContainsAny(name, "\\\x00"))
+			!strings.ContainsAny(name, "\\\x00") && utf8.ValidString(name))
 		if err != nil {
 			var pe *fs.PathError
 			if !errors.Is(err, storage.ErrInvalid) || !errors.As(err, &pe) || pe.Path != name {

@@ -77,8 +77,10 @@ func kindOf(err error) error {
 		return storage.ErrIsDir
 	case errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, dirNotEmpty):
 		return storage.ErrNotEmpty
-	case errors.Is(err, syscall.EINVAL), escapes(err):
-		return storage.ErrInvalid // a directory moved into itself; a link out of the home
+	case escapes(err):
+		return storage.ErrOutside // a link out of the home
+	case errors.Is(err, syscall.EINVAL):
+		return storage.ErrInvalid // a directory moved into itself
 	}
 	return nil
 }

@@ -33,14 +33,14 @@ func openHome(t *testing.T) (storage.Home, string) {
 func publish(t *testing.T, h storage.Home, name, data string) storage.Info {
 	t.Helper()
 	ctx := context.Background()
-	p, err := h.Partial(ctx, "id", name, false)
+	p, err := h.Partial(ctx, "id", name, storage.PartialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.WriteString(p, data); err != nil {
 		t.Fatal(err)
 	}
-	info, err := p.Publish(ctx, time.Time{})
+	info, err := p.Publish(ctx, time.Time{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestLinks(t *testing.T) {
 		t.Errorf("Stat of a link inside the home: %+v, %v; want the file", info, err)
 	}
 	kinds := map[string]storage.Kind{}
-	err := h.Walk(ctx, ".", func(name string, info storage.Info) error { kinds[name] = info.Kind; return nil })
+	err := h.Walk(ctx, ".", func(name string, info storage.Info, err error) error { kinds[name] = info.Kind; return nil })
 	want := map[string]storage.Kind{"in": storage.File, "out": storage.Symlink, "outdir": storage.Symlink, "up": storage.Symlink, "in-link": storage.Symlink}
 	if err != nil || !maps.Equal(kinds, want) {
 		t.Errorf("Walk: %v, %v; want %v, links not followed", kinds, err, want)
@@ -162,7 +162,7 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version %q, after a rename %q (%v)", v1, info.Version, err)
 	}
 	var walked string
-	h.Walk(ctx, ".", func(name string, info storage.Info) error { walked = info.Version; return nil })
+	h.Walk(ctx, ".", func(name string, info storage.Info, err error) error { walked = info.Version; return nil })
 	if walked != v1 {
 		t.Errorf("Walk's version %q, Stat's %q", walked, v1)
 	}
@@ -177,7 +177,7 @@ func TestPartialLayout(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	h, dir := openHome(t)
-	p, err := h.Partial(ctx, "k1", "docs/a b.txt", false)
+	p, err := h.Partial(ctx, "k1", "docs/a b.txt", storage.PartialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,15 +61,21 @@ func describe(dir *os.Root, names []string, top bool) []storage.Info {
 }
 
 // Walk calls fn for every entry below the directory name, with WalkTree: its memory grows with the
-// depth of the tree, and every directory is opened relative to its parent. A directory that
-// cannot be read ends the walk with its error; an entry that vanishes meanwhile is left out.
-func (h *Home) Walk(ctx context.Context, name string, fn func(name string, info storage.Info) error) error {
+// depth of the tree, and every directory is opened relative to its parent. A directory below name
+// that cannot be read is given to fn a second time with the error; an entry that vanishes
+// meanwhile is left out.
+func (h *Home) Walk(ctx context.Context, name string, fn func(name string, info storage.Info, err error) error) error {
 	if err := check("walk", name); err != nil {
 		return err
 	}
 	err := WalkTree(h.root, name, func(e WalkEntry, err error) error {
-		if err != nil {
-			return passed{mapErr(err, "walk", join(name, e.Path()))}
+		full := join(name, e.Path())
+		if err != nil { // the directory e could not be read
+			info := storage.Info{Name: e.Name(), Kind: storage.Dir, Mode: fs.ModeDir}
+			if fi, ierr := e.Info(); ierr == nil {
+				info = infoOf(e.Name(), fi)
+			}
+			return pass(fn(full, info, mapErr(err, "walk", full)))
 		}
 		if err := ctx.Err(); err != nil {
 			return passed{err}
@@ -82,18 +88,22 @@ func (h *Home) Walk(ctx context.Context, name string, fn func(name string, info 
 			return fs.SkipDir // gone since it was listed
 		}
 		if err != nil {
-			return passed{mapErr(err, "walk", join(name, e.Path()))}
+			return pass(fn(full, storage.Info{Name: e.Name()}, mapErr(err, "walk", full)))
 		}
-		err = fn(join(name, e.Path()), infoOf(e.Name(), fi))
-		if err != nil && !isSkip(err) {
-			return passed{err}
-		}
-		return err
+		return pass(fn(full, infoOf(e.Name(), fi), nil))
 	})
 	if p, ok := err.(passed); ok {
 		return p.err
 	}
 	return mapErr(err, "walk", name) // the directory name itself
+}
+
+// pass returns fn's error for WalkTree: skips as they are, others to be returned as they are.
+func pass(err error) error {
+	if err != nil && !isSkip(err) {
+		return passed{err}
+	}
+	return err
 }
 
 // passed carries an error that Walk returns as it is through WalkTree, which returns the others

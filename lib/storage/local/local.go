@@ -33,7 +33,12 @@ const (
 	partialDir = Reserved + "/partial" // the data of unfinished uploads, by id
 	targetDir  = Reserved + "/targets" // the target of each unfinished upload, by id
 	metaDir    = Reserved + "/meta"    // records, by key
+	recordDir  = Reserved + "/records" // the records of files, by name, where files keep no xattrs
 )
+
+// recordTag is the extended attribute that holds a file's record (see storage.Home.Record): it
+// follows the file through renames, goes with it, and costs no file of its own.
+const recordTag = "user.myftp.sums"
 
 // Permissions of what the backend makes: only the server's user reads a home.
 const (
@@ -47,6 +52,9 @@ type Options struct {
 	// which lets the uploads that finish together share a flush), and Publish flush the
 	// renamed name too. Without it they return once the data is with the operating system.
 	Fsync bool
+	// NoXattrs keeps the records of files in .myftp/records even where the filesystem has
+	// extended attributes (tests of filesystems without them).
+	NoXattrs bool
 }
 
 // Backend holds the homes under a base directory. It is safe for concurrent use.
@@ -203,7 +211,11 @@ func (h *Home) Remove(ctx context.Context, name string) error {
 	if isNotEmpty(err) { // rmdir says ENOTEMPTY, or EEXIST on some systems
 		return &fs.PathError{Op: "remove", Path: name, Err: storage.ErrNotEmpty}
 	}
-	return mapErr(err, "remove", name)
+	if err != nil {
+		return mapErr(err, "remove", name)
+	}
+	h.dropRecordFile(name)
+	return nil
 }
 
 // Rename moves from to to, in one rename(2): a file replaces a file, a directory moves whole and
@@ -232,7 +244,11 @@ func (h *Home) Rename(ctx context.Context, from, to string) error {
 	if isNotEmpty(err) {
 		return &fs.PathError{Op: "rename", Path: to, Err: storage.ErrExist}
 	}
-	return mapErr(err, "rename", to)
+	if err != nil {
+		return mapErr(err, "rename", to)
+	}
+	h.moveRecordFiles(from, to)
+	return nil
 }
 
 // Chtimes sets the modification time of the entry at name (following a link inside the home),

@@ -22,3 +22,11 @@ func TestConformanceFsync(t *testing.T) {
 	base := t.TempDir()
 	storagetest.Run(t, func(t *testing.T) storage.Backend { return local.New(base, local.Options{Fsync: true}) })
 }
+
+// Without extended attributes (some filesystems, and every platform but Linux and macOS), records
+// live in files of .myftp/records, and must still follow their files.
+func TestConformanceNoXattrs(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	storagetest.Run(t, func(t *testing.T) storage.Backend { return local.New(base, local.Options{NoXattrs: true}) })
+}

@@ -19,7 +19,7 @@ import (
 // Partial creates, or with resume opens again, the unfinished upload id: the file
 // .myftp/partial/id, whose target is recorded in .myftp/targets/id. A resumed one keeps every
 // byte written to it.
-func (h *Home) Partial(ctx context.Context, id, target string, resume bool) (storage.Partial, error) {
+func (h *Home) Partial(ctx context.Context, id, target string, opts storage.PartialOptions) (storage.Partial, error) {
 	if err := checkElem("partial", id); err != nil {
 		return nil, err
 	}
@@ -36,7 +36,7 @@ func (h *Home) Partial(ctx context.Context, id, target string, resume bool) (sto
 		return nil, err
 	}
 	flags := os.O_RDWR | os.O_CREATE
-	if !resume {
+	if !opts.Resume {
 		flags |= os.O_TRUNC
 	}
 	f, err := h.root.OpenFile(partialDir+"/"+id, flags, filePerm)
@@ -209,7 +209,7 @@ func (p *partial) Discard() error {
 
 // Publish renames the file to its target, after flushing it and before flushing the target's
 // directory when the backend syncs. If it fails, the upload is closed, as by Close, and kept.
-func (p *partial) Publish(ctx context.Context, mtime time.Time) (storage.Info, error) {
+func (p *partial) Publish(ctx context.Context, mtime time.Time, record []byte) (storage.Info, error) {
 	f, err := p.file()
 	if err != nil {
 		return storage.Info{}, err
@@ -219,7 +219,8 @@ func (p *partial) Publish(ctx context.Context, mtime time.Time) (storage.Info, e
 	if err := p.finish(f, mtime); err != nil {
 		return storage.Info{}, err
 	}
-	if runtime.GOOS == "windows" { // an open file cannot be renamed there
+	tagged := record != nil && p.h.setTag(f, record) == nil // the record goes with the file
+	if runtime.GOOS == "windows" {                          // an open file cannot be renamed there
 		f.Close()
 		f = nil
 	}
@@ -230,6 +231,11 @@ func (p *partial) Publish(ctx context.Context, mtime time.Time) (storage.Info, e
 	fi, err := p.h.root.Lstat(p.target)
 	if err != nil {
 		return storage.Info{}, mapErr(err, "publish", p.target)
+	}
+	if tagged || record == nil {
+		p.h.dropRecordFile(p.target) // the replaced file's, if it was kept in a file
+	} else if err := p.h.writeWhole(recordDir+"/"+p.target, p.target, record); err != nil {
+		p.h.dropRecordFile(p.target) // a stale record must not stay; a missing one is only recomputed
 	}
 	if p.h.b.opts.Fsync {
 		if err := p.h.syncName(f, p.target); err != nil {

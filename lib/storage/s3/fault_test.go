@@ -108,7 +108,7 @@ func TestStoreRestartedMidUpload(t *testing.T) {
 	rand.Read(data)
 
 	h := home(t, open(t, opts), "erin")
-	p, err := h.Partial(ctx, "up", "file.bin", false)
+	p, err := h.Partial(ctx, "up", "file.bin", storage.PartialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestStoreRestartedMidUpload(t *testing.T) {
 		t.Fatalf("after the failure the file is visible: %v", err)
 	}
 	h2 := home(t, open(t, opts), "erin")
-	p, err = h2.Partial(ctx, "up", "file.bin", true)
+	p, err = h2.Partial(ctx, "up", "file.bin", storage.PartialOptions{Resume: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestStoreRestartedMidUpload(t *testing.T) {
 	if _, err := p.Write(data[p.Size():]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Publish(ctx, time.Time{}); err != nil {
+	if _, err := p.Publish(ctx, time.Time{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := read(t, h2, "file.bin"); !bytes.Equal(got, data) {

@@ -184,7 +184,9 @@ func (h *Home) List(ctx context.Context, name string, fn func([]storage.Info) er
 
 // Walk lists every key under the directory in one recursive listing, in key order, and calls fn
 // for each entry, a directory (marked or not) when it is first met, before its contents.
-func (h *Home) Walk(ctx context.Context, name string, fn func(string, storage.Info) error) error {
+// A listing that fails ends the walk with its error: a store has no directory that cannot be
+// read while others can.
+func (h *Home) Walk(ctx context.Context, name string, fn func(string, storage.Info, error) error) error {
 	if err := check("walk", name); err != nil {
 		return err
 	}
@@ -194,6 +196,9 @@ func (h *Home) Walk(ctx context.Context, name string, fn func(string, storage.In
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := walker{fn: fn}
+	if name != "." {
+		w.dirs = []string{name} // every key listed is under it: it is never left
+	}
 	top := h.dirKey(name)
 	for oi := range h.b.client.ListObjects(ctx, h.b.bucket, minio.ListObjectsOptions{Prefix: top, Recursive: true, WithMetadata: true}) {
 		if oi.Err != nil {
@@ -221,7 +226,7 @@ func (h *Home) Walk(ctx context.Context, name string, fn func(string, storage.In
 // walker turns a recursive listing (keys in order) into a walk: it remembers the directories it
 // has shown, one per level of the key it is at, and the one being skipped.
 type walker struct {
-	fn   func(string, storage.Info) error
+	fn   func(string, storage.Info, error) error
 	dirs []string // directories shown, outermost first, each a parent of the next
 	skip string   // a directory whose contents are left out ("" for none)
 }
@@ -255,7 +260,7 @@ func (w *walker) visit(full string, oi minio.ObjectInfo) error {
 		}
 		return w.enter(full)
 	}
-	err := w.fn(full, fileInfo(path.Base(full), oi))
+	err := w.fn(full, fileInfo(path.Base(full), oi), nil)
 	if errors.Is(err, fs.SkipDir) { // from a file: the rest of its directory is left out
 		if len(w.dirs) == 0 {
 			return fs.SkipAll
@@ -269,7 +274,7 @@ func (w *walker) visit(full string, oi minio.ObjectInfo) error {
 
 // enter shows the directory dir and, unless fn skips it, goes into it.
 func (w *walker) enter(dir string) error {
-	err := w.fn(dir, dirInfo(path.Base(dir)))
+	err := w.fn(dir, dirInfo(path.Base(dir)), nil)
 	if errors.Is(err, fs.SkipDir) {
 		w.skip = dir
 		return nil
@@ -330,6 +335,9 @@ func (h *Home) Remove(ctx context.Context, name string) error {
 	}
 	if err := h.b.client.RemoveObject(ctx, h.b.bucket, key, minio.RemoveObjectOptions{}); err != nil {
 		return pathErr("remove", name, err)
+	}
+	if !fi.IsDir() {
+		return h.dropRecord(ctx, name)
 	}
 	return nil
 }
@@ -398,7 +406,7 @@ func (h *Home) RemoveMeta(ctx context.Context, key string) error {
 
 // metaKey is the object key of the record key.
 func (h *Home) metaKey(op, key string) (string, error) {
-	if err := storage.CheckName(key); err != nil || key == "." {
+	if err := check(op, key); err != nil || key == "." {
 		return "", &fs.PathError{Op: op, Path: key, Err: storage.ErrInvalid}
 	}
 	return h.root + private + "/meta/" + key, nil
@@ -430,4 +438,55 @@ func (h *Home) removePrefix(ctx context.Context, p string) error {
 		}
 	}
 	return listErr
+}
+
+// recordKey is the key of the record kept with the file name: under the server's area, at the
+// file's own name, so that a directory's records move with it as one prefix.
+func (h *Home) recordKey(name string) string { return h.root + private + "/records/" + name }
+
+// Record returns the record kept with the file name (package homefs checks it is still true of
+// the file: a record is a cache).
+func (h *Home) Record(ctx context.Context, name string) ([]byte, error) {
+	if err := check("record", name); err != nil {
+		return nil, err
+	}
+	obj, err := h.b.client.GetObject(ctx, h.b.bucket, h.recordKey(name), minio.GetObjectOptions{})
+	if err != nil {
+		return nil, pathErr("record", name, err)
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(io.LimitReader(obj, 16<<20))
+	if err != nil {
+		return nil, pathErr("record", name, err)
+	}
+	return data, nil
+}
+
+// SetRecord stores the record of the file name, which must exist.
+func (h *Home) SetRecord(ctx context.Context, name string, data []byte) error {
+	if err := check("set record", name); err != nil {
+		return err
+	}
+	fi, err := h.stat(ctx, name)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return &fs.PathError{Op: "set record", Path: name, Err: storage.ErrIsDir}
+	}
+	return h.putRecord(ctx, name, data)
+}
+
+func (h *Home) putRecord(ctx context.Context, name string, data []byte) error {
+	_, err := h.b.client.PutObject(ctx, h.b.bucket, h.recordKey(name), bytes.NewReader(data), int64(len(data)), putOptions(time.Time{}))
+	return pathErr2("set record", name, err)
+}
+
+// dropRecord removes the record of the file name, if it has one.
+func (h *Home) dropRecord(ctx context.Context, name string) error {
+	err := h.b.client.RemoveObject(ctx, h.b.bucket, h.recordKey(name), minio.RemoveObjectOptions{})
+	if err != nil && classify(err) != storage.ErrNotExist {
+		return pathErr("remove record", name, err)
+	}
+	return nil
 }

@@ -55,18 +55,15 @@ func (h *Home) partialKey(id string) string { return h.root + private + "/partia
 
 // checkID refuses an id that is not one plain name.
 func checkID(op, id string) error {
-	if err := storage.CheckName(id); err != nil || id == "." || strings.Contains(id, "/") {
+	if err := check(op, id); err != nil || id == "." || strings.Contains(id, "/") {
 		return &fs.PathError{Op: op, Path: id, Err: storage.ErrInvalid}
 	}
 	return nil
 }
 
-// Partial starts the upload id of target, or with resume continues it from its last whole part.
-func (h *Home) Partial(ctx context.Context, id, target string, resume bool) (storage.Partial, error) {
-	return h.partial(ctx, id, target, time.Time{}, resume)
-}
-
-func (h *Home) partial(ctx context.Context, id, target string, mtime time.Time, resume bool) (*partial, error) {
+// Partial starts the upload id of target, or with opts.Resume continues it from its last whole
+// part.
+func (h *Home) Partial(ctx context.Context, id, target string, opts storage.PartialOptions) (storage.Partial, error) {
 	if err := checkID("partial", id); err != nil {
 		return nil, err
 	}
@@ -76,14 +73,14 @@ func (h *Home) partial(ctx context.Context, id, target string, mtime time.Time, 
 	if target == "." {
 		return nil, &fs.PathError{Op: "partial", Path: target, Err: storage.ErrIsDir}
 	}
-	p := &partial{h: h, id: id, target: target, mtime: mtime}
+	p := &partial{h: h, id: id, target: target, mtime: opts.Mtime}
 	m, err := h.manifest(ctx, id)
 	switch {
 	case errors.Is(err, storage.ErrNotExist):
 		return p, nil
 	case err != nil:
 		return nil, err
-	case resume && m.Target == target:
+	case opts.Resume && m.Target == target:
 		p.upload, p.mtime = m.Upload, m.Mtime
 		if err := p.loadParts(ctx); err != nil {
 			return nil, err
@@ -284,7 +281,22 @@ func (p *partial) Sync() error { return p.wait() }
 
 // Publish stores the upload under its target: one PUT for an upload smaller than a part, else the
 // last part and the completion of the multipart upload, which makes the object appear whole.
-func (p *partial) Publish(ctx context.Context, mtime time.Time) (storage.Info, error) {
+// The record follows, as its own object: until it is written, the file's old record (if any) is
+// found stale by its reader, or there is none.
+func (p *partial) Publish(ctx context.Context, mtime time.Time, record []byte) (storage.Info, error) {
+	fi, err := p.publish(ctx, mtime)
+	if err != nil {
+		return fi, err
+	}
+	if record == nil {
+		err = p.h.dropRecord(ctx, p.target)
+	} else {
+		err = p.h.putRecord(ctx, p.target, record)
+	}
+	return fi, err
+}
+
+func (p *partial) publish(ctx context.Context, mtime time.Time) (storage.Info, error) {
 	if p.done {
 		return storage.Info{}, &fs.PathError{Op: "publish", Path: p.target, Err: fs.ErrClosed}
 	}

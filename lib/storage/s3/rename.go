@@ -39,23 +39,39 @@ func (h *Home) Rename(ctx context.Context, from, to string) error {
 	}
 	dst, err := h.stat(ctx, to)
 	switch {
-	case err == nil && dst.IsDir():
+	case err == nil && (dst.IsDir() || src.IsDir()):
 		return &fs.PathError{Op: "rename", Path: to, Err: storage.ErrExist}
-	case err == nil && src.IsDir():
-		return &fs.PathError{Op: "rename", Path: to, Err: storage.ErrNotDir}
 	case err != nil && !errors.Is(err, storage.ErrNotExist):
 		return err
 	}
 	if !src.IsDir() {
-		if err := h.copy(ctx, h.key(from), h.key(to), src.Size, time.Time{}); err != nil {
-			return pathErr("rename", from, err)
-		}
-		return pathErr2("rename", from, h.b.client.RemoveObject(ctx, h.b.bucket, h.key(from), minio.RemoveObjectOptions{}))
+		return h.renameFile(ctx, from, to, src.Size)
 	}
 	if strings.HasPrefix(to, from+"/") {
 		return &fs.PathError{Op: "rename", Path: to, Err: storage.ErrInvalid}
 	}
 	return h.renameDir(ctx, from, to)
+}
+
+// renameFile copies the file from, and its record, to to, then removes them at from.
+func (h *Home) renameFile(ctx context.Context, from, to string, size int64) error {
+	if err := h.copy(ctx, h.key(from), h.key(to), size, time.Time{}); err != nil {
+		return pathErr("rename", from, err)
+	}
+	err := h.copy(ctx, h.recordKey(from), h.recordKey(to), 0, time.Time{})
+	switch {
+	case classify(err) == storage.ErrNotExist:
+		err = h.dropRecord(ctx, to) // the file at to had one, and the new file has none
+	case err != nil:
+		err = pathErr("rename", from, err)
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.b.client.RemoveObject(ctx, h.b.bucket, h.key(from), minio.RemoveObjectOptions{}); err != nil {
+		return pathErr("rename", from, err)
+	}
+	return h.dropRecord(ctx, from)
 }
 
 // pathErr2 is pathErr, or nil for a nil err.
@@ -66,38 +82,54 @@ func pathErr2(op, name string, err error) error {
 	return pathErr(op, name, err)
 }
 
-// renameDir moves every object under the directory from to the directory to: it lists them all
-// first (refusing more than the limit), copies each, then deletes each.
+// move is one object of a directory rename: its key, and the key it is copied to.
+type move struct {
+	from, to string
+	size     int64
+}
+
+// renameDir moves every object under the directory from, and the records of its files, to the
+// directory to: it lists them all first (refusing more than the limit), copies each, then deletes
+// each.
 func (h *Home) renameDir(ctx context.Context, from, to string) error {
-	limit := h.b.opts.MaxRenameObjects
-	prefix := h.dirKey(from)
-	var objects []minio.ObjectInfo
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for oi := range h.b.client.ListObjects(lctx, h.b.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if oi.Err != nil {
-			return pathErr("rename", from, oi.Err)
+	var moves []move
+	for _, tree := range [][2]string{{h.dirKey(from), h.dirKey(to)}, {h.recordKey(from) + "/", h.recordKey(to) + "/"}} {
+		var err error
+		if moves, err = h.listMoves(ctx, from, tree[0], tree[1], moves); err != nil {
+			return err
 		}
-		if len(objects) == limit {
-			return &fs.PathError{Op: "rename", Path: from, Err: storage.ErrTooMany}
-		}
-		objects = append(objects, oi)
 	}
-	newPrefix := h.dirKey(to)
-	if len(objects) == 0 { // a directory known only from... nothing: give it a marker
-		return pathErr2("rename", to, h.putEmpty(ctx, newPrefix, time.Time{}))
+	if len(moves) == 0 { // a directory known only from... nothing: give it a marker
+		return pathErr2("rename", to, h.putEmpty(ctx, h.dirKey(to), time.Time{}))
 	}
-	for _, oi := range objects {
-		if err := h.copy(ctx, oi.Key, newPrefix+strings.TrimPrefix(oi.Key, prefix), oi.Size, time.Time{}); err != nil {
+	for _, m := range moves {
+		if err := h.copy(ctx, m.from, m.to, m.size, time.Time{}); err != nil {
 			return pathErr("rename", from, err)
 		}
 	}
-	for _, oi := range objects {
-		if err := h.b.client.RemoveObject(ctx, h.b.bucket, oi.Key, minio.RemoveObjectOptions{}); err != nil {
+	for _, m := range moves {
+		if err := h.b.client.RemoveObject(ctx, h.b.bucket, m.from, minio.RemoveObjectOptions{}); err != nil {
 			return pathErr("rename", from, err)
 		}
 	}
 	return nil
+}
+
+// listMoves adds to moves the objects under prefix, each to go under newPrefix, refusing more
+// than the limit in all.
+func (h *Home) listMoves(ctx context.Context, from, prefix, newPrefix string, moves []move) ([]move, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for oi := range h.b.client.ListObjects(ctx, h.b.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if oi.Err != nil {
+			return nil, pathErr("rename", from, oi.Err)
+		}
+		if len(moves) == h.b.opts.MaxRenameObjects {
+			return nil, &fs.PathError{Op: "rename", Path: from, Err: storage.ErrTooMany}
+		}
+		moves = append(moves, move{from: oi.Key, to: newPrefix + strings.TrimPrefix(oi.Key, prefix), size: oi.Size})
+	}
+	return moves, nil
 }
 
 // copy copies the object src (of size bytes) to dst within the bucket, on the store. With a

@@ -131,7 +131,7 @@ func TestResumeDropsShortPart(t *testing.T) {
 	h := home(t, open(t, opts), "dave")
 	data := make([]byte, 3*s3.MinPartSize)
 	rand.Read(data)
-	p, err := h.Partial(ctx, "id1", "big", false)
+	p, err := h.Partial(ctx, "id1", "big", storage.PartialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestResumeDropsShortPart(t *testing.T) {
 	}
 	p.Close()
 	h2 := home(t, open(t, opts), "dave") // another node
-	p, err = h2.Partial(ctx, "id1", "big", true)
+	p, err = h2.Partial(ctx, "id1", "big", storage.PartialOptions{Resume: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestResumeDropsShortPart(t *testing.T) {
 		t.Fatal(err)
 	}
 	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
-	fi, err := p.Publish(ctx, mtime)
+	fi, err := p.Publish(ctx, mtime, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,14 +180,14 @@ func home(t *testing.T, b storage.Backend, name string) storage.Home {
 
 func put(t *testing.T, h storage.Home, name string, data []byte) {
 	t.Helper()
-	p, err := h.Partial(context.Background(), "put-"+strings.ReplaceAll(name, "/", "-"), name, false)
+	p, err := h.Partial(context.Background(), "put-"+strings.ReplaceAll(name, "/", "-"), name, storage.PartialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.Write(data); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Publish(context.Background(), time.Time{}); err != nil {
+	if _, err := p.Publish(context.Background(), time.Time{}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -229,11 +229,12 @@ func BenchmarkPutGet(b *testing.B) {
 		b.Fatal(err)
 	}
 	chunk := make([]byte, 256<<10)
+	mtime := time.Now()
 	rand.Read(chunk)
 	b.Run("put", func(b *testing.B) {
 		b.SetBytes(size)
 		for b.Loop() {
-			p, err := h.Partial(ctx, "bench", "f", false)
+			p, err := h.Partial(ctx, "bench", "f", storage.PartialOptions{Mtime: mtime})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -242,7 +243,7 @@ func BenchmarkPutGet(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			if _, err := p.Publish(ctx, time.Now()); err != nil {
+			if _, err := p.Publish(ctx, mtime, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

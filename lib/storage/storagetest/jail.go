@@ -24,7 +24,7 @@ func nameCalls(h storage.Home) map[string]func(name string) error {
 		"Lstat": func(n string) error { _, err := h.Lstat(ctx, n); return err },
 		"List":  func(n string) error { return h.List(ctx, n, func([]storage.Info) error { return nil }) },
 		"Walk": func(n string) error {
-			return h.Walk(ctx, n, func(string, storage.Info) error { return nil })
+			return h.Walk(ctx, n, func(string, storage.Info, error) error { return nil })
 		},
 		"Mkdir":       func(n string) error { return h.Mkdir(ctx, n) },
 		"Remove":      func(n string) error { return h.Remove(ctx, n) },
@@ -39,14 +39,14 @@ func nameCalls(h storage.Home) map[string]func(name string) error {
 			return err
 		},
 		"Partial target": func(n string) error {
-			p, err := h.Partial(ctx, randomID(), n, false)
+			p, err := h.Partial(ctx, randomID(), n, storage.PartialOptions{})
 			if err == nil {
 				p.Discard()
 			}
 			return err
 		},
 		"Partial id": func(n string) error {
-			p, err := h.Partial(ctx, n, "target", false)
+			p, err := h.Partial(ctx, n, "target", storage.PartialOptions{})
 			if err == nil {
 				p.Discard()
 			}
@@ -110,7 +110,7 @@ func testHomesApart(t *testing.T, s *suite) {
 	}
 	_, err := h2.Meta(ctx, "m")
 	wantErr(t, "a record of another home", err, storage.ErrNotExist)
-	p, err := h2.Partial(ctx, "p", "z", false)
+	p, err := h2.Partial(ctx, "p", "z", storage.PartialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

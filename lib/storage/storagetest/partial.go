@@ -14,7 +14,7 @@ import (
 // newPartial starts the unfinished upload id of target, or fails the test.
 func newPartial(t testing.TB, h storage.Home, id, target string, resume bool) storage.Partial {
 	t.Helper()
-	p, err := h.Partial(context.Background(), id, target, resume)
+	p, err := h.Partial(context.Background(), id, target, storage.PartialOptions{Resume: resume})
 	if err != nil {
 		t.Fatalf("Partial %s (resume %v): %v", id, resume, err)
 	}
@@ -53,7 +53,7 @@ func testAtomicPublish(t *testing.T, s *suite) {
 	if got := walk(t, h, "."); len(got) != 0 {
 		t.Errorf("with an unpublished upload the home walks %q", got)
 	}
-	info, err := p.Publish(ctx, time.Time{})
+	info, err := p.Publish(ctx, time.Time{}, nil)
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -69,7 +69,7 @@ func testAtomicPublish(t *testing.T, s *suite) {
 	q := newPartial(t, h, "up2", "t", false)
 	write(t, q, smaller)
 	wantContent(t, h, "t", data) // until Publish
-	if _, err := q.Publish(ctx, time.Time{}); err != nil {
+	if _, err := q.Publish(ctx, time.Time{}, nil); err != nil {
 		t.Fatalf("Publish onto a file: %v", err)
 	}
 	wantContent(t, h, "t", smaller)
@@ -90,7 +90,7 @@ func testPublishRefused(t *testing.T, s *suite) {
 		id := randomID()
 		p := newPartial(t, h, id, target, false)
 		write(t, p, []byte("data"))
-		_, err := p.Publish(ctx, time.Time{})
+		_, err := p.Publish(ctx, time.Time{}, nil)
 		wantErr(t, "Publish to "+target, err, want)
 		// What is left of the upload is the backend's to say: remove it if it is kept.
 		if err := h.RemovePartial(ctx, id); err != nil && !errors.Is(err, storage.ErrNotExist) {
@@ -158,7 +158,7 @@ func testResume(t *testing.T, s *suite) {
 	if err := h2.Mkdir(ctx, "dir"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Publish(ctx, time.Time{}); err != nil {
+	if _, err := q.Publish(ctx, time.Time{}, nil); err != nil {
 		t.Fatalf("Publish of a resumed upload: %v", err)
 	}
 	if got := sha256.Sum256(get(t, h, "dir/file")); got != sha256.Sum256(data) {
@@ -243,7 +243,7 @@ func testRandomWrites(t *testing.T, s *suite) {
 		t.Fatalf("Truncate: %v, Size %d", err, p.Size())
 	}
 	write(t, p, []byte("XY"))
-	if _, err := p.Publish(ctx, time.Time{}); err != nil {
+	if _, err := p.Publish(ctx, time.Time{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	wantContent(t, h, "r", []byte("abCDefghXY"))

@@ -57,6 +57,8 @@ func Run(t *testing.T, open Open) {
 		{"Chtimes", testChtimes},
 		{"ListPages", testListPages},
 		{"Walk", testWalk},
+		{"Records", testRecords},
+		{"MtimeAtStart", testMtimeAtStart},
 		{"Meta", testMeta},
 		{"MetaWhole", testMetaWhole},
 		{"RemoveHome", testRemoveHome},
@@ -149,7 +151,7 @@ func put(t testing.TB, h storage.Home, name string, data []byte, mtime time.Time
 
 func tryPut(h storage.Home, name string, data []byte, mtime time.Time) (storage.Info, error) {
 	ctx := context.Background()
-	p, err := h.Partial(ctx, randomID(), name, false)
+	p, err := h.Partial(ctx, randomID(), name, storage.PartialOptions{})
 	if err != nil {
 		return storage.Info{}, err
 	}
@@ -157,7 +159,7 @@ func tryPut(h storage.Home, name string, data []byte, mtime time.Time) (storage.
 		p.Discard()
 		return storage.Info{}, err
 	}
-	return p.Publish(ctx, mtime)
+	return p.Publish(ctx, mtime, nil)
 }
 
 // get reads the whole file name.
@@ -222,7 +224,10 @@ func list(t testing.TB, h storage.Home, dir string) []string {
 func walk(t testing.TB, h storage.Home, dir string) []string {
 	t.Helper()
 	var names []string
-	err := h.Walk(context.Background(), dir, func(name string, info storage.Info) error {
+	err := h.Walk(context.Background(), dir, func(name string, info storage.Info, err error) error {
+		if err != nil {
+			return err
+		}
 		if info.IsDir() {
 			name += "/"
 		}

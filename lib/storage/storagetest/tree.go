@@ -100,7 +100,10 @@ func testWalk(t *testing.T, s *suite) {
 		t.Errorf("Walk a/b: %q, want %q", got, want)
 	}
 	var skipped []string
-	err := h.Walk(ctx, ".", func(name string, info storage.Info) error {
+	err := h.Walk(ctx, ".", func(name string, info storage.Info, err error) error {
+		if err != nil {
+			return err
+		}
 		skipped = append(skipped, name)
 		if name == "a" {
 			return fs.SkipDir
@@ -111,14 +114,14 @@ func testWalk(t *testing.T, s *suite) {
 		t.Errorf("Walk skipping a: %q, %v; want %q", skipped, err, want)
 	}
 	calls := 0
-	err = h.Walk(ctx, ".", func(string, storage.Info) error { calls++; return fs.SkipAll })
+	err = h.Walk(ctx, ".", func(string, storage.Info, error) error { calls++; return fs.SkipAll })
 	if err != nil || calls != 1 {
 		t.Errorf("Walk returning SkipAll: %d calls, %v", calls, err)
 	}
 	stop := errors.New("stop")
-	err = h.Walk(ctx, ".", func(string, storage.Info) error { return stop })
+	err = h.Walk(ctx, ".", func(string, storage.Info, error) error { return stop })
 	wantErr(t, "Walk whose fn fails", err, stop)
-	err = h.Walk(ctx, "missing", func(string, storage.Info) error { return nil })
+	err = h.Walk(ctx, "missing", func(string, storage.Info, error) error { return nil })
 	wantErr(t, "Walk of a missing directory", err, storage.ErrNotExist)
 }
 

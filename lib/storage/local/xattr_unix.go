@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package homefs
+package local
 
 import (
 	"os"
@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// getTag returns the value of the extended attribute name of the open file f, if it has one.
-func getTag(f *os.File, name string) ([]byte, bool) {
+// GetTag returns the value of the extended attribute name of the open file f, if it has one.
+func GetTag(f *os.File, name string) ([]byte, bool) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, false
@@ -22,9 +22,9 @@ func getTag(f *os.File, name string) ([]byte, bool) {
 	return append([]byte(nil), buf[:n]...), true
 }
 
-// setTag sets the extended attribute name of the open file f to data. It fails where the
+// SetTag sets the extended attribute name of the open file f to data. It fails where the
 // filesystem keeps no extended attributes for users.
-func setTag(f *os.File, name string, data []byte) error {
+func SetTag(f *os.File, name string, data []byte) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
