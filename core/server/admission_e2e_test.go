@@ -152,7 +152,7 @@ func TestSessionsPerAccountLimit(t *testing.T) {
 	e.AddUser("bob", "bob-pw", 0)
 	var idle []*client.Client
 	for range 8 {
-		idle = append(idle, loginAs(t, e, "mallory", "mallory-pw"))
+		idle = append(idle, loginWith(t, e.ClientConfig(), "mallory", "mallory-pw"))
 	}
 	c := e.Dial()
 	err := c.Login("mallory", "mallory-pw")
@@ -163,8 +163,8 @@ func TestSessionsPerAccountLimit(t *testing.T) {
 	c = e.Dial()
 	err = c.Login("mallory", "wrong")
 	wantReply(t, "a wrong password at the limit", err, proto.CodeNotLoggedIn, "login incorrect")
-	loginAs(t, e, "bob", "bob-pw")
+	loginWith(t, e.ClientConfig(), "bob", "bob-pw")
 	idle[0].Close()
 	servertest.Eventually(t, "a session of mallory's ended", func() bool { return e.Server.Stats().Running == 9 })
-	loginAs(t, e, "mallory", "mallory-pw")
+	loginWith(t, e.ClientConfig(), "mallory", "mallory-pw")
 }

@@ -39,10 +39,10 @@ func TestServerKilledMidPut(t *testing.T) {
 	root := myftpsRoot(t, 32, xUser) // 32: the default pool
 	home := filepath.Join(root, "file_upload", xUser)
 	local := t.TempDir()
-	k := myftpsClients{t: t, knownHosts: filepath.Join(t.TempDir(), "known_hosts"), ioTimeout: 30 * time.Second}
+	k := myftpsClients{knownHosts: filepath.Join(t.TempDir(), "known_hosts"), ioTimeout: 30 * time.Second}
 
 	srv := startMyftps(t, bin, root)
-	c := k.login(srv.addr, xUser)
+	c := loginWith(t, k.config(srv.addr), xUser, myftpsPassword(xUser))
 	small := writeFile(t, local, "small.txt", randomData(100<<10, 200), past)
 	if _, err := c.Put(context.Background(), small, "", client.Options{}); err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func TestServerKilledMidPut(t *testing.T) {
 	}
 
 	srv = startMyftps(t, bin, root)
-	c = k.login(srv.addr, xUser)
+	c = loginWith(t, k.config(srv.addr), xUser, myftpsPassword(xUser))
 	used, _, err := c.Quota()
 	if disk := diskUsage(t, home); err != nil || used != disk || used != 100<<10+cut {
 		t.Errorf("after the restart: used %d (%v), on disk %d; want %d", used, err, disk, 100<<10+cut)
@@ -151,7 +151,7 @@ func relCheckRoot(t *testing.T, root string, k myftpsClients, addr string, users
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.Fatal(err)
 		}
-		c := k.login(addr, u)
+		c := loginWith(t, k.config(addr), u, myftpsPassword(u))
 		usageIsDisk(t, u, c, home)
 		c.Close()
 	}
@@ -179,7 +179,7 @@ func relKillMidUploads(t *testing.T, bin string) {
 	}
 	users := []string{"u0", "u1", "u2", "u3", "u4"}
 	root := myftpsRoot(t, clients+16, users...) // every client is served at once, with room for the checks
-	k := myftpsClients{t: t, knownHosts: filepath.Join(t.TempDir(), "known_hosts"), ioTimeout: time.Minute}
+	k := myftpsClients{knownHosts: filepath.Join(t.TempDir(), "known_hosts"), ioTimeout: time.Minute}
 	local := t.TempDir()
 	rng := rand.New(rand.NewPCG(1, 2))
 	sources := map[string]relSource{}
@@ -198,7 +198,7 @@ func relKillMidUploads(t *testing.T, bin string) {
 	srv := startMyftps(t, bin, root)
 	sessions := make([]*client.Client, clients)
 	for i, s := range list {
-		sessions[i] = k.login(srv.addr, s.user)
+		sessions[i] = loginWith(t, k.config(srv.addr), s.user, myftpsPassword(s.user))
 	}
 	var sent, stored atomic.Int64
 	var triggered atomic.Bool
@@ -273,7 +273,7 @@ func relKillMidUploads(t *testing.T, bin string) {
 			continue
 		}
 		wg.Go(func() {
-			c, err := k.open(srv.addr, s.user)
+			c, err := openSession(t, k.config(srv.addr), s.user, myftpsPassword(s.user))
 			var res client.Result
 			if err == nil {
 				res, err = c.Put(context.Background(), s.local, s.remote, client.Options{})
@@ -366,7 +366,7 @@ func relPartialTargets(t testing.TB, home string) map[string]int64 {
 func relKillMidCommits(t *testing.T, bin string) {
 	users := []string{"c0", "c1"}
 	root := myftpsRoot(t, 32, users...)
-	k := myftpsClients{t: t, knownHosts: filepath.Join(t.TempDir(), "known_hosts"), ioTimeout: time.Minute}
+	k := myftpsClients{knownHosts: filepath.Join(t.TempDir(), "known_hosts"), ioTimeout: time.Minute}
 	local := t.TempDir()
 	srv := startMyftps(t, bin, root)
 
@@ -377,7 +377,7 @@ func relKillMidCommits(t *testing.T, bin string) {
 	var wg sync.WaitGroup
 	for w := range 4 {
 		user := users[w%len(users)]
-		c := k.login(srv.addr, user)
+		c := loginWith(t, k.config(srv.addr), user, myftpsPassword(user))
 		wg.Go(func() {
 			for batch := 0; batch < 200; batch++ {
 				items, err := relSmallBatch(local, user, w, batch, &mu, sources)
@@ -414,7 +414,7 @@ func relKillMidCommits(t *testing.T, bin string) {
 				items = append(items, client.Item{Local: s.local, Remote: s.remote})
 			}
 		}
-		c := k.login(srv.addr, u)
+		c := loginWith(t, k.config(srv.addr), u, myftpsPassword(u))
 		if err := c.PutMany(context.Background(), items, client.Options{}, nil); err != nil {
 			t.Errorf("%s: uploading the %d missing files after the restart: %v", u, len(items), err)
 		}

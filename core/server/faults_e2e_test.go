@@ -104,7 +104,7 @@ func TestDiskFaults(t *testing.T) {
 			data := randomData(3<<20, 11)
 			big := writeFile(t, local, "big.bin", data, past)
 			small := writeFile(t, local, "small.bin", []byte("a small file\n"), past)
-			c := loginAs(t, e, "alice", "alice-pw")
+			c := loginWith(t, e.ClientConfig(), "alice", "alice-pw")
 			ctx := context.Background()
 
 			const room = 1<<20 + 1000 // not a frame boundary
@@ -143,7 +143,7 @@ func TestDiskFaults(t *testing.T) {
 				t.Errorf("partial uploads left: %v", parts)
 			}
 			usageIsDisk(t, "at the end", c, home)
-			other := loginAs(t, e, "alice", "alice-pw") // the server serves new sessions too
+			other := loginWith(t, e.ClientConfig(), "alice", "alice-pw") // the server serves new sessions too
 			usageIsDisk(t, "in a new session", other, home)
 		})
 	}
@@ -165,8 +165,8 @@ func TestFaultAccountChangedDuringUpload(t *testing.T) {
 			home := e.Home("alice")
 			data := randomData(4<<20, 12)
 			src := writeFile(t, t.TempDir(), "big.bin", data, past)
-			c := loginAs(t, e, "alice", "alice-pw")
-			bob := loginAs(t, e, "bob", "bob-pw")
+			c := loginWith(t, e.ClientConfig(), "alice", "alice-pw")
+			bob := loginWith(t, e.ClientConfig(), "bob", "bob-pw")
 			var once sync.Once
 			change := func(done, total int64) {
 				if done < 1<<20 {
@@ -210,7 +210,7 @@ func TestFaultAccountChangedDuringUpload(t *testing.T) {
 			} else if _, err := e.DB.Update("alice", func(a *account.Account) error { a.Disabled = false; return nil }); err != nil {
 				t.Fatal(err)
 			}
-			again := loginAs(t, e, "alice", "alice-pw")
+			again := loginWith(t, e.ClientConfig(), "alice", "alice-pw")
 			res, err := again.Put(context.Background(), src, "", client.Options{})
 			if err != nil {
 				t.Fatalf("put after the account came back: %v", err)
@@ -244,7 +244,7 @@ func TestFaultCommitRefusedKeepsPartial(t *testing.T) {
 	a.frame(proto.TypeData, data)
 	a.expect(proto.CodeOK, "")
 
-	b := loginAs(t, e, "alice", "alice-pw")
+	b := loginWith(t, e.ClientConfig(), "alice", "alice-pw")
 	if _, err := b.Mkdir("x.bin", false); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestFaultCommitRefusedKeepsPartial(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c := loginAs(t, e, "alice", "alice-pw") // a new session: its login expires stale partial uploads
+	c := loginWith(t, e.ClientConfig(), "alice", "alice-pw") // a new session: its login expires stale partial uploads
 	src := writeFile(t, t.TempDir(), "x.bin", data, past)
 	res, err := c.Put(context.Background(), src, "", client.Options{})
 	if err != nil {
@@ -445,7 +445,7 @@ func TestDeletedAccountUploadLeavesNoUsage(t *testing.T) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	fresh := loginAs(t, e, "alice", "alice-pw")
+	fresh := loginWith(t, e.ClientConfig(), "alice", "alice-pw")
 	var last proto.Reply
 	for sent := 4; sent <= frames; sent++ {
 		if sent < frames {

@@ -32,7 +32,7 @@ func TestFileCountQuota(t *testing.T) {
 	e := servertest.Start(t, servertest.Options{Store: homefs.Options{DefaultMaxFiles: 100}})
 	e.AddUser("flood", "flood-pw", 0)
 	e.AddUser("other", "other-pw", 0)
-	c := loginAs(t, e, "flood", "flood-pw")
+	c := loginWith(t, e.ClientConfig(), "flood", "flood-pw")
 	made := 0
 	for i := range 300 {
 		if _, err := c.Mkdir(fmt.Sprintf("d%03d", i), false); err != nil {
@@ -71,7 +71,7 @@ func TestFileCountQuota(t *testing.T) {
 	if m, err := homefs.Measure(e.Home("flood")); err != nil || m.Files != 103 {
 		t.Errorf("the home holds %+v (%v); the server counts 103 entries", m, err)
 	}
-	o := loginAs(t, e, "other", "other-pw")
+	o := loginWith(t, e.ClientConfig(), "other", "other-pw")
 	if _, err := o.Mkdir("mine", false); err != nil {
 		t.Errorf("another account: %v", err)
 	}
@@ -93,7 +93,7 @@ func TestPartialUploadsLimitedListedRemoved(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, servertest.Options{Store: homefs.Options{MaxPartials: 3}})
 	e.AddUser("alice", "alice-pw", 0)
-	c := loginAs(t, e, "alice", "alice-pw")
+	c := loginWith(t, e.ClientConfig(), "alice", "alice-pw")
 	src := writeFile(t, t.TempDir(), "stored.txt", []byte("stored"), time.Now())
 	if _, err := c.Put(context.Background(), src, "b", client.Options{}); err != nil {
 		t.Fatal(err)
@@ -162,7 +162,7 @@ func TestFirstLoginWithoutRoom(t *testing.T) {
 	e := servertest.Start(t, servertest.Options{})
 	e.AddUser("newbie", "newbie-pw", 0)
 	must(t, os.WriteFile(filepath.Join(e.Home("newbie"), ".myftp"), []byte("in the way"), 0o600))
-	c := loginAs(t, e, "newbie", "newbie-pw")
+	c := loginWith(t, e.ClientConfig(), "newbie", "newbie-pw")
 	if _, err := c.Mkdir("docs", false); err != nil {
 		t.Errorf("mkdir: %v", err)
 	}
@@ -180,7 +180,7 @@ func TestFirstLoginWithoutRoom(t *testing.T) {
 		t.Errorf("the event log does not say the home could not be marked:\n%s", log)
 	}
 	// A second login measures the home again, and succeeds too.
-	c2 := loginAs(t, e, "newbie", "newbie-pw")
+	c2 := loginWith(t, e.ClientConfig(), "newbie", "newbie-pw")
 	if u, err := c2.Usage(); err != nil || u.Files != 1 {
 		t.Errorf("quota after the second login: %+v, %v; want 1 entry (docs)", u, err)
 	}

@@ -19,7 +19,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -33,6 +32,7 @@ import (
 	"github.com/myftp/myftp/lib/checksum"
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/db"
+	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
 )
 
@@ -102,6 +102,11 @@ func sameBytes(t testing.TB, what string, got, want []byte) {
 
 // partials returns the sizes of the partial upload data files of home, by name. It may run on a
 // client's goroutine, so it reports failures with Errorf.
+//
+// It reads homefs's reserved directory itself: homefs.FS.Partials would need Store.Open, which
+// is not a read-only look: it sets the home's quota, expires old partials and, from a Store
+// other than the server's (a myftps process), writes a new .myftp/id, which makes the server
+// measure the home again. It counts the data files only, not their descriptions (.json).
 func partials(t testing.TB, home string) map[string]int64 {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(home, ".myftp", "partial"))
@@ -128,33 +133,11 @@ func only(m map[string]int64) int64 {
 	return -1
 }
 
-// diskUsage adds up what a home holds on disk the way the quota counts it: the user's files and
-// the data of partial uploads, not the server's descriptions of them or its md5 records.
+// diskUsage is what a home holds on disk as homefs counts it (homefs.DiskUsage): the user's files
+// and the data of partial uploads, not the server's descriptions of them or its md5 records.
 func diskUsage(t testing.TB, home string) int64 {
 	t.Helper()
-	var n int64
-	err := filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(home, p)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() && rel == ".myftp/sums" {
-			return filepath.SkipDir
-		}
-		// Of the server's own directory, only the partial uploads count (not their .json
-		// descriptions, not the home's id token).
-		server := strings.HasPrefix(rel, ".myftp/")
-		if !d.Type().IsRegular() || server && (path.Dir(rel) != ".myftp/partial" || strings.HasSuffix(rel, ".json")) {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		n += fi.Size()
-		return nil
-	})
+	n, err := homefs.DiskUsage(home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,25 +181,30 @@ func wantReply(t testing.TB, what string, err error, code int, msgPart string) *
 	return re
 }
 
-// loginWith dials with cfg and logs in for t, which may be a subtest (Env.Login reports to the
-// Env's test). The session is closed when t ends.
+// The sessions of the Go client that tests open: loginWith on the test's goroutine, openSession
+// on any. Both close the session when t ends. (rawLogin is a raw protocol connection instead;
+// Env.Login reports to the Env's test, not to a subtest.)
+
+// loginWith dials with cfg and logs in as user for t, which may be a subtest; it fails the test
+// if it cannot.
 func loginWith(t testing.TB, cfg client.Config, user, password string) *client.Client {
 	t.Helper()
-	c, err := client.Dial(context.Background(), cfg)
+	c, err := openSession(t, cfg, user, password)
 	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login(user, password); err != nil {
 		t.Fatalf("login %s: %v", user, err)
 	}
 	return c
 }
 
-// loginAs logs in to the server of e for t.
-func loginAs(t testing.TB, e *servertest.Env, user, password string) *client.Client {
-	t.Helper()
-	return loginWith(t, e.ClientConfig(), user, password)
+// openSession dials with cfg and logs in as user; it may run on any goroutine. It returns the
+// error of the dial (and no client) or of the login.
+func openSession(t testing.TB, cfg client.Config, user, password string) (*client.Client, error) {
+	c, err := client.Dial(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", cfg.Addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, c.Login(user, password)
 }
 
 // rawConn is a raw protocol connection to a server, plain or TLS, that sends frames as given, valid
@@ -388,20 +376,44 @@ type resources struct{ goroutines, fds int }
 // starts for each log file and never stops (lumberjack v2.2.1 has no way to end it) is not counted:
 // it is one per log file for the life of the process, not one per connection.
 func countResources() resources {
-	buf := make([]byte, 8<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	r := resources{fds: -1}
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.HasPrefix(g, "goroutine ") && !(strings.Contains(g, "lumberjack") && strings.Contains(g, ".(*Logger).millRun(")) {
-			r.goroutines++
-		}
-	}
+	r := resources{goroutines: goroutines(), fds: -1}
 	if runtime.GOOS == "linux" {
 		if entries, err := os.ReadDir("/proc/self/fd"); err == nil {
 			r.fds = len(entries)
 		}
 	}
 	return r
+}
+
+// goroutines counts the goroutines of the goroutine profile that are not a lumberjack mill.
+func goroutines() int {
+	records := make([]runtime.StackRecord, runtime.NumGoroutine()+16)
+	n, ok := runtime.GoroutineProfile(records)
+	for !ok { // more goroutines meanwhile
+		records = make([]runtime.StackRecord, n+16)
+		n, ok = runtime.GoroutineProfile(records)
+	}
+	count := 0
+	for _, r := range records[:n] {
+		if !lumberjackMill(r.Stack()) {
+			count++
+		}
+	}
+	return count
+}
+
+// lumberjackMill reports whether a goroutine's stack runs lumberjack's (*Logger).millRun.
+func lumberjackMill(stack []uintptr) bool {
+	frames := runtime.CallersFrames(stack)
+	for {
+		f, more := frames.Next()
+		if strings.HasPrefix(f.Function, "gopkg.in/natefinch/lumberjack") && strings.HasSuffix(f.Function, ".(*Logger).millRun") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // noLeaks waits (at most 5 s) until the goroutines and file descriptors are back to base, give or
@@ -442,7 +454,7 @@ func buildMyftps(t *testing.T, dir string) string {
 }
 
 // myftpsRoot prepares a runtime root for myftps: a server of pool workers on a free loopback port,
-// cheap password hashing, and the given accounts (password: name + "-pw").
+// cheap password hashing, and the given accounts (password: myftpsPassword).
 func myftpsRoot(t *testing.T, pool int, users ...string) string {
 	t.Helper()
 	root := t.TempDir()
@@ -461,7 +473,7 @@ func myftpsRoot(t *testing.T, pool int, users ...string) string {
 		t.Fatal(err)
 	}
 	for _, u := range users {
-		hash, err := account.HashPassword(u+"-pw", servertest.Cheap())
+		hash, err := account.HashPassword(myftpsPassword(u), servertest.Cheap())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -545,9 +557,9 @@ func (s *myftps) killed(t *testing.T) {
 	}
 }
 
-// myftpsClients logs in sessions to a myftps process, with the accounts of myftpsRoot.
+// myftpsClients is how the tests' clients reach a myftps process. Its accounts, made by
+// myftpsRoot, have the password myftpsPassword(name).
 type myftpsClients struct {
-	t          *testing.T
 	knownHosts string
 	ioTimeout  time.Duration
 }
@@ -556,18 +568,5 @@ func (k myftpsClients) config(addr string) client.Config {
 	return client.Config{Addr: addr, KnownHosts: k.knownHosts, IOTimeout: k.ioTimeout}
 }
 
-// open dials and logs in; it may run on any goroutine. The session is closed when the test ends.
-func (k myftpsClients) open(addr, user string) (*client.Client, error) {
-	c, err := client.Dial(context.Background(), k.config(addr))
-	if err != nil {
-		return nil, err
-	}
-	k.t.Cleanup(func() { c.Close() })
-	return c, c.Login(user, user+"-pw")
-}
-
-// login is open for the test's goroutine: it fails the test on error.
-func (k myftpsClients) login(addr, user string) *client.Client {
-	k.t.Helper()
-	return loginWith(k.t, k.config(addr), user, user+"-pw")
-}
+// myftpsPassword is the password myftpsRoot gives the account user.
+func myftpsPassword(user string) string { return user + "-pw" }

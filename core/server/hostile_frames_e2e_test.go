@@ -216,7 +216,7 @@ func relTooLittleData(t *testing.T, e *servertest.Env, p *relProbe) {
 	c.expect(proto.CodePath, "/")
 
 	local := writeFile(t, t.TempDir(), name, data, past)
-	cl := loginAs(t, e, "short", "short-pw")
+	cl := loginWith(t, e.ClientConfig(), "short", "short-pw")
 	res, err := cl.Put(context.Background(), local, name, client.Options{})
 	if err != nil {
 		t.Fatalf("put after the short upload: %v", err)

@@ -95,7 +95,7 @@ func TestJail(t *testing.T) {
 	} {
 		must(t, os.Symlink(target, filepath.Join(al, name)))
 	}
-	c := loginAs(t, e, "al", "al-pw") // also records the server in known_hosts before the subtests
+	c := loginWith(t, e.ClientConfig(), "al", "al-pw") // also records the server in known_hosts before the subtests
 	// Everything but al's own home, as it is before the attempts. al's home is compared apart,
 	// without its top directory, whose time changes when mkdir -p creates a directory in it.
 	notAl := func(p string) bool { return p == al }
@@ -151,7 +151,7 @@ func TestJail(t *testing.T) {
 		for _, esc := range escapes {
 			t.Run(esc.name, func(t *testing.T) {
 				t.Parallel()
-				c := loginAs(t, e, "al", "al-pw")
+				c := loginWith(t, e.ClientConfig(), "al", "al-pw")
 				tmp := t.TempDir()
 				must(t, os.WriteFile(filepath.Join(tmp, "upload.txt"), []byte("planted by al"), 0o644))
 				for _, cmd := range jailCommands {

@@ -20,7 +20,7 @@ func TestRefusedNames(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, servertest.Options{})
 	e.AddUser(xUser, xPass, 0)
-	c := loginAs(t, e, xUser, xPass)
+	c := loginWith(t, e.ClientConfig(), xUser, xPass)
 	local := writeFile(t, t.TempDir(), "upload.txt", []byte("forged?"), past)
 	for _, tc := range []struct{ name, detail string }{
 		{"x\u2028Tue Nov 24 12:54:50 2026 1 6.6.6.6 1 /bob/secret b _ o r bob myftp 1 * c", "line separator"},

@@ -75,8 +75,8 @@ func TestPoolQueueAndBusy(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, servertest.Options{Admission: admission.Config{PoolSize: 2, QueueSize: 1, QueueTimeout: time.Minute}})
 	e.AddUser("bob", "bob-pw", 0)
-	c1 := loginAs(t, e, "bob", "bob-pw")
-	loginAs(t, e, "bob", "bob-pw")
+	c1 := loginWith(t, e.ClientConfig(), "bob", "bob-pw")
+	loginWith(t, e.ClientConfig(), "bob", "bob-pw")
 	if st := e.Server.Stats(); st.Running != 2 || st.Waiting != 0 || st.PoolSize != 2 || st.QueueSize != 1 {
 		t.Fatalf("two sessions: stats %+v", st)
 	}
@@ -132,7 +132,7 @@ func TestPerAddressLimit(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, servertest.Options{Admission: admission.Config{PoolSize: 1, QueueSize: 4, QueueTimeout: time.Minute, MaxPerAddress: 2}})
 	e.AddUser("bob", "bob-pw", 0)
-	c1 := loginAs(t, e, "bob", "bob-pw") // holds the only worker
+	c1 := loginWith(t, e.ClientConfig(), "bob", "bob-pw") // holds the only worker
 	notes := make(chan string, 10)
 	second := dialQueued(t, e, notes)
 	waitNote(t, notes, "waiting for a free server slot")

@@ -63,7 +63,7 @@ func TestTwoUsersEveryCommand(t *testing.T) {
 
 func everyCommand(t *testing.T, e *servertest.Env, user string, quota int64) {
 	ctx := context.Background()
-	c := loginAs(t, e, user, user+"-pw")
+	c := loginWith(t, e.ClientConfig(), user, user+"-pw")
 	if c.User() != user {
 		t.Fatalf("User() = %q", c.User())
 	}

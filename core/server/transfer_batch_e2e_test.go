@@ -179,7 +179,7 @@ func TestTransferLogs(t *testing.T) {
 	p := startProxy(t, e.Addr, proxyOptions{holdDown: 2 * MiB})
 	cfg := e.ClientConfig()
 	cfg.Addr = p.Addr()
-	interruptGet(t, e.loginAt(t, cfg), "d.bin", filepath.Join(t.TempDir(), "d.bin"), 1*MiB, p.drop)
+	interruptGet(t, loginWith(t, cfg, xUser, xPass), "d.bin", filepath.Join(t.TempDir(), "d.bin"), 1*MiB, p.drop)
 	down := e.waitXfer(t, "d.bin", "o", 1)[0]
 	s := rawLogin(t, e.Addr, xUser, xPass)
 	s.do(proto.Request{Op: proto.OpPut, Path: "c.bin", Size: 3})

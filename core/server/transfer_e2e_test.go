@@ -41,16 +41,11 @@ func newXenv(t *testing.T, opt servertest.Options, quota int64) *xenv {
 	return e
 }
 
-// login opens a session for t, which may be a subtest running in parallel with others.
+// login opens a session of the account for t, which may be a subtest running in parallel with
+// others.
 func (e *xenv) login(t testing.TB) *client.Client {
 	t.Helper()
-	return e.loginAt(t, e.ClientConfig())
-}
-
-// loginAt opens a session with cfg, which may lead through a proxy.
-func (e *xenv) loginAt(t testing.TB, cfg client.Config) *client.Client {
-	t.Helper()
-	return loginWith(t, cfg, xUser, xPass)
+	return loginWith(t, e.ClientConfig(), xUser, xPass)
 }
 
 // onServer returns where the file vpath of the account lives on the server's disk.
@@ -244,7 +239,7 @@ func TestUploadChecksumMismatch(t *testing.T) {
 		cfg := client.Config{Addr: p.Addr(), Insecure: true}
 		data := randomData(1*MiB, 51)
 		src := writeFile(t, e.local, "x.bin", data, past)
-		_, err := e.loginAt(t, cfg).Put(context.Background(), src, "", client.Options{})
+		_, err := loginWith(t, cfg, xUser, xPass).Put(context.Background(), src, "", client.Options{})
 		re := wantReply(t, "put corrupted on the wire", err, proto.CodeTransferFail, "")
 		flips := p.flips()
 		if len(flips) != 1 {
@@ -283,12 +278,12 @@ func TestDownloadChecksumMismatch(t *testing.T) {
 		e := newXenv(t, servertest.Options{Plain: true}, 0)
 		data := randomData(3*MiB, 60)
 		src := writeFile(t, e.local, "x.bin", data, past)
-		if _, err := e.loginAt(t, client.Config{Addr: e.Addr, Insecure: true}).Put(context.Background(), src, "", client.Options{}); err != nil {
+		if _, err := loginWith(t, client.Config{Addr: e.Addr, Insecure: true}, xUser, xPass).Put(context.Background(), src, "", client.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		p := startProxy(t, e.Addr, proxyOptions{flipDown: 3})
 		dst := filepath.Join(t.TempDir(), "x.bin")
-		_, err := e.loginAt(t, client.Config{Addr: p.Addr(), Insecure: true}).Get(context.Background(), "x.bin", dst, client.Options{})
+		_, err := loginWith(t, client.Config{Addr: p.Addr(), Insecure: true}, xUser, xPass).Get(context.Background(), "x.bin", dst, client.Options{})
 		flips := p.flips()
 		if len(flips) != 1 {
 			t.Fatalf("proxy flipped %v", flips)

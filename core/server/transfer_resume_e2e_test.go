@@ -52,7 +52,7 @@ func TestPutResume(t *testing.T) {
 				src := writeFile(t, e.local, "big.bin", data, past)
 				cfg, breakIt := how.setup(t, e)
 
-				c1 := e.loginAt(t, cfg)
+				c1 := loginWith(t, cfg, xUser, xPass)
 				_, err := c1.Put(context.Background(), src, "", client.Options{Progress: e.cutAt(t, cut, func() { breakIt(c1) })})
 				if err == nil {
 					t.Fatal("the interrupted put succeeded")
@@ -124,7 +124,7 @@ func TestGetResume(t *testing.T) {
 			}
 			cfg, breakIt := how.setup(t, e)
 			dst := filepath.Join(t.TempDir(), "copy.bin")
-			c1 := e.loginAt(t, cfg)
+			c1 := loginWith(t, cfg, xUser, xPass)
 			have := interruptGet(t, c1, "big.bin", dst, 2*MiB, func() { breakIt(c1) })
 
 			res, err := e.login(t).Get(context.Background(), "big.bin", dst, client.Options{})
@@ -268,7 +268,7 @@ func TestCancelledTransfers(t *testing.T) {
 	t.Run("put", func(t *testing.T) {
 		data := randomData(6*MiB, 130)
 		src := writeFile(t, e.local, "put.bin", data, past)
-		c := e.loginAt(t, cfg)
+		c := loginWith(t, cfg, xUser, xPass)
 		ctx, cancel := context.WithCancel(context.Background())
 		err := within(t, "Put", func() error {
 			_, err := c.Put(ctx, src, "", client.Options{Progress: func(done, _ int64) {
@@ -292,7 +292,7 @@ func TestCancelledTransfers(t *testing.T) {
 		for i := range 16 {
 			items = append(items, client.Item{Local: writeFile(t, e.local, fmt.Sprintf("m%02d", i), randomData(1*MiB, uint64(140+i)), past)})
 		}
-		c := e.loginAt(t, cfg)
+		c := loginWith(t, cfg, xUser, xPass)
 		ctx, cancel := context.WithCancel(context.Background())
 		err := within(t, "PutMany", func() error {
 			return c.PutMany(ctx, items, client.Options{}, func(i int, _ client.Result, _ error) {
@@ -310,7 +310,7 @@ func TestCancelledTransfers(t *testing.T) {
 		if _, err := e.login(t).Put(context.Background(), src, "", client.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		c := e.loginAt(t, cfg)
+		c := loginWith(t, cfg, xUser, xPass)
 		ctx, cancel := context.WithCancel(context.Background())
 		dst := filepath.Join(t.TempDir(), "get.bin")
 		err := within(t, "Get", func() error {
