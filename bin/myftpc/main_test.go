@@ -11,46 +11,25 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/myftp/myftp/core/admin"
+	"github.com/myftp/myftp/core/scripttest"
 	"github.com/myftp/myftp/core/serve"
-	"github.com/myftp/myftp/core/shell"
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/proto"
 )
 
 // TestMain makes the test binary double as myftpc, myftps and create_user for the scripts.
-func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"myftpc": func() {
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-			code := shell.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-			stop()
-			os.Exit(code)
-		},
-		"myftps": func() {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			code := serve.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-			stop()
-			os.Exit(code)
-		},
-		"create_user": func() {
-			os.Exit(admin.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-		},
-	})
-}
+func TestMain(m *testing.M) { scripttest.Main(m) }
 
 // TestScripts runs testdata/script/*.txtar. The runtime root and $HOME are the script's work
 // directory, so the default known_hosts is $WORK/.myftp/known_hosts; $WORK_RE is $WORK quoted for
@@ -69,11 +48,10 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("MYFTP_ROOT", env.WorkDir)
+			if err := scripttest.Setup(env); err != nil {
+				return err
+			}
 			env.Setenv("HOME", env.WorkDir)
-			env.Setenv("WORK_RE", regexp.QuoteMeta(env.WorkDir))
-			// Under -race, every program would otherwise wait a second as it exits.
-			env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 			stack := &serverStack{}
 			env.Values[stackKey{}] = stack
 			env.Values[cutKey{}] = &cutSlot{}
