@@ -136,6 +136,11 @@ type Home interface {
 	Chtimes(ctx context.Context, name string, mtime time.Time) error
 	// Open opens the file at name for reading.
 	Open(ctx context.Context, name string) (Reader, error)
+	// SyncName makes the entry name (a file just published or renamed) survive a crash, as far
+	// as the backend makes anything durable: the local disk flushes its directory (or the
+	// whole filesystem, which lets names flushed at once share one flush) when its Fsync option
+	// is set; an object store has nothing to do.
+	SyncName(ctx context.Context, name string) error
 
 	// Partial creates, or with opts.Resume opens again, the unfinished upload id of the file
 	// target (id is homefs's: one element, derived from target; target is the name Publish will
@@ -145,6 +150,8 @@ type Home interface {
 	Partial(ctx context.Context, id, target string, opts PartialOptions) (Partial, error)
 	// Partials calls fn with the unfinished uploads of the home, a page at a time.
 	Partials(ctx context.Context, fn func([]PartialInfo) error) error
+	// StatPartial describes the unfinished upload id; a missing one is ErrNotExist.
+	StatPartial(ctx context.Context, id string) (PartialInfo, error)
 	// RemovePartial deletes the unfinished upload id; a missing one is ErrNotExist.
 	RemovePartial(ctx context.Context, id string) error
 
@@ -207,11 +214,13 @@ type Partial interface {
 	// again).
 	Sync() error
 	// Publish makes the upload the file target, with the modification time mtime (unless
-	// zero) and the record record (see Home.Record; none if nil), replacing any file there, in
-	// one step; the partial upload is gone. When it returns, the file is durable. It fails with
-	// ErrNotExist if target's directory is missing and ErrIsDir if a directory has its name; a
-	// failed Publish leaves the upload closed (as by Close), kept for a resume.
-	Publish(ctx context.Context, mtime time.Time, record []byte) (Info, error)
+	// zero), replacing any file there, in one step; the partial upload is gone. record, if not
+	// nil, is called with the file as it is published and returns its record (see Home.Record;
+	// nil for none). Data written since the last Sync is made durable first (when the backend
+	// syncs); the new name is durable once Home.SyncName returns. It fails with ErrNotExist if
+	// target's directory is missing and ErrIsDir if a directory has its name; a failed Publish
+	// leaves the upload closed (as by Close), kept for a resume.
+	Publish(ctx context.Context, mtime time.Time, record func(Info) []byte) (Info, error)
 	// Close stops the upload, keeping what Sync stored (on the local disk, everything written)
 	// for a resume.
 	Close() error

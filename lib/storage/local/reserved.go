@@ -32,9 +32,6 @@ func (h *Home) Partial(ctx context.Context, id, target string, opts storage.Part
 	if err := h.root.MkdirAll(partialDir, dirPerm); err != nil {
 		return nil, mapErr(err, "partial", id)
 	}
-	if err := h.setTarget(id, target); err != nil {
-		return nil, err
-	}
 	flags := os.O_RDWR | os.O_CREATE
 	if !opts.Resume {
 		flags |= os.O_TRUNC
@@ -48,10 +45,24 @@ func (h *Home) Partial(ctx context.Context, id, target string, opts storage.Part
 		f.Close()
 		return nil, mapErr(err, "partial", id)
 	}
-	return &partial{h: h, f: f, id: id, target: target, size: fi.Size()}, nil
+	return &partial{h: h, f: f, id: id, target: target, size: fi.Size(), dirty: fi.Size() > 0}, nil
 }
 
-// setTarget records the target of the partial upload id, unless it is recorded already.
+// StatPartial describes the unfinished upload id.
+func (h *Home) StatPartial(ctx context.Context, id string) (storage.PartialInfo, error) {
+	if err := checkElem("stat partial", id); err != nil {
+		return storage.PartialInfo{}, err
+	}
+	page := h.partialInfos([]string{id})
+	if len(page) == 0 {
+		return storage.PartialInfo{}, &fs.PathError{Op: "stat partial", Path: id, Err: fs.ErrNotExist}
+	}
+	return page[0], nil
+}
+
+// setTarget records the target of the partial upload id, unless it is recorded already. It is
+// written only when the upload is kept (Close, Sync): one that is published never needs it, and
+// a small upload then creates no file but its own.
 func (h *Home) setTarget(id, target string) error {
 	p := targetDir + "/" + id
 	if old, err := h.root.ReadFile(p); err == nil && string(old) == target {
@@ -130,6 +141,20 @@ type partial struct {
 	id     string
 	target string
 	size   int64 // of the file: the largest end written, or the last Truncate
+	dirty  bool  // written since the last flush
+	kept   bool  // its target is recorded
+}
+
+// keep records the upload's target, once.
+func (p *partial) keep() error {
+	if p.kept {
+		return nil
+	}
+	if err := p.h.setTarget(p.id, p.target); err != nil {
+		return err
+	}
+	p.kept = true
+	return nil
 }
 
 func (p *partial) file() (*os.File, error) {
@@ -151,6 +176,7 @@ func (p *partial) WriteAt(b []byte, off int64) (int, error) {
 	}
 	n, err := f.WriteAt(b, off)
 	p.size = max(p.size, off+int64(n))
+	p.dirty = true
 	return n, ioErr(err, "write", p.id)
 }
 
@@ -171,27 +197,47 @@ func (p *partial) Truncate(n int64) error {
 	if err := f.Truncate(n); err != nil {
 		return mapErr(err, "truncate", p.id)
 	}
-	p.size = n
+	p.size, p.dirty = n, true
 	return nil
 }
 
-// Sync flushes the file to stable storage if the backend syncs (Options.Fsync).
+// Sync records the upload's target and flushes the file to stable storage if the backend syncs
+// (Options.Fsync).
 func (p *partial) Sync() error {
 	f, err := p.file()
-	if err != nil || !p.h.b.opts.Fsync {
+	if err != nil {
 		return err
 	}
-	return mapErr(p.h.b.durable.Sync(f), "sync", p.id)
+	if err := p.keep(); err != nil {
+		return err
+	}
+	return p.flush(f)
 }
 
-// Close keeps the file for a resume.
+// flush flushes the file if the backend syncs and it was written since the last flush.
+func (p *partial) flush(f *os.File) error {
+	if !p.h.b.opts.Fsync || !p.dirty {
+		return nil
+	}
+	if err := p.h.b.durable.Sync(f); err != nil {
+		return mapErr(err, "sync", p.id)
+	}
+	p.dirty = false
+	return nil
+}
+
+// Close keeps the file for a resume, with its target recorded.
 func (p *partial) Close() error {
 	f, err := p.file()
 	if err != nil {
 		return err
 	}
 	p.f = nil
-	return mapErr(f.Close(), "close", p.id)
+	kerr := p.keep()
+	if err := f.Close(); err != nil {
+		return mapErr(err, "close", p.id)
+	}
+	return kerr
 }
 
 // Discard deletes the file and its target record.
@@ -204,60 +250,77 @@ func (p *partial) Discard() error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return mapErr(err, "discard", p.id)
 	}
+	if !p.kept {
+		return nil
+	}
 	return p.h.removeTarget(p.id)
 }
 
-// Publish renames the file to its target, after flushing it and before flushing the target's
-// directory when the backend syncs. If it fails, the upload is closed, as by Close, and kept.
-func (p *partial) Publish(ctx context.Context, mtime time.Time, record []byte) (storage.Info, error) {
+// Publish gives the file its time and record, and renames it to its target, after flushing it
+// when the backend syncs and it was written since it was last flushed. If it fails, the upload is
+// closed, as by Close, and kept.
+func (p *partial) Publish(ctx context.Context, mtime time.Time, record func(storage.Info) []byte) (storage.Info, error) {
 	f, err := p.file()
 	if err != nil {
 		return storage.Info{}, err
 	}
 	p.f = nil
 	defer f.Close()
-	if err := p.finish(f, mtime); err != nil {
+	fail := func(err error) (storage.Info, error) {
+		p.keep()
 		return storage.Info{}, err
 	}
-	tagged := record != nil && p.h.setTag(f, record) == nil // the record goes with the file
-	if runtime.GOOS == "windows" {                          // an open file cannot be renamed there
-		f.Close()
-		f = nil
-	}
-	if err := p.rename(); err != nil {
-		return storage.Info{}, err
-	}
-	p.h.removeTarget(p.id) // best effort: a record without data is never listed
-	fi, err := p.h.root.Lstat(p.target)
-	if err != nil {
-		return storage.Info{}, mapErr(err, "publish", p.target)
-	}
-	if tagged || record == nil {
-		p.h.dropRecordFile(p.target) // the replaced file's, if it was kept in a file
-	} else if err := p.h.writeWhole(recordDir+"/"+p.target, p.target, record); err != nil {
-		p.h.dropRecordFile(p.target) // a stale record must not stay; a missing one is only recomputed
-	}
-	if p.h.b.opts.Fsync {
-		if err := p.h.syncName(f, p.target); err != nil {
-			return storage.Info{}, fmt.Errorf("publish %s: the file is in place but maybe not durable: %w", p.target, err)
-		}
-	}
-	return infoOf(path.Base(p.target), fi), nil
-}
-
-// finish makes the data durable (if the backend syncs) and sets the modification time.
-func (p *partial) finish(f *os.File, mtime time.Time) error {
-	if p.h.b.opts.Fsync {
-		if err := p.h.b.durable.Sync(f); err != nil {
-			return mapErr(err, "publish", p.target)
-		}
+	if err := p.flush(f); err != nil {
+		return fail(err)
 	}
 	if !mtime.IsZero() {
 		if err := p.h.root.Chtimes(partialDir+"/"+p.id, time.Time{}, mtime); err != nil {
-			return mapErr(err, "publish", p.target)
+			return fail(mapErr(err, "publish", p.target))
 		}
 	}
-	return nil
+	fi, err := f.Stat() // the file as it is published: a rename keeps all of it
+	if err != nil {
+		return fail(mapErr(err, "publish", p.target))
+	}
+	info := infoOf(path.Base(p.target), fi)
+	var rec []byte
+	if record != nil {
+		rec = record(info)
+	}
+	tagged := rec != nil && p.h.setTag(f, rec) == nil // the record goes with the file
+	if runtime.GOOS == "windows" { // an open file cannot be renamed there
+		f.Close()
+	}
+	if err := p.rename(); err != nil {
+		return fail(err)
+	}
+	if p.kept {
+		p.h.removeTarget(p.id) // best effort: a record without data is never listed
+	}
+	if tagged || rec == nil {
+		p.h.dropRecordFile(p.target) // the replaced file's, if it was kept in a file
+	} else if err := p.h.writeWhole(recordDir+"/"+p.target, p.target, rec); err != nil {
+		p.h.dropRecordFile(p.target) // a stale record must not stay; a missing one is only recomputed
+	}
+	return info, nil
+}
+
+// SyncName flushes the entry name when the backend syncs: where a flush covers the whole
+// filesystem, any descriptor on it carries it (names flushed at once share one flush);
+// otherwise name's directory is flushed, except on Windows, where directories cannot be.
+func (h *Home) SyncName(ctx context.Context, name string) error {
+	if err := check("sync", name); err != nil {
+		return err
+	}
+	if !h.b.opts.Fsync || runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := h.root.Open(path.Dir(name))
+	if err != nil {
+		return mapErr(err, "sync", path.Dir(name))
+	}
+	defer d.Close()
+	return mapErr(h.b.durable.Sync(d), "sync", path.Dir(name))
 }
 
 // rename moves the file onto its target, refusing a directory there.
@@ -272,24 +335,6 @@ func (p *partial) rename() error {
 		return mapErr(err, "publish", p.target)
 	}
 	return nil
-}
-
-// syncName makes the rename to name durable: where a flush covers the whole filesystem, the file f
-// (still open, unless on Windows) carries it; otherwise name's directory is flushed, except on
-// Windows, where directories cannot be.
-func (h *Home) syncName(f *os.File, name string) error {
-	if f != nil && h.b.durable.WholeFilesystem() {
-		return h.b.durable.Sync(f)
-	}
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := h.root.Open(path.Dir(name))
-	if err != nil {
-		return mapErr(err, "sync", path.Dir(name))
-	}
-	defer d.Close()
-	return mapErr(h.b.durable.Sync(d), "sync", path.Dir(name))
 }
 
 // checkKey refuses a record key that is not a clean relative name below the records' directory.

@@ -30,6 +30,9 @@ type Home struct {
 
 var _ storage.Home = (*Home)(nil)
 
+// SyncName does nothing: what the store acknowledged is durable.
+func (h *Home) SyncName(ctx context.Context, name string) error { return check("sync", name) }
+
 // Close does nothing: a home holds no resource of its own.
 func (h *Home) Close() error { return nil }
 

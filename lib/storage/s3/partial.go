@@ -283,15 +283,19 @@ func (p *partial) Sync() error { return p.wait() }
 // last part and the completion of the multipart upload, which makes the object appear whole.
 // The record follows, as its own object: until it is written, the file's old record (if any) is
 // found stale by its reader, or there is none.
-func (p *partial) Publish(ctx context.Context, mtime time.Time, record []byte) (storage.Info, error) {
+func (p *partial) Publish(ctx context.Context, mtime time.Time, record func(storage.Info) []byte) (storage.Info, error) {
 	fi, err := p.publish(ctx, mtime)
 	if err != nil {
 		return fi, err
 	}
-	if record == nil {
+	var rec []byte
+	if record != nil {
+		rec = record(fi)
+	}
+	if rec == nil {
 		err = p.h.dropRecord(ctx, p.target)
 	} else {
-		err = p.h.putRecord(ctx, p.target, record)
+		err = p.h.putRecord(ctx, p.target, rec)
 	}
 	return fi, err
 }
@@ -417,6 +421,18 @@ func (h *Home) partialInfo(ctx context.Context, id string, written time.Time) (s
 		}
 	}
 	return storage.PartialInfo{ID: id, Target: m.Target, Size: p.stored(), Mtime: mtime}, nil
+}
+
+// StatPartial describes the unfinished upload id from its manifest and its stored parts.
+func (h *Home) StatPartial(ctx context.Context, id string) (storage.PartialInfo, error) {
+	if err := checkID("stat partial", id); err != nil {
+		return storage.PartialInfo{}, err
+	}
+	oi, err := h.b.client.StatObject(ctx, h.b.bucket, h.partialKey(id), minio.StatObjectOptions{})
+	if err != nil {
+		return storage.PartialInfo{}, pathErr("stat partial", id, err)
+	}
+	return h.partialInfo(ctx, id, oi.LastModified)
 }
 
 // RemovePartial aborts the unfinished upload id and removes its manifest.

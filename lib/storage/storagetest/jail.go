@@ -53,6 +53,8 @@ func nameCalls(h storage.Home) map[string]func(name string) error {
 			return err
 		},
 		"RemovePartial": func(n string) error { return h.RemovePartial(ctx, n) },
+		"StatPartial":   func(n string) error { _, err := h.StatPartial(ctx, n); return err },
+		"SyncName":      func(n string) error { return h.SyncName(ctx, n) },
 		"Meta":          func(n string) error { _, err := h.Meta(ctx, n); return err },
 		"SetMeta":       func(n string) error { return h.SetMeta(ctx, n, []byte("x")) },
 		"RemoveMeta":    func(n string) error { return h.RemoveMeta(ctx, n) },

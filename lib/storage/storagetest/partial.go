@@ -195,6 +195,11 @@ func testPartialsList(t *testing.T, s *suite) {
 	if len(got) != 3 {
 		t.Errorf("Partials lists %d uploads, want 3", len(got))
 	}
+	if pi, err := h.StatPartial(ctx, "b"); err != nil || pi != got["b"] {
+		t.Errorf("StatPartial b = %+v, %v; Partials says %+v", pi, err, got["b"])
+	}
+	_, err := h.StatPartial(ctx, "nothing")
+	wantErr(t, "StatPartial of a missing upload", err, storage.ErrNotExist)
 	if err := h.RemovePartial(ctx, "a"); err != nil {
 		t.Errorf("RemovePartial: %v", err)
 	}

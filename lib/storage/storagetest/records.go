@@ -24,7 +24,11 @@ func publishWith(t testing.TB, h storage.Home, name string, data []byte, rec []b
 	t.Helper()
 	p := newPartial(t, h, randomID(), name, false)
 	write(t, p, data)
-	if _, err := p.Publish(context.Background(), time.Time{}, rec); err != nil {
+	var record func(storage.Info) []byte
+	if rec != nil {
+		record = func(storage.Info) []byte { return rec }
+	}
+	if _, err := p.Publish(context.Background(), time.Time{}, record); err != nil {
 		t.Fatalf("Publish %s: %v", name, err)
 	}
 }
@@ -40,6 +44,21 @@ func testRecords(t *testing.T, s *suite) {
 	publishWith(t, h, "d/a", []byte("aaa"), []byte("rec-a"))
 	if got := record(t, h, "d/a"); got != "rec-a" {
 		t.Fatalf("record after Publish: %q, want rec-a", got)
+	}
+	var seen storage.Info
+	p := newPartial(t, h, randomID(), "d/seen", false)
+	write(t, p, []byte("12345"))
+	mtime := time.Date(2022, 2, 2, 2, 2, 2, 0, time.UTC)
+	published, err := p.Publish(ctx, mtime, func(i storage.Info) []byte { seen = i; return []byte("x") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := h.Stat(ctx, "d/seen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen.Size != 5 || !seen.Mtime.Truncate(time.Second).Equal(mtime) || seen.Version != fi.Version || published.Version != fi.Version {
+		t.Errorf("the record was made for %+v (Publish returned %+v); the published file is %+v", seen, published, fi)
 	}
 	if err := h.SetRecord(ctx, "d/a", []byte("rec-a2")); err != nil {
 		t.Fatal(err)
