@@ -79,13 +79,13 @@ func TestRemovableHome(t *testing.T) {
 }
 
 // TestDiskUsageSkipsReserved checks that the server's .myftp directory at the top of a home counts
-// as the server's quotas do: its unfinished uploads count (their descriptions as entries), its id
-// file and records do not.
+// as the server's quotas do: its unfinished uploads count (two entries each: data and
+// description), its id and records do not.
 func TestDiskUsageSkipsReserved(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "home")
-	writeFile(t, filepath.Join(home, ".myftp", "id"), 32)
-	writeFile(t, filepath.Join(home, ".myftp", "sums", "k1.json"), 200)
-	writeFile(t, filepath.Join(home, ".myftp", "partial", "k2.json"), 300)
+	writeFile(t, filepath.Join(home, ".myftp", "meta", "id"), 32)
+	writeFile(t, filepath.Join(home, ".myftp", "records", "a"), 200)
+	writeFile(t, filepath.Join(home, ".myftp", "meta", "partial", "k2.json"), 300)
 	writeFile(t, filepath.Join(home, ".myftp", "partial", "k2"), 1000) // an unfinished upload
 	writeFile(t, filepath.Join(home, "a"), 20)
 	writeFile(t, filepath.Join(home, "sub", ".myftp", "b"), 4) // only the top one is reserved
@@ -94,7 +94,7 @@ func TestDiskUsageSkipsReserved(t *testing.T) {
 		t.Errorf("diskUsage = %+v, %v; want 1024 bytes in 6 entries: files, nested .myftp and unfinished uploads only", u, err)
 	}
 	empty := filepath.Join(t.TempDir(), "empty")
-	writeFile(t, filepath.Join(empty, ".myftp", "id"), 32)
+	writeFile(t, filepath.Join(empty, ".myftp", "meta", "id"), 32)
 	if u, err := homefs.Measure(empty); u != (homefs.Usage{}) || err != nil {
 		t.Errorf("diskUsage of a home holding only the server's id file = %+v, %v; want nothing", u, err)
 	}

@@ -335,7 +335,7 @@ func relStoredBytes(root string, users []string) (bytes int64, started, finished
 func relPartialTargets(t testing.TB, home string) map[string]int64 {
 	t.Helper()
 	dir := filepath.Join(home, ".myftp", "partial")
-	metas, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	metas, err := filepath.Glob(filepath.Join(home, ".myftp", "meta", "partial", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func relPartialTargets(t testing.TB, home string) map[string]int64 {
 		if err == nil {
 			err = json.Unmarshal(b, &meta)
 		}
-		fi, serr := os.Stat(strings.TrimSuffix(m, ".json"))
+		fi, serr := os.Stat(filepath.Join(dir, strings.TrimSuffix(filepath.Base(m), ".json")))
 		if errors.Is(serr, fs.ErrNotExist) {
 			continue
 		}

@@ -396,7 +396,7 @@ func TestFileModes(t *testing.T) {
 	check(root, true)
 	check(filepath.Join(clientHome, ".myftp"), false)
 	for _, must := range []string{"conf/server.key", "conf/server.crt", "db/accounts/bob.json", "db/id_user_rs.json",
-		"file_upload/bob/docs/deep/a.txt", "file_upload/bob/.myftp/partial", "file_upload/bob/.myftp/sums", "log/myftps.log", "log/xferlog", "known_hosts"} {
+		"file_upload/bob/docs/deep/a.txt", "file_upload/bob/.myftp/partial", "file_upload/bob/.myftp/meta", "log/myftps.log", "log/xferlog", "known_hosts"} {
 		if !slices.Contains(seen, filepath.FromSlash(must)) {
 			t.Errorf("%s was not created; the check saw %q", must, seen)
 		}

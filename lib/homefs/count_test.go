@@ -54,12 +54,12 @@ func TestFileCountMeasured(t *testing.T) {
 	base := t.TempDir()
 	home := filepath.Join(base, "u")
 	meta, _ := json.Marshal(partialMeta{Path: "big.iso", Size: 100, Mtime: srcMtime})
-	for _, name := range []string{"a.txt", "dir/sub/b.bin", "docs/.myftp/x", sumPath("a.txt"), sumPath("gone.txt"), ".myftp/id"} {
+	for _, name := range []string{"a.txt", "dir/sub/b.bin", "docs/.myftp/x", recordPath("a.txt"), recordPath("gone.txt"), ".myftp/id"} {
 		writeFile(t, filepath.Join(home, filepath.FromSlash(name)), []byte("xyz"))
 	}
 	writeFile(t, filepath.Join(home, filepath.FromSlash(partialPath("big.iso"))), []byte("0123456789"))
-	writeFile(t, filepath.Join(home, filepath.FromSlash(partialPath("big.iso")+".json")), meta)
-	writeFile(t, filepath.Join(home, filepath.FromSlash(partialPath("lost.bin")+".json")), meta) // its data is gone
+	writeFile(t, filepath.Join(home, filepath.FromSlash(descPath("big.iso"))), meta)
+	writeFile(t, filepath.Join(home, filepath.FromSlash(descPath("lost.bin"))), meta) // its data is gone
 	for _, d := range []string{"empty", "dir/empty"} {
 		if err := os.MkdirAll(filepath.Join(home, d), 0o700); err != nil {
 			t.Fatal(err)
@@ -69,9 +69,9 @@ func TestFileCountMeasured(t *testing.T) {
 		t.Fatal(err)
 	}
 	// a.txt dir dir/sub dir/sub/b.bin docs docs/.myftp docs/.myftp/x empty dir/empty link: 10,
-	// and the three entries of .myftp/partial; not the id, the md5 records or the directories of
-	// .myftp.
-	const want = 13
+	// and two for the unfinished upload; not the id, the records, a description whose upload is
+	// gone or the directories of .myftp.
+	const want = 12
 	_, f := openHome(t, base, "u", 1000, Options{})
 	if files, limit := f.FileCount(); files != want || limit != 100_000 {
 		t.Errorf("FileCount() = %d, %d; want %d, the default 100000", files, limit, want)
@@ -166,7 +166,7 @@ func TestFileCountExpiry(t *testing.T) {
 	keepPartial(t, f, "new", []byte("12"), 10)
 	checkFiles(t, f, base, "u", 4)
 	old := now.Add(-8 * 24 * time.Hour)
-	for _, p := range []string{partialPath("old"), partialPath("old") + ".json"} {
+	for _, p := range []string{partialPath("old"), descPath("old")} {
 		if err := os.Chtimes(filepath.Join(base, "u", filepath.FromSlash(p)), old, old); err != nil {
 			t.Fatal(err)
 		}
@@ -435,7 +435,7 @@ func TestOpenUnmarkedHomeDuringUpload(t *testing.T) {
 	t.Parallel()
 	base := t.TempDir()
 	home := filepath.Join(base, "u")
-	if err := os.MkdirAll(filepath.Join(home, filepath.FromSlash(tokenPath)), 0o700); err != nil { // writing it fails
+	if err := os.MkdirAll(filepath.Join(home, reserved, "meta", tokenKey), 0o700); err != nil { // writing it fails
 		t.Fatal(err)
 	}
 	s, f := openHome(t, base, "u", 100, Options{})

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/myftp/myftp/lib/storage"
 )
 
 // dirHome is a home with a few files and directories, made through the API.
@@ -374,8 +376,8 @@ func TestListLarge(t *testing.T) {
 		}
 	}
 	// The batch size is smaller than the directory, so this checks more than one batch.
-	if listBatch >= n {
-		t.Fatalf("listBatch %d: the test needs more entries", listBatch)
+	if storage.ListPage >= n {
+		t.Fatalf("storage.ListPage %d: the test needs more entries", storage.ListPage)
 	}
 }
 

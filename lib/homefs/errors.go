@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"syscall"
+
+	"github.com/myftp/myftp/lib/storage"
 )
 
 // Kinds of failure. Every error from this package wraps one of them (test with errors.Is) and says
@@ -75,32 +76,26 @@ func wrapOS(err error, vpath string) error {
 
 func kindOf(err error) error {
 	switch {
+	case errors.Is(err, storage.ErrNotEmpty) || errors.Is(err, syscall.ENOTEMPTY):
+		return ErrNotEmpty
 	case errors.Is(err, fs.ErrNotExist):
 		return ErrNotFound
 	case errors.Is(err, fs.ErrExist):
 		return ErrExists
-	case errors.Is(err, syscall.ENOTDIR):
+	case errors.Is(err, storage.ErrNotDir) || errors.Is(err, syscall.ENOTDIR):
 		return ErrNotDir
-	case errors.Is(err, syscall.EISDIR):
+	case errors.Is(err, storage.ErrIsDir) || errors.Is(err, syscall.EISDIR):
 		return ErrIsDir
-	case errors.Is(err, syscall.ENOTEMPTY):
-		return ErrNotEmpty
 	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		return ErrNoSpace
-	case escapes(err):
+	case errors.Is(err, storage.ErrOutside):
 		return ErrOutside
 	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ELOOP):
 		return ErrPermission
-	case errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENAMETOOLONG):
+	case errors.Is(err, storage.ErrInvalid) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENAMETOOLONG):
 		return ErrInvalidPath
 	}
 	return ErrIO
-}
-
-// escapes reports whether err is os.Root refusing a path that leaves the root (through ".." or a
-// symbolic link). The os package does not export that error, so its text is matched.
-func escapes(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "path escapes from parent")
 }
 
 // quotaError explains a refused upload in human units.

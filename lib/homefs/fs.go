@@ -1,16 +1,14 @@
 package homefs
 
 import (
+	"context"
 	"errors"
-	"io"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/myftp/myftp/lib/storage/local"
+	"github.com/myftp/myftp/lib/storage"
 )
 
 // FS is one session's view of a home: the home appears as "/", and the session has its own current
@@ -18,24 +16,17 @@ import (
 // requests in parallel), except Chdir, which must not run beside anything else; several FS values
 // on the same home (sessions of one account) share its quota accounting.
 type FS struct {
-	store    *Store
-	h        *home
-	root     *os.Root
-	metaMu   sync.Mutex // guards partials and sums
-	partials *os.Root   // .myftp/partial, opened on first use
-	sums     *os.Root   // .myftp/sums, opened on first use
-	cwd      string     // virtual, always clean and absolute
+	store *Store
+	h     *home
+	home  storage.Home
+	cwd   string // virtual, always clean and absolute
 }
 
 // Close releases the home. An upload still open on it should be aborted first.
-func (f *FS) Close() error {
-	for _, r := range []*os.Root{f.partials, f.sums} {
-		if r != nil {
-			r.Close()
-		}
-	}
-	return f.root.Close()
-}
+func (f *FS) Close() error { return f.home.Close() }
+
+// ctx is the context of the backend's operations.
+func (f *FS) ctx() context.Context { return context.Background() }
 
 // Pwd returns the current directory as the user sees it: "/" or "/docs/2024".
 func (f *FS) Pwd() string { return f.cwd }
@@ -62,19 +53,21 @@ func (i entryInfo) ModTime() time.Time { return i.e.Mtime }
 func (i entryInfo) IsDir() bool        { return i.e.Type == 'd' }
 func (i entryInfo) Sys() any           { return nil }
 
-func entryOf(name string, fi fs.FileInfo) Entry {
-	e := Entry{Name: name, Size: fi.Size(), Mtime: fi.ModTime(), Mode: modeString(fi.Mode()), FileMode: fi.Mode()}
-	switch {
-	case fi.Mode().IsRegular():
-		e.Type = 'f'
-	case fi.IsDir():
-		e.Type = 'd'
-	case fi.Mode()&fs.ModeSymlink != 0:
-		e.Type = 'l'
-	default:
-		e.Type = 'o'
+func entryOf(name string, i storage.Info) Entry {
+	return Entry{Name: name, Size: i.Size, Mtime: i.Mtime, Mode: modeString(i.Mode), FileMode: i.Mode, Type: typeOf(i.Kind)}
+}
+
+// typeOf is the Entry.Type of a kind of entry.
+func typeOf(k storage.Kind) byte {
+	switch k {
+	case storage.File:
+		return 'f'
+	case storage.Dir:
+		return 'd'
+	case storage.Symlink:
+		return 'l'
 	}
-	return e
+	return 'o'
 }
 
 // modeString renders a mode as ls -l does: a type letter and nine permission letters.
@@ -114,7 +107,7 @@ func (f *FS) Chdir(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	fi, err := f.root.Stat(rel)
+	fi, err := f.home.Stat(f.ctx(), rel)
 	if err != nil {
 		return "", wrapOS(err, vpath)
 	}
@@ -131,21 +124,17 @@ func (f *FS) Stat(p string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	fi, err := f.root.Stat(rel)
+	fi, err := f.home.Stat(f.ctx(), rel)
 	if err != nil {
 		return Entry{}, wrapOS(err, vpath)
 	}
 	return entryOf(path.Base(vpath), fi), nil
 }
 
-// listBatch is how many directory entries are read at a time: a listing uses memory for one batch,
-// whatever the size of the directory.
-const listBatch = 256
-
 // List calls fn for each entry of the directory at p (the current directory if p is ""), in
-// directory order, reading it in batches. For a file, fn is called once with the file itself.
-// Symbolic links are listed as links, not followed. With long unset, only Name and Type are
-// filled.
+// the backend's order, a page at a time: a listing uses memory for one page, whatever the size of
+// the directory. For a file, fn is called once with the file itself. Symbolic links are listed as
+// links, not followed. With long unset, only Name and Type are filled.
 func (f *FS) List(p string, long bool, fn func(Entry) error) error {
 	if p == "" {
 		p = "."
@@ -154,57 +143,33 @@ func (f *FS) List(p string, long bool, fn func(Entry) error) error {
 	if err != nil {
 		return err
 	}
-	fi, err := f.root.Stat(rel)
+	fi, err := f.home.Stat(f.ctx(), rel)
 	if err != nil {
 		return wrapOS(err, vpath)
+	}
+	short := func(e Entry) Entry {
+		if long {
+			return e
+		}
+		return Entry{Name: e.Name, Type: e.Type}
 	}
 	if !fi.IsDir() {
-		e := entryOf(path.Base(vpath), fi)
-		if !long {
-			e = Entry{Name: e.Name, Type: e.Type}
-		}
-		return fn(e)
+		return fn(short(entryOf(path.Base(vpath), fi)))
 	}
-	dir, err := f.root.Open(rel)
-	if err != nil {
-		return wrapOS(err, vpath)
-	}
-	defer dir.Close()
-	for {
-		batch, err := dir.ReadDir(listBatch)
-		for _, d := range batch {
-			if rel == "." && d.Name() == reserved {
-				continue
-			}
-			if err := fn(f.dirEntry(d, long)); err != nil {
+	var fnErr error
+	err = f.home.List(f.ctx(), rel, func(page []storage.Info) error {
+		for _, i := range page {
+			if err := fn(short(entryOf(i.Name, i))); err != nil {
+				fnErr = err
 				return err
 			}
 		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return wrapOS(err, vpath)
-		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
 	}
-}
-
-func (f *FS) dirEntry(d fs.DirEntry, long bool) Entry {
-	if long {
-		if fi, err := d.Info(); err == nil {
-			return entryOf(d.Name(), fi)
-		}
-	}
-	e := Entry{Name: d.Name(), Type: 'o'}
-	switch t := d.Type(); {
-	case t.IsRegular():
-		e.Type = 'f'
-	case t.IsDir():
-		e.Type = 'd'
-	case t&fs.ModeSymlink != 0:
-		e.Type = 'l'
-	}
-	return e
+	return wrapOS(err, vpath)
 }
 
 // Mkdir creates the directory p and returns its virtual path. With parents, missing parents are
@@ -232,12 +197,40 @@ func (f *FS) Mkdir(p string, parents bool) (string, error) {
 		return "", err
 	}
 	if parents {
-		err = f.root.MkdirAll(rel, 0o700)
+		err = f.mkdirAll(rel)
 	} else {
-		err = f.root.Mkdir(rel, 0o700)
+		err = f.home.Mkdir(f.ctx(), rel)
 	}
 	f.h.files += missing - f.missingDirs(rel) // what was made, even if not all of it
 	return vpath, wrapOS(err, vpath)
+}
+
+// mkdirAll makes the directory rel and its missing parents, from the top.
+func (f *FS) mkdirAll(rel string) error {
+	var missing []string
+	for p := rel; p != "."; p = path.Dir(p) {
+		fi, err := f.home.Stat(f.ctx(), p)
+		if err == nil {
+			switch {
+			case fi.IsDir():
+			case p == rel:
+				return &fs.PathError{Op: "mkdir", Path: p, Err: fs.ErrExist}
+			default:
+				return &fs.PathError{Op: "mkdir", Path: p, Err: storage.ErrNotDir}
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, p)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := f.home.Mkdir(f.ctx(), missing[i]); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // missingDirs returns how many directories MkdirAll would make for rel: rel and its parents up to
@@ -245,7 +238,7 @@ func (f *FS) Mkdir(p string, parents bool) (string, error) {
 func (f *FS) missingDirs(rel string) int64 {
 	var n int64
 	for p := rel; p != "."; p = path.Dir(p) {
-		if _, err := f.root.Lstat(p); err == nil {
+		if _, err := f.home.Lstat(f.ctx(), p); err == nil {
 			break
 		}
 		n++
@@ -264,17 +257,14 @@ func (f *FS) Rmdir(p string) error {
 	}
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
-	fi, err := f.root.Lstat(rel)
+	fi, err := f.home.Lstat(f.ctx(), rel)
 	if err != nil {
 		return wrapOS(err, vpath)
 	}
 	if !fi.IsDir() {
 		return newErr(ErrNotDir, vpath, "")
 	}
-	if err := f.root.Remove(rel); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return &Error{Kind: ErrNotEmpty, Path: vpath, Err: err}
-		}
+	if err := f.home.Remove(f.ctx(), rel); err != nil {
 		return wrapOS(err, vpath)
 	}
 	f.h.files--
@@ -292,7 +282,7 @@ func (f *FS) Remove(p string) error {
 	// another size, and the count must drop by the size of the file actually removed.
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
-	fi, err := f.root.Lstat(rel)
+	fi, err := f.home.Lstat(f.ctx(), rel)
 	if errors.Is(err, fs.ErrNotExist) && f.removeUnfinished(rel) {
 		return nil
 	}
@@ -302,30 +292,25 @@ func (f *FS) Remove(p string) error {
 	if fi.IsDir() {
 		return newErr(ErrIsDir, vpath, "use rmdir")
 	}
-	if err := f.root.Remove(rel); err != nil {
+	if err := f.home.Remove(f.ctx(), rel); err != nil {
 		return wrapOS(err, vpath)
 	}
-	if fi.Mode().IsRegular() {
-		f.h.used -= fi.Size()
+	if fi.Kind == storage.File {
+		f.h.used -= fi.Size
 	}
 	f.h.files--
 	f.h.revokeCredit(rel)
-	if sums, err := f.metaRoot(sumsDir); err == nil {
-		sums.Remove(key(rel) + ".json")
-		sums.Remove(key(rel) + ".states")
-	}
 	return nil
 }
 
 // removeUnfinished deletes the unfinished upload of rel, a name that has nothing else, unless it
 // is in progress, and reports whether there was one. h.mu is held.
 func (f *FS) removeUnfinished(rel string) bool {
-	p := partialPath(rel)
 	if f.h.uploading[rel] != nil {
 		return false
 	}
-	fi, err := f.root.Lstat(p)
-	return err == nil && f.h.dropPartial(f.root, p, fi)
+	p, err := f.home.StatPartial(f.ctx(), key(rel))
+	return err == nil && f.h.dropPartial(f, p)
 }
 
 // Rename moves from to to, both inside the home. An existing file at to is replaced (its space is
@@ -344,22 +329,22 @@ func (f *FS) Rename(from, to string) error {
 	}
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
-	src, err := f.root.Lstat(relFrom)
+	src, err := f.home.Lstat(f.ctx(), relFrom)
 	if err != nil {
 		return wrapOS(err, vFrom)
 	}
 	var freed, replaced int64
-	if dst, err := f.root.Lstat(relTo); err == nil {
+	if dst, err := f.home.Lstat(f.ctx(), relTo); err == nil {
 		if dst.IsDir() {
 			return newErr(ErrExists, vTo, "a directory is in the way")
 		}
 		if src.IsDir() {
 			return newErr(ErrNotDir, vTo, "cannot replace a file with a directory")
 		}
-		if !os.SameFile(src, dst) { // renaming a file onto itself frees nothing
+		if relFrom != relTo && (src.Version == "" || src.Version != dst.Version) { // a file onto itself (or a link to it) frees nothing
 			replaced = 1
-			if dst.Mode().IsRegular() {
-				freed = dst.Size()
+			if dst.Kind == storage.File {
+				freed = dst.Size
 			}
 		}
 	}
@@ -368,12 +353,14 @@ func (f *FS) Rename(from, to string) error {
 			return err
 		}
 	}
-	if err := f.root.Rename(relFrom, relTo); err != nil {
-		if errors.Is(err, fs.ErrNotExist) { // the source is there (Lstat above): the target's directory is not
+	if err := f.home.Rename(f.ctx(), relFrom, relTo); err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist): // the source is there (Lstat above): the target's directory is not
 			return wrapOS(err, path.Dir(vTo))
-		}
-		if escapes(err) { // the source resolved inside the home (Lstat above): the target does not
+		case errors.Is(err, storage.ErrOutside): // the source resolved inside the home (Lstat above): the target does not
 			return wrapOS(err, vTo)
+		case errors.Is(err, storage.ErrTooMany):
+			return &Error{Kind: ErrPermission, Path: vFrom, Detail: "the directory holds too many files to be renamed on this server's storage", Err: err}
 		}
 		return wrapOS(err, vFrom)
 	}
@@ -381,44 +368,14 @@ func (f *FS) Rename(from, to string) error {
 	f.h.files -= replaced
 	f.h.revokeCredit(relFrom)
 	f.h.revokeCredit(relTo)
-	switch {
-	case src.IsDir():
-		// Uploads replacing files in the directory lose those files too, and the md5 records
-		// follow the files: left under the old paths, a record could later be taken for another
-		// file of the same size, time and (reused) inode number.
+	if src.IsDir() { // uploads replacing files in the directory lose those files too
 		for rel := range f.h.uploading {
 			if strings.HasPrefix(rel, relFrom+"/") {
 				f.h.revokeCredit(rel)
 			}
 		}
-		f.moveSums(relFrom, relTo)
-	case src.Mode().IsRegular() && relFrom != relTo:
-		f.moveSum(relFrom, relTo)
 	}
 	return nil
-}
-
-// moveSum moves the md5 record and the md5 states of the file at from to the path to. h.mu is
-// held.
-func (f *FS) moveSum(from, to string) {
-	if sums, err := f.metaRoot(sumsDir); err == nil {
-		for _, ext := range []string{".json", ".states"} {
-			sums.Remove(key(to) + ext)
-			sums.Rename(key(from)+ext, key(to)+ext)
-		}
-	}
-}
-
-// moveSums moves the md5 records of every file under the directory just renamed from dirFrom to
-// dirTo. It walks the directory, under h.mu.
-func (f *FS) moveSums(dirFrom, dirTo string) {
-	local.WalkTree(f.root, dirTo, func(e local.WalkEntry, err error) error {
-		if err == nil && e.Type().IsRegular() {
-			p := e.Path()
-			f.moveSum(dirFrom+"/"+p, dirTo+"/"+p)
-		}
-		return nil
-	})
 }
 
 // fitsAt refuses to move the directory rel (vFrom to the user) to vTo if a path in it would then
@@ -428,14 +385,15 @@ func (f *FS) fitsAt(rel, vFrom, vTo string) error {
 	room := MaxPathLen - len(vTo) - 1 // for the path inside, after a separator
 	levels := MaxDepth - strings.Count(vTo, "/")
 	var tooBig error
-	err := local.WalkTree(f.root, rel, func(e local.WalkEntry, err error) error {
+	prefix := len(rel) + 1
+	err := f.home.Walk(f.ctx(), rel, func(e storage.WalkEntry, err error) error {
 		switch {
 		case err != nil:
 			return err // what cannot be read cannot be measured
-		case e.PathLen() > room:
-			tooBig = newErr(ErrInvalidPath, vTo, "a path in the directory would be longer than 4096 bytes")
 		case e.Depth() > levels:
 			tooBig = newErr(ErrInvalidPath, vTo, "a path in the directory would be more than 256 levels deep")
+		case len(e.Path())-prefix > room: // built only this deep: at most 256 levels
+			tooBig = newErr(ErrInvalidPath, vTo, "a path in the directory would be longer than 4096 bytes")
 		default:
 			return nil
 		}
@@ -448,7 +406,7 @@ func (f *FS) fitsAt(rel, vFrom, vTo string) error {
 }
 
 // Chtimes sets the modification time of the file or directory p (FTP's MFMT, SFTP's setstat).
-// The file keeps its content, and its recorded checksums are taken up again on the next download.
+// The file keeps its content, and its recorded checksums stay true of it.
 func (f *FS) Chtimes(p string, mtime time.Time) error {
 	rel, vpath, err := resolve(f.cwd, p, false)
 	if err != nil {
@@ -459,28 +417,23 @@ func (f *FS) Chtimes(p string, mtime time.Time) error {
 	}
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
+	before, err := f.home.Stat(f.ctx(), rel)
+	if err != nil {
+		return wrapOS(err, vpath)
+	}
 	// The content does not change: a file's checksum record stays true under its new time (FTP
 	// clients date an upload with MFMT once it is stored).
-	file, err := f.root.Open(rel)
-	if err != nil {
-		return wrapOS(err, vpath)
-	}
-	defer file.Close()
-	before, err := file.Stat()
-	if err != nil {
-		return wrapOS(err, vpath)
-	}
 	var rec sumRecord
 	kept := false
-	if before.Mode().IsRegular() {
-		rec, kept = f.loadRecord(file, rel, before)
+	if before.Kind == storage.File {
+		rec, kept = f.loadRecord(rel, before)
 	}
-	if err := f.root.Chtimes(rel, time.Time{}, mtime); err != nil {
+	if err := f.home.Chtimes(f.ctx(), rel, mtime); err != nil {
 		return wrapOS(err, vpath)
 	}
-	if after, err := file.Stat(); err == nil && kept {
-		rec.Mtime = after.ModTime()
-		f.saveRecord(file, rel, rec)
+	if after, err := f.home.Stat(f.ctx(), rel); err == nil && kept && after.Size == before.Size {
+		rec.Mtime, rec.Version = after.Mtime, after.Version
+		f.saveRecord(rel, rec)
 	}
 	return nil
 }

@@ -144,5 +144,14 @@ func readFile(t testing.TB, name string) []byte {
 	return b
 }
 
-// sumPath is the md5 record of rel, relative to the home.
-func sumPath(rel string) string { return path.Join(reserved, sumsDir, key(rel)+".json") }
+// The local backend's layout of the server's records in a home, relative to the home.
+const partialDir = "partial"
+
+// partialPath is the data of the unfinished upload of rel.
+func partialPath(rel string) string { return path.Join(reserved, partialDir, key(rel)) }
+
+// descPath is the description of the unfinished upload of rel.
+func descPath(rel string) string { return path.Join(reserved, "meta", metaKey(key(rel))) }
+
+// recordPath is the checksum record of rel where the filesystem keeps no extended attributes.
+func recordPath(rel string) string { return path.Join(reserved, "records", rel) }

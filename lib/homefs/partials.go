@@ -3,13 +3,10 @@ package homefs
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
-	"path"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/myftp/myftp/lib/storage"
 )
 
 // fitFiles refuses, for vpath, n more entries in a home whose file count quota has no room for
@@ -23,12 +20,15 @@ func (f *FS) fitFiles(vpath string, n int64) error {
 		"an unfinished upload counting two", f.h.files, limit))
 }
 
-// fitPartial checks that the home has room for the unfinished upload k of vpath, two entries of
-// .myftp/partial (its data and its description), of which pr may hold some already, and returns
-// how many more it needs. It refuses with ErrQuota a new one that the file count quota or the
-// limit of unfinished uploads has no room for. h.mu is held.
-func (f *FS) fitPartial(pr *os.Root, k, vpath string) (int64, error) {
-	need := 2 - pairEntries(pr, k)
+// fitPartial checks that the home has room for the unfinished upload of vpath, two entries (its
+// data and its description), unless held (it exists already), and returns how many more it needs.
+// It refuses with ErrQuota a new one that the file count quota or the limit of unfinished uploads
+// has no room for. h.mu is held.
+func (f *FS) fitPartial(held bool, vpath string) (int64, error) {
+	need := int64(2)
+	if held {
+		need = 0
+	}
 	if err := f.fitFiles(vpath, need); err != nil {
 		return 0, err
 	}
@@ -46,31 +46,11 @@ func (h *home) holdPartial(sl *slot, need int64) {
 	sl.entries = 2
 }
 
-// settlePartial counts what pr holds now of the two entries of the unfinished upload k of the
-// slot sl, in place of what the slot held. It may be called again after more of them went. h.mu
-// is held.
-func (h *home) settlePartial(pr *os.Root, k string, sl *slot) {
-	n := pairEntries(pr, k)
-	h.countPartial(n - sl.entries)
-	sl.entries = n
-}
-
-// settlePartialTo counts n entries of the slot sl's unfinished upload, known to be what is left of
-// them, in place of what the slot held. h.mu is held.
+// settlePartialTo counts n entries of the slot sl's unfinished upload (2 if it is kept, 0 if it
+// is gone), in place of what the slot held. h.mu is held.
 func (h *home) settlePartialTo(sl *slot, n int64) {
 	h.countPartial(n - sl.entries)
 	sl.entries = n
-}
-
-// pairEntries returns how many of the data file k and its description pr holds.
-func pairEntries(pr *os.Root, k string) int64 {
-	var n int64
-	for _, name := range [...]string{k, k + ".json"} {
-		if _, err := pr.Lstat(name); err == nil {
-			n++
-		}
-	}
-	return n
 }
 
 // PartialInfo describes an unfinished upload.
@@ -82,47 +62,38 @@ type PartialInfo struct {
 }
 
 // Partials calls fn for each unfinished upload the home keeps, uploads in progress included, in
-// directory order, reading the directory in batches. They are what counts toward
-// Options.MaxPartials; a partial upload whose description a crash lost is not listed, and expires.
+// the backend's order, a page at a time. They are what counts toward Options.MaxPartials; a
+// partial upload whose description a crash lost is not listed, and expires.
 func (f *FS) Partials(fn func(PartialInfo) error) error {
-	dir, err := f.root.Open(path.Join(reserved, partialDir))
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return nil
-	}
-	if err != nil {
-		return &Error{Kind: kindOf(err), Detail: "reading the unfinished uploads", Err: err}
-	}
-	defer dir.Close()
-	for {
-		names, err := dir.Readdirnames(listBatch)
-		for _, n := range names {
-			if p, ok := f.partialInfo(n); ok {
+	var fnErr error
+	err := f.home.Partials(f.ctx(), func(page []storage.PartialInfo) error {
+		for _, pi := range page {
+			if p, ok := f.partialInfo(pi); ok {
 				if err := fn(p); err != nil {
+					fnErr = err
 					return err
 				}
 			}
 		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return &Error{Kind: kindOf(err), Detail: "reading the unfinished uploads", Err: err}
-		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
 	}
+	if err != nil {
+		return &Error{Kind: kindOf(err), Detail: "reading the unfinished uploads", Err: err}
+	}
+	return nil
 }
 
-// partialInfo describes the entry name of .myftp/partial if it is the data file of an unfinished
-// upload with a valid description.
-func (f *FS) partialInfo(name string) (PartialInfo, bool) {
-	if strings.HasSuffix(name, ".json") {
-		return PartialInfo{}, false
-	}
-	p := path.Join(reserved, partialDir, name)
-	meta, err := readMeta(f.root, p+".json")
-	if err != nil || meta.Path == "" || key(meta.Path) != name {
+// partialInfo describes the unfinished upload pi if it has a valid description, or is in
+// progress.
+func (f *FS) partialInfo(pi storage.PartialInfo) (PartialInfo, bool) {
+	meta, err := readMeta(f, pi.ID)
+	if err != nil || meta.Path == "" || key(meta.Path) != pi.ID {
 		// An upload in progress may not have written its description yet.
 		f.h.mu.Lock()
-		rel, sl, ok := f.h.uploadingKey(name)
+		rel, sl, ok := f.h.uploadingKey(pi.ID)
 		if ok {
 			meta = partialMeta{Path: rel, Size: sl.declared}
 		}
@@ -131,11 +102,7 @@ func (f *FS) partialInfo(name string) (PartialInfo, bool) {
 			return PartialInfo{}, false
 		}
 	}
-	fi, err := f.root.Lstat(p)
-	if err != nil || !fi.Mode().IsRegular() {
-		return PartialInfo{}, false
-	}
-	return PartialInfo{Path: "/" + meta.Path, Size: fi.Size(), Total: meta.Size, Mtime: fi.ModTime()}, true
+	return PartialInfo{Path: "/" + meta.Path, Size: pi.Size, Total: meta.Size, Mtime: pi.Mtime}, true
 }
 
 // RemovePartial deletes the unfinished upload of the file p, whether or not a file p is stored
@@ -152,19 +119,14 @@ func (f *FS) RemovePartial(p string) error {
 	if h.uploading[rel] != nil {
 		return newErr(ErrBusy, vpath, "")
 	}
-	pp := partialPath(rel)
-	fi, err := f.root.Lstat(pp)
+	pi, err := f.home.StatPartial(f.ctx(), key(rel))
 	switch {
-	case err == nil:
-		if !h.dropPartial(f.root, pp, fi) {
-			return newErr(ErrIO, vpath, "the unfinished upload could not be removed")
-		}
-	case !errors.Is(err, fs.ErrNotExist):
-		return wrapOS(err, vpath)
-	case f.root.Remove(pp+".json") == nil: // a description whose data a crash lost
-		h.countPartial(-1)
-	default:
+	case errors.Is(err, fs.ErrNotExist):
 		return newErr(ErrNotFound, vpath, "no unfinished upload")
+	case err != nil:
+		return wrapOS(err, vpath)
+	case !h.dropPartial(f, pi):
+		return newErr(ErrIO, vpath, "the unfinished upload could not be removed")
 	}
 	return nil
 }

@@ -117,7 +117,7 @@ func TestDescriptionWrittenWhenNeeded(t *testing.T) {
 	base := t.TempDir()
 	_, f := openHome(t, base, "alice", 1<<30, Options{})
 	desc := func(name string) bool {
-		_, err := os.Stat(filepath.Join(base, "alice", filepath.FromSlash(partialPath(name))+".json"))
+		_, err := os.Stat(filepath.Join(base, "alice", filepath.FromSlash(descPath(name))))
 		return err == nil
 	}
 	listed := func() []PartialInfo {

@@ -30,15 +30,15 @@ func TestOpenMeasuresUsage(t *testing.T) {
 		{"notes.json", 3, true}, // a user's .json is a file like any other
 		{"docs/.myftp/x", 4, true},
 		{partialPath("big.iso"), 30, true}, // an unfinished upload takes space
-		{partialPath("big.iso") + ".json", len(meta), false},
-		{sumPath("a.txt"), 7, false},
-		{sumPath("gone.txt"), 9, false},
-		{sumPath("b.txt") + ".tmp", 11, false}, // left by a record write that was interrupted
+		{descPath("big.iso"), len(meta), false},
+		{recordPath("a.txt"), 7, false},
+		{recordPath("gone.txt"), 9, false},
+		{recordPath("b.txt") + ".tmp", 11, false}, // left by a record write that was interrupted
 	}
 	var want int64
 	for _, fl := range files {
 		data := bytes.Repeat([]byte("x"), fl.size)
-		if strings.HasSuffix(fl.name, partialPath("big.iso")+".json") {
+		if strings.HasSuffix(fl.name, descPath("big.iso")) {
 			data = meta
 		}
 		writeFile(t, filepath.Join(home, filepath.FromSlash(fl.name)), data)

@@ -4,14 +4,10 @@ import (
 	"encoding"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
-	"os"
-	"time"
 
 	"github.com/myftp/myftp/lib/checksum"
 )
@@ -130,55 +126,6 @@ func (h *stateHash) restore(states []string) error {
 	return nil
 }
 
-// stateRecord is kept beside a stored file's checksum record (KEY.states): the states of the
-// file's checksums, by algorithm, valid while it keeps the same size, modification time and id.
-type stateRecord struct {
-	Size   int64               `json:"size"`
-	Mtime  time.Time           `json:"mtime"`
-	ID     uint64              `json:"id,omitempty"`
-	Every  int64               `json:"every"`
-	States map[string][]string `json:"states"`
-}
-
-// writeStates records the states h kept of the file at rel, as fi describes it, beside those of
-// other algorithms. Files shorter than one interval have none.
-func writeStates(sums *os.Root, rel string, h hash.Hash, fi fs.FileInfo) {
-	sh, ok := h.(*stateHash)
-	if !ok || len(sh.states) == 0 {
-		return
-	}
-	r, ok := readStateRecord(sums, rel, fi)
-	if !ok || r.Every != sh.every {
-		r = stateRecord{Size: fi.Size(), Mtime: fi.ModTime(), ID: fileID(fi), Every: sh.every, States: map[string][]string{}}
-	}
-	r.States[sh.algo] = sh.encoded(fi.Size())
-	if data, err := json.Marshal(r); err == nil {
-		sums.WriteFile(key(rel)+".states", data, 0o600)
-	}
-}
-
-// readStateRecord returns the states record of the file at rel if it is still true of fi.
-func readStateRecord(sums *os.Root, rel string, fi fs.FileInfo) (stateRecord, bool) {
-	data, err := sums.ReadFile(key(rel) + ".states")
-	if err != nil {
-		return stateRecord{}, false
-	}
-	var r stateRecord
-	if json.Unmarshal(data, &r) != nil || r.Size != fi.Size() || !r.Mtime.Equal(fi.ModTime()) || r.ID != fileID(fi) || r.States == nil {
-		return stateRecord{}, false
-	}
-	return r, true
-}
-
-// readStates returns the recorded states of algo of the file at rel if they are still true of fi.
-func readStates(sums *os.Root, rel, algo string, fi fs.FileInfo) (every int64, states []string) {
-	r, ok := readStateRecord(sums, rel, fi)
-	if !ok {
-		return 0, nil
-	}
-	return r.Every, r.States[algo]
-}
-
 // ResumeDownload decides where a download of d starts when the client already holds its first
 // offset bytes, whose checksum in algo is prefix (hex), as BeginUpload decides for an upload. It
 // returns the hash of algo that has hashed the file up to start, ready for the rest: start is
@@ -209,12 +156,7 @@ func (f *FS) PrefixSum(d *Download, n int64, algo string) (hash.Hash, error) {
 	if n < 0 || n > d.Info.Size {
 		return nil, newErr(ErrOffset, d.Path, fmt.Sprintf("offset %d of a file of %d bytes", n, d.Info.Size))
 	}
-	var every int64
-	var states []string
-	if sums, err := f.metaRoot(sumsDir); err == nil {
-		every, states = readStates(sums, d.rel, algo, d.info)
-	}
-	h, err := f.hashPrefix(algo, d, n, every, states)
+	h, err := f.hashPrefix(algo, d, n, d.sums.Every, d.sums.States[algo])
 	var he *Error
 	if errors.As(err, &he) {
 		return nil, err

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -54,7 +53,8 @@ func TestPrefixSumReadsOneInterval(t *testing.T) {
 			f.Record(d, h)
 		}
 		for _, n := range []int64{0, 1, every - 1, every, 5*every + 7, int64(len(data)) - 1, int64(len(data))} {
-			every, states := readStates(f.sums, d.rel, algo, d.info)
+			r, _ := f.loadRecord(d.rel, d.info)
+			every, states := r.Every, r.States[algo]
 			c := &countingReaderAt{r: d}
 			h, err := f.hashPrefix(algo, c, n, every, states)
 			if err != nil {
@@ -98,7 +98,7 @@ func TestResumedUploadUsesStates(t *testing.T) {
 	s.Write(data[:700_000])
 	s.Abort()
 	for _, name := range []string{"a.bin", "b.bin"} {
-		raw, err := os.ReadFile(filepath.Join(base, "alice", partialPath(name)) + ".json")
+		raw, err := os.ReadFile(filepath.Join(base, "alice", filepath.FromSlash(descPath(name))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,26 +125,29 @@ func TestStatesFollowTheFile(t *testing.T) {
 	t.Parallel()
 	base := t.TempDir()
 	_, f := openHome(t, base, "u", 1<<20, Options{StateEvery: 64})
-	states := func(rel string) string {
-		return filepath.Join(base, "u", reserved, sumsDir, key(rel)+".states")
+	states := func(rel string) int {
+		info, err := f.home.Stat(f.ctx(), rel)
+		if err != nil {
+			return -1
+		}
+		r, _ := f.loadRecord(rel, info)
+		return len(r.States["md5"])
 	}
 	put(t, f, "a", bytes.Repeat([]byte("x"), 200))
-	if _, err := os.Stat(states("a")); err != nil {
-		t.Fatalf("no states recorded for a file of three intervals: %v", err)
+	if n := states("a"); n != 3 {
+		t.Fatalf("%d states recorded for a file of three intervals", n)
 	}
 	if err := f.Rename("a", "b"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(states("a")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the states stayed under the old name: %v", err)
-	}
-	if _, err := os.Stat(states("b")); err != nil {
-		t.Errorf("the states did not follow the file: %v", err)
+	if n := states("b"); n != 3 {
+		t.Errorf("the states did not follow the file: %d", n)
 	}
 	if err := f.Remove("b"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(states("b")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the states of a removed file stay: %v", err)
+	writeFile(t, filepath.Join(base, "u", "b"), bytes.Repeat([]byte("x"), 200))
+	if n := states("b"); n != 0 {
+		t.Errorf("the states of a removed file stay with a new file of its name: %d", n)
 	}
 }

@@ -3,16 +3,14 @@ package homefs
 import (
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/myftp/myftp/lib/storage"
 	"github.com/myftp/myftp/lib/transfer"
 )
 
@@ -23,6 +21,11 @@ const Append = -1
 // maxRanges bounds the pieces a stream may hold beyond a gap, so that a client writing every
 // other byte cannot make the server keep an ever longer list.
 const maxRanges = 4096
+
+// maxEarly bounds the bytes a stream holds in memory, on a backend that takes data in order only,
+// for pieces written beyond a gap (SFTP clients keep many writes in flight, which may arrive out
+// of order).
+const maxEarly = 64 << 20
 
 // Stream is a file being received whose size is not known in advance: FTP's STOR and APPE, SFTP's
 // writes. Its bytes go to a partial file in the home's reserved directory, and quota is reserved
@@ -38,7 +41,7 @@ type Stream struct {
 	start      int64 // bytes the partial file held when the stream began
 
 	mu      sync.Mutex
-	file    *os.File
+	part    storage.Partial
 	w       *atWriter      // where the sink writes: the end of the gap-free data
 	sink    *transfer.Sink // writes and hashes the gap-free data in order
 	hash    *stateHash
@@ -49,6 +52,10 @@ type Stream struct {
 	mtime   time.Time
 	closed  bool
 	discard bool // Abort deletes the partial file: its content can never be published
+	// early holds, on a backend that takes data in order only, the pieces written beyond a
+	// gap, by offset, until the gap is filled; earlyBytes is their size.
+	early      map[int64][]byte
+	earlyBytes int64
 }
 
 // span is a written piece [from, to) of a stream.
@@ -68,8 +75,9 @@ func (s *Stream) Size() int64 {
 }
 
 // Held returns how many bytes the server holds for the file p, as a client resuming an upload
-// needs to know: the size of its unfinished upload if there is one, else the size of the stored
-// file, else 0; unfinished reports which. A directory is ErrIsDir.
+// needs to know: the size of its unfinished upload if there is one (what a resume can continue
+// from), else the size of the stored file, else 0; unfinished reports which. A directory is
+// ErrIsDir.
 func (f *FS) Held(p string) (size int64, unfinished bool, err error) {
 	rel, vpath, err := resolve(f.cwd, p, false)
 	if err != nil {
@@ -78,17 +86,34 @@ func (f *FS) Held(p string) (size int64, unfinished bool, err error) {
 	if rel == "." {
 		return 0, false, newErr(ErrIsDir, vpath, "")
 	}
-	if fi, err := f.root.Lstat(partialPath(rel)); err == nil {
-		return fi.Size(), true, nil
+	if pi, ok := f.heldPartial(rel); ok {
+		return pi.Size, true, nil
 	}
-	fi, err := f.root.Stat(rel)
+	fi, err := f.home.Stat(f.ctx(), rel)
 	switch {
 	case err != nil:
 		return 0, false, wrapOS(err, vpath)
 	case fi.IsDir():
 		return 0, false, newErr(ErrIsDir, vpath, "")
 	}
-	return fi.Size(), false, nil
+	return fi.Size, false, nil
+}
+
+// heldPartial describes the unfinished upload of rel, if there is one, with the size a stream
+// can continue from.
+func (f *FS) heldPartial(rel string) (storage.PartialInfo, bool) {
+	pi, err := f.home.StatPartial(f.ctx(), key(rel))
+	if err != nil {
+		return pi, false
+	}
+	if !f.store.caps.RandomWrites {
+		meta, _ := readMeta(f, key(rel))
+		if meta.Algo != f.store.opts.StreamChecksum {
+			meta.States = nil
+		}
+		pi.Size = f.resumable(pi.Size, meta.Every, meta.States)
+	}
+	return pi, true
 }
 
 // StatHeld is Stat for clients that resume uploads by asking a name's size (FTP SIZE and MLST,
@@ -105,11 +130,11 @@ func (f *FS) StatHeld(p string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	fi, err := f.root.Lstat(partialPath(rel))
-	if err != nil {
+	pi, ok := f.heldPartial(rel)
+	if !ok {
 		return e, serr
 	}
-	return entryOf(path.Base(vpath), fi), nil
+	return entryOf(path.Base(vpath), storage.Info{Kind: storage.File, Size: pi.Size, Mtime: pi.Mtime, Mode: 0o600}), nil
 }
 
 // BeginStream starts receiving the file p at offset: 0 starts afresh (an unfinished upload of p is
@@ -160,25 +185,25 @@ func (f *FS) tryClaimStream(s *Stream, offset int64) (wait chan struct{}, copyFr
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var stored int64 = -1 // size of the regular file the stream would replace, if any
-	if fi, err := f.root.Lstat(s.rel); err == nil {
+	if fi, err := f.home.Lstat(f.ctx(), s.rel); err == nil {
 		if fi.IsDir() {
 			return nil, 0, newErr(ErrIsDir, s.vpath, "")
 		}
-		if fi.Mode().IsRegular() {
-			stored = fi.Size()
+		if fi.Kind == storage.File {
+			stored = fi.Size
 		}
 	}
 	if sl := h.uploading[s.rel]; sl != nil {
 		wait, err := sl.busy(s.vpath)
 		return wait, 0, err
 	}
-	pr, err := f.metaRoot(partialDir)
-	if err != nil {
-		return nil, 0, err
-	}
-	held, unfinished := max(stored, 0), false
-	if fi, err := pr.Lstat(key(s.rel)); err == nil {
-		held, unfinished = fi.Size(), true
+	k := key(s.rel)
+	held, unfinished, partialSize := max(stored, 0), false, int64(0)
+	if pi, ok := f.heldPartial(s.rel); ok {
+		held, unfinished = pi.Size, true
+		if raw, err := f.home.StatPartial(f.ctx(), k); err == nil {
+			partialSize = raw.Size
+		}
 	}
 	if offset == Append {
 		offset = held
@@ -187,22 +212,24 @@ func (f *FS) tryClaimStream(s *Stream, offset int64) (wait chan struct{}, copyFr
 		return nil, 0, newErr(ErrOffset, s.vpath, fmt.Sprintf("the server holds %d bytes of this file, not %d: resume from %d, or start again from 0", held, offset, held))
 	}
 	if unfinished && offset == 0 {
-		if err := pr.Remove(key(s.rel)); err != nil {
+		if err := f.home.RemovePartial(f.ctx(), k); err != nil {
 			return nil, 0, wrapOS(err, s.vpath)
 		}
-		h.used -= held
-		h.countPartial(-1)
+		f.home.RemoveMeta(f.ctx(), metaKey(k))
+		h.used -= partialSize
+		h.countPartial(-2)
 		unfinished = false
 	}
 	if unfinished {
 		s.start = held
+		h.used -= partialSize - held // what a resume cannot keep is dropped at open
 	} else if offset > 0 {
 		copyFrom = offset
 	}
 	if h.quota-h.used-h.reserved+max(stored, 0) <= 0 { // not one more byte fits
 		return nil, 0, quotaError(s.vpath, h.used+h.reserved, h.quota, 1, f.store.opts.FormatSize)
 	}
-	entries, err := f.fitPartial(pr, key(s.rel), s.vpath)
+	entries, err := f.fitPartial(unfinished, s.vpath)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -212,40 +239,37 @@ func (f *FS) tryClaimStream(s *Stream, offset int64) (wait chan struct{}, copyFr
 	return nil, copyFrom, nil
 }
 
-// open opens the partial file, records what it is for, hashes what it holds already, and copies
+// open opens the partial upload, records what it is for, hashes what it holds already, and copies
 // the first copyFrom bytes of the stored file into it.
 func (s *Stream) open(copyFrom int64) error {
-	pr, err := s.f.metaRoot(partialDir)
-	if err != nil {
-		return err
-	}
 	k := key(s.rel)
-	old, _ := readMeta(pr, k+".json") // its md5 states, if the stream continues the partial file
+	old, _ := readMeta(s.f, k) // its checksum states, if the stream continues the partial upload
 	meta, err := json.Marshal(partialMeta{Path: s.rel, Size: -1})
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", s.vpath, err)
 	}
-	if err := pr.WriteFile(k+".json", meta, 0o600); err != nil {
-		return wrapOS(err, s.vpath)
+	if err := s.f.home.SetMeta(s.f.ctx(), metaKey(k), meta); err != nil {
+		return metaError(err)
 	}
-	flags := os.O_RDWR | os.O_CREATE
-	if s.start == 0 {
-		flags |= os.O_TRUNC
+	if s.part, err = s.f.home.Partial(s.f.ctx(), k, s.rel, storage.PartialOptions{Resume: s.start > 0}); err != nil {
+		return metaError(err)
 	}
-	if s.file, err = pr.OpenFile(k, flags, 0o600); err != nil {
-		return wrapOS(err, s.vpath)
+	if s.part.Size() != s.start {
+		if err := s.part.Truncate(s.start); err != nil {
+			return wrapOS(err, s.vpath)
+		}
 	}
 	states := old.States
 	if old.Algo != s.f.store.opts.StreamChecksum {
 		states = nil
 	}
-	if s.hash, err = s.f.hashPrefix(s.f.store.opts.StreamChecksum, s.file, s.start, old.Every, states); err != nil {
+	if s.hash, err = s.f.hashPrefix(s.f.store.opts.StreamChecksum, s.part, s.start, old.Every, states); err != nil {
 		return &Error{Kind: ErrIO, Path: s.vpath, Detail: fmt.Sprintf("reading the first %d bytes of the partial upload", s.start), Err: err}
 	}
 	s.contig, s.end = s.start, s.start
-	var w io.WriterAt = s.file
+	var w io.WriterAt = s.part
 	if wrap := s.f.store.opts.WrapWriter; wrap != nil {
-		w = wrapAt{s.file, wrap}
+		w = wrapAt{s.part, wrap}
 	}
 	s.w = &atWriter{w: w, off: s.start}
 	s.sink = transfer.NewSink(s.w, s.hash, transfer.Chunk)
@@ -257,7 +281,7 @@ func (s *Stream) open(copyFrom int64) error {
 
 // copyStored copies the first n bytes of the stored file into the stream, which began empty.
 func (s *Stream) copyStored(n int64) error {
-	src, err := s.f.root.Open(s.rel)
+	src, err := s.f.home.Open(s.f.ctx(), s.rel)
 	if err != nil {
 		return wrapOS(err, s.vpath)
 	}
@@ -382,12 +406,18 @@ func (s *Stream) appendLocked(b []byte, off int64) error {
 	}
 	s.contig = end
 	s.end = max(s.end, end)
+	if !s.f.store.caps.RandomWrites {
+		return s.absorbEarly()
+	}
 	return s.absorb()
 }
 
 // pieceLocked writes p at off directly, outside the gap-free data: after a gap, or over data
 // already written. s.mu is held.
 func (s *Stream) pieceLocked(p []byte, off int64) error {
+	if !s.f.store.caps.RandomWrites {
+		return s.earlyLocked(p, off)
+	}
 	end := off + int64(len(p))
 	if off < s.contig {
 		// Written again: the hash so far may be wrong. The sink must be done with that part.
@@ -408,6 +438,69 @@ func (s *Stream) pieceLocked(p []byte, off int64) error {
 	s.end = max(s.end, end)
 	s.addRange(span{off, end})
 	return s.absorb()
+}
+
+// earlyLocked keeps in memory a piece written beyond a gap, on a backend that takes data in order
+// only, until the gap is filled. Data written again, or pieces that overlap, are refused: the
+// backend cannot take them. s.mu is held.
+func (s *Stream) earlyLocked(p []byte, off int64) error {
+	end := off + int64(len(p))
+	if off < s.contig || s.overlapsEarly(off, end) {
+		return newErr(ErrOffset, s.vpath, fmt.Sprintf("bytes %d to %d were written already; this server's storage takes each byte once", off, end))
+	}
+	if s.earlyBytes+int64(len(p)) > maxEarly || len(s.early) >= maxRanges {
+		return newErr(ErrOffset, s.vpath, fmt.Sprintf("more than %d bytes written beyond a gap", maxEarly))
+	}
+	if err := s.grow(end); err != nil {
+		return err
+	}
+	if s.early == nil {
+		s.early = map[int64][]byte{}
+	}
+	s.early[off] = append([]byte(nil), p...)
+	s.earlyBytes += int64(len(p))
+	s.end = max(s.end, end)
+	s.addRange(span{off, end})
+	return s.absorbEarly()
+}
+
+// overlapsEarly reports whether [off, end) overlaps a piece held in s.early.
+func (s *Stream) overlapsEarly(off, end int64) bool {
+	for _, r := range s.ranges {
+		if r.from < end && off < r.to {
+			return true
+		}
+	}
+	return false
+}
+
+// absorbEarly sends through the sink, in order, the pieces held in memory that now follow the
+// gap-free data. s.mu is held.
+func (s *Stream) absorbEarly() error {
+	for {
+		p, ok := s.early[s.contig]
+		if !ok {
+			break
+		}
+		delete(s.early, s.contig)
+		s.earlyBytes -= int64(len(p))
+		for rest := p; len(rest) > 0; {
+			b := s.sink.Buffer()
+			n := copy(b, rest)
+			rest = rest[n:]
+			if err := s.sink.Submit(b[:n]); err != nil {
+				return wrapOS(err, s.vpath)
+			}
+			s.contig += int64(n) // the sink's writer moves on by itself
+		}
+	}
+	for len(s.ranges) > 0 && s.ranges[0].to <= s.contig {
+		s.ranges = s.ranges[1:]
+	}
+	if len(s.ranges) == 0 {
+		s.ranges = nil
+	}
+	return nil
 }
 
 // addRange records a written piece beyond contig, merging it with those it touches.
@@ -446,7 +539,7 @@ func (s *Stream) absorb() error {
 			if err := s.sink.Flush(); err != nil { // the hasher must be idle, and the data on disk
 				return wrapOS(err, s.vpath)
 			}
-			if _, err := io.Copy(s.hash, io.NewSectionReader(s.file, s.contig, r.to-s.contig)); err != nil {
+			if _, err := io.Copy(s.hash, io.NewSectionReader(s.part, s.contig, r.to-s.contig)); err != nil {
 				return &Error{Kind: ErrIO, Path: s.vpath, Err: err}
 			}
 		}
@@ -520,20 +613,20 @@ func (s *Stream) Commit() (Entry, string, error) {
 	}
 	s.sink = nil
 	sum, err := s.sum()
-	var fin *finished
 	if err == nil {
 		s.f.h.mu.Lock()
 		s.publishing = make(chan struct{}) // a new upload of the path waits for the end of this one
 		s.f.h.mu.Unlock()
 		defer close(s.publishing)
-		fin, err = s.f.finishPartial(s.file, s.rel, s.vpath, s.mtime, s.hash.algo, sum)
-		s.file = nil
+		err = wrapOS(s.part.Sync(), s.vpath) // outside the home's lock: uploads that finish together share the flush
 	}
 	if err != nil {
 		s.abortLocked()
 		return Entry{}, "", err
 	}
-	e, err := s.f.publish(s.rel, s.vpath, &s.slot, s.end-s.start, sum, s.hash, s.settleLocked, fin)
+	part := s.part
+	s.part = nil
+	e, err := s.f.publish(s.rel, s.vpath, &s.slot, s.end-s.start, s.mtime, sum, s.hash, s.settleLocked, part, true)
 	if err == nil {
 		s.closed = true
 	}
@@ -545,7 +638,7 @@ func (s *Stream) Commit() (Entry, string, error) {
 func (s *Stream) sum() (string, error) {
 	if s.rehash {
 		s.hash.Reset()
-		if _, err := io.Copy(s.hash, io.NewSectionReader(s.file, 0, s.end)); err != nil {
+		if _, err := io.Copy(s.hash, io.NewSectionReader(s.part, 0, s.end)); err != nil {
 			return "", &Error{Kind: ErrIO, Path: s.vpath, Err: err}
 		}
 	}
@@ -571,7 +664,7 @@ func (s *Stream) abortLocked() {
 		s.sink = nil
 	}
 	if !s.rehash && !s.discard && !s.overQuota.Load() && !s.orphan.Load() {
-		s.f.saveStates(s.file, s.rel, s.hash, s.contig)
+		s.f.saveStates(s.part, s.rel, s.hash, s.contig)
 	}
 	h := s.f.h
 	h.mu.Lock()
@@ -579,42 +672,52 @@ func (s *Stream) abortLocked() {
 	s.settleLocked()
 }
 
-// settleLocked gives back the stream's reservation and counts what the partial file holds (or
+// settleLocked gives back the stream's reservation and counts what the partial upload keeps (or
 // deletes it). s.mu and the home's lock are held; the sink is closed.
 func (s *Stream) settleLocked() {
 	if s.closed {
 		return
 	}
 	s.closed = true
-	written := s.end
-	if s.file != nil {
-		if s.contig < s.end {
+	k := key(s.rel)
+	drop := s.end == 0 || s.discard || s.overQuota.Load() || s.orphan.Load()
+	if s.part != nil {
+		if s.contig < s.end && s.f.store.caps.RandomWrites && !drop {
 			// Only the data before the first gap may be continued: a resume starts at the end
 			// of what is kept, and must not leave a hole of zeros in the file.
-			s.file.Truncate(s.contig)
+			s.part.Truncate(s.contig)
 		}
-		if fi, err := s.file.Stat(); err == nil {
-			written = fi.Size() // what is kept, and what reached the disk after a write error
+		if drop {
+			s.part.Discard()
+		} else {
+			s.part.Close()
 		}
-		s.file.Close()
-		s.file = nil
+		s.part = nil
 	}
 	if s.orphan.Load() { // its home's accounting started afresh without it
-		s.f.partials.Remove(key(s.rel))
-		s.f.partials.Remove(key(s.rel) + ".json")
+		s.f.home.RemoveMeta(s.f.ctx(), metaKey(k))
 		return
 	}
 	h := s.f.h
 	h.reserved -= s.reserved
-	h.used += written - s.start
 	h.forget(s.rel, &s.slot)
-	if written == 0 || s.discard || s.overQuota.Load() {
-		if err := s.f.partials.Remove(key(s.rel)); err == nil || errors.Is(err, fs.ErrNotExist) {
-			h.used -= written
-		}
-		s.f.partials.Remove(key(s.rel) + ".json")
+	if drop {
+		h.used -= s.start
+		s.f.home.RemoveMeta(s.f.ctx(), metaKey(k))
+		h.settlePartialTo(&s.slot, 0)
+		return
 	}
-	h.settlePartial(s.f.partials, key(s.rel), &s.slot)
+	// What is kept: what reached the disk after a write error; an object store's whole parts.
+	pi, err := s.f.home.StatPartial(s.f.ctx(), k)
+	if err != nil || pi.Size == 0 {
+		s.f.home.RemovePartial(s.f.ctx(), k)
+		s.f.home.RemoveMeta(s.f.ctx(), metaKey(k))
+		h.used -= s.start
+		h.settlePartialTo(&s.slot, 0)
+		return
+	}
+	h.used += pi.Size - s.start
+	h.settlePartialTo(&s.slot, 2)
 }
 
 // atWriter writes sequentially at off through a WriterAt: the sink's writer, which absorb moves
@@ -634,7 +737,7 @@ func (a *atWriter) WriteAt(p []byte, off int64) (int, error) { return a.w.WriteA
 
 // wrapAt applies Options.WrapWriter (tests inject disk errors) to positioned writes.
 type wrapAt struct {
-	f    *os.File
+	f    io.WriterAt
 	wrap func(io.Writer) io.Writer
 }
 

@@ -4,42 +4,42 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"hash"
 	"io"
-	"io/fs"
-	"os"
-	"path"
 	"time"
 
 	"github.com/myftp/myftp/lib/checksum"
-	"github.com/myftp/myftp/lib/storage/local"
+	"github.com/myftp/myftp/lib/storage"
 )
 
-// key names the partial upload and the md5 record of a path: a hash, so that any path maps to one
-// short, safe file name.
+// key names the partial upload of a path: a hash, so that any path maps to one short, safe name.
 func key(rel string) string {
 	sum := sha256.Sum256([]byte(rel))
 	return hex.EncodeToString(sum[:16])
 }
 
-// partialPath is the partial upload of rel, relative to the home.
-func partialPath(rel string) string { return path.Join(reserved, partialDir, key(rel)) }
-
-// sumRecord holds the checksums of a stored file, by algorithm, valid while the file keeps the
-// same size, modification time and file id (inode, where the platform has one). Records written
-// before other algorithms were kept hold only the md5, in the md5 field, which every record still
-// has when the md5 is known.
+// sumRecord is a stored file's record (storage.Home.Record): its checksums, by algorithm, and the
+// checksum states a resume of a download starts from (see stateHash), valid while the file keeps
+// the same size, modification time and version. Records written before other algorithms were kept
+// hold only the md5, in the md5 field, which every record still has when the md5 is known.
 type sumRecord struct {
-	MD5   string            `json:"md5,omitempty"`
-	Sums  map[string]string `json:"sums,omitempty"` // algorithms other than md5
-	Size  int64             `json:"size"`
-	Mtime time.Time         `json:"mtime"`
-	ID    uint64            `json:"id,omitempty"`
+	MD5     string              `json:"md5,omitempty"`
+	Sums    map[string]string   `json:"sums,omitempty"` // algorithms other than md5
+	Size    int64               `json:"size"`
+	Mtime   time.Time           `json:"mtime"`
+	Version string              `json:"version,omitempty"`
+	Every   int64               `json:"every,omitempty"`  // bytes between two states
+	States  map[string][]string `json:"states,omitempty"` // by algorithm
 }
 
-func (r sumRecord) matches(fi fs.FileInfo) bool {
-	return r.Size == fi.Size() && r.Mtime.Equal(fi.ModTime()) && r.ID == fileID(fi)
+// newRecord is an empty record of the file as i describes it.
+func newRecord(i storage.Info) sumRecord {
+	return sumRecord{Size: i.Size, Mtime: i.Mtime, Version: i.Version}
+}
+
+func (r sumRecord) matches(i storage.Info) bool {
+	return r.Size == i.Size && r.Mtime.Equal(i.Mtime) && r.Version == i.Version
 }
 
 func (r sumRecord) get(algo string) string {
@@ -60,88 +60,61 @@ func (r *sumRecord) set(algo, sum string) {
 	r.Sums[algo] = sum
 }
 
-// readSums returns the record of the file at rel if it is still true of fi.
-func readSums(sums *os.Root, rel string, fi fs.FileInfo) (sumRecord, bool) {
-	data, err := sums.ReadFile(key(rel) + ".json")
+// setStates keeps the states h kept of the whole file (none for a file shorter than one interval).
+func (r *sumRecord) setStates(h hash.Hash) {
+	sh, ok := h.(*stateHash)
+	if !ok || len(sh.states) == 0 {
+		return
+	}
+	if r.Every != sh.every {
+		r.Every, r.States = sh.every, nil
+	}
+	if r.States == nil {
+		r.States = map[string][]string{}
+	}
+	r.States[sh.algo] = sh.encoded(r.Size)
+}
+
+// loadRecord returns the record of the file at rel, as i describes it, if it is still true of
+// the file.
+func (f *FS) loadRecord(rel string, i storage.Info) (sumRecord, bool) {
+	data, err := f.home.Record(f.ctx(), rel)
 	if err != nil {
 		return sumRecord{}, false
 	}
+	return parseRecord(data, i)
+}
+
+// parseRecord decodes a record, if it is still true of the file as i describes it.
+func parseRecord(data []byte, i storage.Info) (sumRecord, bool) {
 	var r sumRecord
-	if json.Unmarshal(data, &r) != nil || !r.matches(fi) {
+	if json.Unmarshal(data, &r) != nil || !r.matches(i) {
 		return sumRecord{}, false
 	}
 	return r, true
 }
 
-// sumsTag is the extended attribute that holds a file's record where the filesystem keeps them:
-// the record then travels with the file through renames, goes with it when it is removed, and
-// costs no file of its own (creating one costs more than the rest of a small upload on some
-// filesystems).
-const sumsTag = "user.myftp.sums"
-
-// getTag and setTag read and write a file's record attribute, unless the store keeps none.
-func (f *FS) getTag(file *os.File) ([]byte, bool) {
-	if f.store.noTags {
-		return nil, false
-	}
-	return local.GetTag(file, sumsTag)
-}
-
-func (f *FS) setTag(file *os.File, data []byte) error {
-	if f.store.noTags {
-		return errors.New("homefs: records kept in .myftp/sums")
-	}
-	return local.SetTag(file, sumsTag, data)
-}
-
-// loadRecord returns the record of the file open as file, at rel, as fi describes it, if it is
-// still true of the file: from the file's extended attribute, else from .myftp/sums (records
-// written before attributes were used, or where the filesystem keeps none).
-func (f *FS) loadRecord(file *os.File, rel string, fi fs.FileInfo) (sumRecord, bool) {
-	if data, ok := f.getTag(file); ok {
-		var r sumRecord
-		if json.Unmarshal(data, &r) == nil && r.matches(fi) {
-			return r, true
-		}
-	}
-	sums, err := f.metaRoot(sumsDir)
-	if err != nil {
-		return sumRecord{}, false
-	}
-	return readSums(sums, rel, fi)
-}
-
-// storeRecord records a checksum (hex) of the file open as file, at rel, as fi describes it,
-// beside those already recorded for it: in the file's extended attribute, else in .myftp/sums.
-// The record is a cache, written without fsync: a lost, torn or stale record only means that the
-// next download or HASH computes the checksum again.
-func (f *FS) storeRecord(file *os.File, rel string, fi fs.FileInfo, algo, sum string) error {
-	r, ok := f.loadRecord(file, rel, fi)
-	if !ok {
-		r = sumRecord{Size: fi.Size(), Mtime: fi.ModTime(), ID: fileID(fi)}
-	}
-	r.set(algo, sum)
-	return f.saveRecord(file, rel, r)
-}
-
-// saveRecord writes the record r of the file open as file, at rel: in its extended attribute,
-// else in .myftp/sums.
-func (f *FS) saveRecord(file *os.File, rel string, r sumRecord) error {
+// saveRecord writes the record r of the file at rel. The record is a cache, written without a
+// flush: a lost, torn or stale record only means that the next download or HASH computes the
+// checksum again.
+func (f *FS) saveRecord(rel string, r sumRecord) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	sums, serr := f.metaRoot(sumsDir)
-	if f.setTag(file, data) == nil {
-		if serr == nil {
-			sums.Remove(key(rel) + ".json") // an older record of the path, if any
-		}
-		return nil
+	return f.home.SetRecord(f.ctx(), rel, data)
+}
+
+// storeRecord records a checksum (hex) of the file at rel, as i describes it, beside those already
+// recorded for it, and the states of h if it kept any.
+func (f *FS) storeRecord(rel string, i storage.Info, algo, sum string, h hash.Hash) error {
+	r, ok := f.loadRecord(rel, i)
+	if !ok {
+		r = newRecord(i)
 	}
-	if serr != nil {
-		return serr
-	}
-	return sums.WriteFile(key(rel)+".json", data, 0o600)
+	r.set(algo, sum)
+	r.setStates(h)
+	return f.saveRecord(rel, r)
 }
 
 // Checksum returns the hex checksum of the file p with the named algorithm (see NewHash): the
@@ -165,7 +138,7 @@ func (f *FS) Checksum(p, algo string) (string, error) {
 		return "", &Error{Kind: ErrIO, Path: d.Info.Name, Err: err}
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	f.record(d, algo, sum)
+	f.record(d, algo, sum, nil)
 	return sum, nil
 }
 
@@ -190,49 +163,14 @@ func (f *FS) ChecksumRange(p, algo string, start, end int64) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// record stores a checksum of d computed from its content, unless the file changed meanwhile,
-// and reports whether it did.
-func (f *FS) record(d *Download, algo, sum string) bool {
-	fi, err := f.root.Stat(d.rel)
-	if err != nil || !os.SameFile(fi, d.info) || fi.Size() != d.Info.Size || !fi.ModTime().Equal(d.Info.Mtime) {
+// record stores a checksum of d computed from its content (and the states of h, if not nil),
+// unless the file changed meanwhile, and reports whether it did.
+func (f *FS) record(d *Download, algo, sum string, h hash.Hash) bool {
+	i, err := f.home.Stat(f.ctx(), d.rel)
+	if err != nil || i.Version != d.info.Version || i.Size != d.info.Size || !i.Mtime.Equal(d.info.Mtime) {
 		return false
 	}
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
-	return f.storeRecord(d.File, d.rel, fi, algo, sum) == nil
-}
-
-// metaRoot returns the root of the reserved directory name (partialDir or sumsDir) of the home,
-// creating it on first use and keeping it open for the session: operations on it then resolve one
-// path element instead of three.
-func (f *FS) metaRoot(name string) (*os.Root, error) {
-	f.metaMu.Lock()
-	defer f.metaMu.Unlock()
-	r := &f.partials
-	if name == sumsDir {
-		r = &f.sums
-	}
-	if *r != nil {
-		return *r, nil
-	}
-	dir := path.Join(reserved, name)
-	if err := f.root.MkdirAll(dir, 0o700); err != nil {
-		return nil, metaError(err)
-	}
-	sub, err := f.root.OpenRoot(dir)
-	if err != nil {
-		return nil, metaError(err)
-	}
-	*r = sub
-	return sub, nil
-}
-
-// metaError is the failure to make or open the reserved directory: the disk is full, or something
-// that is not a directory is in its way. Without it, uploads cannot begin.
-func metaError(err error) error {
-	kind := ErrIO
-	if kindOf(err) == ErrNoSpace {
-		kind = ErrNoSpace
-	}
-	return &Error{Kind: kind, Detail: "the server cannot make its directory for unfinished uploads in this home", Err: err}
+	return f.storeRecord(d.rel, i, algo, sum, h) == nil
 }

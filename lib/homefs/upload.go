@@ -6,26 +6,23 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
-	"os"
 	"path"
-	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/myftp/myftp/lib/checksum"
+	"github.com/myftp/myftp/lib/storage"
 	"github.com/myftp/myftp/lib/transfer"
 )
 
-// Upload is a file being received. Its bytes go to a partial file inside the home's reserved
-// directory and are hashed on the way with the upload's checksum algorithm; Commit verifies the
-// checksum and renames the file into place, Abort keeps the partial file for a later resume.
-// Exactly one of them must be called.
+// Upload is a file being received. Its bytes go to a partial upload of the backend and are hashed
+// on the way with the upload's checksum algorithm; Commit verifies the checksum and publishes the
+// file, Abort keeps the partial upload for a later resume. Exactly one of them must be called.
 type Upload struct {
 	slot
 	f          *FS
 	rel, vpath string
-	file       *os.File
+	part       storage.Partial
 	w          io.Writer
 	hash       *stateHash
 	size       int64 // declared total
@@ -44,6 +41,7 @@ type Upload struct {
 	// upload writes it only once it holds describeAfter bytes, or when it stops unfinished, so
 	// that a small upload that completes creates one file, not two.
 	describe bool
+	saved    int64 // bytes whose checksum states the description holds (see checkpoint)
 }
 
 // describeAfter is how many bytes an upload holds before its description is written. A server
@@ -64,9 +62,9 @@ type slot struct {
 	// orphan is set when the home was measured anew under the upload (it was removed and made
 	// again): the upload fails, and nothing of it counts in the new home's accounting.
 	orphan atomic.Bool
-	// entries is how many entries of .myftp/partial the home's counts hold for the upload: both
-	// of its unfinished upload's (data and description) while it runs, whether or not they are
-	// there yet; what is left of them once it has ended.
+	// entries is how many entries the home's counts hold for the upload's unfinished upload: two
+	// (its data and its description) while it runs, whether or not they are there yet; two or
+	// none once it has ended.
 	entries int64
 	// publishing is made when the upload has all its data, verified, and is closed once its
 	// publishing has ended, stored or not. A new upload of the same path waits for it instead of
@@ -178,7 +176,7 @@ func (f *FS) BeginUpload(p string, size int64, mtime time.Time, resume bool, alg
 
 // checkParent makes sure the upload can end in a rename: the parent is a directory.
 func (f *FS) checkParent(rel, vpath string) error {
-	if fi, err := f.root.Stat(path.Dir(rel)); err != nil {
+	if fi, err := f.home.Stat(f.ctx(), path.Dir(rel)); err != nil {
 		return wrapOS(err, path.Dir(vpath))
 	} else if !fi.IsDir() {
 		return newErr(ErrNotDir, path.Dir(vpath), "")
@@ -207,39 +205,42 @@ func (f *FS) tryClaim(u *Upload, resume bool) (chan struct{}, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var replacement int64 // size of the regular file the upload would replace
-	if fi, err := f.root.Lstat(u.rel); err == nil {
+	if fi, err := f.home.Lstat(f.ctx(), u.rel); err == nil {
 		if fi.IsDir() {
 			return nil, newErr(ErrIsDir, u.vpath, "")
 		}
-		if fi.Mode().IsRegular() {
-			replacement = fi.Size()
+		if fi.Kind == storage.File {
+			replacement = fi.Size
 		}
 	}
 	if sl := h.uploading[u.rel]; sl != nil {
 		return sl.busy(u.vpath)
 	}
-	pr, err := f.metaRoot(partialDir)
-	if err != nil {
-		return nil, err
-	}
 	k := key(u.rel)
-	if fi, err := pr.Lstat(k); err == nil {
-		meta, merr := readMeta(pr, k+".json")
-		same := merr == nil && meta.Path == u.rel && meta.Size == u.size && meta.Mtime.Equal(u.mtime) && fi.Size() <= u.size
-		if resume && same {
-			u.offset = fi.Size()
-			if meta.Algo == u.algo || meta.Algo == "" && u.algo == checksum.MD5 {
-				u.every, u.states = meta.Every, meta.States
-			}
+	held := false
+	if pi, err := f.home.StatPartial(f.ctx(), k); err == nil {
+		meta, merr := readMeta(f, k)
+		same := merr == nil && meta.Path == u.rel && meta.Size == u.size && meta.Mtime.Equal(u.mtime) && pi.Size <= u.size
+		if meta.Algo == u.algo || meta.Algo == "" && u.algo == checksum.MD5 {
+			u.every, u.states = meta.Every, meta.States
+		}
+		offset := f.resumable(pi.Size, u.every, u.states)
+		if resume && same && (offset > 0 || pi.Size == 0) {
+			u.offset, held = offset, true
+			h.used -= pi.Size - offset // what a resume cannot keep is dropped at open
 		} else {
 			if resume {
 				u.restart = "the source changed since the interrupted upload (size or modification time differ)"
+				if same {
+					u.restart = "the interrupted upload cannot be continued on this server's storage"
+				}
 			}
-			if err := pr.Remove(k); err != nil {
+			if err := f.home.RemovePartial(f.ctx(), k); err != nil {
 				return nil, wrapOS(err, u.vpath)
 			}
-			h.used -= fi.Size()
-			h.countPartial(-1)
+			f.home.RemoveMeta(f.ctx(), metaKey(k))
+			h.used -= pi.Size
+			h.countPartial(-2)
 		}
 	}
 	// Replacing a file counts only the difference: the file's size is credited, not reserved, for
@@ -249,7 +250,7 @@ func (f *FS) tryClaim(u *Upload, resume bool) (chan struct{}, error) {
 	if need-credit > h.quota-h.used-h.reserved { // written so that a huge size cannot overflow
 		return nil, quotaError(u.vpath, h.used+h.reserved, h.quota, need-credit, f.store.opts.FormatSize)
 	}
-	entries, err := f.fitPartial(pr, k, u.vpath)
+	entries, err := f.fitPartial(held, u.vpath)
 	if err != nil {
 		return nil, err
 	}
@@ -280,25 +281,36 @@ func (h *home) revokeCredit(rel string) {
 	}
 }
 
-// open opens the partial file, records what it is for, and hashes the prefix already there.
-func (u *Upload) open() error {
-	root, err := u.f.metaRoot(partialDir)
-	if err != nil {
-		return err
+// resumable is how much of a partial upload of size bytes, whose description holds states every
+// every bytes, a resume keeps: all of it where the backend can read it back to hash it, else only
+// what the states cover (the checksum cannot be computed again from the data).
+func (f *FS) resumable(size, every int64, states []string) int64 {
+	if f.store.caps.RandomWrites {
+		return size
 	}
+	if every != f.store.opts.StateEvery {
+		return 0
+	}
+	return min(size, int64(len(states))*every)
+}
+
+// open opens the partial upload, and hashes the prefix already there.
+func (u *Upload) open() error {
 	k := key(u.rel)
 	u.describe = u.offset == 0 // a resumed upload's description is there already
-	file, err := root.OpenFile(k, os.O_RDWR|os.O_CREATE, 0o600)
+	part, err := u.f.home.Partial(u.f.ctx(), k, u.rel, storage.PartialOptions{Resume: u.offset > 0, Mtime: u.mtime})
 	if err != nil {
-		return wrapOS(err, u.vpath)
+		return metaError(err)
 	}
-	u.file, u.w = file, io.Writer(file)
-	h, err := u.f.hashPrefix(u.algo, file, u.offset, u.every, u.states)
+	u.part, u.w = part, io.Writer(part)
+	if part.Size() != u.offset {
+		if err := part.Truncate(u.offset); err != nil {
+			return wrapOS(err, u.vpath)
+		}
+	}
+	h, err := u.f.hashPrefix(u.algo, part, u.offset, u.every, u.states)
 	if err != nil {
 		return &Error{Kind: ErrIO, Path: u.vpath, Detail: fmt.Sprintf("reading the first %d bytes of the partial upload", u.offset), Err: err}
-	}
-	if _, err := file.Seek(u.offset, io.SeekStart); err != nil {
-		return wrapOS(err, u.vpath)
 	}
 	u.hash = h
 	u.written = u.offset
@@ -306,7 +318,7 @@ func (u *Upload) open() error {
 		u.prefixSum = hex.EncodeToString(u.hash.Sum(nil))
 	}
 	if wrap := u.f.store.opts.WrapWriter; wrap != nil {
-		u.w = wrap(file)
+		u.w = wrap(part)
 	}
 	// Writing and hashing run beside the network reads, on goroutines of the sink.
 	u.sink = transfer.NewSink(u.w, u.hash, u.size-u.offset)
@@ -351,12 +363,37 @@ func (u *Upload) Write(p []byte) (int, error) {
 	before := u.written
 	u.written += int64(len(p))
 	if err := u.sink.Flush(); err != nil {
-		if fi, serr := u.file.Stat(); serr == nil {
-			u.written = fi.Size()
-		}
+		u.written = u.part.Size()
 		return int(max(u.written-before, 0)), wrapOS(err, u.vpath)
 	}
-	return len(p), nil
+	return len(p), u.checkpoint()
+}
+
+// checkpoint, on a backend that resumes only from stored parts and the checksum states beside
+// them, records the states each time the upload has passed another part, so that a resume after a
+// crash (on any node) continues from there.
+func (u *Upload) checkpoint() error {
+	if u.f.store.caps.RandomWrites || u.describe {
+		return nil
+	}
+	every := u.f.store.opts.StateEvery
+	if u.written/every == u.saved/every {
+		return nil
+	}
+	if err := u.drainTo(); err != nil {
+		return err
+	}
+	u.f.saveStates(u.part, u.rel, u.hash, u.written)
+	u.saved = u.written
+	return nil
+}
+
+// drainTo waits for every accepted byte to be written and hashed.
+func (u *Upload) drainTo() error {
+	if err := u.sink.Flush(); err != nil {
+		return wrapOS(err, u.vpath)
+	}
+	return nil
 }
 
 // Receive appends the next n bytes of r (a data frame on the network) to the partial file,
@@ -381,7 +418,7 @@ func (u *Upload) Receive(r io.Reader, n int64) error {
 			return fmt.Errorf("receive %s: %w", u.vpath, err)
 		}
 	}
-	return nil
+	return u.checkpoint()
 }
 
 // describeOnce writes the partial file's description when n more bytes take the upload to
@@ -394,26 +431,14 @@ func (u *Upload) describeOnce(n int64) error {
 	return u.writeDescription()
 }
 
-// writeDescription writes the partial file's description: what it is for, for resumes, listings
-// and expiry. It is written in .myftp/sums, which no count looks into, and renamed into place, so
-// that a server killed meanwhile leaves either no description or a whole one, and the counts
-// never meet a half-written one.
+// writeDescription writes the partial upload's description: what it is for, for resumes,
+// listings and expiry, as one whole record.
 func (u *Upload) writeDescription() error {
 	meta, err := json.Marshal(partialMeta{Path: u.rel, Size: u.size, Mtime: u.mtime})
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", u.vpath, err)
 	}
-	sums, err := u.f.metaRoot(sumsDir)
-	if err != nil {
-		return err
-	}
-	k := key(u.rel)
-	if err := sums.WriteFile(k+".new", meta, 0o600); err != nil {
-		sums.Remove(k + ".new")
-		return wrapOS(err, u.vpath)
-	}
-	if err := u.f.root.Rename(path.Join(reserved, sumsDir, k+".new"), path.Join(reserved, partialDir, k+".json")); err != nil {
-		sums.Remove(k + ".new")
+	if err := u.f.home.SetMeta(u.f.ctx(), metaKey(key(u.rel)), meta); err != nil {
 		return wrapOS(err, u.vpath)
 	}
 	return nil
@@ -484,13 +509,13 @@ func (u *Upload) Publish() (Entry, error) {
 	}
 	defer close(u.publishing)
 	sum := hex.EncodeToString(u.hash.Sum(nil))
-	fin, err := u.f.finishPartial(u.file, u.rel, u.vpath, u.mtime, u.algo, sum)
-	u.file = nil
-	if err != nil {
+	if err := u.part.Sync(); err != nil { // outside the home's lock: uploads that finish together share the flush
 		u.Abort()
-		return Entry{}, err
+		return Entry{}, wrapOS(err, u.vpath)
 	}
-	e, err := u.f.publish(u.rel, u.vpath, &u.slot, u.size-u.offset, sum, u.hash, u.abortLocked, fin)
+	part := u.part
+	u.part = nil
+	e, err := u.f.publish(u.rel, u.vpath, &u.slot, u.size-u.offset, u.mtime, sum, u.hash, u.abortLocked, part, !u.describe)
 	if err == nil {
 		u.closed = true
 	}
@@ -507,48 +532,60 @@ func (u *Upload) Abort() {
 		if u.describe && u.written > 0 { // kept for a resume, which needs the description
 			u.describe = u.writeDescription() != nil
 		}
-		u.f.saveStates(u.file, u.rel, u.hash, u.written)
+		u.f.saveStates(u.part, u.rel, u.hash, u.written)
 	}
 	u.f.h.mu.Lock()
 	defer u.f.h.mu.Unlock()
 	u.abortLocked()
 }
 
-// abortLocked closes the upload. What the partial file really holds (less than accepted, after a
-// disk error) is what stays counted.
+// abortLocked closes the upload. What the partial upload really holds (less than accepted, after
+// a write error; on an object store, its whole parts) is what stays counted.
 func (u *Upload) abortLocked() {
 	if u.closed {
 		return
 	}
 	u.closed = true
 	u.drain()
-	if u.file != nil {
-		if fi, err := u.file.Stat(); err == nil && fi.Size() < u.written {
-			u.written = fi.Size()
+	drop := u.written == 0 || u.overQuota.Load() || u.orphan.Load()
+	if u.part != nil {
+		if drop {
+			u.part.Discard()
+		} else {
+			u.part.Close()
 		}
-		u.file.Close()
+		u.part = nil
 	}
 	if u.orphan.Load() { // its home's accounting started afresh without it
-		u.f.partials.Remove(key(u.rel))
-		u.f.partials.Remove(key(u.rel) + ".json")
+		u.f.home.RemoveMeta(u.f.ctx(), metaKey(key(u.rel)))
 		return
 	}
 	h := u.f.h
 	h.reserved -= u.reserved
-	h.used += u.written - u.offset
 	h.forget(u.rel, &u.slot)
-	if u.written == 0 || u.overQuota.Load() {
-		if u.f.partials.Remove(key(u.rel)) == nil {
-			h.used -= u.written
-		}
-		u.f.partials.Remove(key(u.rel) + ".json")
-	} else if u.describe {
+	if drop {
+		h.used -= u.offset
+		u.f.home.RemoveMeta(u.f.ctx(), metaKey(key(u.rel)))
+		h.settlePartialTo(&u.slot, 0)
+		return
+	}
+	// What is kept: what reached the disk after a write error; an object store's whole parts.
+	pi, err := u.f.home.StatPartial(u.f.ctx(), key(u.rel))
+	if err != nil || pi.Size == 0 {
+		u.f.home.RemovePartial(u.f.ctx(), key(u.rel))
+		u.f.home.RemoveMeta(u.f.ctx(), metaKey(key(u.rel)))
+		h.used -= u.offset
+		h.settlePartialTo(&u.slot, 0)
+		return
+	}
+	h.used += pi.Size - u.offset
+	if u.describe {
 		// Kept for a resume: it needs its description now. Without it (a full disk) the data
 		// is not resumable and expires.
 		u.describe = false
 		u.writeDescription()
 	}
-	h.settlePartial(u.f.partials, key(u.rel), &u.slot)
+	h.settlePartialTo(&u.slot, 2)
 }
 
 // errMovedAway is the error of an upload marked over quota by revokeCredit.
@@ -556,74 +593,57 @@ func errMovedAway(vpath string) error {
 	return newErr(ErrQuota, vpath, "the file this upload replaces was moved away, and the upload no longer fits")
 }
 
-// discard aborts and deletes the partial file: its content is known to be wrong.
+// discard aborts and deletes the partial upload: its content is known to be wrong.
 func (u *Upload) discard() {
 	u.drain()
 	h := u.f.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	u.abortLocked() // under the same lock as the removal, or another session could resume the bad partial
-	if u.orphan.Load() {
-		return
-	}
-	if u.f.partials.Remove(key(u.rel)) == nil {
-		h.used -= u.written
-	}
-	u.f.partials.Remove(key(u.rel) + ".json")
-	h.settlePartial(u.f.partials, key(u.rel), &u.slot)
+	u.overQuota.Store(true) // abortLocked deletes it; under the same lock, so no session resumes it
+	u.abortLocked()
 }
 
-// syncDir flushes a directory's entries through the root; best effort, and a no-op on Windows.
-func (f *FS) syncDir(rel string) error {
-	if runtime.GOOS == "windows" { // directories cannot be flushed there
-		return nil
-	}
-	d, err := f.root.Open(rel)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return f.store.durable.Sync(d)
-}
-
-// Download is a stored file opened for sending.
+// Download is a stored file opened for sending: Read, ReadAt and Seek read the file as it was
+// opened, even if an upload replaces it meanwhile.
 type Download struct {
-	*os.File
+	*io.SectionReader
+	r storage.Reader
 	// Info describes the file as it was opened.
 	Info Entry
 	// Path is the file as the user sees it ("/docs/a.txt").
 	Path string
 	rel  string
-	info fs.FileInfo
-	sums sumRecord // the checksums recorded for the file as it was opened
+	info storage.Info
+	sums sumRecord // the record of the file as it was opened
 }
+
+// Close releases the file.
+func (d *Download) Close() error { return d.r.Close() }
 
 // Recorded returns the recorded hex checksum of algo of the file, or "" if there is no up-to-date
 // record and the sender must hash while sending.
 func (d *Download) Recorded(algo string) string { return d.sums.get(algo) }
 
 // OpenDownload opens the file p for reading. The file stays readable as it was even if an upload
-// replaces it meanwhile (the upload renames a new file into place).
+// replaces it meanwhile (on an object store, reads then fail rather than mix two files).
 func (f *FS) OpenDownload(p string) (*Download, error) {
 	rel, vpath, err := resolve(f.cwd, p, false)
 	if err != nil {
 		return nil, err
 	}
-	file, err := f.root.Open(rel)
+	r, err := f.home.Open(f.ctx(), rel)
 	if err != nil {
 		return nil, wrapOS(err, vpath)
 	}
-	fi, err := file.Stat()
-	if err != nil {
-		file.Close()
-		return nil, wrapOS(err, vpath)
-	}
-	if !fi.Mode().IsRegular() {
-		file.Close()
+	i := r.Info()
+	if i.Kind != storage.File {
+		r.Close()
 		return nil, newErr(ErrIsDir, vpath, "not a regular file")
 	}
-	d := &Download{File: file, Info: entryOf(path.Base(vpath), fi), Path: vpath, rel: rel, info: fi}
-	d.sums, _ = f.loadRecord(file, rel, fi)
+	d := &Download{SectionReader: io.NewSectionReader(r, 0, i.Size), r: r, Info: entryOf(path.Base(vpath), i), Path: vpath, rel: rel, info: i}
+	if data, err := r.Record(); err == nil {
+		d.sums, _ = parseRecord(data, i)
+	}
 	return d, nil
 }
 
@@ -631,13 +651,7 @@ func (f *FS) OpenDownload(p string) (*Download, error) {
 // while it was sent, and the states a later resume needs, so that the next download need not
 // hash. It is ignored if the file changed meanwhile.
 func (f *FS) Record(d *Download, h hash.Hash) {
-	sh, ok := h.(*stateHash)
-	if !ok {
-		return
-	}
-	if f.record(d, sh.algo, hex.EncodeToString(h.Sum(nil))) {
-		if sums, err := f.metaRoot(sumsDir); err == nil {
-			writeStates(sums, d.rel, h, d.info)
-		}
+	if sh, ok := h.(*stateHash); ok {
+		f.record(d, sh.algo, hex.EncodeToString(h.Sum(nil)), h)
 	}
 }

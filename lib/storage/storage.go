@@ -60,7 +60,7 @@ const (
 type Info struct {
 	Name  string // the last element of its name
 	Kind  Kind
-	Size  int64 // bytes of a file; 0 for anything else
+	Size  int64 // bytes of a file; of a symbolic link, the length of its target's name; else 0
 	Mode  fs.FileMode
 	Mtime time.Time
 	// Version changes whenever the content under the name may have changed (a new file, a
@@ -117,13 +117,14 @@ type Home interface {
 	// ListPage entries, in an order of the backend's), until there are no more or fn returns an
 	// error, which List returns. A listing of any size costs the memory of one page.
 	List(ctx context.Context, name string, fn func([]Info) error) error
-	// Walk calls fn for every entry below the directory name (not name itself), with its name
-	// relative to the home and a nil error, each directory before its contents, without
-	// following links. fn returns fs.SkipDir to leave a directory's contents out, fs.SkipAll to
-	// stop. If a directory below name cannot be read, fn is called a second time with its entry
-	// and the error: nil goes on without (the rest of) it, anything else ends the walk with that
-	// error. The memory it holds grows with the depth of the tree, not its size.
-	Walk(ctx context.Context, name string, fn func(name string, info Info, err error) error) error
+	// Walk calls fn for every entry below the directory name (not name itself) with a nil
+	// error, each directory before its contents, without following links. fn returns fs.SkipDir
+	// to leave a directory's contents out, fs.SkipAll to stop. If a directory below name cannot
+	// be read, fn is called a second time with its entry and the error: nil goes on without (the
+	// rest of) it, anything else ends the walk with that error. The memory it holds grows with
+	// the depth of the tree, not its size, and so does the work per entry unless fn asks for its
+	// Path.
+	Walk(ctx context.Context, name string, fn func(e WalkEntry, err error) error) error
 	// Mkdir makes the directory name; its parent must exist. An existing entry is ErrExist.
 	Mkdir(ctx context.Context, name string) error
 	// Remove deletes the file, link or empty directory at name; a directory that is not empty
@@ -176,6 +177,16 @@ type Home interface {
 	Close() error
 }
 
+// WalkEntry is an entry met by Home.Walk, valid only during the call of fn.
+type WalkEntry interface {
+	// Info describes the entry; its Name is the entry's own.
+	Info() Info
+	// Path is the entry's name relative to the home ("docs/a.txt"), built anew at each call.
+	Path() string
+	// Depth is how far below the walked directory the entry is: 1 for its own entries.
+	Depth() int
+}
+
 // ListPage is the most entries a List or Partials page holds.
 const ListPage = 1000
 
@@ -187,13 +198,17 @@ type Reader interface {
 	io.Reader
 	// Info describes the file as it was opened.
 	Info() Info
+	// Record returns the file's record (see Home.Record), as Home.Record would; ErrNotExist
+	// when it has none.
+	Record() ([]byte, error)
 	Close() error
 }
 
 // Partial is an unfinished upload. Data goes in with Write (in order); with Caps.RandomWrites,
 // WriteAt, ReadAt and Truncate work anywhere too. Publish makes it a file under a name in one
 // step, so that nothing ever sees it half written; Close keeps it for a resume; Discard deletes
-// it. Exactly one of the three must be called. A Partial is used by one goroutine at a time.
+// it. Exactly one of the three must be called. A Partial is used by one goroutine at a time,
+// except that with Caps.RandomWrites, WriteAt, ReadAt and Size may run on several at once.
 type Partial interface {
 	io.Writer
 	// Size is how many bytes the partial upload holds: those of a resumed one, plus those

@@ -93,7 +93,11 @@ func TestLinks(t *testing.T) {
 		t.Errorf("Stat of a link inside the home: %+v, %v; want the file", info, err)
 	}
 	kinds := map[string]storage.Kind{}
-	err := h.Walk(ctx, ".", func(name string, info storage.Info, err error) error { kinds[name] = info.Kind; return nil })
+	err := h.Walk(ctx, ".", func(e storage.WalkEntry, err error) error {
+		name, info := e.Path(), e.Info()
+		kinds[name] = info.Kind
+		return nil
+	})
 	want := map[string]storage.Kind{"in": storage.File, "out": storage.Symlink, "outdir": storage.Symlink, "up": storage.Symlink, "in-link": storage.Symlink}
 	if err != nil || !maps.Equal(kinds, want) {
 		t.Errorf("Walk: %v, %v; want %v, links not followed", kinds, err, want)
@@ -162,7 +166,11 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version %q, after a rename %q (%v)", v1, info.Version, err)
 	}
 	var walked string
-	h.Walk(ctx, ".", func(name string, info storage.Info, err error) error { walked = info.Version; return nil })
+	h.Walk(ctx, ".", func(e storage.WalkEntry, err error) error {
+		info := e.Info()
+		walked = info.Version
+		return nil
+	})
 	if walked != v1 {
 		t.Errorf("Walk's version %q, Stat's %q", walked, v1)
 	}

@@ -61,21 +61,20 @@ func describe(dir *os.Root, names []string, top bool) []storage.Info {
 }
 
 // Walk calls fn for every entry below the directory name, with WalkTree: its memory grows with the
-// depth of the tree, and every directory is opened relative to its parent. A directory below name
-// that cannot be read is given to fn a second time with the error; an entry that vanishes
-// meanwhile is left out.
-func (h *Home) Walk(ctx context.Context, name string, fn func(name string, info storage.Info, err error) error) error {
+// depth of the tree, every directory is opened relative to its parent, and an entry's path is
+// built only when fn asks for it. A directory below name that cannot be read is given to fn a
+// second time with the error; an entry that vanishes meanwhile is left out.
+func (h *Home) Walk(ctx context.Context, name string, fn func(e storage.WalkEntry, err error) error) error {
 	if err := check("walk", name); err != nil {
 		return err
 	}
 	err := WalkTree(h.root, name, func(e WalkEntry, err error) error {
-		full := join(name, e.Path())
 		if err != nil { // the directory e could not be read
 			info := storage.Info{Name: e.Name(), Kind: storage.Dir, Mode: fs.ModeDir}
 			if fi, ierr := e.Info(); ierr == nil {
 				info = infoOf(e.Name(), fi)
 			}
-			return pass(fn(full, info, mapErr(err, "walk", full)))
+			return pass(fn(walkEntry{e, name, info}, mapErr(err, "walk", join(name, e.Path()))))
 		}
 		if err := ctx.Err(); err != nil {
 			return passed{err}
@@ -88,15 +87,26 @@ func (h *Home) Walk(ctx context.Context, name string, fn func(name string, info 
 			return fs.SkipDir // gone since it was listed
 		}
 		if err != nil {
-			return pass(fn(full, storage.Info{Name: e.Name()}, mapErr(err, "walk", full)))
+			return pass(fn(walkEntry{e, name, storage.Info{Name: e.Name()}}, mapErr(err, "walk", join(name, e.Path()))))
 		}
-		return pass(fn(full, infoOf(e.Name(), fi), nil))
+		return pass(fn(walkEntry{e, name, infoOf(e.Name(), fi)}, nil))
 	})
 	if p, ok := err.(passed); ok {
 		return p.err
 	}
 	return mapErr(err, "walk", name) // the directory name itself
 }
+
+// walkEntry is a storage.WalkEntry of a WalkTree below the directory top.
+type walkEntry struct {
+	e    WalkEntry
+	top  string
+	info storage.Info
+}
+
+func (w walkEntry) Info() storage.Info { return w.info }
+func (w walkEntry) Path() string       { return join(w.top, w.e.Path()) }
+func (w walkEntry) Depth() int         { return w.e.Depth() }
 
 // pass returns fn's error for WalkTree: skips as they are, others to be returned as they are.
 func pass(err error) error {

@@ -18,6 +18,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/myftp/myftp/lib/durable"
@@ -135,12 +136,59 @@ func (b *Backend) RemoveHome(ctx context.Context, home string) error {
 type Home struct {
 	b    *Backend
 	root *os.Root
+
+	mu       sync.Mutex
+	partials *os.Root // .myftp/partial, opened on first use: one element to resolve, not three
+	dir      *os.File // the home directory, opened on first use, to flush the filesystem through
+	records  int8     // whether .myftp/records may hold anything: 0 not known yet, 1 yes, -1 no
 }
 
 var _ storage.Home = (*Home)(nil)
 
-// Close releases the home's descriptor.
-func (h *Home) Close() error { return h.root.Close() }
+// Close releases the home's descriptors.
+func (h *Home) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.partials != nil {
+		h.partials.Close()
+	}
+	if h.dir != nil {
+		h.dir.Close()
+	}
+	return h.root.Close()
+}
+
+// partialRoot returns the root of .myftp/partial, making the directory on first use.
+func (h *Home) partialRoot() (*os.Root, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.partials != nil {
+		return h.partials, nil
+	}
+	if err := h.root.MkdirAll(partialDir, dirPerm); err != nil {
+		return nil, err
+	}
+	r, err := h.root.OpenRoot(partialDir)
+	if err != nil {
+		return nil, err
+	}
+	h.partials = r
+	return r, nil
+}
+
+// homeDir returns the home directory, open, for flushes of the whole filesystem.
+func (h *Home) homeDir() (*os.File, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.dir == nil {
+		d, err := h.root.Open(".")
+		if err != nil {
+			return nil, err
+		}
+		h.dir = d
+	}
+	return h.dir, nil
+}
 
 // check refuses, with storage.ErrInvalid, a name that storage.CheckName refuses, one in Reserved,
 // and one the platform does not take as a name inside a directory (on Windows: "a:b", "NUL").
@@ -277,14 +325,23 @@ func (h *Home) Open(ctx context.Context, name string) (storage.Reader, error) {
 		f.Close()
 		return nil, mapErr(err, "open", name)
 	}
-	return &reader{f: f, name: name, info: infoOf(path.Base(name), fi)}, nil
+	return &reader{h: h, f: f, name: name, info: infoOf(path.Base(name), fi)}, nil
 }
 
 // reader is a file open for reading; its errors name the file as the home does.
 type reader struct {
+	h    *Home
 	f    *os.File
 	name string
 	info storage.Info
+}
+
+// Record reads the record of the open file: its extended attribute, else its record file.
+func (r *reader) Record() ([]byte, error) {
+	if data, ok := r.h.getTag(r.f); ok {
+		return data, nil
+	}
+	return r.h.recordFile(r.name)
 }
 
 func (r *reader) Read(p []byte) (int, error) {
@@ -304,9 +361,12 @@ func (r *reader) Close() error { return mapErr(r.f.Close(), "close", r.name) }
 // infoOf describes fi under the name name.
 func infoOf(name string, fi fs.FileInfo) storage.Info {
 	info := storage.Info{Name: name, Kind: kindOfMode(fi.Mode()), Mode: fi.Mode(), Mtime: fi.ModTime()}
-	if info.Kind == storage.File {
+	switch info.Kind {
+	case storage.File:
 		info.Size = fi.Size()
 		info.Version = version(fi)
+	case storage.Symlink:
+		info.Size = fi.Size() // the length of its target's name, as ls -l shows
 	}
 	return info
 }

@@ -24,6 +24,14 @@ func (h *Home) Record(ctx context.Context, name string) ([]byte, error) {
 	if data, ok := h.getTag(f); ok {
 		return data, nil
 	}
+	return h.recordFile(name)
+}
+
+// recordFile reads the record file of name.
+func (h *Home) recordFile(name string) ([]byte, error) {
+	if !h.mayHaveRecordFiles() {
+		return nil, &fs.PathError{Op: "record", Path: name, Err: fs.ErrNotExist}
+	}
 	data, err := h.root.ReadFile(recordDir + "/" + name)
 	if err != nil {
 		return nil, mapErr(err, "record", name)
@@ -51,7 +59,7 @@ func (h *Home) SetRecord(ctx context.Context, name string, data []byte) error {
 		h.dropRecordFile(name)
 		return nil
 	}
-	return h.writeWhole(recordDir+"/"+name, name, data)
+	return h.writeRecordFile(name, data)
 }
 
 func (h *Home) getTag(f *os.File) ([]byte, bool) {
@@ -74,12 +82,40 @@ var errNoXattrs = errors.New("local: records kept in files")
 // dropRecordFile removes the record file of name (and, for a directory, those of everything that
 // was in it), if there is one.
 func (h *Home) dropRecordFile(name string) {
-	h.root.RemoveAll(recordDir + "/" + name)
+	if h.mayHaveRecordFiles() {
+		h.root.RemoveAll(recordDir + "/" + name)
+	}
+}
+
+// mayHaveRecordFiles reports whether .myftp/records may hold record files: where extended
+// attributes work it never exists, and the removals and renames that keep it in step with the
+// tree cost nothing.
+func (h *Home) mayHaveRecordFiles() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.records == 0 {
+		h.records = -1
+		if _, err := h.root.Lstat(recordDir); err == nil {
+			h.records = 1
+		}
+	}
+	return h.records > 0
+}
+
+// writeRecordFile writes the record file of name.
+func (h *Home) writeRecordFile(name string, data []byte) error {
+	h.mu.Lock()
+	h.records = 1
+	h.mu.Unlock()
+	return h.writeWhole(recordDir+"/"+name, name, data)
 }
 
 // moveRecordFiles moves the record files of from (a file, or a directory's tree of them) to to,
 // after a rename; those left at to belonged to the file it replaced.
 func (h *Home) moveRecordFiles(from, to string) {
+	if !h.mayHaveRecordFiles() {
+		return
+	}
 	src, dst := recordDir+"/"+from, recordDir+"/"+to
 	if _, err := h.root.Lstat(src); err != nil {
 		if _, err := h.root.Lstat(dst); err == nil {

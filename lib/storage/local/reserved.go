@@ -11,6 +11,8 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/myftp/myftp/lib/storage"
@@ -29,14 +31,15 @@ func (h *Home) Partial(ctx context.Context, id, target string, opts storage.Part
 	if target == "." {
 		return nil, &fs.PathError{Op: "partial", Path: target, Err: storage.ErrInvalid}
 	}
-	if err := h.root.MkdirAll(partialDir, dirPerm); err != nil {
+	pr, err := h.partialRoot()
+	if err != nil {
 		return nil, mapErr(err, "partial", id)
 	}
 	flags := os.O_RDWR | os.O_CREATE
 	if !opts.Resume {
 		flags |= os.O_TRUNC
 	}
-	f, err := h.root.OpenFile(partialDir+"/"+id, flags, filePerm)
+	f, err := pr.OpenFile(id, flags, filePerm)
 	if err != nil {
 		return nil, mapErr(err, "partial", id)
 	}
@@ -75,8 +78,8 @@ func (h *Home) setTarget(id, target string) error {
 // time. An upload whose target record is missing has an empty Target.
 func (h *Home) Partials(ctx context.Context, fn func([]storage.PartialInfo) error) error {
 	dir, err := h.root.Open(partialDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil // none yet; or something not a directory is in the way, and none can be made
 	}
 	if err != nil {
 		return mapErr(err, "partials", ".")
@@ -104,8 +107,12 @@ func (h *Home) Partials(ctx context.Context, fn func([]storage.PartialInfo) erro
 // partialInfos describes the partial uploads ids; one that vanished meanwhile is left out.
 func (h *Home) partialInfos(ids []string) []storage.PartialInfo {
 	page := make([]storage.PartialInfo, 0, len(ids))
+	pr, err := h.partialRoot()
+	if err != nil {
+		return page
+	}
 	for _, id := range ids {
-		fi, err := h.root.Lstat(partialDir + "/" + id)
+		fi, err := pr.Lstat(id)
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
@@ -120,7 +127,11 @@ func (h *Home) RemovePartial(ctx context.Context, id string) error {
 	if err := checkElem("remove partial", id); err != nil {
 		return err
 	}
-	if err := h.root.Remove(partialDir + "/" + id); err != nil {
+	pr, err := h.partialRoot()
+	if err == nil {
+		err = pr.Remove(id)
+	}
+	if err != nil {
 		return mapErr(err, "remove partial", id)
 	}
 	return h.removeTarget(id)
@@ -140,9 +151,11 @@ type partial struct {
 	f      *os.File // nil once published, closed or discarded
 	id     string
 	target string
-	size   int64 // of the file: the largest end written, or the last Truncate
-	dirty  bool  // written since the last flush
-	kept   bool  // its target is recorded
+	kept   bool // its target is recorded
+
+	mu    sync.Mutex // WriteAt may run on several goroutines at once
+	size  int64      // of the file: the largest end written, or the last Truncate
+	dirty bool       // written since the last flush
 }
 
 // keep records the upload's target, once.
@@ -164,10 +177,14 @@ func (p *partial) file() (*os.File, error) {
 	return p.f, nil
 }
 
-func (p *partial) Size() int64 { return p.size }
+func (p *partial) Size() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.size
+}
 
 // Write appends at Size().
-func (p *partial) Write(b []byte) (int, error) { return p.WriteAt(b, p.size) }
+func (p *partial) Write(b []byte) (int, error) { return p.WriteAt(b, p.Size()) }
 
 func (p *partial) WriteAt(b []byte, off int64) (int, error) {
 	f, err := p.file()
@@ -175,8 +192,10 @@ func (p *partial) WriteAt(b []byte, off int64) (int, error) {
 		return 0, err
 	}
 	n, err := f.WriteAt(b, off)
+	p.mu.Lock()
 	p.size = max(p.size, off+int64(n))
 	p.dirty = true
+	p.mu.Unlock()
 	return n, ioErr(err, "write", p.id)
 }
 
@@ -197,18 +216,18 @@ func (p *partial) Truncate(n int64) error {
 	if err := f.Truncate(n); err != nil {
 		return mapErr(err, "truncate", p.id)
 	}
+	p.mu.Lock()
 	p.size, p.dirty = n, true
+	p.mu.Unlock()
 	return nil
 }
 
-// Sync records the upload's target and flushes the file to stable storage if the backend syncs
-// (Options.Fsync).
+// Sync flushes the file to stable storage if the backend syncs (Options.Fsync). The upload's
+// target is recorded only when it is kept (Close): an upload that a crash cut off is found by
+// its id all the same.
 func (p *partial) Sync() error {
 	f, err := p.file()
 	if err != nil {
-		return err
-	}
-	if err := p.keep(); err != nil {
 		return err
 	}
 	return p.flush(f)
@@ -216,13 +235,19 @@ func (p *partial) Sync() error {
 
 // flush flushes the file if the backend syncs and it was written since the last flush.
 func (p *partial) flush(f *os.File) error {
-	if !p.h.b.opts.Fsync || !p.dirty {
+	p.mu.Lock()
+	dirty := p.dirty
+	p.dirty = false
+	p.mu.Unlock()
+	if !p.h.b.opts.Fsync || !dirty {
 		return nil
 	}
 	if err := p.h.b.durable.Sync(f); err != nil {
+		p.mu.Lock()
+		p.dirty = true
+		p.mu.Unlock()
 		return mapErr(err, "sync", p.id)
 	}
-	p.dirty = false
 	return nil
 }
 
@@ -246,7 +271,10 @@ func (p *partial) Discard() error {
 		p.f.Close()
 		p.f = nil
 	}
-	err := p.h.root.Remove(partialDir + "/" + p.id)
+	pr, err := p.h.partialRoot()
+	if err == nil {
+		err = pr.Remove(p.id)
+	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return mapErr(err, "discard", p.id)
 	}
@@ -274,7 +302,11 @@ func (p *partial) Publish(ctx context.Context, mtime time.Time, record func(stor
 		return fail(err)
 	}
 	if !mtime.IsZero() {
-		if err := p.h.root.Chtimes(partialDir+"/"+p.id, time.Time{}, mtime); err != nil {
+		pr, err := p.h.partialRoot()
+		if err == nil {
+			err = pr.Chtimes(p.id, time.Time{}, mtime)
+		}
+		if err != nil {
 			return fail(mapErr(err, "publish", p.target))
 		}
 	}
@@ -288,7 +320,7 @@ func (p *partial) Publish(ctx context.Context, mtime time.Time, record func(stor
 		rec = record(info)
 	}
 	tagged := rec != nil && p.h.setTag(f, rec) == nil // the record goes with the file
-	if runtime.GOOS == "windows" { // an open file cannot be renamed there
+	if runtime.GOOS == "windows" {                    // an open file cannot be renamed there
 		f.Close()
 	}
 	if err := p.rename(); err != nil {
@@ -299,7 +331,7 @@ func (p *partial) Publish(ctx context.Context, mtime time.Time, record func(stor
 	}
 	if tagged || rec == nil {
 		p.h.dropRecordFile(p.target) // the replaced file's, if it was kept in a file
-	} else if err := p.h.writeWhole(recordDir+"/"+p.target, p.target, rec); err != nil {
+	} else if err := p.h.writeRecordFile(p.target, rec); err != nil {
 		p.h.dropRecordFile(p.target) // a stale record must not stay; a missing one is only recomputed
 	}
 	return info, nil
@@ -314,6 +346,13 @@ func (h *Home) SyncName(ctx context.Context, name string) error {
 	}
 	if !h.b.opts.Fsync || runtime.GOOS == "windows" {
 		return nil
+	}
+	if h.b.durable.WholeFilesystem() { // any descriptor on the filesystem carries the flush
+		d, err := h.homeDir()
+		if err != nil {
+			return mapErr(err, "sync", ".")
+		}
+		return mapErr(h.b.durable.Sync(d), "sync", path.Dir(name))
 	}
 	d, err := h.root.Open(path.Dir(name))
 	if err != nil {

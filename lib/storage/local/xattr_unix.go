@@ -14,12 +14,24 @@ func GetTag(f *os.File, name string) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	var buf [1024]byte
+	buf := make([]byte, 1024)
 	n, gerr := -1, error(nil)
-	if err := rc.Control(func(fd uintptr) { n, gerr = unix.Fgetxattr(int(fd), name, buf[:]) }); err != nil || gerr != nil || n < 0 {
+	for range 2 { // once more with the size the value has, if the buffer was too small
+		if err := rc.Control(func(fd uintptr) { n, gerr = unix.Fgetxattr(int(fd), name, buf) }); err != nil {
+			return nil, false
+		}
+		if gerr != unix.ERANGE {
+			break
+		}
+		if err := rc.Control(func(fd uintptr) { n, gerr = unix.Fgetxattr(int(fd), name, nil) }); err != nil || gerr != nil || n <= len(buf) || n > 1<<20 {
+			return nil, false
+		}
+		buf = make([]byte, n)
+	}
+	if gerr != nil || n < 0 {
 		return nil, false
 	}
-	return append([]byte(nil), buf[:n]...), true
+	return buf[:n], true
 }
 
 // SetTag sets the extended attribute name of the open file f to data. It fails where the

@@ -189,7 +189,7 @@ func (h *Home) List(ctx context.Context, name string, fn func([]storage.Info) er
 // for each entry, a directory (marked or not) when it is first met, before its contents.
 // A listing that fails ends the walk with its error: a store has no directory that cannot be
 // read while others can.
-func (h *Home) Walk(ctx context.Context, name string, fn func(string, storage.Info, error) error) error {
+func (h *Home) Walk(ctx context.Context, name string, fn func(storage.WalkEntry, error) error) error {
 	if err := check("walk", name); err != nil {
 		return err
 	}
@@ -201,6 +201,7 @@ func (h *Home) Walk(ctx context.Context, name string, fn func(string, storage.In
 	w := walker{fn: fn}
 	if name != "." {
 		w.dirs = []string{name} // every key listed is under it: it is never left
+		w.top = strings.Count(name, "/") + 1
 	}
 	top := h.dirKey(name)
 	for oi := range h.b.client.ListObjects(ctx, h.b.bucket, minio.ListObjectsOptions{Prefix: top, Recursive: true, WithMetadata: true}) {
@@ -229,9 +230,26 @@ func (h *Home) Walk(ctx context.Context, name string, fn func(string, storage.In
 // walker turns a recursive listing (keys in order) into a walk: it remembers the directories it
 // has shown, one per level of the key it is at, and the one being skipped.
 type walker struct {
-	fn   func(string, storage.Info, error) error
+	fn   func(storage.WalkEntry, error) error
 	dirs []string // directories shown, outermost first, each a parent of the next
 	skip string   // a directory whose contents are left out ("" for none)
+	top  int      // the depth of the walked directory below the home
+}
+
+// walkEntry is an entry of a walk: its key has its whole path already.
+type walkEntry struct {
+	info  storage.Info
+	path  string
+	depth int
+}
+
+func (e walkEntry) Info() storage.Info { return e.info }
+func (e walkEntry) Path() string       { return e.path }
+func (e walkEntry) Depth() int         { return e.depth }
+
+// entry is the walk entry of full, described by info.
+func (w *walker) entry(full string, info storage.Info) walkEntry {
+	return walkEntry{info: info, path: full, depth: strings.Count(full, "/") + 1 - w.top}
 }
 
 func (w *walker) visit(full string, oi minio.ObjectInfo) error {
@@ -263,7 +281,7 @@ func (w *walker) visit(full string, oi minio.ObjectInfo) error {
 		}
 		return w.enter(full)
 	}
-	err := w.fn(full, fileInfo(path.Base(full), oi), nil)
+	err := w.fn(w.entry(full, fileInfo(path.Base(full), oi)), nil)
 	if errors.Is(err, fs.SkipDir) { // from a file: the rest of its directory is left out
 		if len(w.dirs) == 0 {
 			return fs.SkipAll
@@ -277,7 +295,7 @@ func (w *walker) visit(full string, oi minio.ObjectInfo) error {
 
 // enter shows the directory dir and, unless fn skips it, goes into it.
 func (w *walker) enter(dir string) error {
-	err := w.fn(dir, dirInfo(path.Base(dir)), nil)
+	err := w.fn(w.entry(dir, dirInfo(path.Base(dir))), nil)
 	if errors.Is(err, fs.SkipDir) {
 		w.skip = dir
 		return nil

@@ -60,6 +60,9 @@ type reader struct {
 
 func (r *reader) Info() storage.Info { return r.info }
 
+// Record reads the file's record, an object of its own.
+func (r *reader) Record() ([]byte, error) { return r.h.Record(r.ctx, r.name) }
+
 // Read reads on from where the last Read stopped.
 func (r *reader) Read(p []byte) (int, error) {
 	r.mu.Lock()

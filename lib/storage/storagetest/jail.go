@@ -24,7 +24,7 @@ func nameCalls(h storage.Home) map[string]func(name string) error {
 		"Lstat": func(n string) error { _, err := h.Lstat(ctx, n); return err },
 		"List":  func(n string) error { return h.List(ctx, n, func([]storage.Info) error { return nil }) },
 		"Walk": func(n string) error {
-			return h.Walk(ctx, n, func(string, storage.Info, error) error { return nil })
+			return h.Walk(ctx, n, func(storage.WalkEntry, error) error { return nil })
 		},
 		"Mkdir":       func(n string) error { return h.Mkdir(ctx, n) },
 		"Remove":      func(n string) error { return h.Remove(ctx, n) },

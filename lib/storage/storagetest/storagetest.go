@@ -224,7 +224,8 @@ func list(t testing.TB, h storage.Home, dir string) []string {
 func walk(t testing.TB, h storage.Home, dir string) []string {
 	t.Helper()
 	var names []string
-	err := h.Walk(context.Background(), dir, func(name string, info storage.Info, err error) error {
+	err := h.Walk(context.Background(), dir, func(e storage.WalkEntry, err error) error {
+		name, info := e.Path(), e.Info()
 		if err != nil {
 			return err
 		}

@@ -100,7 +100,8 @@ func testWalk(t *testing.T, s *suite) {
 		t.Errorf("Walk a/b: %q, want %q", got, want)
 	}
 	var skipped []string
-	err := h.Walk(ctx, ".", func(name string, info storage.Info, err error) error {
+	err := h.Walk(ctx, ".", func(e storage.WalkEntry, err error) error {
+		name := e.Path()
 		if err != nil {
 			return err
 		}
@@ -114,14 +115,14 @@ func testWalk(t *testing.T, s *suite) {
 		t.Errorf("Walk skipping a: %q, %v; want %q", skipped, err, want)
 	}
 	calls := 0
-	err = h.Walk(ctx, ".", func(string, storage.Info, error) error { calls++; return fs.SkipAll })
+	err = h.Walk(ctx, ".", func(storage.WalkEntry, error) error { calls++; return fs.SkipAll })
 	if err != nil || calls != 1 {
 		t.Errorf("Walk returning SkipAll: %d calls, %v", calls, err)
 	}
 	stop := errors.New("stop")
-	err = h.Walk(ctx, ".", func(string, storage.Info, error) error { return stop })
+	err = h.Walk(ctx, ".", func(storage.WalkEntry, error) error { return stop })
 	wantErr(t, "Walk whose fn fails", err, stop)
-	err = h.Walk(ctx, "missing", func(string, storage.Info, error) error { return nil })
+	err = h.Walk(ctx, "missing", func(storage.WalkEntry, error) error { return nil })
 	wantErr(t, "Walk of a missing directory", err, storage.ErrNotExist)
 }
 
