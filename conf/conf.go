@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -144,6 +145,8 @@ func (a Auth) Params() account.Params {
 
 // Storage locates the account database and the homes.
 type Storage struct {
+	Backend         string   `toml:"backend"`
+	S3              S3       `toml:"s3"`
 	DBDir           string   `toml:"db_dir"`
 	UploadDir       string   `toml:"upload_dir"`
 	DefaultQuota    Size     `toml:"default_quota"`
@@ -151,6 +154,18 @@ type Storage struct {
 	MaxPartials     int64    `toml:"max_partials"`
 	Fsync           bool     `toml:"fsync"`
 	PartialTTL      Duration `toml:"partial_ttl"`
+}
+
+// S3 configures homes on an S3-compatible object store (storage.backend = "s3"). Credentials come
+// from the standard AWS environment variables or shared credentials file, never from here.
+type S3 struct {
+	Endpoint         string `toml:"endpoint"`
+	Bucket           string `toml:"bucket"`
+	Region           string `toml:"region"`
+	Prefix           string `toml:"prefix"`
+	PathStyle        bool   `toml:"path_style"`
+	PartSize         Size   `toml:"part_size"`
+	MaxRenameObjects int    `toml:"max_rename_objects"`
 }
 
 // Log configures the event log and the transfer log and their rotation.
@@ -354,6 +369,11 @@ func (s *Settings) validate() error {
 		{"auth.argon2_time", s.Auth.Argon2Time, s.Auth.Argon2Time < 1 || s.Auth.Argon2Time > 100, "want 1 to 100"},
 		{"auth.argon2_threads", s.Auth.Argon2Threads, s.Auth.Argon2Threads < 1 || s.Auth.Argon2Threads > 255, "want 1 to 255"},
 		{"auth.min_password_length", s.Auth.MinPasswordLength, s.Auth.MinPasswordLength < 1 || s.Auth.MinPasswordLength > 1024, "want 1 to 1024"},
+		{"storage.backend", s.Storage.Backend, s.Storage.Backend != "local" && s.Storage.Backend != "s3", "want \"local\" or \"s3\""},
+		{"storage.s3.endpoint", s.Storage.S3.Endpoint, s.Storage.Backend == "s3" && !validEndpoint(s.Storage.S3.Endpoint), "want http(s)://HOST[:PORT] when storage.backend is \"s3\""},
+		{"storage.s3.bucket", s.Storage.S3.Bucket, s.Storage.Backend == "s3" && s.Storage.S3.Bucket == "", "want the bucket's name when storage.backend is \"s3\""},
+		{"storage.s3.part_size", s.Storage.S3.PartSize, s.Storage.S3.PartSize < 5<<20 || s.Storage.S3.PartSize > 5<<30, "want 5MiB to 5GiB"},
+		{"storage.s3.max_rename_objects", s.Storage.S3.MaxRenameObjects, s.Storage.S3.MaxRenameObjects < 1, "want 1 or more"},
 		{"storage.db_dir", s.Storage.DBDir, s.Storage.DBDir == "", "want a directory"},
 		{"storage.upload_dir", s.Storage.UploadDir, s.Storage.UploadDir == "", "want a directory"},
 		{"storage.upload_dir", s.Storage.UploadDir, s.holdsPrivate(s.Storage.UploadDir),
@@ -453,4 +473,10 @@ func ResolveRoot(flagRoot string, getenv func(string) string) (string, error) {
 		return "", fmt.Errorf("root %q: %w", root, err)
 	}
 	return abs, nil
+}
+
+// validEndpoint reports whether e is an http or https URL of a host, without a path.
+func validEndpoint(e string) bool {
+	u, err := url.Parse(e)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && (u.Path == "" || u.Path == "/") && u.RawQuery == ""
 }

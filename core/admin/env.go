@@ -10,9 +10,11 @@ import (
 	"strings"
 
 	"github.com/myftp/myftp/conf"
+	"github.com/myftp/myftp/core/homes"
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/db"
+	"github.com/myftp/myftp/lib/storage"
 )
 
 // env is what every command works on: the settings of the runtime root and its account database.
@@ -20,6 +22,15 @@ type env struct {
 	root     string
 	settings *conf.Settings
 	db       *db.DB
+}
+
+// objectStore returns the object store that holds the homes, or nil when they are directories
+// under upload_dir.
+func (e *env) objectStore() (storage.Backend, error) {
+	if e.settings.Storage.Backend != "s3" {
+		return nil, nil
+	}
+	return homes.Backend(e.settings)
 }
 
 // loadEnv reads the settings named by --root and --conf and opens the database they point to.

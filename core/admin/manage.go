@@ -14,6 +14,7 @@ import (
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/db"
 	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/lib/storage"
 )
 
 // list shows every account as a table.
@@ -29,7 +30,7 @@ func (a *app) list(_ context.Context, o *options, _ []string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tACCOUNT\tHOME\tQUOTA\tUSED\tFILES\tDISABLED")
 	for _, ac := range accts {
-		used, files := a.used(e.homePath(ac.Home))
+		used, files := a.used(e, ac.Home)
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s/%d\t%s\n", ac.ID, ac.Name, ac.Home,
 			bytesize.Format(ac.Quota), used, files, e.maxFiles(ac), yesNo(ac.Disabled))
 	}
@@ -38,8 +39,16 @@ func (a *app) list(_ context.Context, o *options, _ []string) error {
 
 // used returns the disk use and the file count of a home for the table: "-" when the home is
 // missing, "?" (with a note on stderr) when it cannot be read.
-func (a *app) used(dir string) (bytes, files string) {
-	u, err := homefs.Measure(dir)
+func (a *app) used(e *env, home string) (bytes, files string) {
+	var u homefs.Usage
+	b, err := e.objectStore()
+	switch {
+	case err != nil:
+	case b != nil:
+		u, err = homefs.MeasureHome(b, home)
+	default:
+		u, err = homefs.Measure(e.homePath(home))
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return "-", "-"
@@ -156,6 +165,11 @@ func (a *app) delete(_ context.Context, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
+	if b, err := e.objectStore(); err != nil {
+		return err
+	} else if b != nil {
+		return a.deleteOnStore(e, b, acct, o.removeHome)
+	}
 	dir, exists, err := e.removableHome(acct.Home)
 	if err != nil && o.removeHome {
 		return err
@@ -177,6 +191,28 @@ func (a *app) delete(_ context.Context, o *options, args []string) error {
 		}
 		fmt.Fprintf(a.stdout, "Account [%s] deleted and its home directory %s removed\n", acct.Name, dir)
 	}
+	return nil
+}
+
+// deleteOnStore deletes the account acct whose home is on the object store b, and with
+// removeHome everything its home holds there.
+func (a *app) deleteOnStore(e *env, b storage.Backend, acct account.Account, removeHome bool) error {
+	ctx := context.Background()
+	_, err := e.db.Delete(acct.Name)
+	if errors.Is(err, db.ErrMappingStale) {
+		defer fmt.Fprintf(a.stderr, "%s: warning: %s; run '%s check --repair' to rebuild it\n", progName, message(err), progName)
+	} else if err != nil {
+		return notFound(err, acct.Name)
+	}
+	where := fmt.Sprintf("%s on s3 (bucket %s)", acct.Home, e.settings.Storage.S3.Bucket)
+	if !removeHome {
+		fmt.Fprintf(a.stdout, "Account [%s] deleted; its home %s is kept\n", acct.Name, where)
+		return nil
+	}
+	if err := b.RemoveHome(ctx, acct.Home); err != nil {
+		return fmt.Errorf("account %q was deleted, but removing its home failed: %w", acct.Name, err)
+	}
+	fmt.Fprintf(a.stdout, "Account [%s] deleted and its home %s removed\n", acct.Name, where)
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/myftp/myftp/core/auth"
 	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/core/ftpdoor"
+	"github.com/myftp/myftp/core/homes"
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/core/server"
 	"github.com/myftp/myftp/core/sftpdoor"
@@ -176,7 +177,14 @@ func openCore(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*c
 	if err != nil {
 		return nil, err
 	}
-	c := &core{auth: authn, homes: homefs.NewStore(s.Storage.UploadDir, homefs.Options{Fsync: s.Storage.Fsync,
+	backend, err := homes.Backend(s)
+	if err != nil {
+		return nil, err
+	}
+	if s.Storage.Backend == "s3" {
+		fmt.Fprintln(stdout, homes.Describe(s))
+	}
+	c := &core{auth: authn, homes: homefs.New(backend, homefs.Options{
 		PartialTTL: s.Storage.PartialTTL.D(), FormatSize: bytesize.Format, DefaultMaxFiles: s.Storage.DefaultMaxFiles,
 		MaxPartials: s.Storage.MaxPartials, Log: logs.Event})}
 	if !s.Server.TLS {

@@ -32,6 +32,7 @@ import (
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/db"
 	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/lib/storage"
 )
 
 // Cheap is an argon2id cost that keeps tests fast; the code paths are the same as at full cost.
@@ -47,6 +48,9 @@ type Options struct {
 	Admission admission.Config
 	// Store options for the homes; Log is filled in.
 	Store homefs.Options
+	// Backend holds the homes; nil means directories under Dir/file_upload on the local disk,
+	// with Store.Fsync.
+	Backend storage.Backend
 	// Auth configuration; Accounts is filled in.
 	Auth auth.Config
 	// FTP, if not nil, starts the FTP door too, on another free loopback port (Env.FTPAddr), with
@@ -99,7 +103,11 @@ func Start(t testing.TB, opt Options) *Env {
 		t.Fatal(err)
 	}
 	e.Xferlog = filepath.Join(e.Dir, "log", "xferlog")
-	e.Store = homefs.NewStore(filepath.Join(e.Dir, "file_upload"), e.withStoreDefaults(opt.Store))
+	if opt.Backend != nil {
+		e.Store = homefs.New(opt.Backend, e.withStoreDefaults(opt.Store))
+	} else {
+		e.Store = homefs.NewStore(filepath.Join(e.Dir, "file_upload"), e.withStoreDefaults(opt.Store))
+	}
 	cfg := e.config(opt)
 	if e.Native, err = server.New(cfg); err != nil {
 		t.Fatal(err)

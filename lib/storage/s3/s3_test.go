@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -14,61 +13,14 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/myftp/myftp/lib/storage"
 	"github.com/myftp/myftp/lib/storage/s3"
+	"github.com/myftp/myftp/lib/storage/s3/s3test"
 )
 
-// The tests need a real S3 server on loopback, named by these variables; .ci/run builds MinIO
-// once (into a cache outside the repository), starts it and sets them. Without them the tests
-// are skipped, unless MYFTP_REQUIRE_S3 is set (CI), when they fail.
-const (
-	envEndpoint = "MYFTP_TEST_S3_ENDPOINT" // http://127.0.0.1:PORT
-	envAccess   = "MYFTP_TEST_S3_ACCESS_KEY"
-	envSecret   = "MYFTP_TEST_S3_SECRET_KEY"
-)
-
-// server returns the test server's endpoint and credentials, or skips the test.
-func server(t testing.TB) (endpoint string, creds *credentials.Credentials) {
-	t.Helper()
-	endpoint = os.Getenv(envEndpoint)
-	if endpoint == "" {
-		msg := "no S3 server: bash .ci/run starts a MinIO on loopback and sets " + envEndpoint + ", " + envAccess + " and " + envSecret
-		if os.Getenv("MYFTP_REQUIRE_S3") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	if !strings.HasPrefix(endpoint, "http://127.") && !strings.HasPrefix(endpoint, "http://[::1]") {
-		t.Fatalf("%s=%s: tests only use a server on loopback", envEndpoint, endpoint)
-	}
-	return endpoint, credentials.NewStaticV4(os.Getenv(envAccess), os.Getenv(envSecret), "")
-}
-
-// bucket makes a bucket of its own for the test on the server, removed with all it holds at the
-// end, and returns the options of a backend on it.
-func bucket(t testing.TB) s3.Options {
-	t.Helper()
-	endpoint, creds := server(t)
-	var b [6]byte
-	rand.Read(b[:])
-	name := "myftp-test-" + hex.EncodeToString(b[:])
-	client, err := minio.New(strings.TrimPrefix(endpoint, "http://"), &minio.Options{Creds: creds, BucketLookup: minio.BucketLookupPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := client.MakeBucket(ctx, name, minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("make bucket: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := client.RemoveBucketWithOptions(ctx, name, minio.RemoveBucketOptions{ForceDelete: true}); err != nil {
-			t.Errorf("remove bucket %s: %v", name, err)
-		}
-	})
-	return s3.Options{Endpoint: endpoint, Bucket: name, PathStyle: true, Credentials: creds, PartSize: s3.MinPartSize, MaxRenameObjects: 50}
-}
+// bucket is a bucket of the test's own on the test server (package s3test).
+func bucket(t testing.TB) s3.Options { return s3test.Bucket(t) }
 
 func open(t *testing.T, opts s3.Options) *s3.Backend {
 	t.Helper()

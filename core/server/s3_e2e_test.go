@@ -1,0 +1,111 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/myftp/myftp/core/server/servertest"
+	"github.com/myftp/myftp/lib/client"
+	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/lib/proto"
+	"github.com/myftp/myftp/lib/storage/s3"
+	"github.com/myftp/myftp/lib/storage/s3/s3test"
+)
+
+// TestNativeOnS3: with the homes in an S3 bucket (a real MinIO on loopback), myftp's own client
+// puts a file of several parts, is cut off, and resumes from a whole part the server stored,
+// with the prefix checked; the file gets its source's time, comes back byte-identical, is listed,
+// renamed, refused past the quota and outside the home, and removed; a server started afresh on
+// the bucket counts the same usage.
+func TestNativeOnS3(t *testing.T) {
+	t.Parallel()
+	b, err := s3.New(s3test.Bucket(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := servertest.Start(t, servertest.Options{Backend: b})
+	acct := e.AddUser("alice", "alice-pw", 32<<20)
+	local := t.TempDir()
+	data := randomData(4*s3.MinPartSize+4321, 9)
+	src := writeFile(t, local, "big.bin", data, past)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	partials := func() (n int64) {
+		f, err := e.Store.Open(acct.Home, acct.Quota)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		f.Partials(func(p homefs.PartialInfo) error { n = p.Size; return nil })
+		return n
+	}
+	c := e.Login("alice", "alice-pw")
+	_, err = c.Put(ctx, src, "big.bin", client.Options{Progress: func(done, total int64) {
+		if done >= 3*s3.MinPartSize && ctx.Err() == nil {
+			if !servertest.WaitFor(20*time.Second, func() bool { return partials() >= 2*s3.MinPartSize }) {
+				t.Errorf("the store never held two parts: %d bytes", partials())
+			}
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cut put: %v, want it cancelled", err)
+	}
+	c.Close()
+
+	c = e.Login("alice", "alice-pw")
+	defer c.Close()
+	res, err := c.Put(context.Background(), src, "big.bin", client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Offset < 2*s3.MinPartSize || res.Offset%s3.MinPartSize != 0 || res.Restart != "" {
+		t.Errorf("resumed at %d (%q), want a whole number of parts, at least 2", res.Offset, res.Restart)
+	}
+	got := filepath.Join(local, "got.bin")
+	if _, err := c.Get(context.Background(), "big.bin", got, client.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "downloaded copy", mustRead(t, got), data)
+	st, err := c.Stat("big.bin")
+	if err != nil || st.Size != int64(len(data)) || !st.Mtime.Equal(past.Truncate(time.Millisecond)) && !st.Mtime.Equal(past) {
+		t.Errorf("stat: %+v, %v; want %d bytes dated %v", st, err, len(data), past)
+	}
+
+	if _, err := c.Mkdir("docs", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename("big.bin", "docs/big.bin"); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	if err := c.List("docs", false, func(en proto.Entry) error { names = append(names, en.Name); return nil }); err != nil || len(names) != 1 || names[0] != "big.bin" {
+		t.Errorf("list docs: %q, %v", names, err)
+	}
+	second := writeFile(t, local, "second.bin", randomData(20<<20, 3), past)
+	_, err = c.Put(context.Background(), second, "second.bin", client.Options{})
+	wantReply(t, "a put past the quota", err, proto.CodeQuota, "quota exceeded")
+	_, err = c.Put(context.Background(), src, "../escape.bin", client.Options{})
+	wantReply(t, "a put outside the home", err, proto.CodeUnavailFile, "leaves the home")
+	used, _, err := c.Quota()
+	if err != nil || used != int64(len(data)) {
+		t.Errorf("quota used %d, %v; want %d", used, err, len(data))
+	}
+	fresh, err := homefs.New(b, homefs.Options{}).Open(acct.Home, acct.Quota)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if measured, _ := fresh.Usage(); measured != used {
+		t.Errorf("a fresh measure of the bucket: %d bytes, the server counts %d", measured, used)
+	}
+	if err := c.Rm("docs/big.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if used, _, _ := c.Quota(); used != 0 {
+		t.Errorf("quota used %d after the removal", used)
+	}
+}
