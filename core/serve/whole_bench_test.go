@@ -18,6 +18,7 @@ import (
 
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/client"
+	"github.com/myftp/myftp/lib/storage/s3/s3test"
 )
 
 // The whole-program benchmarks run the real binaries as separate processes, the way users run
@@ -31,9 +32,10 @@ import (
 // which is the real disk here); MYFTP_BENCH_SIZE is the size of the single-file transfers
 // (default 64MiB; the targets are for 1GiB), MYFTP_BENCH_FILES the number of small files (1000),
 // MYFTP_BENCH_CONC_SIZE the size of each of the 32 concurrent uploads (8MiB; 32MiB for the
-// targets), MYFTP_BENCH_FSYNC=0 turns fsync off. MYFTP_CPUPROFILE and MYFTP_MEMPROFILE, if set,
-// are passed to both programs (the server's profile gets the suffix ".server"), so each side of
-// a real transfer can be profiled.
+// targets), MYFTP_BENCH_FSYNC=0 turns fsync off, MYFTP_BENCH_STORAGE=s3 keeps the homes in a
+// bucket of the test S3 server (package s3test; MYFTP_BENCH_S3_PART sets the part size).
+// MYFTP_CPUPROFILE and MYFTP_MEMPROFILE, if set, are passed to both programs (the server's
+// profile gets the suffix ".server"), so each side of a real transfer can be profiled.
 
 var wholeBin struct {
 	once sync.Once
@@ -104,6 +106,13 @@ func startWhole(b *testing.B, extra ...extraDoor) *whole {
 	fsync := benchEnv("MYFTP_BENCH_FSYNC", "1") != "0"
 	settings := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\npool_size = 700\nqueue_size = 256\n\n[limits]\nmax_per_address = 0\n"+
 		"max_startups = 0\nmax_startups_per_address = 0\nmax_sessions_per_account = 0\n\n[storage]\nfsync = %v\n", fsync)
+	env := profileEnv(".server")
+	if benchEnv("MYFTP_BENCH_STORAGE", "local") == "s3" {
+		o := s3test.Bucket(b)
+		settings += fmt.Sprintf("backend = \"s3\"\n\n[storage.s3]\nendpoint = %q\nbucket = %q\npath_style = true\npart_size = %q\n",
+			o.Endpoint, o.Bucket, benchEnv("MYFTP_BENCH_S3_PART", "16MiB"))
+		env = append(env, "AWS_ACCESS_KEY_ID="+os.Getenv(s3test.EnvAccess), "AWS_SECRET_ACCESS_KEY="+os.Getenv(s3test.EnvSecret))
+	}
 	for _, d := range extra {
 		settings += "\n" + d.settings
 	}
@@ -115,7 +124,7 @@ func startWhole(b *testing.B, extra ...extraDoor) *whole {
 	}
 	w := &whole{bin: bin, root: root, known: filepath.Join(root, "known_hosts"), doors: map[string]string{}}
 	w.srv = exec.Command(filepath.Join(bin, "myftps"), "--root", root)
-	w.srv.Env = profileEnv(".server")
+	w.srv.Env = env
 	stdout, err := w.srv.StdoutPipe()
 	must(b, err)
 	must(b, w.srv.Start())

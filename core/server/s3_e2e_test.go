@@ -58,7 +58,13 @@ func TestNativeOnS3(t *testing.T) {
 
 	c = e.Login("alice", "alice-pw")
 	defer c.Close()
-	res, err := c.Put(context.Background(), src, "big.bin", client.Options{})
+	var res client.Result
+	// Until the server has seen the first session's upload end, the file is busy (450).
+	servertest.WaitFor(20*time.Second, func() bool {
+		var re *proto.ReplyError
+		res, err = c.Put(context.Background(), src, "big.bin", client.Options{})
+		return !errors.As(err, &re) || re.Code != proto.CodeFileBusy
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -159,14 +159,20 @@ func (h *Home) Close() error {
 }
 
 // partialRoot returns the root of .myftp/partial, making the directory on first use.
-func (h *Home) partialRoot() (*os.Root, error) {
+func (h *Home) partialRoot() (*os.Root, error) { return h.openPartials(true) }
+
+// openPartials returns the root of .myftp/partial, making the directory if create is set; else a
+// missing directory is an error wrapping fs.ErrNotExist: listing a home changes nothing in it.
+func (h *Home) openPartials(create bool) (*os.Root, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.partials != nil {
 		return h.partials, nil
 	}
-	if err := h.root.MkdirAll(partialDir, dirPerm); err != nil {
-		return nil, err
+	if create {
+		if err := h.root.MkdirAll(partialDir, dirPerm); err != nil {
+			return nil, err
+		}
 	}
 	r, err := h.root.OpenRoot(partialDir)
 	if err != nil {

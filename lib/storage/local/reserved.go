@@ -107,7 +107,7 @@ func (h *Home) Partials(ctx context.Context, fn func([]storage.PartialInfo) erro
 // partialInfos describes the partial uploads ids; one that vanished meanwhile is left out.
 func (h *Home) partialInfos(ids []string) []storage.PartialInfo {
 	page := make([]storage.PartialInfo, 0, len(ids))
-	pr, err := h.partialRoot()
+	pr, err := h.openPartials(false)
 	if err != nil {
 		return page
 	}
@@ -127,7 +127,7 @@ func (h *Home) RemovePartial(ctx context.Context, id string) error {
 	if err := checkElem("remove partial", id); err != nil {
 		return err
 	}
-	pr, err := h.partialRoot()
+	pr, err := h.openPartials(false)
 	if err == nil {
 		err = pr.Remove(id)
 	}
