@@ -96,6 +96,7 @@ type home struct {
 
 	mu       sync.Mutex
 	loaded   bool
+	stale    bool   // the count may be wrong (the backend could not say what it kept): measure again
 	token    string // the record "id" when the home was measured; "" if it could not be written
 	used     int64  // bytes of files and partial uploads
 	reserved int64  // bytes promised to uploads in progress
@@ -194,7 +195,7 @@ func (h *home) load(f *FS, quota int64) error {
 	defer h.mu.Unlock()
 	s := f.store
 	h.quota = quota
-	if h.loaded && !h.current(f) {
+	if h.loaded && (!h.current(f) || h.stale && len(h.uploading) == 0) {
 		h.loaded = false
 	}
 	if !h.loaded {
@@ -203,7 +204,7 @@ func (h *home) load(f *FS, quota int64) error {
 			return fmt.Errorf("measure home %s: %w", h.rel, err)
 		}
 		h.orphanUploads()
-		h.used, h.files, h.partials, h.loaded = u.Bytes, u.Files, partials, true
+		h.used, h.files, h.partials, h.loaded, h.stale = u.Bytes, u.Files, partials, true, false
 		if h.token, err = writeToken(f); err != nil {
 			h.token = ""
 			s.opts.Log.Warn("home measured but not marked; it is measured again at its next login", "home", h.rel, "err", err)

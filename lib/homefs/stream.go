@@ -708,15 +708,15 @@ func (s *Stream) settleLocked() {
 		return
 	}
 	// What is kept: what reached the disk after a write error; an object store's whole parts.
-	pi, err := s.f.home.StatPartial(s.f.ctx(), k)
-	if err != nil || pi.Size == 0 {
+	kept, ok := s.f.keptOf(k, s.contig)
+	if !ok {
 		s.f.home.RemovePartial(s.f.ctx(), k)
 		s.f.home.RemoveMeta(s.f.ctx(), metaKey(k))
 		h.used -= s.start
 		h.settlePartialTo(&s.slot, 0)
 		return
 	}
-	h.used += pi.Size - s.start
+	h.used += kept - s.start
 	h.settlePartialTo(&s.slot, 2)
 }
 

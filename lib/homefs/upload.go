@@ -3,9 +3,11 @@ package homefs
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"path"
 	"sync/atomic"
 	"time"
@@ -570,15 +572,15 @@ func (u *Upload) abortLocked() {
 		return
 	}
 	// What is kept: what reached the disk after a write error; an object store's whole parts.
-	pi, err := u.f.home.StatPartial(u.f.ctx(), key(u.rel))
-	if err != nil || pi.Size == 0 {
+	kept, ok := u.f.keptOf(key(u.rel), u.written)
+	if !ok {
 		u.f.home.RemovePartial(u.f.ctx(), key(u.rel))
 		u.f.home.RemoveMeta(u.f.ctx(), metaKey(key(u.rel)))
 		h.used -= u.offset
 		h.settlePartialTo(&u.slot, 0)
 		return
 	}
-	h.used += pi.Size - u.offset
+	h.used += kept - u.offset
 	if u.describe {
 		// Kept for a resume: it needs its description now. Without it (a full disk) the data
 		// is not resumable and expires.
@@ -586,6 +588,26 @@ func (u *Upload) abortLocked() {
 		u.writeDescription()
 	}
 	h.settlePartialTo(&u.slot, 2)
+}
+
+// keptOf returns how many bytes the backend keeps of the unfinished upload k, to which written
+// bytes were written, once it is closed: what reached the disk after a write error, an object
+// store's whole parts. ok is false when it keeps nothing. When the backend cannot tell (a store
+// that is down), it is taken to keep its whole parts of what was written, and the home is
+// measured again at its next open. h.mu is held.
+func (f *FS) keptOf(k string, written int64) (kept int64, ok bool) {
+	pi, err := f.home.StatPartial(f.ctx(), k)
+	switch {
+	case err == nil:
+		return pi.Size, pi.Size > 0
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, false
+	}
+	f.store.opts.Log.Warn("the storage could not say what it kept of an unfinished upload; the home is measured again at its next login", "home", f.h.rel, "err", err)
+	f.h.stale = true
+	unit := max(f.store.caps.ResumeUnit, 1)
+	kept = written - written%unit
+	return kept, kept > 0
 }
 
 // errMovedAway is the error of an upload marked over quota by revokeCredit.

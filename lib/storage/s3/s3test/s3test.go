@@ -2,6 +2,8 @@
 // .ci/run starts (MinIO), named by the environment variables MYFTP_TEST_S3_ENDPOINT,
 // MYFTP_TEST_S3_ACCESS_KEY and MYFTP_TEST_S3_SECRET_KEY. Without them a test that asks for a
 // bucket is skipped, saying how to run it, unless MYFTP_REQUIRE_S3 is set (CI), when it fails.
+// Tests that stop and restart the store start a MinIO of their own (StartMinIO), from the binary
+// .ci/run built.
 package s3test
 
 import (
