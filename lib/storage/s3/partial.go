@@ -311,14 +311,21 @@ func (p *partial) publish(ctx context.Context, mtime time.Time) (storage.Info, e
 	if err := h.statDir(ctx, "publish", parentOf(p.target)); err != nil {
 		return storage.Info{}, err
 	}
-	if fi, err := h.stat(ctx, p.target); err == nil && fi.IsDir() {
+	if dir, err := h.hasAny(ctx, h.dirKey(p.target)); err != nil {
+		return storage.Info{}, pathErr("publish", p.target, err)
+	} else if dir {
 		return storage.Info{}, &fs.PathError{Op: "publish", Path: p.target, Err: storage.ErrIsDir}
 	}
 	if p.upload == "" {
-		if _, err := h.b.client.PutObject(ctx, h.b.bucket, h.key(p.target), bytes.NewReader(p.buf), int64(len(p.buf)), putOptions(mtime)); err != nil {
+		ui, err := h.b.client.PutObject(ctx, h.b.bucket, h.key(p.target), bytes.NewReader(p.buf), int64(len(p.buf)), putOptions(mtime))
+		if err != nil {
 			return storage.Info{}, pathErr("publish", p.target, err)
 		}
 		p.done = true
+		if !mtime.IsZero() && ui.ETag != "" { // all the Info there is to know, without asking
+			return storage.Info{Name: path.Base(p.target), Kind: storage.File, Size: int64(len(p.buf)), Mode: 0o600,
+				Mtime: mtime, Version: strings.Trim(ui.ETag, `"`)}, nil
+		}
 		return p.info(ctx)
 	}
 	if len(p.buf) > 0 {
