@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/myftp/myftp/core/server/servertest"
-	"github.com/myftp/myftp/lib/homefs"
-	"github.com/myftp/myftp/lib/storage"
 	"github.com/myftp/myftp/lib/storage/s3"
 	"github.com/myftp/myftp/lib/storage/s3/s3test"
 )
@@ -42,31 +40,11 @@ func TestCurlOnS3(t *testing.T) {
 	wantOK(t, "rename", e.curl(t, local, "alice", "/", "-Q", "RNFR docs/a.bin", "-Q", "RNTO b.bin"))
 	wantOK(t, "download renamed", e.curl(t, local, "alice", "/b.bin", "-o", "got-b.bin"))
 	sameFile(t, filepath.Join(local, "got-b.bin"), append(append([]byte{}, a...), more...))
-	used := s3Usage(t, e, b, "alice")
-	if want := int64(len(a) + len(more)); used != want {
-		t.Errorf("quota used %d, want %d: the bucket's one file", used, want)
+	if counted, measured := e.Usage("alice"); counted != int64(len(a)+len(more)) || measured != counted {
+		t.Errorf("usage: the server counts %d, a fresh measure of the bucket %d; want %d, the one file", counted, measured, len(a)+len(more))
 	}
 	wantOK(t, "delete", e.curl(t, local, "alice", "/", "-Q", "DELE b.bin"))
-	if used := s3Usage(t, e, b, "alice"); used != 0 {
-		t.Errorf("quota used %d after the delete, want 0", used)
+	if counted, measured := e.Usage("alice"); counted != 0 || measured != 0 {
+		t.Errorf("usage after the delete: the server counts %d, a fresh measure %d; want 0", counted, measured)
 	}
-}
-
-// s3Usage returns the bytes the server counts for the account, after checking that a server
-// started afresh on the same bucket measures the same.
-func s3Usage(t testing.TB, e *env, b storage.Backend, name string) int64 {
-	t.Helper()
-	acct, err := e.DB.Get(name)
-	must(t, err)
-	h, err := e.Store.Open(acct.Home, acct.Quota)
-	must(t, err)
-	used, _ := h.Usage()
-	h.Close()
-	fresh, err := homefs.New(b, homefs.Options{}).Open(acct.Home, acct.Quota)
-	must(t, err)
-	defer fresh.Close()
-	if measured, _ := fresh.Usage(); measured != used {
-		t.Errorf("account %s: the server counts %d bytes, a fresh measure of the bucket %d", name, used, measured)
-	}
-	return used
 }

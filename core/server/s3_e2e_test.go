@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/client"
-	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
 	"github.com/myftp/myftp/lib/storage/s3"
 	"github.com/myftp/myftp/lib/storage/s3/s3test"
@@ -27,30 +27,14 @@ func TestNativeOnS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := servertest.Start(t, servertest.Options{Backend: b})
-	acct := e.AddUser("alice", "alice-pw", 32<<20)
+	e.AddUser("alice", "alice-pw", 32<<20)
 	local := t.TempDir()
 	data := randomData(4*s3.MinPartSize+4321, 9)
 	src := writeFile(t, local, "big.bin", data, past)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	partials := func() (n int64) {
-		f, err := e.Store.Open(acct.Home, acct.Quota)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		f.Partials(func(p homefs.PartialInfo) error { n = p.Size; return nil })
-		return n
-	}
 	c := e.Login("alice", "alice-pw")
-	_, err = c.Put(ctx, src, "big.bin", client.Options{Progress: func(done, total int64) {
-		if done >= 3*s3.MinPartSize && ctx.Err() == nil {
-			if !servertest.WaitFor(20*time.Second, func() bool { return partials() >= 2*s3.MinPartSize }) {
-				t.Errorf("the store never held two parts: %d bytes", partials())
-			}
-			cancel()
-		}
-	}})
+	_, err = c.Put(ctx, src, "big.bin", client.Options{Progress: afterTwoParts(t, e, "alice", cancel)})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("the cut put: %v, want it cancelled", err)
 	}
@@ -58,16 +42,7 @@ func TestNativeOnS3(t *testing.T) {
 
 	c = e.Login("alice", "alice-pw")
 	defer c.Close()
-	var res client.Result
-	// Until the server has seen the first session's upload end, the file is busy (450).
-	servertest.WaitFor(20*time.Second, func() bool {
-		var re *proto.ReplyError
-		res, err = c.Put(context.Background(), src, "big.bin", client.Options{})
-		return !errors.As(err, &re) || re.Code != proto.CodeFileBusy
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := putOnceFree(t, c, src, "big.bin")
 	if res.Offset < 2*s3.MinPartSize || res.Offset%s3.MinPartSize != 0 || res.Restart != "" {
 		t.Errorf("resumed at %d (%q), want a whole number of parts, at least 2", res.Offset, res.Restart)
 	}
@@ -96,18 +71,7 @@ func TestNativeOnS3(t *testing.T) {
 	wantReply(t, "a put past the quota", err, proto.CodeQuota, "quota exceeded")
 	_, err = c.Put(context.Background(), src, "../escape.bin", client.Options{})
 	wantReply(t, "a put outside the home", err, proto.CodeUnavailFile, "leaves the home")
-	used, _, err := c.Quota()
-	if err != nil || used != int64(len(data)) {
-		t.Errorf("quota used %d, %v; want %d", used, err, len(data))
-	}
-	fresh, err := homefs.New(b, homefs.Options{}).Open(acct.Home, acct.Quota)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	if measured, _ := fresh.Usage(); measured != used {
-		t.Errorf("a fresh measure of the bucket: %d bytes, the server counts %d", measured, used)
-	}
+	wantUsage(t, e, "alice", int64(len(data)))
 	if err := c.Rm("docs/big.bin"); err != nil {
 		t.Fatal(err)
 	}
@@ -128,48 +92,19 @@ func TestS3DownMidUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := servertest.Start(t, servertest.Options{Backend: b})
-	acct := e.AddUser("alice", "alice-pw", 64<<20)
+	e.AddUser("alice", "alice-pw", 64<<20)
 	data := randomData(5*s3.MinPartSize+99, 11)
 	src := writeFile(t, t.TempDir(), "big.bin", data, past)
-	stored := func() (n int64) {
-		f, err := e.Store.Open(acct.Home, acct.Quota)
-		if err != nil {
-			return -1 // the store is down
-		}
-		defer f.Close()
-		f.Partials(func(p homefs.PartialInfo) error { n = p.Size; return nil })
-		return n
-	}
 	c := e.Login("alice", "alice-pw")
-	var once bool
-	_, err = c.Put(context.Background(), src, "big.bin", client.Options{Progress: func(done, total int64) {
-		if done >= 3*s3.MinPartSize && !once {
-			once = true
-			if !servertest.WaitFor(20*time.Second, func() bool { return stored() >= 2*s3.MinPartSize }) {
-				t.Errorf("the store never held two parts: %d bytes", stored())
-			}
-			m.Stop()
-		}
-	}})
+	_, err = c.Put(context.Background(), src, "big.bin", client.Options{Progress: afterTwoParts(t, e, "alice", m.Stop)})
 	if err == nil {
 		t.Fatal("the put succeeded with the store down")
 	}
 	c.Close()
 	m.Start(t)
-	if _, err := b.OpenHome(context.Background(), acct.Home, false); err != nil {
-		t.Fatal(err)
-	}
 	c = e.Login("alice", "alice-pw")
 	defer c.Close()
-	var res client.Result
-	servertest.WaitFor(20*time.Second, func() bool {
-		var re *proto.ReplyError
-		res, err = c.Put(context.Background(), src, "big.bin", client.Options{})
-		return !errors.As(err, &re) || re.Code != proto.CodeFileBusy
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := putOnceFree(t, c, src, "big.bin")
 	// The store held two parts; the checksum states of the second may not have been recorded
 	// yet when it died, so the resume starts after the first or the second.
 	if res.Offset < s3.MinPartSize || res.Offset%s3.MinPartSize != 0 {
@@ -180,16 +115,48 @@ func TestS3DownMidUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameBytes(t, "downloaded copy", mustRead(t, got), data)
-	used, _, err := c.Quota()
-	if err != nil || used != int64(len(data)) {
-		t.Errorf("quota used %d, %v; want %d", used, err, len(data))
+	wantUsage(t, e, "alice", int64(len(data)))
+}
+
+// afterTwoParts is a progress function that calls cut once the client has sent three parts and
+// the store holds two of them.
+func afterTwoParts(t *testing.T, e *servertest.Env, user string, cut func()) func(done, total int64) {
+	var once sync.Once
+	return func(done, total int64) {
+		if done < 3*s3.MinPartSize {
+			return
+		}
+		once.Do(func() {
+			if !servertest.WaitFor(20*time.Second, func() bool { return e.PartialBytes(user) >= 2*s3.MinPartSize }) {
+				t.Errorf("the store never held two parts: %d bytes", e.PartialBytes(user))
+			}
+			cut()
+		})
 	}
-	fresh, err := homefs.New(b, homefs.Options{}).Open(acct.Home, acct.Quota)
+}
+
+// putOnceFree puts src as remote once the server has seen the last session's upload of it end:
+// until then the file is busy (450).
+func putOnceFree(t *testing.T, c *client.Client, src, remote string) client.Result {
+	t.Helper()
+	var res client.Result
+	var err error
+	servertest.WaitFor(20*time.Second, func() bool {
+		var re *proto.ReplyError
+		res, err = c.Put(context.Background(), src, remote, client.Options{})
+		return !errors.As(err, &re) || re.Code != proto.CodeFileBusy
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fresh.Close()
-	if measured, _ := fresh.Usage(); measured != used {
-		t.Errorf("a fresh measure of the bucket: %d bytes, the server counts %d", measured, used)
+	return res
+}
+
+// wantUsage checks that the server counts want bytes for the account, as a server started
+// afresh on the same storage measures.
+func wantUsage(t *testing.T, e *servertest.Env, user string, want int64) {
+	t.Helper()
+	if counted, measured := e.Usage(user); counted != want || measured != want {
+		t.Errorf("usage of %s: the server counts %d, a fresh measure %d; want %d", user, counted, measured, want)
 	}
 }

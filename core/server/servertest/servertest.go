@@ -72,6 +72,7 @@ type Env struct {
 	Dir        string // runtime root: db/, file_upload/, log/, known_hosts
 	DB         *db.DB
 	Store      *homefs.Store
+	Backend    storage.Backend   // Options.Backend; nil for the local disk
 	Server     *admission.Server // accepts, queues and limits connections
 	Native     *server.Server    // the native door
 	FTP        *ftpdoor.Door     // the FTP door, if Options.FTP asked for it
@@ -90,7 +91,7 @@ type Env struct {
 // Start runs a server for the duration of the test.
 func Start(t testing.TB, opt Options) *Env {
 	t.Helper()
-	e := &Env{T: t, Dir: opt.Dir}
+	e := &Env{T: t, Dir: opt.Dir, Backend: opt.Backend}
 	if e.Dir == "" {
 		e.Dir = t.TempDir()
 	}
@@ -304,6 +305,51 @@ func (e *Env) AddUser(name, password string, quota int64) account.Account {
 		e.T.Fatal(err)
 	}
 	return a
+}
+
+// Usage returns the bytes the server counts for the account name, and what a server started
+// afresh on the same storage measures.
+func (e *Env) Usage(name string) (counted, measured int64) {
+	e.T.Helper()
+	acct, err := e.DB.Get(name)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	fresh := homefs.NewStore(filepath.Join(e.Dir, "file_upload"), homefs.Options{})
+	if e.Backend != nil {
+		fresh = homefs.New(e.Backend, homefs.Options{})
+	}
+	for i, st := range []*homefs.Store{e.Store, fresh} {
+		f, err := st.Open(acct.Home, acct.Quota)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		used, _ := f.Usage()
+		f.Close()
+		if i == 0 {
+			counted = used
+		} else {
+			measured = used
+		}
+	}
+	return counted, measured
+}
+
+// PartialBytes returns what the unfinished uploads of the account name hold, as the server
+// counts them, or -1 if its home cannot be opened (a store that is down).
+func (e *Env) PartialBytes(name string) int64 {
+	acct, err := e.DB.Get(name)
+	if err != nil {
+		return -1
+	}
+	f, err := e.Store.Open(acct.Home, acct.Quota)
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	var n int64
+	f.Partials(func(p homefs.PartialInfo) error { n += p.Size; return nil })
+	return n
 }
 
 // Home returns the absolute home directory of an account created by AddUser.
