@@ -80,7 +80,7 @@ func (h *Home) Partial(ctx context.Context, id, target string, opts storage.Part
 		return p, nil
 	case err != nil:
 		return nil, err
-	case opts.Resume && m.Target == target:
+	case opts.Resume && m.Target == target && m.Upload != "":
 		p.upload, p.mtime = m.Upload, m.Mtime
 		if err := p.loadParts(ctx); err != nil {
 			return nil, err
@@ -107,9 +107,21 @@ func (h *Home) manifest(ctx context.Context, id string) (manifest, error) {
 	return m, nil
 }
 
-// dropUpload aborts the multipart upload m describes and removes its manifest.
+// dropUpload aborts the multipart upload m describes and removes its manifest. A manifest that
+// names no upload (a crash came while it began) has every upload of its target's key aborted.
 func (h *Home) dropUpload(ctx context.Context, id string, m manifest) error {
-	err := h.b.core.AbortMultipartUpload(ctx, h.b.bucket, h.key(m.Target), m.Upload)
+	var err error
+	if m.Upload != "" {
+		err = h.b.core.AbortMultipartUpload(ctx, h.b.bucket, h.key(m.Target), m.Upload)
+	} else {
+		key := h.key(m.Target)
+		err = h.eachUpload(ctx, key, func(u minio.ObjectMultipartInfo) error {
+			if u.Key != key {
+				return nil
+			}
+			return h.b.core.AbortMultipartUpload(ctx, h.b.bucket, u.Key, u.UploadID)
+		})
+	}
 	if err != nil && classify(err) != storage.ErrNotExist {
 		return pathErr("remove partial", id, err)
 	}
@@ -228,22 +240,34 @@ func (p *partial) wait() error {
 	return p.err
 }
 
-// begin starts the multipart upload and writes its manifest.
+// begin starts the multipart upload, between two writes of its manifest: the first, without the
+// upload's id, makes sure that an upload begun just before a crash is found (by its key) and
+// aborted when its unfinished upload is removed or expires, since not every store lists the
+// multipart uploads under a prefix.
 func (p *partial) begin(ctx context.Context) error {
+	if err := p.writeManifest(ctx, ""); err != nil {
+		return err
+	}
 	upload, err := p.h.b.core.NewMultipartUpload(ctx, p.h.b.bucket, p.h.key(p.target), putOptions(p.mtime))
 	if err != nil {
 		return pathErr("write", p.target, err)
 	}
+	if err := p.writeManifest(ctx, upload); err != nil {
+		p.h.b.core.AbortMultipartUpload(ctx, p.h.b.bucket, p.h.key(p.target), upload)
+		return err
+	}
+	p.upload = upload
+	return nil
+}
+
+// writeManifest writes the upload's manifest, naming the multipart upload upload ("" before it
+// is begun).
+func (p *partial) writeManifest(ctx context.Context, upload string) error {
 	data, err := json.Marshal(manifest{Target: p.target, Upload: upload, Mtime: p.mtime})
 	if err == nil {
 		_, err = p.h.b.client.PutObject(ctx, p.h.b.bucket, p.h.partialKey(p.id), bytes.NewReader(data), int64(len(data)), putOptions(time.Time{}))
 	}
-	if err != nil {
-		p.h.b.core.AbortMultipartUpload(ctx, p.h.b.bucket, p.h.key(p.target), upload)
-		return pathErr("write", p.target, err)
-	}
-	p.upload = upload
-	return nil
+	return pathErr2("write", p.target, err)
 }
 
 // WriteAt appends, and refuses any other offset: data reaches an object store in order.
@@ -413,6 +437,9 @@ func (h *Home) partialInfo(ctx context.Context, id string, written time.Time) (s
 		return storage.PartialInfo{}, err
 	}
 	p := &partial{h: h, id: id, target: m.Target, upload: m.Upload}
+	if m.Upload == "" { // begun just before a crash: nothing of it can be resumed
+		return storage.PartialInfo{ID: id, Target: m.Target, Mtime: written}, nil
+	}
 	parts, err := h.listParts(ctx, m.Target, m.Upload)
 	if err != nil {
 		return storage.PartialInfo{}, pathErr("partials", id, err)
@@ -455,8 +482,21 @@ func (h *Home) RemovePartial(ctx context.Context, id string) error {
 }
 
 // abortUploads aborts the multipart uploads of keys under prefix begun before cutoff (all of them
-// for a zero cutoff): those of a home being removed, or those a crash left without a manifest.
+// for a zero cutoff): those of a home being removed.
 func (h *Home) abortUploads(ctx context.Context, prefix string, cutoff time.Time) error {
+	return h.eachUpload(ctx, prefix, func(u minio.ObjectMultipartInfo) error {
+		if !cutoff.IsZero() && !u.Initiated.Before(cutoff) {
+			return nil
+		}
+		if err := h.b.core.AbortMultipartUpload(ctx, h.b.bucket, u.Key, u.UploadID); err != nil && classify(err) != storage.ErrNotExist {
+			return err
+		}
+		return nil
+	})
+}
+
+// eachUpload calls fn for each multipart upload in progress of a key under prefix.
+func (h *Home) eachUpload(ctx context.Context, prefix string, fn func(minio.ObjectMultipartInfo) error) error {
 	keyMarker, idMarker := "", ""
 	for {
 		res, err := h.b.core.ListMultipartUploads(ctx, h.b.bucket, prefix, keyMarker, idMarker, "", 1000)
@@ -464,10 +504,8 @@ func (h *Home) abortUploads(ctx context.Context, prefix string, cutoff time.Time
 			return err
 		}
 		for _, u := range res.Uploads {
-			if cutoff.IsZero() || u.Initiated.Before(cutoff) {
-				if err := h.b.core.AbortMultipartUpload(ctx, h.b.bucket, u.Key, u.UploadID); err != nil && classify(err) != storage.ErrNotExist {
-					return err
-				}
+			if err := fn(u); err != nil {
+				return err
 			}
 		}
 		if !res.IsTruncated {

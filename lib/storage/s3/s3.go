@@ -177,6 +177,22 @@ func (b *Backend) RemoveHome(ctx context.Context, home string) error {
 	if err != nil {
 		return err
 	}
+	// The uploads its manifests name, then any other under its prefix, where the store lists
+	// them by prefix (MinIO lists multipart uploads of one key only).
+	var ids []string
+	if err := h.Partials(ctx, func(ps []storage.PartialInfo) error {
+		for _, p := range ps {
+			ids = append(ids, p.ID)
+		}
+		return nil
+	}); err != nil {
+		return pathErr("remove home", home, err)
+	}
+	for _, id := range ids {
+		if err := h.RemovePartial(ctx, id); err != nil && !errors.Is(err, storage.ErrNotExist) {
+			return pathErr("remove home", home, err)
+		}
+	}
 	if err := h.abortUploads(ctx, h.root, time.Time{}); err != nil {
 		return pathErr("remove home", home, err)
 	}

@@ -214,3 +214,64 @@ func BenchmarkPutGet(b *testing.B) {
 		}
 	})
 }
+
+// TestUploadBegunBeforeCrash: a multipart upload begun just before a crash, whose manifest does
+// not name it yet, is listed as an unfinished upload holding nothing, and removing it (as expiry
+// does) aborts it on the store; an unfinished upload with its manifest stays, resumable.
+func TestUploadBegunBeforeCrash(t *testing.T) {
+	opts := bucket(t)
+	ctx := context.Background()
+	b := open(t, opts)
+	h := home(t, b, "frank")
+	data := make([]byte, s3.MinPartSize+10)
+	rand.Read(data)
+	p, err := h.Partial(ctx, "kept", "kept.bin", storage.PartialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Write(data)
+	if err := p.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	client, err := minio.New(strings.TrimPrefix(opts.Endpoint, "http://"), &minio.Options{Creds: opts.Credentials, BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What begin leaves when the server dies between its first manifest and the upload's id.
+	manifest := []byte(`{"target":"lost.bin","upload":"","mtime":"0001-01-01T00:00:00Z"}`)
+	if _, err := client.PutObject(ctx, opts.Bucket, "frank/.myftp/partial/lost", bytes.NewReader(manifest), int64(len(manifest)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (minio.Core{Client: client}).NewMultipartUpload(ctx, opts.Bucket, "frank/lost.bin", minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if pi, err := h.StatPartial(ctx, "lost"); err != nil || pi.Size != 0 || pi.Target != "lost.bin" {
+		t.Fatalf("StatPartial of the upload begun before the crash: %+v, %v", pi, err)
+	}
+	if err := h.RemovePartial(ctx, "lost"); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for u := range client.ListIncompleteUploads(ctx, opts.Bucket, "frank/lost.bin", false) {
+		left = append(left, u.Key)
+	}
+	for u := range client.ListIncompleteUploads(ctx, opts.Bucket, "frank/kept.bin", false) {
+		left = append(left, u.Key)
+	}
+	if len(left) != 1 || left[0] != "frank/kept.bin" {
+		t.Errorf("uploads left: %q, want frank/kept.bin only", left)
+	}
+	p, err = h.Partial(ctx, "kept", "kept.bin", storage.PartialOptions{Resume: true})
+	if err != nil || p.Size() != s3.MinPartSize {
+		t.Fatalf("the kept upload: %v, size %d", err, p.Size())
+	}
+	p.Close()
+	// Removing the home aborts the uploads it kept, too.
+	if err := b.RemoveHome(ctx, "frank"); err != nil {
+		t.Fatal(err)
+	}
+	for u := range client.ListIncompleteUploads(ctx, opts.Bucket, "frank/kept.bin", false) {
+		t.Errorf("after RemoveHome, an upload is left: %s", u.Key)
+	}
+}
