@@ -2,6 +2,7 @@ package homefs
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -619,4 +620,37 @@ func TestAbort(t *testing.T) {
 		t.Error("Commit after Abort succeeded")
 	}
 	checkUsage(t, f, base, "u", 3)
+}
+
+// An unfinished upload left by a server from before the storage backends (its description in
+// .myftp/partial, records in .myftp/sums) is resumed by this one, and the old records go.
+func TestResumeLegacyPartial(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	home := filepath.Join(base, "u")
+	content := randomBytes(3<<20, 4)
+	meta, _ := json.Marshal(partialMeta{Path: "big.bin", Size: int64(len(content)), Mtime: srcMtime})
+	writeFile(t, filepath.Join(home, filepath.FromSlash(partialPath("big.bin"))), content[:2<<20])
+	writeFile(t, filepath.Join(home, filepath.FromSlash(partialPath("big.bin")+".json")), meta)
+	writeFile(t, filepath.Join(home, reserved, "sums", key("a.txt")+".json"), []byte(`{"md5":"x"}`))
+	writeFile(t, filepath.Join(home, reserved, "id"), []byte("0123"))
+	_, f := openHome(t, base, "u", 1<<30, Options{})
+	if _, err := os.Stat(filepath.Join(home, reserved, "sums")); !os.IsNotExist(err) {
+		t.Errorf("the old records are left: %v", err)
+	}
+	checkUsage(t, f, base, "u", 2<<20)
+	u := begin(t, f, "big.bin", int64(len(content)), srcMtime, true)
+	if u.Offset() != 2<<20 || u.PrefixSum() != md5hex(content[:2<<20]) {
+		t.Fatalf("resumed at %d (%q), want 2 MiB", u.Offset(), u.Restart())
+	}
+	if _, err := u.Write(content[2<<20:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Commit(md5hex(content)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(home, "big.bin")); !bytes.Equal(got, content) {
+		t.Error("the resumed file differs")
+	}
+	checkUsage(t, f, base, "u", int64(len(content)))
 }

@@ -108,7 +108,42 @@ func (b *Backend) OpenHome(ctx context.Context, home string, create bool) (stora
 	if err != nil {
 		return nil, fmt.Errorf("open home: %w", renamed(err, "open", home))
 	}
-	return &Home{b: b, root: root}, nil
+	h := &Home{b: b, root: root}
+	if create {
+		h.upgrade()
+	}
+	return h, nil
+}
+
+// legacySums is where servers before the storage backends kept checksum records and, on the way
+// into .myftp/partial, the descriptions of unfinished uploads. A home that has it was written by
+// such a server.
+const legacySums = Reserved + "/sums"
+
+// upgrade moves what an older server kept in the home to where this one keeps it, once: the
+// descriptions of unfinished uploads (.myftp/partial/KEY.json) go to the records of
+// .myftp/meta/partial, so that those uploads stay resumable; the checksum records kept as files
+// of .myftp/sums, named by a hash of the file's name, are caches and are dropped (recomputed when
+// next needed), as is the old mark of a measured home (the home is measured again). Best effort:
+// what cannot be moved expires with its upload.
+func (h *Home) upgrade() {
+	if _, err := h.root.Lstat(legacySums); err != nil {
+		return
+	}
+	if dir, err := h.root.Open(partialDir); err == nil {
+		names, _ := dir.Readdirnames(-1)
+		dir.Close()
+		for _, n := range names {
+			if !strings.HasSuffix(n, ".json") {
+				continue
+			}
+			if h.root.MkdirAll(metaDir+"/partial", dirPerm) == nil {
+				h.root.Rename(partialDir+"/"+n, metaDir+"/partial/"+n)
+			}
+		}
+	}
+	h.root.Remove(Reserved + "/id")
+	h.root.RemoveAll(legacySums)
 }
 
 // RemoveHome deletes the home directory home and everything in it, through a root on the base: a
