@@ -56,6 +56,10 @@ type Stream struct {
 	// gap, by offset, until the gap is filled; earlyBytes is their size.
 	early      map[int64][]byte
 	earlyBytes int64
+	// describe is set while the partial upload's description is still to be written: it is
+	// written once the stream holds describeAfter bytes, or when it stops unfinished, so that a
+	// small upload that completes writes no record but its data.
+	describe bool
 }
 
 // span is a written piece [from, to) of a stream.
@@ -243,14 +247,14 @@ func (f *FS) tryClaimStream(s *Stream, offset int64) (wait chan struct{}, copyFr
 // the first copyFrom bytes of the stored file into it.
 func (s *Stream) open(copyFrom int64) error {
 	k := key(s.rel)
-	old, _ := readMeta(s.f, k) // its checksum states, if the stream continues the partial upload
-	meta, err := json.Marshal(partialMeta{Path: s.rel, Size: -1})
-	if err != nil {
-		return fmt.Errorf("upload %s: %w", s.vpath, err)
+	var old partialMeta // its checksum states, if the stream continues the partial upload
+	s.describe = true
+	if s.start > 0 {
+		var err error
+		old, err = readMeta(s.f, k)
+		s.describe = err != nil
 	}
-	if err := s.f.home.SetMeta(s.f.ctx(), metaKey(k), meta); err != nil {
-		return metaError(err)
-	}
+	var err error
 	if s.part, err = s.f.home.Partial(s.f.ctx(), k, s.rel, storage.PartialOptions{Resume: s.start > 0}); err != nil {
 		return metaError(err)
 	}
@@ -276,6 +280,27 @@ func (s *Stream) open(copyFrom int64) error {
 	if copyFrom > 0 {
 		return s.copyStored(copyFrom)
 	}
+	return nil
+}
+
+// describeOnce writes the description once the stream holds describeAfter bytes. s.mu is held.
+func (s *Stream) describeOnce() error {
+	if !s.describe || s.end < describeAfter {
+		return nil
+	}
+	return s.writeDescription()
+}
+
+// writeDescription writes the partial upload's description, as one whole record.
+func (s *Stream) writeDescription() error {
+	meta, err := json.Marshal(partialMeta{Path: s.rel, Size: -1})
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", s.vpath, err)
+	}
+	if err := s.f.home.SetMeta(s.f.ctx(), metaKey(key(s.rel)), meta); err != nil {
+		return metaError(err)
+	}
+	s.describe = false
 	return nil
 }
 
@@ -406,6 +431,9 @@ func (s *Stream) appendLocked(b []byte, off int64) error {
 	}
 	s.contig = end
 	s.end = max(s.end, end)
+	if err := s.describeOnce(); err != nil {
+		return err
+	}
 	if !s.f.store.caps.RandomWrites {
 		return s.absorbEarly()
 	}
@@ -626,7 +654,7 @@ func (s *Stream) Commit() (Entry, string, error) {
 	}
 	part := s.part
 	s.part = nil
-	e, err := s.f.publish(s.rel, s.vpath, &s.slot, s.end-s.start, s.mtime, sum, s.hash, s.settleLocked, part, true)
+	e, err := s.f.publish(s.rel, s.vpath, &s.slot, s.end-s.start, s.mtime, sum, s.hash, s.settleLocked, part, !s.describe)
 	if err == nil {
 		s.closed = true
 	}
@@ -663,8 +691,13 @@ func (s *Stream) abortLocked() {
 		s.sink.Close()
 		s.sink = nil
 	}
-	if !s.rehash && !s.discard && !s.overQuota.Load() && !s.orphan.Load() {
-		s.f.saveStates(s.part, s.rel, s.hash, s.contig)
+	if !s.discard && !s.overQuota.Load() && !s.orphan.Load() && s.end > 0 {
+		if s.describe { // kept for a resume, which lists and expires it by its description
+			s.writeDescription()
+		}
+		if !s.rehash {
+			s.f.saveStates(s.part, s.rel, s.hash, s.contig)
+		}
 	}
 	h := s.f.h
 	h.mu.Lock()
