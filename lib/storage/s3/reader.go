@@ -94,26 +94,39 @@ func (r *reader) readAt(p []byte, off int64, full bool) (int, error) {
 		return 0, nil
 	}
 	p = p[:min(int64(len(p)), r.info.Size-off)]
-	if err := r.seek(off); err != nil {
-		return 0, err
-	}
-	var n int
-	var err error
-	if full {
-		n, err = io.ReadFull(r.body, p)
-	} else {
-		n, err = r.body.Read(p)
-	}
-	r.bodyAt += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
-	if err != nil {
-		r.drop()
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("the object ended early: %w", io.ErrUnexpectedEOF)
+	n := 0
+	for retried := false; ; retried = true {
+		if err := r.seek(off + int64(n)); err != nil {
+			return n, err
 		}
-		return n, pathErr("read", r.name, err)
+		var k int
+		var err error
+		if full {
+			k, err = io.ReadFull(r.body, p[n:])
+		} else {
+			k, err = r.body.Read(p[n:])
+		}
+		n += k
+		r.bodyAt += int64(k)
+		if err == io.EOF && k > 0 {
+			err = nil
+		}
+		if err == nil {
+			break
+		}
+		// A stream cut off (the store or the network closed a connection that stood open, say
+		// while a client paused) is opened again, once, where it stopped: the ETag it asks for
+		// makes sure it is the same content.
+		r.drop()
+		if retried || (!full && n > 0) || errors.Is(err, context.Canceled) {
+			if n > 0 && !full {
+				return n, nil
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				err = fmt.Errorf("the object ended early: %w", io.ErrUnexpectedEOF)
+			}
+			return n, pathErr("read", r.name, err)
+		}
 	}
 	if r.bodyAt == r.info.Size {
 		r.drop()

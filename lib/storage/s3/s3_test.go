@@ -6,9 +6,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -273,5 +276,67 @@ func TestUploadBegunBeforeCrash(t *testing.T) {
 	}
 	for u := range client.ListIncompleteUploads(ctx, opts.Bucket, "frank/kept.bin", false) {
 		t.Errorf("after RemoveHome, an upload is left: %s", u.Key)
+	}
+}
+
+// cutOnce is a transport whose first GET of an object's data is cut off after cut bytes, as a
+// connection reset would; it counts the GETs.
+type cutOnce struct {
+	cut  int64
+	mu   sync.Mutex
+	done bool
+	gets int
+}
+
+func (c *cutOnce) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || req.Method != http.MethodGet || !strings.Contains(req.URL.Path, "/cut/") {
+		return resp, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gets++
+	if !c.done {
+		c.done = true
+		resp.Body = &cutBody{r: io.LimitReader(resp.Body, c.cut), c: resp.Body}
+	}
+	return resp, nil
+}
+
+type cutBody struct {
+	r io.Reader
+	c io.Closer
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		err = syscall.ECONNRESET
+	}
+	return n, err
+}
+
+func (b *cutBody) Close() error { return b.c.Close() }
+
+// TestReaderResumesCutStream: a download whose stream is cut off is opened again where it
+// stopped, once, and the reader sees the whole file.
+func TestReaderResumesCutStream(t *testing.T) {
+	opts := bucket(t)
+	data := make([]byte, 3<<20)
+	rand.Read(data)
+	put(t, home(t, open(t, opts), "cut"), "f.bin", data)
+	rt := &cutOnce{cut: 1 << 20}
+	opts.Transport = rt
+	r, err := home(t, open(t, opts), "cut").Open(context.Background(), "f.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, %v; want the %d bytes stored", len(got), err, len(data))
+	}
+	if rt.gets != 2 {
+		t.Errorf("%d GETs, want 2: the first cut off, the second from where it stopped", rt.gets)
 	}
 }
