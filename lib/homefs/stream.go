@@ -60,6 +60,7 @@ type Stream struct {
 	// written once the stream holds describeAfter bytes, or when it stops unfinished, so that a
 	// small upload that completes writes no record but its data.
 	describe bool
+	saved    int64 // bytes whose checksum states the description holds (see checkpoint)
 }
 
 // span is a written piece [from, to) of a stream.
@@ -528,6 +529,28 @@ func (s *Stream) absorbEarly() error {
 	if len(s.ranges) == 0 {
 		s.ranges = nil
 	}
+	return s.checkpoint()
+}
+
+// checkpoint, on a backend that resumes only from stored parts and the checksum states beside
+// them, records the states each time the gap-free data has passed another part, so that a
+// resume after the server died (on any node) continues from there, as native uploads do.
+// s.mu is held.
+func (s *Stream) checkpoint() error {
+	every := s.f.store.opts.StateEvery
+	if s.f.store.caps.RandomWrites || s.rehash || s.contig/every == s.saved/every {
+		return nil
+	}
+	if s.describe {
+		if err := s.writeDescription(); err != nil {
+			return err
+		}
+	}
+	if err := s.sink.Flush(); err != nil { // the hasher must have taken every byte before contig
+		return wrapOS(err, s.vpath)
+	}
+	s.f.saveStates(s.part, s.rel, s.hash, s.contig)
+	s.saved = s.contig
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/storage"
 	"github.com/myftp/myftp/lib/storage/s3"
 	"github.com/myftp/myftp/lib/storage/s3/s3test"
@@ -338,5 +339,53 @@ func TestReaderResumesCutStream(t *testing.T) {
 	}
 	if rt.gets != 2 {
 		t.Errorf("%d GETs, want 2: the first cut off, the second from where it stopped", rt.gets)
+	}
+}
+
+// TestStreamResumesOnAnotherNode: an FTP or SFTP upload (a homefs stream) on S3 whose server died
+// mid-upload (it is neither committed nor aborted) is continued by a server started afresh on the
+// bucket, from the last part whose checksum state was recorded, and the file is exact.
+func TestStreamResumesOnAnotherNode(t *testing.T) {
+	opts := bucket(t)
+	data := make([]byte, 2*s3.MinPartSize+s3.MinPartSize/2)
+	rand.Read(data)
+	node1, err := homefs.New(open(t, opts), homefs.Options{}).Open("gina", 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := node1.BeginStream("big.bin", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadFrom(bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	// node1 dies here: the stream is never committed or aborted.
+	node2, err := homefs.New(open(t, opts), homefs.Options{}).Open("gina", 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, unfinished, err := node2.Held("big.bin")
+	if err != nil || !unfinished || held != 2*s3.MinPartSize {
+		t.Fatalf("another node holds %d bytes (unfinished %v, %v), want the two parts stored", held, unfinished, err)
+	}
+	s2, err := node2.BeginStream("big.bin", homefs.Append)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.ReadFrom(bytes.NewReader(data[held:])); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s2.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := node2.OpenDownload("big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	got, err := io.ReadAll(d)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the file after the resume: %d bytes, %v; want the %d sent", len(got), err, len(data))
 	}
 }
