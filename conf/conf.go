@@ -39,6 +39,7 @@ type Settings struct {
 	Server  Server  `toml:"server"`
 	FTP     FTP     `toml:"ftp"`
 	SFTP    SFTP    `toml:"sftp"`
+	Metrics Metrics `toml:"metrics"`
 	Limits  Limits  `toml:"limits"`
 	Auth    Auth    `toml:"auth"`
 	Storage Storage `toml:"storage"`
@@ -154,6 +155,11 @@ type Storage struct {
 	MaxPartials     int64    `toml:"max_partials"`
 	Fsync           bool     `toml:"fsync"`
 	PartialTTL      Duration `toml:"partial_ttl"`
+}
+
+// Metrics configures the HTTP endpoint of Prometheus metrics and the health check.
+type Metrics struct {
+	Listen string `toml:"listen"`
 }
 
 // S3 configures homes on an S3-compatible object store (storage.backend = "s3"). Credentials come
@@ -353,6 +359,7 @@ func (s *Settings) validate() error {
 		{"ftp.passive_ports", s.FTP.PassivePorts, !validPorts(s.FTP.PassivePorts), "want \"\" or \"FIRST-LAST\" with ports from 1 to 65535"},
 		{"ftp.public_host", s.FTP.PublicHost, s.FTP.PublicHost != "" && !isIPv4(s.FTP.PublicHost), "want \"\" or an IPv4 address"},
 		{"sftp.listen", s.SFTP.Listen, s.SFTP.Listen != "" && !validAddr(s.SFTP.Listen), "want \"\" (off) or HOST:PORT"},
+		{"metrics.listen", s.Metrics.Listen, s.Metrics.Listen != "" && !validAddr(s.Metrics.Listen), "want \"\" (off) or HOST:PORT"},
 		{"limits.login_attempts", s.Limits.LoginAttempts, s.Limits.LoginAttempts < 1 || s.Limits.LoginAttempts > 100, "want 1 to 100"},
 		{"limits.login_timeout", s.Limits.LoginTimeout, s.Limits.LoginTimeout <= 0, "want a positive duration"},
 		{"limits.throttle_after", s.Limits.ThrottleAfter, s.Limits.ThrottleAfter < 0, "want 0 or more"},

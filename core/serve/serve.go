@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/myftp/myftp/core/ftpdoor"
 	"github.com/myftp/myftp/core/homes"
 	"github.com/myftp/myftp/core/logger"
+	"github.com/myftp/myftp/core/metrics"
 	"github.com/myftp/myftp/core/server"
 	"github.com/myftp/myftp/core/sftpdoor"
 	"github.com/myftp/myftp/lib/bytesize"
@@ -94,11 +96,15 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	var srv *admission.Server
+	if s.Metrics.Listen != "" { // before the doors, whose services it counts
+		c.metrics = metrics.New(func() admission.Stats { return srv.Stats() }) // read once serving
+	}
 	doors, err := newDoors(s, c, logs, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	srv, err := admission.New(admissionConfig(s, logs.Event))
+	srv, err = admission.New(admissionConfig(s, logs.Event))
 	if err != nil {
 		return err
 	}
@@ -114,8 +120,19 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 			"queue_size", s.Server.QueueSize, "root", s.Root)
 		go func() { served <- srv.Serve(l, d.door) }()
 	}
+	if c.metrics != nil {
+		stop, err := serveMetrics(ctx, s.Metrics.Listen, c.metrics, stdout, logs.Event)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stop()
+	}
 	select {
 	case <-ctx.Done():
+		if c.metrics != nil {
+			c.metrics.Drain() // the balancer's checks fail first
+		}
 	case err := <-served:
 		srv.Close()
 		return err
@@ -149,9 +166,10 @@ func logConfig(s *conf.Settings) logger.Config {
 
 // core is what every door serves: the accounts, the homes, the certificate.
 type core struct {
-	auth  *auth.Authenticator
-	homes *homefs.Store
-	cert  *tls.Certificate // nil when no door uses TLS
+	auth    *auth.Authenticator
+	homes   *homefs.Store
+	cert    *tls.Certificate // nil when no door uses TLS
+	metrics *metrics.Metrics // nil when [metrics] listen is off
 }
 
 // openCore opens the account database and the homes, and loads or creates the certificate if a
@@ -198,9 +216,13 @@ func openCore(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*c
 	return c, nil
 }
 
-// services are what every door serves sessions from.
-func (c *core) services(logs *logger.Logs) door.Services {
-	return door.Services{Auth: c.auth, Homes: c.homes, Transfers: logs.Transfer, Log: logs.Event}
+// services are what the door named name serves sessions from, counted when metrics are on.
+func (c *core) services(logs *logger.Logs, name string) door.Services {
+	s := door.Services{Auth: c.auth, Homes: c.homes, Transfers: logs.Transfer, Log: logs.Event}
+	if c.metrics != nil {
+		s = c.metrics.Services(name, s)
+	}
+	return s
 }
 
 // listener is a door to serve on an address.
@@ -219,7 +241,7 @@ func newDoors(s *conf.Settings, c *core, logs *logger.Logs, stdout, stderr io.Wr
 	native, err := server.New(server.Config{
 		Name: s.Server.Name, IdleTimeout: s.Server.IdleTimeout.D(), WriteTimeout: s.Server.WriteTimeout.D(),
 		LoginAttempts: s.Limits.LoginAttempts, MaxHeader: int(s.Limits.MaxHeaderSize),
-		TLS: nativeTLS, Services: c.services(logs),
+		TLS: nativeTLS, Services: c.services(logs, "myftp"),
 	})
 	if err != nil {
 		return nil, err
@@ -262,14 +284,14 @@ func newSFTP(s *conf.Settings, c *core, logs *logger.Logs, stdout io.Writer) (*s
 	}
 	fmt.Fprintf(stdout, "sftp host key %s\n", ssh.FingerprintSHA256(key.PublicKey()))
 	return sftpdoor.New(sftpdoor.Config{HostKey: key, IdleTimeout: s.Server.IdleTimeout.D(), WriteTimeout: s.Server.WriteTimeout.D(),
-		Services: c.services(logs)})
+		Services: c.services(logs, "sftp")})
 }
 
 // newFTP wires the [ftp] settings into the FTP door.
 func newFTP(s *conf.Settings, c *core, logs *logger.Logs, stderr io.Writer) (*ftpdoor.Door, error) {
 	cfg := ftpdoor.Config{Name: s.Server.Name, PublicHost: s.FTP.PublicHost, Active: s.FTP.Active,
 		RequireTLSReuse: s.FTP.RequireTLSReuse, StrictTLSEOF: s.FTP.StrictTLSEOF, IdleTimeout: s.Server.IdleTimeout.D(),
-		Services: c.services(logs)}
+		Services: c.services(logs, "ftp")}
 	cfg.PassivePorts[0], cfg.PassivePorts[1] = s.FTP.Ports()
 	switch s.FTP.TLS {
 	case "off":
@@ -285,6 +307,21 @@ func newFTP(s *conf.Settings, c *core, logs *logger.Logs, stderr io.Writer) (*ft
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{*c.cert}, MinVersion: tls.VersionTLS12}
 	}
 	return ftpdoor.New(cfg)
+}
+
+// serveMetrics serves the metrics and the health check on addr until stop is called.
+func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, stdout io.Writer, log *slog.Logger) (stop func(), err error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen: %w", err)
+	}
+	fmt.Fprintf(stdout, "metrics listening on %s\n", l.Addr())
+	log.Info("listening", "door", "metrics", "addr", l.Addr().String())
+	hs := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, IdleTimeout: time.Minute}
+	go hs.Serve(l)
+	return func() { hs.Close() }, nil
 }
 
 // listen opens the server's TCP listener. Its connections probe a silent peer after 15 s and give

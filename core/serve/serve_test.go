@@ -87,6 +87,7 @@ type running struct {
 	stderr      *syncBuffer
 	cancel      context.CancelFunc
 	code        chan int
+	lines       chan string // what myftps prints after the listening line
 }
 
 // start runs serve.Main on root and reads its stdout, through a pipe, until it says where it
@@ -108,6 +109,7 @@ func start(t *testing.T, root string) *running {
 			lines <- sc.Text()
 		}
 	}()
+	r.lines = lines
 	t.Cleanup(func() { r.stop(t) })
 	deadline := time.After(20 * time.Second)
 	for r.addr == "" {
