@@ -33,6 +33,7 @@ type Metrics struct {
 	sessions  *prometheus.CounterVec // door
 	transfers *prometheus.CounterVec // door, direction, result
 	bytes     *prometheus.CounterVec // door, direction
+	quota     prometheus.Counter
 	draining  atomic.Bool
 }
 
@@ -47,10 +48,12 @@ func New(stats func() admission.Stats) *Metrics {
 		Help: "Transfers ended, by door, direction (upload, download) and result (complete, incomplete)."}, []string{"door", "direction", "result"})
 	m.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "myftp_transfer_bytes_total",
 		Help: "Bytes transferred, by door and direction."}, []string{"door", "direction"})
+	m.quota = prometheus.NewCounter(prometheus.CounterOpts{Name: "myftp_quota_refusals_total",
+		Help: "Uploads, directories and writes refused for a quota (bytes, entries, unfinished uploads), every door."})
 	gauge := func(name, help string, f func(admission.Stats) int) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(f(stats())) })
 	}
-	m.reg.MustRegister(m.logins, m.sessions, m.transfers, m.bytes,
+	m.reg.MustRegister(m.logins, m.sessions, m.transfers, m.bytes, m.quota,
 		gauge("myftp_connections_served", "Connections being served by a worker, of every door.", func(s admission.Stats) int { return s.Running }),
 		gauge("myftp_connections_waiting", "Connections waiting in the queue for a worker.", func(s admission.Stats) int { return s.Waiting }),
 		gauge("myftp_connections_not_logged_in", "Connections, waiting or served, that have not logged in.", func(s admission.Stats) int { return s.NotLoggedIn }),
@@ -72,6 +75,9 @@ func (m *Metrics) Handler() http.Handler {
 	})
 	return mux
 }
+
+// QuotaRefused counts a refusal for a quota (homefs.Options.QuotaRefused).
+func (m *Metrics) QuotaRefused() { m.quota.Inc() }
 
 // Drain makes /healthz fail from now on: the server is shutting down.
 func (m *Metrics) Drain() { m.draining.Store(true) }

@@ -15,7 +15,7 @@ import (
 
 // TestMetrics: with [metrics] listen set, myftps says where, and a scrape of /metrics counts the
 // logins (a wrong password too), the sessions and the transfers of the native door, with their
-// bytes; /healthz answers ok while it serves.
+// bytes, and a put refused for the quota; /healthz answers ok while it serves.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	root := newRoot(t, settings+"\n[metrics]\nlisten = \"127.0.0.1:0\"\n")
@@ -60,6 +60,13 @@ func TestMetrics(t *testing.T) {
 	if _, err := c.Put(context.Background(), src, "a.bin", client.Options{}); err != nil {
 		t.Fatal(err)
 	}
+	big := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(big, make([]byte, 2<<20), 0o600); err != nil { // bob's quota is 1 MiB
+		t.Fatal(err)
+	}
+	if _, err := c.Put(context.Background(), big, "big.bin", client.Options{}); err == nil {
+		t.Fatal("a put past the quota succeeded")
+	}
 	_, body := get("/metrics")
 	for _, want := range []string{
 		`myftp_logins_total{door="myftp",result="ok"} 1`,
@@ -67,6 +74,7 @@ func TestMetrics(t *testing.T) {
 		`myftp_sessions_total{door="myftp"} 1`,
 		`myftp_transfers_total{direction="upload",door="myftp",result="complete"} 1`,
 		`myftp_transfer_bytes_total{direction="upload",door="myftp"} 1000`,
+		`myftp_quota_refusals_total 1`,
 		`myftp_connections_served 2`,
 		`myftp_pool_size `,
 	} {

@@ -202,9 +202,15 @@ func openCore(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*c
 	if s.Storage.Backend == "s3" {
 		fmt.Fprintln(stdout, homes.Describe(s))
 	}
-	c := &core{auth: authn, homes: homefs.New(backend, homefs.Options{
+	c := &core{auth: authn}
+	c.homes = homefs.New(backend, homefs.Options{
 		PartialTTL: s.Storage.PartialTTL.D(), FormatSize: bytesize.Format, DefaultMaxFiles: s.Storage.DefaultMaxFiles,
-		MaxPartials: s.Storage.MaxPartials, Log: logs.Event})}
+		MaxPartials: s.Storage.MaxPartials, Log: logs.Event,
+		QuotaRefused: func() { // c.metrics is set, or not, before the first session
+			if c.metrics != nil {
+				c.metrics.QuotaRefused()
+			}
+		}})
 	if !s.Server.TLS {
 		fmt.Fprintln(stderr, "myftps: WARNING: tls = false: passwords and files travel in clear text; use this for debugging only")
 	}

@@ -16,8 +16,8 @@ func (f *FS) fitFiles(vpath string, n int64) error {
 	if n <= 0 || n <= limit-f.h.files {
 		return nil
 	}
-	return newErr(ErrQuota, vpath, fmt.Sprintf("file count quota: %d of %d files and directories used, "+
-		"an unfinished upload counting two", f.h.files, limit))
+	return f.store.refused(newErr(ErrQuota, vpath, fmt.Sprintf("file count quota: %d of %d files and directories used, "+
+		"an unfinished upload counting two", f.h.files, limit)))
 }
 
 // fitPartial checks that the home has room for the unfinished upload of vpath, two entries (its
@@ -33,8 +33,8 @@ func (f *FS) fitPartial(held bool, vpath string) (int64, error) {
 		return 0, err
 	}
 	if limit := f.store.opts.MaxPartials; need > 0 && f.h.partials+need > 2*limit {
-		return 0, newErr(ErrQuota, vpath, fmt.Sprintf("%d unfinished uploads kept, at most %d: "+
-			"resume or remove them (myftpc: partials, rm --partial NAME)", (f.h.partials+1)/2, limit))
+		return 0, f.store.refused(newErr(ErrQuota, vpath, fmt.Sprintf("%d unfinished uploads kept, at most %d: "+
+			"resume or remove them (myftpc: partials, rm --partial NAME)", (f.h.partials+1)/2, limit)))
 	}
 	return need, nil
 }

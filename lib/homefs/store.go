@@ -74,6 +74,9 @@ type Options struct {
 	// MaxPartials is the most unfinished uploads a home keeps, those in progress included: a new
 	// one beyond it is refused with ErrQuota. Zero means 100.
 	MaxPartials int64
+	// QuotaRefused, if set, is called each time an upload, a directory or a write is refused
+	// for a quota (bytes, entries or unfinished uploads), for the server's metrics.
+	QuotaRefused func()
 	// Log receives what the server's administrator should know and the user need not: a home
 	// that could not be marked as measured (a full disk), partial uploads that could not be
 	// expired. Nil discards it.
@@ -410,6 +413,14 @@ func readMeta(f *FS, k string) (partialMeta, error) {
 		return m, err
 	}
 	return m, json.Unmarshal(data, &m)
+}
+
+// refused reports a refusal for a quota (Options.QuotaRefused) and returns err, which says why.
+func (s *Store) refused(err error) error {
+	if s.opts.QuotaRefused != nil {
+		s.opts.QuotaRefused()
+	}
+	return err
 }
 
 // metaError is the failure to begin an unfinished upload in the backend: the disk is full, or

@@ -232,7 +232,7 @@ func (f *FS) tryClaimStream(s *Stream, offset int64) (wait chan struct{}, copyFr
 		copyFrom = offset
 	}
 	if h.quota-h.used-h.reserved+max(stored, 0) <= 0 { // not one more byte fits
-		return nil, 0, quotaError(s.vpath, h.used+h.reserved, h.quota, 1, f.store.opts.FormatSize)
+		return nil, 0, f.store.refused(quotaError(s.vpath, h.used+h.reserved, h.quota, 1, f.store.opts.FormatSize))
 	}
 	entries, err := f.fitPartial(unfinished, s.vpath)
 	if err != nil {
@@ -620,7 +620,7 @@ func (s *Stream) grow(end int64) error {
 	credit := min(n, s.creditLeft)
 	if n-credit > h.quota-h.used-h.reserved {
 		s.discard = true
-		return quotaError(s.vpath, h.used+h.reserved, h.quota, n-credit, s.f.store.opts.FormatSize)
+		return s.f.store.refused(quotaError(s.vpath, h.used+h.reserved, h.quota, n-credit, s.f.store.opts.FormatSize))
 	}
 	s.creditLeft -= credit
 	s.credit += credit

@@ -250,7 +250,7 @@ func (f *FS) tryClaim(u *Upload, resume bool) (chan struct{}, error) {
 	need := u.size - u.offset
 	credit := min(replacement, need)
 	if need-credit > h.quota-h.used-h.reserved { // written so that a huge size cannot overflow
-		return nil, quotaError(u.vpath, h.used+h.reserved, h.quota, need-credit, f.store.opts.FormatSize)
+		return nil, f.store.refused(quotaError(u.vpath, h.used+h.reserved, h.quota, need-credit, f.store.opts.FormatSize))
 	}
 	entries, err := f.fitPartial(held, u.vpath)
 	if err != nil {
