@@ -244,31 +244,49 @@ func report(b *testing.B, runs []time.Duration, bytes, files int64) {
 
 func BenchmarkWholePut(b *testing.B) {
 	w := startWhole(b)
+	benchPutBig(b, w, func(dir, name string) time.Duration {
+		return w.myftpc(b, dir, "put big.bin "+name)
+	})
+}
+
+func BenchmarkWholeGet(b *testing.B) {
+	w := startWhole(b)
+	benchGetBig(b, w, func(dir, name string) time.Duration {
+		return w.myftpc(b, dir, "get big.bin "+name)
+	})
+}
+
+// benchPutBig times uploads of a file of MYFTP_BENCH_SIZE, each by a client process that put
+// runs, to a new name each time, and reports the median. The previous copy is removed untimed
+// before each run, so that its memory serves the next (as the peers' runs overwrite theirs).
+func benchPutBig(b *testing.B, w *whole, put func(dir, name string) time.Duration) {
 	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
 	dir := w.workDir(b)
 	randomFile(b, filepath.Join(dir, "big.bin"), size, 1)
 	var runs []time.Duration
 	for i := 0; b.Loop(); i++ {
-		if i > 0 { // not timed: the previous copy goes, so that its memory serves the next (as the peers' runs overwrite theirs)
+		if i > 0 {
 			w.myftpc(b, dir, fmt.Sprintf("rm big%d.bin", i-1))
 		}
-		runs = append(runs, w.myftpc(b, dir, fmt.Sprintf("put big.bin big%d.bin", i)))
+		runs = append(runs, put(dir, fmt.Sprintf("big%d.bin", i)))
 	}
 	report(b, runs, size, 0)
 }
 
-func BenchmarkWholeGet(b *testing.B) {
-	w := startWhole(b)
+// benchGetBig times downloads of the file big.bin of MYFTP_BENCH_SIZE, each by a client process
+// that get runs, to a new local name each time, and reports the median; the previous copy is
+// removed untimed, as for uploads.
+func benchGetBig(b *testing.B, w *whole, get func(dir, name string) time.Duration) {
 	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
 	dir := w.workDir(b)
 	randomFile(b, filepath.Join(dir, "big.bin"), size, 2)
 	w.myftpc(b, dir, "put big.bin")
 	var runs []time.Duration
 	for i := 0; b.Loop(); i++ {
-		if i > 0 { // not timed, as for put
+		if i > 0 {
 			must(b, os.Remove(filepath.Join(dir, fmt.Sprintf("got%d.bin", i-1))))
 		}
-		runs = append(runs, w.myftpc(b, dir, fmt.Sprintf("get big.bin got%d.bin", i)))
+		runs = append(runs, get(dir, fmt.Sprintf("got%d.bin", i)))
 	}
 	report(b, runs, size, 0)
 }

@@ -82,33 +82,16 @@ func startFTPS(b *testing.B) *ftpsWhole {
 
 func BenchmarkWholeFTPSPut(b *testing.B) {
 	f := startFTPS(b)
-	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
-	dir := f.workDir(b)
-	randomFile(b, filepath.Join(dir, "big.bin"), size, 1)
-	var runs []time.Duration
-	for i := 0; b.Loop(); i++ {
-		if i > 0 { // not timed, as in BenchmarkWholePut
-			f.myftpc(b, dir, fmt.Sprintf("rm big%d.bin", i-1))
-		}
-		runs = append(runs, run(b, dir, "curl", append(f.curl, "-T", "big.bin", fmt.Sprintf("%s/big%d.bin", f.url, i))...))
-	}
-	report(b, runs, size, 0)
+	benchPutBig(b, f.whole, func(dir, name string) time.Duration {
+		return run(b, dir, "curl", append(f.curl, "-T", "big.bin", f.url+"/"+name)...)
+	})
 }
 
 func BenchmarkWholeFTPSGet(b *testing.B) {
 	f := startFTPS(b)
-	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
-	dir := f.workDir(b)
-	randomFile(b, filepath.Join(dir, "big.bin"), size, 2)
-	f.myftpc(b, dir, "put big.bin")
-	var runs []time.Duration
-	for i := 0; b.Loop(); i++ {
-		if i > 0 { // not timed, as in BenchmarkWholeGet
-			must(b, os.Remove(filepath.Join(dir, fmt.Sprintf("got%d.bin", i-1))))
-		}
-		runs = append(runs, run(b, dir, "curl", append(f.curl, "-o", fmt.Sprintf("got%d.bin", i), f.url+"/big.bin")...))
-	}
-	report(b, runs, size, 0)
+	benchGetBig(b, f.whole, func(dir, name string) time.Duration {
+		return run(b, dir, "curl", append(f.curl, "-o", name, f.url+"/big.bin")...)
+	})
 }
 
 // BenchmarkWholeFTPSMput: lftp uploads the small files in one session.
@@ -161,33 +144,16 @@ func (s *sftpWhole) sftp(b *testing.B, dir, cmds string) time.Duration {
 
 func BenchmarkWholeSFTPPut(b *testing.B) {
 	s := startSFTP(b)
-	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
-	dir := s.workDir(b)
-	randomFile(b, filepath.Join(dir, "big.bin"), size, 1)
-	var runs []time.Duration
-	for i := 0; b.Loop(); i++ {
-		if i > 0 { // not timed, as in BenchmarkWholePut
-			s.myftpc(b, dir, fmt.Sprintf("rm big%d.bin", i-1))
-		}
-		runs = append(runs, s.sftp(b, dir, fmt.Sprintf("put big.bin big%d.bin", i)))
-	}
-	report(b, runs, size, 0)
+	benchPutBig(b, s.whole, func(dir, name string) time.Duration {
+		return s.sftp(b, dir, "put big.bin "+name)
+	})
 }
 
 func BenchmarkWholeSFTPGet(b *testing.B) {
 	s := startSFTP(b)
-	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
-	dir := s.workDir(b)
-	randomFile(b, filepath.Join(dir, "big.bin"), size, 2)
-	s.myftpc(b, dir, "put big.bin")
-	var runs []time.Duration
-	for i := 0; b.Loop(); i++ {
-		if i > 0 { // not timed, as in BenchmarkWholeGet
-			must(b, os.Remove(filepath.Join(dir, fmt.Sprintf("got%d.bin", i-1))))
-		}
-		runs = append(runs, s.sftp(b, dir, fmt.Sprintf("get big.bin got%d.bin", i)))
-	}
-	report(b, runs, size, 0)
+	benchGetBig(b, s.whole, func(dir, name string) time.Duration {
+		return s.sftp(b, dir, "get big.bin "+name)
+	})
 }
 
 // BenchmarkWholeSFTPMput: one sftp session uploads the small files.
