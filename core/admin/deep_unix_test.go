@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/myftp/myftp/lib/storage/local/deeptree"
 )
 
 // deepTree makes in dir a chain of depth directories, each made and opened relative to the one
@@ -16,27 +18,11 @@ import (
 // file of size bytes at the bottom.
 func deepTree(t *testing.T, dir string, depth, size int) {
 	t.Helper()
-	name := strings.Repeat("d", 100)
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	for i := 0; err == nil && i < depth; i++ {
-		if err = unix.Mkdirat(fd, name, 0o700); err == nil {
-			next := fd
-			next, err = unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			unix.Close(fd)
-			fd = next
-		}
-	}
-	if err == nil {
-		var f int
-		if f, err = unix.Openat(fd, "f", unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o600); err == nil {
-			err = unix.Ftruncate(f, int64(size))
-			unix.Close(f)
-		}
-		unix.Close(fd)
-	}
 	if err != nil {
 		t.Fatalf("deep tree in %s: %v", dir, err)
 	}
+	unix.Close(deeptree.Make(t, fd, strings.Repeat("d", 100), depth, size))
 }
 
 // A home holding a tree far deeper than PATH_MAX (made on the server, since users cannot) is

@@ -11,35 +11,9 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-)
 
-// deepen makes a chain of levels directories named name below the directory open as fd, each
-// made and opened relative to the one above (as an admin's tools could, where a path from the top
-// is too long for the system calls that take one), writes the file "f" of size bytes at the
-// bottom, and returns the bottom directory, open. It closes fd.
-func deepen(t testing.TB, fd int, name string, levels, size int) int {
-	t.Helper()
-	var err error
-	for i := 0; err == nil && i < levels; i++ {
-		if err = unix.Mkdirat(fd, name, 0o700); err == nil {
-			next := fd
-			next, err = unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			unix.Close(fd)
-			fd = next
-		}
-	}
-	if err == nil {
-		var f int
-		if f, err = unix.Openat(fd, "f", unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o600); err == nil {
-			err = unix.Ftruncate(f, int64(size))
-			unix.Close(f)
-		}
-	}
-	if err != nil {
-		t.Fatalf("a deep tree: %v", err)
-	}
-	return fd
-}
+	"github.com/myftp/myftp/lib/storage/local/deeptree"
+)
 
 // A tree deeper than users can make, and longer than PATH_MAX, made on the server by other means:
 // it is measured in full, at a cost in memory that grows with its depth, not its square, and
@@ -76,9 +50,9 @@ func TestDeepTree(t *testing.T) {
 		}
 		return least
 	}
-	fd = deepen(t, fd, name, depth, 1000)
+	fd = deeptree.Make(t, fd, name, depth, 1000)
 	a1 := alloc(Usage{Bytes: 1000, Files: depth + 1})
-	fd = deepen(t, fd, name, depth, 24)
+	fd = deeptree.Make(t, fd, name, depth, 24)
 	a2 := alloc(Usage{Bytes: 1024, Files: 2*depth + 2})
 	t.Logf("Measure allocated %d bytes for %d levels, %d for %d", a1, depth, a2, 2*depth)
 	if ratio := float64(a2) / float64(a1); ratio >= 3 {
