@@ -301,12 +301,20 @@ func smallFiles(b *testing.B, dir string, n int) {
 
 func BenchmarkWholeMput(b *testing.B) {
 	w := startWhole(b)
+	benchPutSmall(b, w, func(dir string, i int) time.Duration {
+		return w.myftpc(b, filepath.Join(dir, "small"), fmt.Sprintf("mkdir up%d; cd up%d; mput *", i, i))
+	})
+}
+
+// benchPutSmall times uploads of MYFTP_BENCH_FILES files of 4 KiB, from dir/small, each run by a
+// client process that put starts, into the new directory up<i>, and reports the median.
+func benchPutSmall(b *testing.B, w *whole, put func(dir string, i int) time.Duration) {
 	n, _ := strconv.Atoi(benchEnv("MYFTP_BENCH_FILES", "1000"))
 	dir := w.workDir(b)
 	smallFiles(b, filepath.Join(dir, "small"), n)
 	var runs []time.Duration
 	for i := 0; b.Loop(); i++ {
-		runs = append(runs, w.myftpc(b, filepath.Join(dir, "small"), fmt.Sprintf("mkdir up%d; cd up%d; mput *", i, i)))
+		runs = append(runs, put(dir, i))
 	}
 	report(b, runs, 0, int64(n))
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,14 +97,9 @@ func BenchmarkWholeFTPSGet(b *testing.B) {
 func BenchmarkWholeFTPSMput(b *testing.B) {
 	needTools(b, "lftp")
 	f := startFTPS(b)
-	n, _ := strconv.Atoi(benchEnv("MYFTP_BENCH_FILES", "1000"))
-	dir := f.workDir(b)
-	smallFiles(b, filepath.Join(dir, "small"), n)
-	var runs []time.Duration
-	for i := 0; b.Loop(); i++ {
-		runs = append(runs, run(b, dir, "lftp", "-c", fmt.Sprintf("%s; mkdir up%d; mput -O up%d small/*", f.lftp, i, i)))
-	}
-	report(b, runs, 0, int64(n))
+	benchPutSmall(b, f.whole, func(dir string, i int) time.Duration {
+		return run(b, dir, "lftp", "-c", fmt.Sprintf("%s; mkdir up%d; mput -O up%d small/*", f.lftp, i, i))
+	})
 }
 
 // sftpWhole is a myftps with its SFTP door on, and the sftp command line that reaches it with a
@@ -159,12 +153,7 @@ func BenchmarkWholeSFTPGet(b *testing.B) {
 // BenchmarkWholeSFTPMput: one sftp session uploads the small files.
 func BenchmarkWholeSFTPMput(b *testing.B) {
 	s := startSFTP(b)
-	n, _ := strconv.Atoi(benchEnv("MYFTP_BENCH_FILES", "1000"))
-	dir := s.workDir(b)
-	smallFiles(b, filepath.Join(dir, "small"), n)
-	var runs []time.Duration
-	for i := 0; b.Loop(); i++ {
-		runs = append(runs, s.sftp(b, dir, fmt.Sprintf("mkdir up%d\nput small/* up%d/", i, i)))
-	}
-	report(b, runs, 0, int64(n))
+	benchPutSmall(b, s.whole, func(dir string, i int) time.Duration {
+		return s.sftp(b, dir, fmt.Sprintf("mkdir up%d\nput small/* up%d/", i, i))
+	})
 }
