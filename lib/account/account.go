@@ -33,6 +33,17 @@ type Account struct {
 	Keys []Key `json:"keys,omitempty"`
 }
 
+// Errors of the account databases (package db, files; package pgdb, PostgreSQL), wrapped with
+// the account concerned.
+var (
+	ErrNotFound  = errors.New("account: no such account")
+	ErrExists    = errors.New("account: account already exists")
+	ErrHomeTaken = errors.New("account: home directory already used by another account")
+	// ErrUnavailable is a database that cannot answer now (unreachable, timed out, shutting
+	// down): the question may succeed later, and says nothing about the account.
+	ErrUnavailable = errors.New("account: account database unavailable")
+)
+
 // Errors about names and homes; wrapped with the offending value.
 var (
 	ErrInvalidName = errors.New("account: invalid account name")

@@ -32,11 +32,12 @@ import (
 	"github.com/myftp/myftp/lib/atomicfile"
 )
 
-// Errors returned by DB methods, wrapped with the account concerned.
+// Errors returned by DB methods, wrapped with the account concerned. The first three are package
+// account's, which every account database returns.
 var (
-	ErrNotFound  = errors.New("db: no such account")
-	ErrExists    = errors.New("db: account already exists")
-	ErrHomeTaken = errors.New("db: home directory already used by another account")
+	ErrNotFound  = account.ErrNotFound
+	ErrExists    = account.ErrExists
+	ErrHomeTaken = account.ErrHomeTaken
 	ErrCorrupt   = errors.New("db: unreadable account record")
 	// ErrMappingStale means a change to the accounts was made but id_user_rs.json could not be
 	// updated to match: the change stands (the account files are the truth) and Repair rebuilds

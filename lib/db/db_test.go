@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/account/accounttest"
 )
 
 func newAccount(name string) account.Account {
@@ -263,4 +264,15 @@ func TestHelperCreate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestConformance runs the suite every account database passes (package accounttest).
+func TestConformance(t *testing.T) {
+	accounttest.Run(t, func(t *testing.T) accounttest.Store {
+		d, err := Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
 }

@@ -1,0 +1,2 @@
+DROP TABLE ssh_keys;
+DROP TABLE accounts;

@@ -1,0 +1,156 @@
+package pgdb_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/db"
+
+	"github.com/myftp/myftp/lib/account/accounttest"
+	"github.com/myftp/myftp/lib/pgdb"
+	"github.com/myftp/myftp/lib/pgdb/pgtest"
+)
+
+// open returns a DB on a fresh database of the test server.
+func open(t *testing.T) *pgdb.DB {
+	t.Helper()
+	d, err := pgdb.Open(context.Background(), pgdb.Options{DSN: pgtest.Database(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+func TestConformance(t *testing.T) {
+	accounttest.Run(t, func(t *testing.T) accounttest.Store { return open(t) })
+}
+
+// TestImport copies a db/ directory: ids, hashes, keys and states are kept, an id the files gave
+// to a deleted account is not given again, a second import changes nothing, and a clash imports
+// nothing.
+func TestImport(t *testing.T) {
+	files, err := db.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := account.Key{Type: "ssh-ed25519", Key: "AAAAC3NzaC1lZDI1NTE5AAAAIGltcG9ydGVka2V5Zm9ybXlmdHBhY2NvdW50dGVzdA"}
+	for _, n := range []string{"alice", "bob", "gone"} {
+		if _, err := files.Create(account.Account{Name: n, PasswordHash: "hash-of-" + n, Quota: 1 << 20, Keys: []account.Key{key}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files.Update("bob", func(a *account.Account) error { a.Disabled = true; return nil })
+	files.Delete("gone")
+	list, err := files.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := open(t)
+	if n, err := d.Import(list, 3); err != nil || n != 2 {
+		t.Fatalf("import: %d, %v; want 2 accounts", n, err)
+	}
+	for _, want := range list {
+		got, err := d.Get(want.Name)
+		if err != nil || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+			t.Errorf("imported %+v, %v\nwant %+v", got, err, want)
+		}
+	}
+	if n, err := d.Import(list, 3); err != nil || n != 0 {
+		t.Fatalf("second import: %d, %v; want nothing added", n, err)
+	}
+	carol, err := d.Create(account.Account{Name: "carol", PasswordHash: "h"})
+	if err != nil || carol.ID != 4 {
+		t.Fatalf("create after import: id %d, %v; want 4, past the deleted account's 3", carol.ID, err)
+	}
+	clash := []account.Account{{ID: 10, Name: "dave", Home: "dave", PasswordHash: "h", Created: time.Now()},
+		{ID: 11, Name: "erin", Home: "alice", PasswordHash: "h", Created: time.Now()}}
+	if n, err := d.Import(clash, 11); !errors.Is(err, account.ErrHomeTaken) || n != 0 {
+		t.Fatalf("import with a home clash: %d, %v; want ErrHomeTaken", n, err)
+	}
+	if _, err := d.Get("dave"); !errors.Is(err, account.ErrNotFound) {
+		t.Fatalf("dave after a failed import: %v; want no account", err)
+	}
+}
+
+// TestOpenTogether: nodes that start at once on an empty database all get the schema, made once.
+func TestOpenTogether(t *testing.T) {
+	dsn := pgtest.Database(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Go(func() {
+			d, err := pgdb.Open(context.Background(), pgdb.Options{DSN: dsn})
+			if err == nil {
+				_, err = d.Create(account.Account{Name: fmt.Sprintf("node%d", i), PasswordHash: "h"})
+				d.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("node %d: %v", i, err)
+		}
+	}
+}
+
+// TestNewerSchemaRefused: a program older than the schema does not touch it.
+func TestNewerSchemaRefused(t *testing.T) {
+	dsn := pgtest.Database(t)
+	d, err := pgdb.Open(context.Background(), pgdb.Options{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `UPDATE myftp_schema_migrations SET version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgdb.Open(context.Background(), pgdb.Options{DSN: dsn}); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("open a schema at version 99: %v; want a refusal", err)
+	}
+}
+
+// TestUnavailable: a database that cannot be reached, or stops answering, is ErrUnavailable, not
+// an unknown account.
+func TestUnavailable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().(*net.TCPAddr)
+	l.Close() // nobody listens there now
+	_, err = pgdb.Open(context.Background(), pgdb.Options{DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=x dbname=x sslmode=disable", addr.Port), Timeout: 5 * time.Second})
+	if !errors.Is(err, account.ErrUnavailable) {
+		t.Fatalf("open with no server: %v; want ErrUnavailable", err)
+	}
+
+	p := newProxy(t, pgtest.Database(t))
+	d, err := pgdb.Open(context.Background(), pgdb.Options{DSN: p.dsn, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Create(account.Account{Name: "alice", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	p.cut()
+	if _, err := d.Get("alice"); !errors.Is(err, account.ErrUnavailable) {
+		t.Fatalf("get with the server gone: %v; want ErrUnavailable", err)
+	}
+}
