@@ -23,6 +23,10 @@ var migrations embed.FS
 // with any other program's migrations in the same database.
 const migrationsTable = "myftp_schema_migrations"
 
+// ErrSchema is a schema this program cannot use: newer than it knows, or left halfway by a
+// migration that failed.
+var ErrSchema = errors.New("pgdb: unusable schema")
+
 // SchemaVersion is the version of the newest migration: the schema a DB has after Open.
 const SchemaVersion = 1
 
@@ -48,14 +52,16 @@ func migrateSchema(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	defer m.Close()
-	if v, dirty, err := m.Version(); err == nil && (v > SchemaVersion || dirty) {
-		if dirty {
-			return fmt.Errorf("pgdb: migration %d of the schema failed halfway: repair it by hand, then set %s", v, migrationsTable)
-		}
-		return fmt.Errorf("pgdb: the schema is at version %d, newer than this program's %d: update myftp", v, SchemaVersion)
+	err = m.Up()
+	if err == nil || errors.Is(err, migrate.ErrNoChange) {
+		return nil
 	}
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return err
+	var dirty migrate.ErrDirty
+	if errors.As(err, &dirty) {
+		return fmt.Errorf("%w: migration %d failed halfway: repair the schema by hand, then its row in %s", ErrSchema, dirty.Version, migrationsTable)
 	}
-	return nil
+	if v, _, verr := m.Version(); verr == nil && v > SchemaVersion {
+		return fmt.Errorf("%w: version %d, newer than this program's %d: update myftp", ErrSchema, v, SchemaVersion)
+	}
+	return err
 }

@@ -123,7 +123,7 @@ func (d *DB) fail(what string, err error) error {
 // that refuses: errors of package account are answers, and so are the server's errors, but for
 // its classes of connection failures, shutdown and exhausted resources.
 func unavailable(err error) bool {
-	for _, domain := range []error{account.ErrNotFound, account.ErrExists, account.ErrHomeTaken,
+	for _, domain := range []error{ErrSchema, account.ErrNotFound, account.ErrExists, account.ErrHomeTaken,
 		account.ErrInvalidName, account.ErrInvalidHome, account.ErrQuota, account.ErrEmptyPassword} {
 		if errors.Is(err, domain) {
 			return false

@@ -121,7 +121,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if _, err := conn.Exec(context.Background(), `UPDATE myftp_schema_migrations SET version = 99`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pgdb.Open(context.Background(), pgdb.Options{DSN: dsn}); err == nil || !strings.Contains(err.Error(), "newer") {
+	if _, err := pgdb.Open(context.Background(), pgdb.Options{DSN: dsn}); !errors.Is(err, pgdb.ErrSchema) || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("open a schema at version 99: %v; want a refusal", err)
 	}
 }
@@ -140,8 +140,8 @@ func TestUnavailable(t *testing.T) {
 		t.Fatalf("open with no server: %v; want ErrUnavailable", err)
 	}
 
-	p := newProxy(t, pgtest.Database(t))
-	d, err := pgdb.Open(context.Background(), pgdb.Options{DSN: p.dsn, Timeout: 5 * time.Second})
+	p := pgtest.NewProxy(t, pgtest.Database(t))
+	d, err := pgdb.Open(context.Background(), pgdb.Options{DSN: p.DSN, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestUnavailable(t *testing.T) {
 	if _, err := d.Create(account.Account{Name: "alice", PasswordHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
-	p.cut()
+	p.Cut()
 	if _, err := d.Get("alice"); !errors.Is(err, account.ErrUnavailable) {
 		t.Fatalf("get with the server gone: %v; want ErrUnavailable", err)
 	}

@@ -1,4 +1,4 @@
-package pgdb_test
+package pgtest
 
 import (
 	"fmt"
@@ -11,17 +11,19 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// proxy forwards loopback connections to a PostgreSQL server until cut, which closes them all and
-// stops listening, as a server that goes away does.
-type proxy struct {
-	dsn string // the database's connection string, through the proxy
+// Proxy forwards loopback connections to the PostgreSQL server of a connection string until Cut,
+// so that tests can take the database away from a program as a failed server or network does.
+type Proxy struct {
+	// DSN is the connection string of the same database, through the proxy.
+	DSN string
 
 	l     net.Listener
 	mu    sync.Mutex
 	conns []net.Conn
 }
 
-func newProxy(t *testing.T, dsn string) *proxy {
+// NewProxy starts a proxy to the server of dsn on a loopback port; it is cut when the test ends.
+func NewProxy(t testing.TB, dsn string) *Proxy {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -31,18 +33,18 @@ func newProxy(t *testing.T, dsn string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{l: l}
-	p.dsn = fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", l.Addr().(*net.TCPAddr).Port, cfg.User, cfg.Database)
+	p := &Proxy{l: l}
+	p.DSN = fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", l.Addr().(*net.TCPAddr).Port, cfg.User, cfg.Database)
 	if cfg.Password != "" {
-		p.dsn += " password=" + cfg.Password
+		p.DSN += " password=" + cfg.Password
 	}
 	target := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 	go p.serve(target)
-	t.Cleanup(p.cut)
+	t.Cleanup(p.Cut)
 	return p
 }
 
-func (p *proxy) serve(target string) {
+func (p *Proxy) serve(target string) {
 	for {
 		c, err := p.l.Accept()
 		if err != nil {
@@ -61,7 +63,9 @@ func (p *proxy) serve(target string) {
 	}
 }
 
-func (p *proxy) cut() {
+// Cut closes every connection through the proxy and stops listening: nothing answers on its
+// address any more.
+func (p *Proxy) Cut() {
 	p.l.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
