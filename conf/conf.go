@@ -36,15 +36,16 @@ func DefaultTOML() string { return defaultTOML }
 
 // Settings is the whole configuration of the three programs.
 type Settings struct {
-	Server  Server  `toml:"server"`
-	FTP     FTP     `toml:"ftp"`
-	SFTP    SFTP    `toml:"sftp"`
-	Metrics Metrics `toml:"metrics"`
-	Limits  Limits  `toml:"limits"`
-	Auth    Auth    `toml:"auth"`
-	Storage Storage `toml:"storage"`
-	Log     Log     `toml:"log"`
-	Client  Client  `toml:"client"`
+	Server   Server   `toml:"server"`
+	FTP      FTP      `toml:"ftp"`
+	SFTP     SFTP     `toml:"sftp"`
+	Metrics  Metrics  `toml:"metrics"`
+	Limits   Limits   `toml:"limits"`
+	Auth     Auth     `toml:"auth"`
+	Accounts Accounts `toml:"accounts"`
+	Storage  Storage  `toml:"storage"`
+	Log      Log      `toml:"log"`
+	Client   Client   `toml:"client"`
 
 	// Root is the runtime root every relative path was resolved against. Not read from the file.
 	Root string `toml:"-"`
@@ -142,6 +143,13 @@ type Auth struct {
 // Params returns the argon2id cost the settings give new password hashes.
 func (a Auth) Params() account.Params {
 	return account.Params{Memory: uint32(a.Argon2Memory / 1024), Time: uint32(a.Argon2Time), Threads: uint8(a.Argon2Threads)}
+}
+
+// Accounts chooses the account database: the files under Storage.DBDir, or PostgreSQL.
+type Accounts struct {
+	Backend string   `toml:"backend"`
+	DSN     string   `toml:"dsn"`
+	Timeout Duration `toml:"timeout"`
 }
 
 // Storage locates the account database and the homes.
@@ -376,6 +384,8 @@ func (s *Settings) validate() error {
 		{"auth.argon2_time", s.Auth.Argon2Time, s.Auth.Argon2Time < 1 || s.Auth.Argon2Time > 100, "want 1 to 100"},
 		{"auth.argon2_threads", s.Auth.Argon2Threads, s.Auth.Argon2Threads < 1 || s.Auth.Argon2Threads > 255, "want 1 to 255"},
 		{"auth.min_password_length", s.Auth.MinPasswordLength, s.Auth.MinPasswordLength < 1 || s.Auth.MinPasswordLength > 1024, "want 1 to 1024"},
+		{"accounts.backend", s.Accounts.Backend, s.Accounts.Backend != "files" && s.Accounts.Backend != "postgres", "want \"files\" or \"postgres\""},
+		{"accounts.timeout", s.Accounts.Timeout, s.Accounts.Timeout <= 0, "want a positive duration"},
 		{"storage.backend", s.Storage.Backend, s.Storage.Backend != "local" && s.Storage.Backend != "s3", "want \"local\" or \"s3\""},
 		{"storage.s3.endpoint", s.Storage.S3.Endpoint, s.Storage.Backend == "s3" && !validEndpoint(s.Storage.S3.Endpoint), "want http(s)://HOST[:PORT] when storage.backend is \"s3\""},
 		{"storage.s3.bucket", s.Storage.S3.Bucket, s.Storage.Backend == "s3" && s.Storage.S3.Bucket == "", "want the bucket's name when storage.backend is \"s3\""},

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/myftp/myftp/core/accounts"
 )
 
 const progName = "create_user"
@@ -34,6 +36,11 @@ const (
 // on a terminal, passwords are read without echo.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr, con: newConsole(stdin, stdout)}
+	defer func() {
+		for _, d := range a.opened {
+			d.Close()
+		}
+	}()
 	return a.exit(a.run(ctx, args))
 }
 
@@ -41,6 +48,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 type app struct {
 	stdout, stderr io.Writer
 	con            *console
+	opened         []accounts.Store // account databases to close at the end
 }
 
 // options are the flags of every form; each subcommand reads the ones it defines.
@@ -48,6 +56,7 @@ type options struct {
 	root, conf           string
 	account, home, quota string
 	files                string // quota --files
+	from                 string // import --from
 	passwordStdin        bool
 	removeHome, repair   bool
 	given                map[string]bool // flags set on the command line
@@ -83,6 +92,8 @@ func commands() []command {
 		{name: "key list", args: []string{"NAME"}, summary: "list the SSH public keys of an account", run: (*app).keyList},
 		{name: "key remove", args: []string{"NAME", "FINGERPRINT"}, summary: "remove the SSH public key with that fingerprint",
 			run: (*app).keyRemove},
+		{name: "import", flags: "[--from DIR]", summary: "copy the accounts of a db/ directory into PostgreSQL",
+			define: defineFrom, run: (*app).importFiles},
 		{name: "check", flags: "[--repair]", summary: "check the account database; --repair fixes what it can",
 			define: defineRepair, run: (*app).check},
 		{name: "help", summary: "show this help", run: (*app).help},

@@ -98,6 +98,8 @@ func TestExitStatus(t *testing.T) {
 			"password too short: 5 characters, at least 8 (min_password_length in [auth] of the settings)"},
 		{[]string{}, "bob\nshört\n", 1, "password too short: 5 characters, at least 8"},
 		{[]string{"passwd", "nobody", "--password-stdin"}, "pass-word\n", 1, `account "nobody" does not exist`},
+		{[]string{"import"}, "", 1, `import copies accounts into PostgreSQL: set backend = "postgres" in [accounts]`},
+		{[]string{"import", "extra"}, "", 2, "import takes no arguments"},
 		{[]string{"--conf", "missing.toml", "list"}, "", 1, "missing.toml"},
 		{[]string{"enable", "alice"}, "", 0, ""},
 		{[]string{"key"}, "", 2, "key needs a command: add, list or remove"},

@@ -35,7 +35,7 @@ func (a *app) create(ctx context.Context, o *options) error {
 	} else if !o.passwordStdin && !a.con.terminal() {
 		return &usageError{err: errors.New("stdin is not a terminal: give --password-stdin and the password on the first line of stdin")}
 	}
-	e, err := a.loadEnv(o)
+	e, err := a.loadEnv(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func (e *env) newName(answer string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = e.db.Get(name)
+	_, err = e.accounts.Get(name)
 	if err == nil {
 		return "", fmt.Errorf("account %q already exists", name)
 	}
@@ -203,7 +203,7 @@ func (e *env) newHome(answer, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	list, err := e.db.ListAll()
+	list, err := e.accounts.ListAll()
 	if err != nil {
 		return "", withCheckHint(err)
 	}
@@ -254,7 +254,7 @@ func (a *app) store(e *env, n newAccount) error {
 	if err != nil {
 		return err
 	}
-	acct, err := e.db.Create(account.Account{Name: n.name, Home: n.home, Quota: n.quota, PasswordHash: hash})
+	acct, err := e.accounts.Create(account.Account{Name: n.name, Home: n.home, Quota: n.quota, PasswordHash: hash})
 	switch {
 	case errors.Is(err, db.ErrExists): // created by someone else since newName looked
 		return fmt.Errorf("account %q already exists", n.name)
@@ -267,7 +267,7 @@ func (a *app) store(e *env, n newAccount) error {
 		return fmt.Errorf("account %q was created, but its home directory was not: %w; "+
 			"create it (mode 0700) or delete the account with '%s delete %s'", acct.Name, err, progName, acct.Name)
 	}
-	writeBox(a.stdout, acct, e.db.Dir())
+	writeBox(a.stdout, acct, e.accounts.Where())
 	return nil
 }
 

@@ -1,19 +1,19 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/myftp/myftp/conf"
+	"github.com/myftp/myftp/core/accounts"
 	"github.com/myftp/myftp/core/homes"
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/bytesize"
-	"github.com/myftp/myftp/lib/db"
 	"github.com/myftp/myftp/lib/storage"
 )
 
@@ -21,7 +21,7 @@ import (
 type env struct {
 	root     string
 	settings *conf.Settings
-	db       *db.DB
+	accounts accounts.Store
 }
 
 // objectStore returns the object store that holds the homes, or nil when they are directories
@@ -36,7 +36,7 @@ func (e *env) objectStore() (storage.Backend, error) {
 // loadEnv reads the settings named by --root and --conf and opens the database they point to.
 // A database that was not there is made, and a warning on stderr says so: create_user run in
 // another directory than the server's root would otherwise fill a database no server reads.
-func (a *app) loadEnv(o *options) (*env, error) {
+func (a *app) loadEnv(ctx context.Context, o *options) (*env, error) {
 	root, err := conf.ResolveRoot(o.root, os.Getenv)
 	if err != nil {
 		return nil, err
@@ -45,18 +45,17 @@ func (a *app) loadEnv(o *options) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = os.Stat(filepath.Join(s.Storage.DBDir, db.AccountsDir))
-	fresh := errors.Is(err, fs.ErrNotExist)
-	d, err := db.Open(s.Storage.DBDir)
+	d, fresh, err := accounts.Open(ctx, s)
 	if err != nil {
 		return nil, err
 	}
+	a.opened = append(a.opened, d)
 	if fresh {
 		fmt.Fprintf(a.stderr, "%s: WARNING: no account database in %s: created a new, empty one. A server sees only "+
 			"the accounts of its own root's database (--root, $MYFTP_ROOT or its current directory; this one is %s)\n",
-			progName, d.Dir(), root)
+			progName, s.Storage.DBDir, root)
 	}
-	return &env{root: root, settings: s, db: d}, nil
+	return &env{root: root, settings: s, accounts: d}, nil
 }
 
 // params returns the argon2id cost of new password hashes.
@@ -69,13 +68,13 @@ func (e *env) homePath(home string) string {
 
 // get returns the account called name.
 func (e *env) get(name string) (account.Account, error) {
-	a, err := e.db.Get(name)
+	a, err := e.accounts.Get(name)
 	return a, notFound(err, name)
 }
 
 // update changes the account called name with fn and returns the stored result.
 func (e *env) update(name string, fn func(*account.Account)) (account.Account, error) {
-	a, err := e.db.Update(name, func(a *account.Account) error {
+	a, err := e.accounts.Update(name, func(a *account.Account) error {
 		fn(a)
 		return nil
 	})
@@ -84,7 +83,7 @@ func (e *env) update(name string, fn func(*account.Account)) (account.Account, e
 
 // notFound turns db.ErrNotFound into a message that names the account.
 func notFound(err error, name string) error {
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, account.ErrNotFound) {
 		return fmt.Errorf("account %q does not exist", strings.ToLower(name))
 	}
 	return err

@@ -21,7 +21,7 @@ const maxKeysFile = 1 << 20
 // keyAdd is "key add NAME FILE": it adds the keys of FILE ("-": stdin) that the account does not
 // have yet. If a line of FILE is refused, nothing is added.
 func (a *app) keyAdd(ctx context.Context, o *options, args []string) error {
-	e, err := a.loadEnv(o)
+	e, err := a.loadEnv(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -118,8 +118,8 @@ func readAtMost(r io.Reader) (string, error) {
 var errTooBig = fmt.Errorf("more than %d bytes: not an authorized_keys file", maxKeysFile)
 
 // keyList is "key list NAME": one line for each key, with its type, fingerprint and comment.
-func (a *app) keyList(_ context.Context, o *options, args []string) error {
-	e, err := a.loadEnv(o)
+func (a *app) keyList(ctx context.Context, o *options, args []string) error {
+	e, err := a.loadEnv(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -155,8 +155,8 @@ func (a *app) noteBrokenKey(name string, i int, k account.Key, err error) {
 }
 
 // keyRemove is "key remove NAME FINGERPRINT".
-func (a *app) keyRemove(_ context.Context, o *options, args []string) error {
-	e, err := a.loadEnv(o)
+func (a *app) keyRemove(ctx context.Context, o *options, args []string) error {
+	e, err := a.loadEnv(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func (a *app) keyRemove(_ context.Context, o *options, args []string) error {
 		return err
 	}
 	var removed account.Key
-	acct, err = e.db.Update(acct.Name, func(ac *account.Account) error {
+	acct, err = e.accounts.Update(acct.Name, func(ac *account.Account) error {
 		var ok bool
 		if removed, ok = ac.RemoveKey(fp); !ok {
 			return errNoSuchKey

@@ -18,12 +18,12 @@ import (
 )
 
 // list shows every account as a table.
-func (a *app) list(_ context.Context, o *options, _ []string) error {
-	e, err := a.loadEnv(o)
+func (a *app) list(ctx context.Context, o *options, _ []string) error {
+	e, err := a.loadEnv(ctx, o)
 	if err != nil {
 		return err
 	}
-	accts, err := e.db.List()
+	accts, err := e.accounts.List()
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (a *app) passwd(ctx context.Context, o *options, args []string) error {
 	if !o.passwordStdin && !a.con.terminal() {
 		return &usageError{cmd: "passwd", err: errors.New("stdin is not a terminal: give --password-stdin and the password on the first line of stdin")}
 	}
-	e, err := a.loadEnv(o)
+	e, err := a.loadEnv(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (a *app) passwd(ctx context.Context, o *options, args []string) error {
 }
 
 // setQuota is the "quota" subcommand: the quota in bytes and, with --files, the file count quota.
-func (a *app) setQuota(_ context.Context, o *options, args []string) error {
+func (a *app) setQuota(ctx context.Context, o *options, args []string) error {
 	q, err := parseQuota(args[1])
 	if err != nil {
 		return err
@@ -104,7 +104,7 @@ func (a *app) setQuota(_ context.Context, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := a.loadEnv(o)
+	e, err := a.loadEnv(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -128,16 +128,16 @@ func (a *app) setQuota(_ context.Context, o *options, args []string) error {
 	return nil
 }
 
-func (a *app) disable(_ context.Context, o *options, args []string) error {
-	return a.setDisabled(o, args[0], true)
+func (a *app) disable(ctx context.Context, o *options, args []string) error {
+	return a.setDisabled(ctx, o, args[0], true)
 }
 
-func (a *app) enable(_ context.Context, o *options, args []string) error {
-	return a.setDisabled(o, args[0], false)
+func (a *app) enable(ctx context.Context, o *options, args []string) error {
+	return a.setDisabled(ctx, o, args[0], false)
 }
 
-func (a *app) setDisabled(o *options, name string, disabled bool) error {
-	e, err := a.loadEnv(o)
+func (a *app) setDisabled(ctx context.Context, o *options, name string, disabled bool) error {
+	e, err := a.loadEnv(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -156,8 +156,8 @@ func (a *app) setDisabled(o *options, name string, disabled bool) error {
 // delete removes an account and, with --remove-home, its home directory. Once the account file is
 // removed the deletion goes on: a failure to update id_user_rs.json is only a warning, with the
 // command that rebuilds it.
-func (a *app) delete(_ context.Context, o *options, args []string) error {
-	e, err := a.loadEnv(o)
+func (a *app) delete(ctx context.Context, o *options, args []string) error {
+	e, err := a.loadEnv(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (a *app) delete(_ context.Context, o *options, args []string) error {
 	if err != nil && o.removeHome {
 		return err
 	}
-	_, err = e.db.Delete(acct.Name)
+	_, err = e.accounts.Delete(acct.Name)
 	if errors.Is(err, db.ErrMappingStale) {
 		defer fmt.Fprintf(a.stderr, "%s: warning: %s; run '%s check --repair' to rebuild it\n", progName, message(err), progName)
 	} else if err != nil {
@@ -198,7 +198,7 @@ func (a *app) delete(_ context.Context, o *options, args []string) error {
 // removeHome everything its home holds there.
 func (a *app) deleteOnStore(e *env, b storage.Backend, acct account.Account, removeHome bool) error {
 	ctx := context.Background()
-	_, err := e.db.Delete(acct.Name)
+	_, err := e.accounts.Delete(acct.Name)
 	if errors.Is(err, db.ErrMappingStale) {
 		defer fmt.Fprintf(a.stderr, "%s: warning: %s; run '%s check --repair' to rebuild it\n", progName, message(err), progName)
 	} else if err != nil {
@@ -239,13 +239,22 @@ func (e *env) removableHome(home string) (dir string, exists bool, err error) {
 	return dir, true, nil
 }
 
-// check reports the problems of the database and, with --repair, repairs what it can.
-func (a *app) check(_ context.Context, o *options, _ []string) error {
-	e, err := a.loadEnv(o)
+// check reports the problems of the database and, with --repair, repairs what it can. Only the
+// account files can disagree with each other; PostgreSQL keeps its own consistency.
+func (a *app) check(ctx context.Context, o *options, _ []string) error {
+	e, err := a.loadEnv(ctx, o)
 	if err != nil {
 		return err
 	}
-	probs, err := a.findProblems(e.db)
+	files, ok := e.accounts.(*db.DB)
+	if !ok {
+		if _, err := e.accounts.List(); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "database ok (%s)\n", e.accounts.Where())
+		return nil
+	}
+	probs, err := a.findProblems(files)
 	if err != nil || len(probs) == 0 {
 		return err
 	}
@@ -253,11 +262,11 @@ func (a *app) check(_ context.Context, o *options, _ []string) error {
 		return fmt.Errorf("%s found; '%s check --repair' removes leftover temporary files and rebuilds %s and %s",
 			count(len(probs), "problem"), progName, "id_user_rs.json", "last_id")
 	}
-	if err := e.db.Repair(); err != nil {
+	if err := files.Repair(); err != nil {
 		return fmt.Errorf("repair: %w", err)
 	}
 	fmt.Fprintln(a.stdout, "repaired")
-	left, err := a.findProblems(e.db)
+	left, err := a.findProblems(files)
 	if err != nil || len(left) == 0 {
 		return err
 	}

@@ -180,7 +180,9 @@ Flags:
                      the settings, which new accounts follow)
   --remove-home      delete: also remove the home directory and its files
   --repair           check: remove leftover temporary files and rebuild id_user_rs.json
-                     and last_id
+                     and last_id (account files only)
+  --from DIR         import: the db/ directory to copy (default: db_dir of the settings);
+                     its accounts keep their ids, passwords, quotas, states and keys
 
 Every form accepts --root and --conf. Flags may come before or after the arguments of a
 command. On a terminal, passwords are typed twice and not shown, and an answer that is

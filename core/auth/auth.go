@@ -183,7 +183,8 @@ func New(c Config) (*Authenticator, error) {
 //
 // Login logs every failure it returns, ErrLoginIncorrect or *ThrottledError, through the same
 // bounded per-address summary as LogFailure: front ends need not log them again. If ctx ends
-// while waiting for a hasher, Login returns ctx.Err() and counts nothing.
+// while waiting for a hasher, Login returns ctx.Err() and counts nothing; if the account database
+// cannot answer, an error wrapping account.ErrUnavailable, counting nothing either.
 func (a *Authenticator) Login(ctx context.Context, name, password, remote string) (account.Account, error) {
 	addr := a.sourceOf(remote)
 	norm, valid := normalName(name)
@@ -280,10 +281,15 @@ func (a *Authenticator) check(ctx context.Context, raw, name string, validName b
 	why := "invalid name"
 	if validName {
 		why = "unknown account"
-		if got, err := a.accounts.Get(name); err == nil {
+		got, err := a.accounts.Get(name)
+		switch {
+		case err == nil:
 			acct, hash, why = got, got.PasswordHash, ""
 			a.standIns.observe(name, hash)
-		} else {
+		case errors.Is(err, account.ErrUnavailable): // says nothing about the password: count nothing
+			a.log.Warn("login not checked: account database unavailable", "account", name, "err", err)
+			return acct, "", fmt.Errorf("auth: %w", err)
+		default:
 			a.standIns.forget(name)
 		}
 	}

@@ -119,6 +119,8 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpser
 		return nil, loginError("server shutting down")
 	case errors.As(err, &te):
 		return nil, loginError(fmt.Sprintf("too many failed logins from %s, retry in %d s", te.Addr, te.RetryAfter/1e9))
+	case errors.Is(err, account.ErrUnavailable):
+		return nil, loginError("account database unavailable, try again later")
 	case err != nil:
 		return nil, loginError("login incorrect")
 	}

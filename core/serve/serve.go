@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/myftp/myftp/conf"
+	"github.com/myftp/myftp/core/accounts"
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/auth"
 	"github.com/myftp/myftp/core/door"
@@ -92,10 +93,11 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer logs.Close()
-	c, err := openCore(s, logs, stdout, stderr)
+	c, err := openCore(ctx, s, logs, stdout, stderr)
 	if err != nil {
 		return err
 	}
+	defer c.accounts.Close()
 	var srv *admission.Server
 	if s.Metrics.Listen != "" { // before the doors, whose services it counts
 		c.metrics = metrics.New(func() admission.Stats { return srv.Stats() }) // read once serving
@@ -166,29 +168,43 @@ func logConfig(s *conf.Settings) logger.Config {
 
 // core is what every door serves: the accounts, the homes, the certificate.
 type core struct {
-	auth    *auth.Authenticator
-	homes   *homefs.Store
-	cert    *tls.Certificate // nil when no door uses TLS
-	metrics *metrics.Metrics // nil when [metrics] listen is off
+	accounts accounts.Store
+	auth     *auth.Authenticator
+	homes    *homefs.Store
+	cert     *tls.Certificate // nil when no door uses TLS
+	metrics  *metrics.Metrics // nil when [metrics] listen is off
 }
 
 // openCore opens the account database and the homes, and loads or creates the certificate if a
 // door needs it, printing its fingerprint.
-func openCore(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*core, error) {
-	accounts, err := db.Open(s.Storage.DBDir)
+func openCore(ctx context.Context, s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*core, error) {
+	store, _, err := accounts.Open(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	if probs, err := accounts.Check(); err == nil {
-		for _, p := range probs {
-			logs.Event.Warn("account database", "problem", p.String())
+	if files, ok := store.(*db.DB); ok {
+		if probs, err := files.Check(); err == nil {
+			for _, p := range probs {
+				logs.Event.Warn("account database", "problem", p.String())
+			}
 		}
+	} else {
+		fmt.Fprintln(stdout, "accounts in the", store.Where())
 	}
+	c, err := openServices(s, store, logs, stdout, stderr)
+	if err != nil {
+		store.Close()
+	}
+	return c, err
+}
+
+// openServices makes the authenticator and the homes on the account database store.
+func openServices(s *conf.Settings, store accounts.Store, logs *logger.Logs, stdout, stderr io.Writer) (*core, error) {
 	if err := os.MkdirAll(s.Storage.UploadDir, 0o700); err != nil {
 		return nil, fmt.Errorf("upload directory: %w", err)
 	}
 	os.Chmod(s.Storage.UploadDir, 0o700) // also when it existed (a checkout's is 0755); best effort
-	authn, err := auth.New(auth.Config{Accounts: accounts, Params: s.Auth.Params(), MaxHashers: runtime.NumCPU(),
+	authn, err := auth.New(auth.Config{Accounts: store, Params: s.Auth.Params(), MaxHashers: runtime.NumCPU(),
 		ThrottleAfter: s.Limits.ThrottleAfter, ThrottleWindow: s.Limits.ThrottleWindow.D(),
 		ThrottleDelay: s.Limits.ThrottleDelay.D(), ThrottleMaxDelay: s.Limits.ThrottleMaxDelay.D(), IPv6Prefix: s.Limits.IPv6Prefix,
 		Log: logs.Event})
@@ -202,7 +218,7 @@ func openCore(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) (*c
 	if s.Storage.Backend == "s3" {
 		fmt.Fprintln(stdout, homes.Describe(s))
 	}
-	c := &core{auth: authn}
+	c := &core{accounts: store, auth: authn}
 	c.homes = homefs.New(backend, homefs.Options{
 		PartialTTL: s.Storage.PartialTTL.D(), FormatSize: bytesize.Format, DefaultMaxFiles: s.Storage.DefaultMaxFiles,
 		MaxPartials: s.Storage.MaxPartials, Log: logs.Event,

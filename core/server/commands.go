@@ -10,6 +10,7 @@ import (
 
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
 )
@@ -59,6 +60,11 @@ func (s *session) cmdLogin(req proto.Request) error {
 	if errors.As(err, &te) { // refused before the password was looked at; Login logged it
 		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: fmt.Sprintf("too many failed logins from %s, retry in %d s",
 			te.Addr, te.RetryAfter/time.Second)})
+		s.quit = true
+		return nil
+	}
+	if errors.Is(err, account.ErrUnavailable) { // not the client's failure either
+		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "account database unavailable, try again later"})
 		s.quit = true
 		return nil
 	}

@@ -60,6 +60,9 @@ func (s *session) password(meta ssh.ConnMetadata, pw []byte) (*ssh.Permissions, 
 		return nil, &ssh.BannerError{Err: err,
 			Message: fmt.Sprintf("too many failed logins from %s, retry in %d s\n", te.Addr, te.RetryAfter/time.Second)}
 	}
+	if errors.Is(err, account.ErrUnavailable) {
+		return nil, &ssh.BannerError{Err: err, Message: "account database unavailable, try again later\n"}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -85,8 +85,42 @@ func Open(dir string) (*DB, error) {
 	return &DB{dir: dir, cache: map[string]cached{}}, nil
 }
 
+// Exists reports whether dir holds a database (its accounts directory), without making one.
+func Exists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, accountsDir))
+	return err == nil
+}
+
 // Dir returns the database directory.
 func (d *DB) Dir() string { return d.dir }
+
+// Where names the database for people: its directory, as Dir.
+func (d *DB) Where() string { return d.dir }
+
+// Close does nothing: a DB holds no open file between calls. It is there for callers that close
+// whichever account database they opened.
+func (d *DB) Close() {}
+
+// LastID returns the highest id the database ever gave, deleted accounts' included: the larger
+// of last_id and the ids of the account files. An unreadable last_id counts as 0, and an
+// unreadable account file is an error wrapping ErrCorrupt.
+func (d *DB) LastID() (int64, error) {
+	var last int64
+	err := d.rlocked(func() error {
+		list, err := d.ListAll()
+		if err != nil {
+			return err
+		}
+		for _, a := range list {
+			last = max(last, a.ID)
+		}
+		if id, _, err := d.lastID(); err == nil {
+			last = max(last, id)
+		}
+		return nil
+	})
+	return last, err
+}
 
 func (d *DB) accountPath(name string) string {
 	return filepath.Join(d.dir, accountsDir, name+".json")

@@ -1,0 +1,111 @@
+package serve_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/myftp/myftp/core/admin"
+	"github.com/myftp/myftp/lib/db"
+	"github.com/myftp/myftp/lib/pgdb/pgtest"
+	"github.com/myftp/myftp/lib/proto"
+)
+
+// createUser runs create_user with args on root and returns its stdout, failing the test unless
+// it exits with want.
+func createUser(t *testing.T, root, stdin string, want int, args ...string) string {
+	t.Helper()
+	var out, errs bytes.Buffer
+	if code := admin.Main(context.Background(), append([]string{"--root", root}, args...), strings.NewReader(stdin), &out, &errs); code != want {
+		t.Fatalf("create_user %s: exit %d, want %d: %s%s", strings.Join(args, " "), code, want, &out, &errs)
+	}
+	return out.String() + errs.String()
+}
+
+// pgRoot makes a runtime root whose accounts are in the PostgreSQL database dsn.
+func pgRoot(t *testing.T, dsn string) string {
+	t.Helper()
+	root := t.TempDir()
+	conf := settings + fmt.Sprintf("[accounts]\nbackend = \"postgres\"\ndsn = %q\n", dsn)
+	if err := os.MkdirAll(filepath.Join(root, "conf"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "conf", "settings.toml"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// TestServeOnPostgres: two servers on one PostgreSQL database serve the accounts create_user
+// makes, imports, disables and deletes there, each change seen by both at once; a database that
+// stops answering is "try again later", not a wrong password.
+func TestServeOnPostgres(t *testing.T) {
+	proxy := pgtest.NewProxy(t, pgtest.Database(t))
+	root1, root2 := pgRoot(t, proxy.DSN), pgRoot(t, proxy.DSN)
+	createUser(t, root1, password+"\n", 0, "--account", "bob", "--quota", "1MiB", "--password-stdin")
+
+	carol := newRoot(t, settings) // a single server's accounts, to import: bob, whom we drop, and carol
+	createUser(t, carol, password+"\n", 0, "--account", "carol", "--password-stdin")
+	files, err := db.Open(filepath.Join(carol, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := files.Delete("bob"); err != nil {
+		t.Fatal(err)
+	}
+	if out := createUser(t, root2, "", 0, "import", "--from", filepath.Join(carol, "db")); !strings.Contains(out, "imported 1 account") {
+		t.Fatalf("import: %q", out)
+	}
+
+	node1, node2 := start(t, root1), start(t, root2)
+	if !strings.Contains(strings.Join(node1.stdout, "\n"), "accounts in the PostgreSQL database") {
+		t.Errorf("stdout %q: want where the accounts are", node1.stdout)
+	}
+	var notes []string
+	bob := dial(t, node1, filepath.Join(t.TempDir(), "known_hosts"), &notes)
+	if err := bob.Login("bob", password); err != nil {
+		t.Fatalf("bob on node 1: %v", err)
+	}
+	if _, err := bob.Pwd(); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, node2, filepath.Join(t.TempDir(), "known_hosts"), &notes)
+	if err := c.Login("carol", password); err != nil {
+		t.Fatalf("imported carol on node 2: %v", err)
+	}
+	if err := dial(t, node2, filepath.Join(t.TempDir(), "known_hosts"), &notes).Login("bob", "not-"+password); code(err) != proto.CodeNotLoggedIn {
+		t.Fatalf("wrong password on node 2: %v, want %d", err, proto.CodeNotLoggedIn)
+	}
+
+	createUser(t, root2, "", 0, "disable", "bob") // on the other node's root: the same database
+	if _, err := bob.Pwd(); err == nil {
+		t.Fatal("bob's session on node 1 goes on after create_user disable bob")
+	}
+	if err := dial(t, node1, filepath.Join(t.TempDir(), "known_hosts"), &notes).Login("bob", password); err == nil {
+		t.Fatal("disabled bob logs in on node 1")
+	}
+	createUser(t, root1, "", 0, "delete", "carol")
+	if _, err := c.Pwd(); err == nil {
+		t.Fatal("carol's session on node 2 goes on after create_user delete carol")
+	}
+
+	proxy.Cut()
+	err = dial(t, node1, filepath.Join(t.TempDir(), "known_hosts"), &notes).Login("bob", password)
+	if code(err) != proto.CodeUnavailable || !strings.Contains(err.Error(), "try again later") {
+		t.Fatalf("login with the database gone: %v; want %d \"try again later\", not a failed login", err, proto.CodeUnavailable)
+	}
+}
+
+// code is the reply code of err, or 0.
+func code(err error) int {
+	var re *proto.ReplyError
+	if errors.As(err, &re) {
+		return int(re.Code)
+	}
+	return 0
+}
