@@ -18,6 +18,7 @@ import (
 
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/client"
+	"github.com/myftp/myftp/lib/pgdb/pgtest"
 	"github.com/myftp/myftp/lib/storage/s3/s3test"
 )
 
@@ -33,7 +34,8 @@ import (
 // (default 64MiB; the targets are for 1GiB), MYFTP_BENCH_FILES the number of small files (1000),
 // MYFTP_BENCH_CONC_SIZE the size of each of the 32 concurrent uploads (8MiB; 32MiB for the
 // targets), MYFTP_BENCH_FSYNC=0 turns fsync off, MYFTP_BENCH_STORAGE=s3 keeps the homes in a
-// bucket of the test S3 server (package s3test; MYFTP_BENCH_S3_PART sets the part size).
+// bucket of the test S3 server (package s3test; MYFTP_BENCH_S3_PART sets the part size), and
+// MYFTP_BENCH_ACCOUNTS=postgres the accounts in a database of the test PostgreSQL (package pgtest).
 // MYFTP_CPUPROFILE and MYFTP_MEMPROFILE, if set, are passed to both programs (the server's
 // profile gets the suffix ".server"), so each side of a real transfer can be profiled.
 
@@ -112,6 +114,9 @@ func startWhole(b *testing.B, extra ...extraDoor) *whole {
 		settings += fmt.Sprintf("backend = \"s3\"\n\n[storage.s3]\nendpoint = %q\nbucket = %q\npath_style = true\npart_size = %q\n",
 			o.Endpoint, o.Bucket, benchEnv("MYFTP_BENCH_S3_PART", "16MiB"))
 		env = append(env, "AWS_ACCESS_KEY_ID="+os.Getenv(s3test.EnvAccess), "AWS_SECRET_ACCESS_KEY="+os.Getenv(s3test.EnvSecret))
+	}
+	if benchEnv("MYFTP_BENCH_ACCOUNTS", "files") == "postgres" {
+		settings += fmt.Sprintf("\n[accounts]\nbackend = \"postgres\"\ndsn = %q\n", pgtest.Database(b))
 	}
 	for _, d := range extra {
 		settings += "\n" + d.settings

@@ -2,6 +2,7 @@ package pgdb
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,13 +21,17 @@ const homesLock = 0x6d7966747001 // "myftp" 1
 // columns are the accounts' columns, in the order scan reads them.
 const columns = `id, name, password_hash, home, quota, max_files, created, disabled`
 
-// Get returns the account called name (normalised first).
+// Get returns the account called name (normalised first): from memory while the DB listens for
+// changes (see cache), else from the database.
 func (d *DB) Get(name string) (account.Account, error) {
 	n, err := account.NormalizeName(name)
 	if err != nil {
 		return account.Account{}, fmt.Errorf("%w %q", account.ErrNotFound, name)
 	}
-	var a account.Account
+	a, gen, ok := d.cache.get(n)
+	if ok {
+		return a, nil
+	}
 	err = d.call(func(ctx context.Context) error {
 		var err error
 		a, err = get(ctx, d.pool, n, "")
@@ -35,6 +40,7 @@ func (d *DB) Get(name string) (account.Account, error) {
 	if err != nil {
 		return a, d.fail("get account "+n, err)
 	}
+	d.cache.put(a, gen)
 	return a, nil
 }
 
@@ -44,19 +50,29 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// get reads the account called name with its keys; lock is "" or a locking clause such as
-// "FOR UPDATE".
+// get reads the account called name with its keys, in one round trip; lock is "" or a locking
+// clause such as "FOR UPDATE".
 func get(ctx context.Context, q querier, name, lock string) (account.Account, error) {
-	a, err := scan(q.QueryRow(ctx, `SELECT `+columns+` FROM accounts WHERE name = $1 `+lock, name))
+	var keys []byte
+	var a account.Account
+	err := q.QueryRow(ctx, `SELECT `+columns+`, (SELECT coalesce(json_agg(json_build_object('type', k.type, 'key', k.key,
+		'comment', k.comment) ORDER BY k.position), '[]') FROM ssh_keys k WHERE k.account_id = accounts.id)
+		FROM accounts WHERE name = $1 `+lock, name).
+		Scan(&a.ID, &a.Name, &a.PasswordHash, &a.Home, &a.Quota, &a.MaxFiles, &a.Created, &a.Disabled, &keys)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, fmt.Errorf("%w %q", account.ErrNotFound, name)
 	}
 	if err != nil {
 		return a, err
 	}
-	keys, err := readKeys(ctx, q, `WHERE account_id = $1`, a.ID)
-	a.Keys = keys[a.ID]
-	return a, err
+	a.Created = a.Created.UTC()
+	if err := json.Unmarshal(keys, &a.Keys); err != nil {
+		return a, fmt.Errorf("keys of %q: %w", name, err)
+	}
+	if len(a.Keys) == 0 {
+		a.Keys = nil
+	}
+	return a, nil
 }
 
 func scan(row pgx.Row) (account.Account, error) {
@@ -138,6 +154,7 @@ func (d *DB) Create(a account.Account) (account.Account, error) {
 	if err != nil {
 		return a, d.fail("create account "+a.Name, err)
 	}
+	d.cache.invalidate()
 	return a, nil
 }
 
@@ -233,6 +250,7 @@ func (d *DB) Update(name string, fn func(*account.Account) error) (account.Accou
 	if err != nil {
 		return a, d.fail("update account "+n, err)
 	}
+	d.cache.invalidate()
 	return a, nil
 }
 
@@ -282,5 +300,6 @@ func (d *DB) Delete(name string) (account.Account, error) {
 	if err != nil {
 		return a, d.fail("delete account "+n, err)
 	}
+	d.cache.invalidate()
 	return a, nil
 }

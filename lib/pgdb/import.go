@@ -40,6 +40,7 @@ func (d *DB) Import(list []account.Account, lastID int64) (int, error) {
 	if err != nil {
 		return 0, d.fail("import accounts", err)
 	}
+	d.cache.invalidate()
 	return added, nil
 }
 

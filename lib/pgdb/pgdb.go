@@ -47,6 +47,10 @@ type DB struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
 	where   string
+
+	cache     cache
+	stop      context.CancelFunc // ends the listener
+	listening chan struct{}      // closed when the listener has ended
 }
 
 // Open connects to the database o names, creates or migrates its schema, and returns it. Close
@@ -77,11 +81,19 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		d.pool.Close()
 		return nil, d.fail("migrate the schema of the "+d.where, err)
 	}
+	d.cache.entries = map[string]account.Account{}
+	lctx, stop := context.WithCancel(context.Background())
+	d.stop, d.listening = stop, make(chan struct{})
+	go d.listen(lctx, cfg.ConnConfig.Copy())
 	return d, nil
 }
 
 // Close closes the database's connections.
-func (d *DB) Close() { d.pool.Close() }
+func (d *DB) Close() {
+	d.stop()
+	<-d.listening
+	d.pool.Close()
+}
 
 // Where names the database for people: "PostgreSQL database myftp on 127.0.0.1:5432".
 func (d *DB) Where() string { return d.where }

@@ -154,3 +154,59 @@ func TestUnavailable(t *testing.T) {
 		t.Fatalf("get with the server gone: %v; want ErrUnavailable", err)
 	}
 }
+
+// eventually calls cond until it holds, at most 10 s: for what reaches a node asynchronously,
+// as a notification from PostgreSQL does.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestNodesHearChanges: a node that keeps accounts in memory drops them when another node, or
+// someone with psql, changes them; and with its database gone it answers nothing from memory.
+func TestNodesHearChanges(t *testing.T) {
+	dsn := pgtest.Database(t)
+	p := pgtest.NewProxy(t, dsn)
+	a, err := pgdb.Open(context.Background(), pgdb.Options{DSN: p.DSN, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := pgdb.Open(context.Background(), pgdb.Options{DSN: dsn}) // the other node, straight to the database
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Create(account.Account{Name: "alice", PasswordHash: "h", Quota: 1}); err != nil {
+		t.Fatal(err)
+	}
+	quota := func(want int64) func() bool {
+		return func() bool { got, err := a.Get("alice"); return err == nil && got.Quota == want }
+	}
+	eventually(t, "node a sees alice", quota(1))
+	if _, err := b.Update("alice", func(x *account.Account) error { x.Quota = 2; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "node a sees the quota node b set", quota(2))
+
+	conn, err := pgx.Connect(context.Background(), p.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(context.Background(), `UPDATE accounts SET quota = 3 WHERE name = 'alice'`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(context.Background())
+	eventually(t, "node a sees the quota set with SQL", quota(3))
+
+	p.Cut()
+	eventually(t, "node a with its database gone", func() bool {
+		_, err := a.Get("alice")
+		return errors.Is(err, account.ErrUnavailable)
+	})
+}

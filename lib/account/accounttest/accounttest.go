@@ -40,7 +40,10 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentCreates", testConcurrentCreates},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open(t))
+		})
 	}
 }
 
