@@ -18,16 +18,18 @@ import (
 
 	"github.com/myftp/myftp/core/admin"
 	"github.com/myftp/myftp/core/server/servertest"
+	"github.com/myftp/myftp/core/shell"
 	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/proxyproto/haproxytest"
 )
 
-// The tests of myftps behind a real HAProxy use four loopback addresses: HAProxy's frontends
+// The tests of myftps behind a real HAProxy use several loopback addresses: HAProxy's frontends
 // listen on the balancer's address, it connects to myftps from the trusted proxy's, and the
-// clients connect from theirs, so that each address in the logs says who it is.
+// clients connect from theirs (myftpc, which cannot choose, from 127.0.0.1), so that each address
+// in the logs says who it is.
 const (
 	balancer = "127.0.0.4" // where clients reach HAProxy
-	proxyIP  = "127.0.0.1" // where HAProxy connects to myftps from: trusted_proxies
+	proxyIP  = "127.0.0.5" // where HAProxy connects to myftps from: trusted_proxies
 	clientA  = "127.0.0.2"
 	clientB  = "127.0.0.3"
 )
@@ -163,9 +165,9 @@ func xferHosts(t *testing.T, root string) map[string][]string {
 var pasvReply = regexp.MustCompile(`227 Entering Passive Mode \((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)`)
 
 // TestBehindHAProxy: with HAProxy in front of the three doors, sending the PROXY protocol in
-// either version, myftpc's client, curl (FTPS) and OpenSSH's sftp, each connecting from
-// 127.0.0.2, transfer files, and the transfer log and the event log name 127.0.0.2, never the
-// proxy. FTP's passive data connections bypass HAProxy, which relays only the control
+// either version, myftpc's Go client, curl (FTPS) and OpenSSH's sftp, each connecting from
+// 127.0.0.2, and myftpc itself (from 127.0.0.1) transfer files, and the transfer log and the
+// event log name those clients, never the proxy. FTP's passive data connections bypass HAProxy, which relays only the control
 // connection: curl is told this node's own address and a port of its passive range, and
 // connects there.
 func TestBehindHAProxy(t *testing.T) {
@@ -201,6 +203,7 @@ func TestBehindHAProxy(t *testing.T) {
 			t.Fatalf("%s: native put: %v", send, err)
 		}
 		c.Close()
+		myftpc(t, work, hp.Addrs[0], "put up.bin myftpc-"+send)
 
 		_, port, _ := net.SplitHostPort(hp.Addrs[1])
 		url := "ftp://localhost:" + port + "/"
@@ -241,9 +244,13 @@ func TestBehindHAProxy(t *testing.T) {
 	}
 	hosts := xferHosts(t, root)
 	for _, send := range []string{"send-proxy", "send-proxy-v2"} {
-		for file, n := range map[string]int{"native-" + send: 1, "ftp-" + send: 2, "sftp-" + send: 1} {
-			if got := hosts[file]; len(got) != n || slicesAll(got, clientA) != n {
-				t.Errorf("transfer log: %s from %v, want %d transfers from %s", file, got, n, clientA)
+		for _, w := range []struct {
+			file string
+			n    int
+			from string
+		}{{"native-" + send, 1, clientA}, {"ftp-" + send, 2, clientA}, {"sftp-" + send, 1, clientA}, {"myftpc-" + send, 1, "127.0.0.1"}} {
+			if got := hosts[w.file]; len(got) != w.n || slicesAll(got, w.from) != w.n {
+				t.Errorf("transfer log: %s from %v, want %d transfers from %s", w.file, got, w.n, w.from)
 			}
 		}
 	}
@@ -253,6 +260,19 @@ func TestBehindHAProxy(t *testing.T) {
 	}
 	if !strings.Contains(string(events), "remote="+clientA+":") || strings.Contains(string(events), "remote="+proxyIP+":") {
 		t.Errorf("the event log should name the client %s, never the proxy %s, as remote:\n%s", clientA, proxyIP, events)
+	}
+}
+
+// myftpc runs myftpc (in-process, as its main does) in dir: it logs in to addr as bob and runs
+// the commands cmds.
+func myftpc(t *testing.T, dir, addr, cmds string) {
+	t.Helper()
+	var out bytes.Buffer
+	code := shell.Run(context.Background(), shell.Env{Args: []string{"--root", dir, "-u", "bob", "--password-stdin", "--trust-new",
+		"--known-hosts", filepath.Join(dir, "known_hosts"), "-c", cmds, addr}, Stdin: strings.NewReader(password + "\n"),
+		Stdout: &out, Stderr: &out, Dir: dir, Getenv: func(string) string { return "" }})
+	if code != shell.ExitOK {
+		t.Fatalf("myftpc %s: exit %d\n%s", cmds, code, out.String())
 	}
 }
 
@@ -269,7 +289,7 @@ func slicesAll(s []string, v string) int {
 
 // TestBehindHAProxyLimits: behind HAProxy, max_per_address and the login throttle count each
 // client by its own address: 127.0.0.2 is refused a third connection while 127.0.0.3 gets one,
-// and after failed logins from 127.0.0.5 that throttle it, 127.0.0.6 logs in through the same
+// and after failed logins from 127.0.0.8 that throttle it, 127.0.0.9 logs in through the same
 // proxy. A connection straight from the trusted proxy's address without a header is closed, and
 // a PROXY header from an address that is not trusted is not honoured.
 func TestBehindHAProxyLimits(t *testing.T) {
@@ -293,7 +313,7 @@ func TestBehindHAProxyLimits(t *testing.T) {
 		t.Errorf("a connection from %s while %s holds its limit: %v", clientB, clientA, err)
 	}
 
-	bad, err := dialFrom(t, native, "127.0.0.5")
+	bad, err := dialFrom(t, native, "127.0.0.8")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,15 +322,15 @@ func TestBehindHAProxyLimits(t *testing.T) {
 			t.Fatal("a wrong password was accepted")
 		}
 	}
-	if err := bad.Login("bob", password); err == nil || !strings.Contains(err.Error(), "too many failed logins from 127.0.0.5") {
-		t.Errorf("login from 127.0.0.5 after its failures: %v, want it throttled", err)
+	if err := bad.Login("bob", password); err == nil || !strings.Contains(err.Error(), "too many failed logins from 127.0.0.8") {
+		t.Errorf("login from 127.0.0.8 after its failures: %v, want it throttled", err)
 	}
-	good, err := dialFrom(t, native, "127.0.0.6")
+	good, err := dialFrom(t, native, "127.0.0.9")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := good.Login("bob", password); err != nil {
-		t.Errorf("login from 127.0.0.6 through the same proxy as the throttled 127.0.0.5: %v", err)
+		t.Errorf("login from 127.0.0.9 through the same proxy as the throttled 127.0.0.8: %v", err)
 	}
 
 	if _, err := dialFrom(t, r.addr, proxyIP); err == nil {
