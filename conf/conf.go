@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -66,6 +67,49 @@ type Server struct {
 	TLS             bool     `toml:"tls"`
 	CertFile        string   `toml:"cert_file"`
 	KeyFile         string   `toml:"key_file"`
+	// ProxyProtocol makes the connections from TrustedProxies start with a PROXY header.
+	ProxyProtocol      bool     `toml:"proxy_protocol"`
+	TrustedProxies     []string `toml:"trusted_proxies"`
+	ProxyHeaderTimeout Duration `toml:"proxy_header_timeout"`
+}
+
+// Proxies returns the trusted proxies as prefixes (an address as a prefix of its full length),
+// or nil when proxy_protocol is off.
+func (s Server) Proxies() []netip.Prefix {
+	if !s.ProxyProtocol {
+		return nil
+	}
+	ps := make([]netip.Prefix, 0, len(s.TrustedProxies))
+	for _, t := range s.TrustedProxies {
+		p, _ := parseProxy(t) // validated
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// parseProxy parses an IP address or a CIDR prefix, without a zone; an IPv4-mapped address
+// counts as IPv4, as the clients it names do.
+func parseProxy(s string) (netip.Prefix, bool) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err == nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), true
+}
+
+// badProxy returns the first entry of trusted_proxies that is not an address or a prefix, or "".
+func (s Server) badProxy() string {
+	for _, t := range s.TrustedProxies {
+		if _, ok := parseProxy(t); !ok {
+			return t
+		}
+	}
+	return ""
 }
 
 // FTP configures the FTP door.
@@ -362,6 +406,10 @@ func (s *Settings) validate() error {
 		{"server.write_timeout", s.Server.WriteTimeout, s.Server.WriteTimeout <= 0, "want a positive duration"},
 		{"server.shutdown_timeout", s.Server.ShutdownTimeout, s.Server.ShutdownTimeout < 0, "want a duration, 0 or more"},
 		{"server.key_file", s.Server.KeyFile, (s.Server.CertFile == "") != (s.Server.KeyFile == ""), "cert_file and key_file must be set together"},
+		{"server.trusted_proxies", s.Server.badProxy(), s.Server.badProxy() != "", "want IP addresses and CIDR prefixes, such as \"10.0.0.5\" or \"10.0.1.0/24\""},
+		{"server.trusted_proxies", s.Server.TrustedProxies, s.Server.ProxyProtocol && len(s.Server.TrustedProxies) == 0,
+			"want the load balancers' addresses when proxy_protocol is true"},
+		{"server.proxy_header_timeout", s.Server.ProxyHeaderTimeout, s.Server.ProxyHeaderTimeout <= 0, "want a positive duration"},
 		{"ftp.listen", s.FTP.Listen, s.FTP.Listen != "" && !validAddr(s.FTP.Listen), "want \"\" (off) or HOST:PORT"},
 		{"ftp.tls", s.FTP.TLS, s.FTP.TLS != "required" && s.FTP.TLS != "implicit" && s.FTP.TLS != "off", "want \"required\", \"implicit\" or \"off\""},
 		{"ftp.passive_ports", s.FTP.PassivePorts, !validPorts(s.FTP.PassivePorts), "want \"\" or \"FIRST-LAST\" with ports from 1 to 65535"},

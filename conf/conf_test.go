@@ -122,6 +122,12 @@ func TestLoadErrors(t *testing.T) {
 		{"not a number of days", "[storage]\npartial_ttl = \"NaNd\"\n", []string{"partial_ttl", "number of days"}},
 		{"huge log size", "[log]\nmax_size = 9223372036854775807\n", []string{"log.max_size", "1PiB"}},
 		{"cert without key", "[server]\ncert_file = \"a.crt\"\n", []string{"key_file"}},
+		{"proxies needed", "[server]\nproxy_protocol = true\n", []string{"server.trusted_proxies", "load balancers' addresses"}},
+		{"proxy not an address", "[server]\ntrusted_proxies = [\"10.0.0.5\", \"balancer.example\"]\n",
+			[]string{"server.trusted_proxies", `"balancer.example"`, "CIDR"}},
+		{"proxy prefix too long", "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n", []string{"server.trusted_proxies", `"10.0.0.0/33"`}},
+		{"proxy with a zone", "[server]\ntrusted_proxies = [\"fe80::1%eth0\"]\n", []string{"server.trusted_proxies", `"fe80::1%eth0"`}},
+		{"no header timeout", "[server]\nproxy_header_timeout = \"0s\"\n", []string{"server.proxy_header_timeout", "positive"}},
 		{"syntax", "[server\n", []string{"settings.toml"}},
 	}
 	for _, tt := range tests {
@@ -141,6 +147,36 @@ func TestLoadErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestProxies: the trusted proxies are read as prefixes, an address as one of its full length
+// (an IPv4-mapped one as IPv4), and none is trusted while proxy_protocol is off.
+func TestProxies(t *testing.T) {
+	root := t.TempDir()
+	proxies := `trusted_proxies = ["10.0.0.5", "10.0.1.7/24", "::ffff:192.0.2.1", "fd00:1::/64", "2001:db8::9"]`
+	writeSettings(t, root, "[server]\n"+proxies+"\n")
+	s, err := Load(root, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Server.Proxies(); got != nil {
+		t.Errorf("Proxies() = %v with proxy_protocol off, want none", got)
+	}
+	if s.Server.ProxyHeaderTimeout.D() != 5*time.Second {
+		t.Errorf("proxy_header_timeout = %v, want the default 5s", s.Server.ProxyHeaderTimeout.D())
+	}
+	writeSettings(t, root, "[server]\nproxy_protocol = true\n"+proxies+"\n")
+	if s, err = Load(root, ""); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range s.Server.Proxies() {
+		got = append(got, p.String())
+	}
+	want := "10.0.0.5/32 10.0.1.0/24 192.0.2.1/32 fd00:1::/64 2001:db8::9/128"
+	if strings.Join(got, " ") != want {
+		t.Errorf("Proxies() = %v, want %s", got, want)
 	}
 }
 

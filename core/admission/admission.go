@@ -8,6 +8,10 @@
 // of them from one address), and MaxSessionsPerAccount logged-in sessions of one account. A
 // connection turned away hears why in its own protocol (Door.Refuse).
 //
+// Behind a TCP load balancer, the connections of TrustedProxies start with a PROXY protocol
+// header (package proxyproto), read off the accept loop; from then on the connection is the
+// client's that the header names, for the limits and for the doors (Conn.RemoteAddr, Conn.Addr).
+//
 // The lifecycle is net/http's: New starts nothing, Serve(l, door) runs an accept loop and closes l
 // when it returns, Shutdown(ctx) stops accepting and waits for sessions to end, Close forces them.
 package admission
@@ -20,6 +24,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +80,16 @@ type Config struct {
 	// should end the session itself at Conn.LoginDeadline (with a word to the client); one second
 	// later admission closes the connection whatever the door does.
 	LoginTimeout time.Duration
+	// TrustedProxies are the addresses of the load balancers whose connections start with a
+	// PROXY protocol header, version 1 or 2; each such connection is then the client's that the
+	// header names (the proxy's own, for a header without addresses: a health check), and one
+	// without a valid header is closed. A connection from any other address is served as it is:
+	// a PROXY header from it is data to its door. Empty: no proxy is trusted.
+	TrustedProxies []netip.Prefix
+	// ProxyHeaderTimeout is how long a trusted proxy's connection may take to send its header;
+	// it must be positive when TrustedProxies is set. The connections waiting for their header
+	// count among those not logged in (MaxStartups), and at most 1024 wait at once.
+	ProxyHeaderTimeout time.Duration
 	// Log receives refusals and forced closes; nil discards them.
 	Log *slog.Logger
 }
@@ -104,7 +119,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*Conn]struct{} // connections handed to a door
+	conns     map[*Conn]struct{}    // connections handed to a door
+	headers   map[net.Conn]struct{} // trusted proxies' connections whose header is being read
 	closing   atomic.Bool
 	done      chan struct{} // closed when closing begins
 	wg        sync.WaitGroup
@@ -117,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.QueueSize > 0 && cfg.QueueTimeout <= 0 {
 		return nil, errors.New("admission: a queue needs a positive queue timeout")
+	}
+	if len(cfg.TrustedProxies) > 0 && cfg.ProxyHeaderTimeout <= 0 {
+		return nil, errors.New("admission: trusted proxies need a positive header timeout")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -132,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 		lingering: make(chan struct{}, maxLingering),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*Conn]struct{}{},
+		headers:   map[net.Conn]struct{}{},
 		done:      make(chan struct{}),
 	}, nil
 }
@@ -173,7 +193,11 @@ func (s *Server) Serve(l net.Listener, door Door) error {
 			return fmt.Errorf("admission: accept: %w", err)
 		}
 		backoff = 0
-		s.enqueue(conn, door)
+		if s.trusted(conn) {
+			s.acceptProxied(conn, door)
+			continue
+		}
+		s.enqueue(conn, door, false)
 	}
 }
 
@@ -210,9 +234,10 @@ func (s *Server) untrack(l net.Listener) {
 }
 
 // enqueue admits a new connection and puts it on the queue, or turns it away at once. It never
-// blocks: the only writes are short replies into a fresh socket's empty send buffer.
-func (s *Server) enqueue(raw net.Conn, door Door) {
-	c, why := s.admit(raw, door)
+// blocks: the only writes are short replies into a fresh socket's empty send buffer. held says
+// the connection is counted already, without its address (see acceptProxied).
+func (s *Server) enqueue(raw net.Conn, door Door, held bool) {
+	c, why := s.admit(raw, door, held)
 	if c == nil {
 		s.cfg.Log.Info("connection refused", "remote", raw.RemoteAddr().String(), "reason", why)
 		s.refuse(raw, door, why)
@@ -255,10 +280,10 @@ const (
 )
 
 // admit counts raw against the limits and returns it as a *Conn, or nil and the reason.
-func (s *Server) admit(raw net.Conn, door Door) (*Conn, string) {
+func (s *Server) admit(raw net.Conn, door Door, held bool) (*Conn, string) {
 	addr := remoteIP(raw)
 	src := source.Of(addr, cmp.Or(s.cfg.IPv6Prefix, source.DefaultIPv6Prefix))
-	if why := s.limits.admit(src); why != "" {
+	if why := s.limits.admit(src, held); why != "" {
 		return nil, why
 	}
 	return &Conn{Conn: raw, srv: s, addr: addr, src: src, door: door, done: make(chan struct{})}, ""
@@ -404,6 +429,9 @@ func (s *Server) beginClose() {
 	}
 	for l := range s.listeners {
 		l.Close()
+	}
+	for c := range s.headers {
+		c.SetReadDeadline(time.Now()) // the header read ends, and its connection is closed
 	}
 	s.mu.Unlock()
 	s.start.Do(func() { close(s.idle) }) // never served: there is no dispatcher to wait for

@@ -15,7 +15,8 @@ import (
 )
 
 // lineDoor is a door with a line protocol: it greets with "hello", answers "login NAME" with "ok"
-// or "refused: ERR", ends at "quit" or when the server shuts down ("bye"), and says "refused: MSG"
+// or "refused: ERR", "addr" with the connection's RemoteAddr and Addr, anything else with
+// "unknown LINE", ends at "quit" or when the server shuts down ("bye"), and says "refused: MSG"
 // or "waiting" for admission.
 type lineDoor struct {
 	ignoreDeadline bool // do not end the session at the login deadline (admission must)
@@ -37,6 +38,8 @@ func (d lineDoor) ServeConn(ctx context.Context, c *admission.Conn) {
 		switch {
 		case r.Text() == "quit":
 			return
+		case r.Text() == "addr":
+			fmt.Fprintln(c, c.RemoteAddr(), c.Addr())
 		case ok:
 			if err := c.Login(name); err != nil {
 				fmt.Fprintf(c, "refused: %v\n", err)
@@ -44,6 +47,8 @@ func (d lineDoor) ServeConn(ctx context.Context, c *admission.Conn) {
 			}
 			c.SetReadDeadline(time.Time{})
 			fmt.Fprintln(c, "ok")
+		default:
+			fmt.Fprintf(c, "unknown %q\n", r.Text())
 		}
 	}
 	if ctx.Err() != nil {

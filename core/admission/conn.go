@@ -41,11 +41,13 @@ const loginGrace = time.Second
 var ErrLoggedIn = errors.New("admission: already logged in")
 
 // Addr is the remote IP address the limits count the connection under (IPv4-mapped addresses as
-// IPv4); the zero Addr for a connection without one.
+// IPv4): the client's that the PROXY header names, for a connection from a trusted proxy, as
+// RemoteAddr is; the zero Addr for a connection without one.
 func (c *Conn) Addr() netip.Addr { return c.addr }
 
-// NetConn returns the connection admission accepted, for a door that needs the concrete type.
-// Closing it directly keeps the connection counted: close c instead.
+// NetConn returns the connection admission accepted, for a door that needs the concrete type
+// (after a PROXY header, a wrapper that reads on past it and names the client). Closing it
+// directly keeps the connection counted: close c instead.
 func (c *Conn) NetConn() net.Conn { return c.Conn }
 
 // LoginDeadline is when the connection must have logged in; zero if there is no login timeout.

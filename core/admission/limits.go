@@ -47,10 +47,35 @@ func newLimits(cfg Config) *limits {
 		maxPerAccount: cfg.MaxSessionsPerAccount, addrs: map[netip.Prefix]*addrCount{}, accounts: map[string]int{}}
 }
 
-// admit counts a new connection from addr, not logged in, or returns why it is refused.
-func (l *limits) admit(addr netip.Prefix) (refusal string) {
+// admit counts a new connection from addr, not logged in, or returns why it is refused. held
+// says that the connection is already counted among those not logged in, without an address (a
+// proxied one, while its header was read: see hold); if it is refused, it no longer is.
+func (l *limits) admit(addr netip.Prefix, held bool) (refusal string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if why := l.refusal(addr, held); why != "" {
+		if held {
+			l.startups--
+		}
+		return why
+	}
+	if !held {
+		l.startups++
+	}
+	if addr.IsValid() {
+		a := l.addrs[addr]
+		if a == nil {
+			a = &addrCount{}
+			l.addrs[addr] = a
+		}
+		a.conns++
+		a.startups++
+	}
+	return ""
+}
+
+// refusal says why one more connection from addr is refused, or "".
+func (l *limits) refusal(addr netip.Prefix, held bool) string {
 	a := l.addrs[addr]
 	if a == nil {
 		a = &addrCount{}
@@ -62,17 +87,16 @@ func (l *limits) admit(addr netip.Prefix) (refusal string) {
 	case over(a.startups, l.maxStartupsPerAddr):
 		return fmt.Sprintf("too many connections from %s that have not logged in: the limit is %d", source.Name(addr), l.maxStartupsPerAddr)
 	}
-	if over(l.startups, l.maxStartups) {
+	if !held && over(l.startups, l.maxStartups) {
 		return "server busy: too many connections are logging in, try again later"
-	}
-	l.startups++
-	if addr.IsValid() {
-		a.conns++
-		a.startups++
-		l.addrs[addr] = a
 	}
 	return ""
 }
+
+// hold counts a connection whose address is not known yet among those not logged in, or
+// returns why it is refused; admit(addr, true) gives it its address, or release(Prefix{}, "",
+// false) forgets it.
+func (l *limits) hold() (refusal string) { return l.admit(netip.Prefix{}, false) }
 
 // over reports whether n has reached a positive limit.
 func over(n, limit int) bool { return limit > 0 && n >= limit }

@@ -39,7 +39,7 @@ func newTestServer(t *testing.T, cfg Config) *Server {
 // admitFrom admits a pipe from addr and returns the Conn, or nil and the refusal.
 func admitFrom(t *testing.T, s *Server, addr string) (*Conn, string) {
 	t.Helper()
-	return s.admit(pipeFrom(t, addr), nil)
+	return s.admit(pipeFrom(t, addr), nil, false)
 }
 
 func TestMaxPerAddress(t *testing.T) {

@@ -110,6 +110,9 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if ps := s.Server.Proxies(); len(ps) > 0 {
+		logs.Event.Info("PROXY protocol on: connections from the trusted proxies must start with a header", "trusted_proxies", ps)
+	}
 	served := make(chan error, len(doors))
 	for _, d := range doors {
 		l, err := listen(ctx, d.addr)
@@ -158,7 +161,8 @@ func admissionConfig(s *conf.Settings, log *slog.Logger) admission.Config {
 	return admission.Config{PoolSize: s.Server.PoolSize, QueueSize: s.Server.QueueSize, QueueTimeout: s.Server.QueueTimeout.D(),
 		MaxPerAddress: s.Limits.MaxPerAddress, MaxStartups: s.Limits.MaxStartups, MaxStartupsPerAddress: s.Limits.MaxStartupsPerAddress,
 		IPv6Prefix:            s.Limits.IPv6Prefix,
-		MaxSessionsPerAccount: s.Limits.MaxSessionsPerAccount, LoginTimeout: s.Limits.LoginTimeout.D(), Log: log}
+		MaxSessionsPerAccount: s.Limits.MaxSessionsPerAccount, LoginTimeout: s.Limits.LoginTimeout.D(),
+		TrustedProxies: s.Server.Proxies(), ProxyHeaderTimeout: s.Server.ProxyHeaderTimeout.D(), Log: log}
 }
 
 func logConfig(s *conf.Settings) logger.Config {

@@ -1,6 +1,7 @@
 package sftpdoor_test
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"strings"
@@ -122,4 +123,38 @@ func TestRefusalsLogBounded(t *testing.T) {
 	if !strings.Contains(log, `msg="more channels and requests refused" remote=`) || !strings.Contains(log, "count=12") {
 		t.Errorf("the server log does not count the other 12 refusals:\n%s", log)
 	}
+}
+
+// TestLinesBeforeIdentification: a client must start with its SSH identification line, as
+// OpenSSH's sshd requires; one that sends another line first (a PROXY header from an address
+// that is not a trusted proxy) hears the server's identification and is disconnected, where a
+// client that starts right gets the key exchange.
+func TestLinesBeforeIdentification(t *testing.T) {
+	t.Parallel()
+	e := start(t, servertest.Options{})
+	for _, tt := range []struct {
+		name, send string
+		kex        bool
+	}{
+		{"PROXY header first", "PROXY TCP4 192.0.2.7 127.0.0.1 51234 22\r\nSSH-2.0-test\r\n", false},
+		{"identification first", "SSH-2.0-test\r\n", true},
+	} {
+		c, err := net.Dial("tcp", e.SFTPAddr)
+		must(t, err)
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		_, err = io.WriteString(c, tt.send)
+		must(t, err)
+		r := bufio.NewReader(c)
+		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "SSH-2.0-") {
+			t.Fatalf("%s: the server's identification: %q, %v", tt.name, line, err)
+		}
+		_, err = r.ReadByte() // the first byte of the key exchange, or the end of the connection
+		if got := err == nil; got != tt.kex {
+			t.Errorf("%s: key exchange %v (%v), want %v", tt.name, got, err, tt.kex)
+		}
+		c.Close()
+	}
+	servertest.Eventually(t, "the refusal in the server log", func() bool {
+		return strings.Contains(e.serverLog(), "did not start with its SSH identification")
+	})
 }

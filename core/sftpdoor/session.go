@@ -240,6 +240,8 @@ type deadlineConn struct {
 	net.Conn
 	idle, write time.Duration
 
+	ident int // how many bytes of sshIdent the client has sent; read by one goroutine at a time
+
 	mu    sync.Mutex
 	login time.Time // zero once logged in
 }
@@ -265,8 +267,24 @@ func (c *deadlineConn) deadline(d time.Duration) time.Time {
 
 func (c *deadlineConn) Read(p []byte) (int, error) {
 	c.Conn.SetReadDeadline(c.deadline(c.idle))
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if c.ident < len(sshIdent) && n > 0 {
+		m := min(n, len(sshIdent)-c.ident)
+		if string(p[:m]) != sshIdent[c.ident:c.ident+m] {
+			return 0, fmt.Errorf("%w: %q", errNotSSH, p[:m])
+		}
+		c.ident += m
+	}
+	return n, err
 }
+
+// sshIdent starts what an SSH client sends first, its identification line. RFC 4253 (4.2) lets
+// only the server send other lines before it; x/crypto/ssh skips them from a client too, but
+// OpenSSH's sshd refuses the connection, and so does this door: a PROXY header from an address
+// that is not a trusted proxy (see admission) is refused, not skipped.
+const sshIdent = "SSH-"
+
+var errNotSSH = errors.New("sftpdoor: the client did not start with its SSH identification")
 
 func (c *deadlineConn) Write(p []byte) (int, error) {
 	c.Conn.SetWriteDeadline(c.deadline(c.write))
