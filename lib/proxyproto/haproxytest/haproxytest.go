@@ -27,12 +27,22 @@ type Route struct {
 	Bind string
 	// Server is the HOST:PORT HAProxy relays the connections to.
 	Server string
+	// Nodes, used instead of Server, are several servers that take the connections in turn.
+	// HAProxy leaves out a node whose health check fails (GET /healthz on its Health address, as
+	// the README's configuration does) and sends a connection that a node refuses to another.
+	Nodes []Node
 	// SendProxy is how HAProxy tells the server whom a connection is from: "send-proxy" (the
 	// PROXY protocol, version 1), "send-proxy-v2", or "" (nothing: the server sees HAProxy).
 	SendProxy string
 	// Source is the address HAProxy connects to the server from; "" lets the system choose
 	// (127.0.0.1 on loopback).
 	Source string
+}
+
+// Node is one server of a balanced route.
+type Node struct {
+	Addr   string // HOST:PORT of the door
+	Health string // HOST:PORT of its metrics endpoint, which serves /healthz
 }
 
 // HAProxy is a running haproxy.
@@ -99,16 +109,30 @@ func config(ready string, addrs []string, routes []Route) string {
 		"frontend ready\n\tbind " + ready + "\n\ttcp-request connection reject\n")
 	for i, r := range routes {
 		fmt.Fprintf(&b, "\nfrontend f%d\n\tbind %s\n\tdefault_backend b%d\n", i, addrs[i], i)
-		fmt.Fprintf(&b, "\nbackend b%d\n\tserver s%d %s", i, i, r.Server)
-		if r.SendProxy != "" {
-			b.WriteString(" " + r.SendProxy)
+		fmt.Fprintf(&b, "\nbackend b%d\n", i)
+		if len(r.Nodes) == 0 {
+			fmt.Fprintf(&b, "\tserver s%d %s%s\n", i, r.Server, r.options())
+			continue
 		}
-		if r.Source != "" {
-			b.WriteString(" source " + r.Source)
+		b.WriteString("\tbalance roundrobin\n\toption redispatch\n\tretries 3\n\toption httpchk GET /healthz\n")
+		for j, n := range r.Nodes {
+			host, port, _ := net.SplitHostPort(n.Health)
+			fmt.Fprintf(&b, "\tserver s%d_%d %s%s check addr %s port %s inter 200ms fall 1 rise 1\n", i, j, n.Addr, r.options(), host, port)
 		}
-		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// options are the words that follow a server of the route in the configuration.
+func (r Route) options() string {
+	var s string
+	if r.SendProxy != "" {
+		s += " " + r.SendProxy
+	}
+	if r.Source != "" {
+		s += " source " + r.Source
+	}
+	return s
 }
 
 // waitReady waits, at most 20 s, for the ready frontend to accept a connection.
