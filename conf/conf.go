@@ -217,13 +217,15 @@ type Metrics struct {
 // S3 configures homes on an S3-compatible object store (storage.backend = "s3"). Credentials come
 // from the standard AWS environment variables or shared credentials file, never from here.
 type S3 struct {
-	Endpoint         string `toml:"endpoint"`
-	Bucket           string `toml:"bucket"`
-	Region           string `toml:"region"`
-	Prefix           string `toml:"prefix"`
-	PathStyle        bool   `toml:"path_style"`
-	PartSize         Size   `toml:"part_size"`
-	MaxRenameObjects int    `toml:"max_rename_objects"`
+	Endpoint         string   `toml:"endpoint"`
+	Bucket           string   `toml:"bucket"`
+	Region           string   `toml:"region"`
+	Prefix           string   `toml:"prefix"`
+	PathStyle        bool     `toml:"path_style"`
+	PartSize         Size     `toml:"part_size"`
+	MaxRenameObjects int      `toml:"max_rename_objects"`
+	RequestTimeout   Duration `toml:"request_timeout"`
+	StallTimeout     Duration `toml:"stall_timeout"`
 }
 
 // Log configures the event log and the transfer log and their rotation.
@@ -439,6 +441,8 @@ func (s *Settings) validate() error {
 		{"storage.s3.bucket", s.Storage.S3.Bucket, s.Storage.Backend == "s3" && s.Storage.S3.Bucket == "", "want the bucket's name when storage.backend is \"s3\""},
 		{"storage.s3.part_size", s.Storage.S3.PartSize, s.Storage.S3.PartSize < 5<<20 || s.Storage.S3.PartSize > 5<<30, "want 5MiB to 5GiB"},
 		{"storage.s3.max_rename_objects", s.Storage.S3.MaxRenameObjects, s.Storage.S3.MaxRenameObjects < 1, "want 1 or more"},
+		{"storage.s3.request_timeout", s.Storage.S3.RequestTimeout, s.Storage.S3.RequestTimeout <= 0, "want a positive duration"},
+		{"storage.s3.stall_timeout", s.Storage.S3.StallTimeout, s.Storage.S3.StallTimeout <= 0, "want a positive duration"},
 		{"storage.db_dir", s.Storage.DBDir, s.Storage.DBDir == "", "want a directory"},
 		{"storage.upload_dir", s.Storage.UploadDir, s.Storage.UploadDir == "", "want a directory"},
 		{"storage.upload_dir", s.Storage.UploadDir, s.holdsPrivate(s.Storage.UploadDir),

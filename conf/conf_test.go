@@ -53,6 +53,9 @@ func TestDefaultValues(t *testing.T) {
 	if s.Storage.DefaultMaxFiles != 100_000 || s.Storage.MaxPartials != 100 {
 		t.Errorf("default_max_files = %d, max_partials = %d; want 100000, 100", s.Storage.DefaultMaxFiles, s.Storage.MaxPartials)
 	}
+	if s.Storage.S3.RequestTimeout.D() != time.Minute || s.Storage.S3.StallTimeout.D() != time.Minute {
+		t.Errorf("s3 request_timeout = %v, stall_timeout = %v; want 1m each", s.Storage.S3.RequestTimeout.D(), s.Storage.S3.StallTimeout.D())
+	}
 	if s.Storage.PartialTTL.D() != 7*24*time.Hour {
 		t.Errorf("partial_ttl = %v, want 7 days", s.Storage.PartialTTL.D())
 	}
@@ -119,6 +122,8 @@ func TestLoadErrors(t *testing.T) {
 		{"no files", "[storage]\ndefault_max_files = 0\n", []string{"storage.default_max_files", "want 1 or more"}},
 		{"no partial uploads", "[storage]\nmax_partials = 0\n", []string{"storage.max_partials", "want 1 to 100000"}},
 		{"empty passwords", "[auth]\nmin_password_length = 0\n", []string{"auth.min_password_length", "want 1 to 1024"}},
+		{"no stall timeout", "[storage.s3]\nstall_timeout = \"0s\"\n", []string{"storage.s3.stall_timeout", "positive"}},
+		{"negative request timeout", "[storage.s3]\nrequest_timeout = \"-1s\"\n", []string{"storage.s3.request_timeout", "positive"}},
 		{"not a number of days", "[storage]\npartial_ttl = \"NaNd\"\n", []string{"partial_ttl", "number of days"}},
 		{"huge log size", "[log]\nmax_size = 9223372036854775807\n", []string{"log.max_size", "1PiB"}},
 		{"cert without key", "[server]\ncert_file = \"a.crt\"\n", []string{"key_file"}},

@@ -21,6 +21,7 @@ func Backend(s *conf.Settings) (storage.Backend, error) {
 	c := s.Storage.S3
 	b, err := s3.New(s3.Options{Endpoint: c.Endpoint, Bucket: c.Bucket, Region: c.Region, Prefix: c.Prefix,
 		PathStyle: c.PathStyle, PartSize: int64(c.PartSize), MaxRenameObjects: c.MaxRenameObjects,
+		RequestTimeout: c.RequestTimeout.D(), StallTimeout: c.StallTimeout.D(),
 		MaxRetries: 3}) // a store that is down fails a session's request in seconds, not minutes
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)

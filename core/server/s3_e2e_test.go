@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,6 +117,75 @@ func TestS3DownMidUpload(t *testing.T) {
 	}
 	sameBytes(t, "downloaded copy", mustRead(t, got), data)
 	wantUsage(t, e, "alice", int64(len(data)))
+}
+
+// TestS3StallMidUpload: the S3 server stops answering (a black hole: connections stay open, bytes
+// are swallowed) while a native upload is being stored. The client hears, in time, that the
+// storage is unavailable and to try again, instead of waiting forever; another session is served
+// meanwhile, with the same clear error for what needs the store; nothing is published; once the
+// store answers again, a second put resumes from the whole parts stored before, and the file is
+// exact and counted once.
+func TestS3StallMidUpload(t *testing.T) {
+	t.Parallel()
+	opts := s3test.Bucket(t)
+	hole := s3test.NewBlackHole(t, strings.TrimPrefix(opts.Endpoint, "http://"))
+	opts.Endpoint = hole.Endpoint()
+	opts.RequestTimeout, opts.StallTimeout = time.Second, time.Second
+	b, err := s3.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := servertest.Start(t, servertest.Options{Backend: b})
+	e.AddUser("alice", "alice-pw", 64<<20)
+	e.AddUser("bob", "bob-pw", 1<<20)
+	bob := e.Login("bob", "bob-pw")
+	data := randomData(5*s3.MinPartSize+99, 12)
+	src := writeFile(t, t.TempDir(), "big.bin", data, past)
+	c := e.Login("alice", "alice-pw")
+	err = returns(t, "a put into the black hole", func() error {
+		_, err := c.Put(context.Background(), src, "big.bin", client.Options{Progress: afterTwoParts(t, e, "alice", func() { hole.Swallow(true) })})
+		return err
+	})
+	wantReply(t, "the put with the store silent", err, proto.CodeLocalError, "storage unavailable, try again later")
+	c.Close()
+
+	err = returns(t, "another session's stat", func() error { _, err := bob.Stat("x"); return err })
+	wantReply(t, "another session's stat with the store silent", err, proto.CodeLocalError, "storage unavailable")
+	if _, err := bob.Pwd(); err != nil {
+		t.Errorf("another session, with the store silent: pwd: %v", err)
+	}
+
+	hole.Swallow(false)
+	c = e.Login("alice", "alice-pw")
+	defer c.Close()
+	if _, err := c.Stat("big.bin"); err == nil {
+		t.Fatal("the cut upload was published")
+	}
+	res := putOnceFree(t, c, src, "big.bin")
+	if res.Offset < s3.MinPartSize || res.Offset%s3.MinPartSize != 0 {
+		t.Errorf("resumed at %d, want a whole number of the parts stored before the store went silent", res.Offset)
+	}
+	got := filepath.Join(t.TempDir(), "got.bin")
+	if _, err := c.Get(context.Background(), "big.bin", got, client.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "downloaded copy", mustRead(t, got), data)
+	wantUsage(t, e, "alice", int64(len(data)))
+}
+
+// returns runs f and returns its error, failing the test if f has not returned after a minute:
+// far beyond the deadlines of the store, and the client's own I/O timeout.
+func returns(t *testing.T, what string, f func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatalf("%s: no answer after a minute", what)
+		return nil
+	}
 }
 
 // afterTwoParts is a progress function that calls cut once the client has sent three parts and

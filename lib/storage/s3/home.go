@@ -1,10 +1,8 @@
 package s3
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"path"
 	"strings"
@@ -80,7 +78,7 @@ func (h *Home) stat(ctx context.Context, name string) (storage.Info, error) {
 	if name == "." {
 		return storage.Info{Name: ".", Kind: storage.Dir, Mode: fs.ModeDir | 0o700}, nil
 	}
-	oi, err := h.b.client.StatObject(ctx, h.b.bucket, h.key(name), minio.StatObjectOptions{})
+	oi, err := h.b.statObject(ctx, h.key(name))
 	if err == nil {
 		return fileInfo(path.Base(name), oi), nil
 	}
@@ -125,17 +123,13 @@ func dirInfo(name string) storage.Info {
 
 // hasAny reports whether any object has the key prefix p.
 func (h *Home) hasAny(ctx context.Context, p string) (bool, error) {
-	res, err := h.b.core.ListObjectsV2(h.b.bucket, p, "", "", "", 1)
-	if err != nil {
-		return false, err
-	}
-	return len(res.Contents) > 0 || len(res.CommonPrefixes) > 0, ctx.Err()
+	ois, err := h.b.firstObjects(ctx, p, 1)
+	return len(ois) > 0, err
 }
 
 // putEmpty stores an empty object (a marker) at key.
 func (h *Home) putEmpty(ctx context.Context, key string, mtime time.Time) error {
-	_, err := h.b.client.PutObject(ctx, h.b.bucket, key, bytes.NewReader(nil), 0, putOptions(mtime))
-	return err
+	return h.b.putSmall(ctx, key, nil, mtime)
 }
 
 // putOptions are the options of a PUT of a file with the modification time mtime.
@@ -155,11 +149,9 @@ func (h *Home) List(ctx context.Context, name string, fn func([]storage.Info) er
 	if err := h.statDir(ctx, "list", name); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // stops the listing if fn fails
 	dir := h.dirKey(name)
 	page := make([]storage.Info, 0, storage.ListPage)
-	for oi := range h.b.client.ListObjects(ctx, h.b.bucket, minio.ListObjectsOptions{Prefix: dir, WithMetadata: true, MaxKeys: storage.ListPage}) {
+	for oi := range h.b.objects(ctx, minio.ListObjectsOptions{Prefix: dir, WithMetadata: true, MaxKeys: storage.ListPage}) {
 		if oi.Err != nil {
 			return pathErr("list", name, oi.Err)
 		}
@@ -196,15 +188,13 @@ func (h *Home) Walk(ctx context.Context, name string, fn func(storage.WalkEntry,
 	if err := h.statDir(ctx, "walk", name); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	w := walker{fn: fn}
 	if name != "." {
 		w.dirs = []string{name} // every key listed is under it: it is never left
 		w.top = strings.Count(name, "/") + 1
 	}
 	top := h.dirKey(name)
-	for oi := range h.b.client.ListObjects(ctx, h.b.bucket, minio.ListObjectsOptions{Prefix: top, Recursive: true, WithMetadata: true}) {
+	for oi := range h.b.objects(ctx, minio.ListObjectsOptions{Prefix: top, Recursive: true, WithMetadata: true}) {
 		if oi.Err != nil {
 			return pathErr("walk", name, oi.Err)
 		}
@@ -344,17 +334,17 @@ func (h *Home) Remove(ctx context.Context, name string) error {
 	key := h.key(name)
 	if fi.IsDir() {
 		key = h.dirKey(name)
-		res, err := h.b.core.ListObjectsV2(h.b.bucket, key, "", "", "", 2)
+		ois, err := h.b.firstObjects(ctx, key, 2)
 		if err != nil {
 			return pathErr("remove", name, err)
 		}
-		for _, oi := range res.Contents {
+		for _, oi := range ois {
 			if oi.Key != key {
 				return &fs.PathError{Op: "remove", Path: name, Err: storage.ErrNotEmpty}
 			}
 		}
 	}
-	if err := h.b.client.RemoveObject(ctx, h.b.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+	if err := h.b.removeObject(ctx, key); err != nil {
 		return pathErr("remove", name, err)
 	}
 	if !fi.IsDir() {
@@ -388,12 +378,7 @@ func (h *Home) Meta(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	obj, err := h.b.client.GetObject(ctx, h.b.bucket, k, minio.GetObjectOptions{})
-	if err != nil {
-		return nil, pathErr("meta", key, err)
-	}
-	defer obj.Close()
-	data, err := io.ReadAll(io.LimitReader(obj, 16<<20))
+	data, err := h.b.getSmall(ctx, k)
 	if err != nil {
 		return nil, pathErr("meta", key, err)
 	}
@@ -406,8 +391,7 @@ func (h *Home) SetMeta(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = h.b.client.PutObject(ctx, h.b.bucket, k, bytes.NewReader(data), int64(len(data)), putOptions(time.Time{}))
-	if err != nil {
+	if err := h.b.putSmall(ctx, k, data, time.Time{}); err != nil {
 		return pathErr("set meta", key, err)
 	}
 	return nil
@@ -419,7 +403,7 @@ func (h *Home) RemoveMeta(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if err := h.b.client.RemoveObject(ctx, h.b.bucket, k, minio.RemoveObjectOptions{}); err != nil && classify(err) != storage.ErrNotExist {
+	if err := h.b.removeObject(ctx, k); err != nil && classify(err) != storage.ErrNotExist {
 		return pathErr("remove meta", key, err)
 	}
 	return nil
@@ -433,34 +417,6 @@ func (h *Home) metaKey(op, key string) (string, error) {
 	return h.root + private + "/meta/" + key, nil
 }
 
-// removePrefix deletes every object whose key starts with p, in batches.
-func (h *Home) removePrefix(ctx context.Context, p string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	objects := h.b.client.ListObjects(ctx, h.b.bucket, minio.ListObjectsOptions{Prefix: p, Recursive: true})
-	var listErr error
-	keys := make(chan minio.ObjectInfo)
-	go func() {
-		defer close(keys)
-		for oi := range objects {
-			if oi.Err != nil {
-				listErr = oi.Err
-				return
-			}
-			keys <- oi
-		}
-	}()
-	for e := range h.b.client.RemoveObjects(ctx, h.b.bucket, keys, minio.RemoveObjectsOptions{}) {
-		if e.Err != nil && classify(e.Err) != storage.ErrNotExist {
-			cancel()
-			for range keys { // let the lister end
-			}
-			return e.Err
-		}
-	}
-	return listErr
-}
-
 // recordKey is the key of the record kept with the file name: under the server's area, at the
 // file's own name, so that a directory's records move with it as one prefix.
 func (h *Home) recordKey(name string) string { return h.root + private + "/records/" + name }
@@ -471,12 +427,7 @@ func (h *Home) Record(ctx context.Context, name string) ([]byte, error) {
 	if err := check("record", name); err != nil {
 		return nil, err
 	}
-	obj, err := h.b.client.GetObject(ctx, h.b.bucket, h.recordKey(name), minio.GetObjectOptions{})
-	if err != nil {
-		return nil, pathErr("record", name, err)
-	}
-	defer obj.Close()
-	data, err := io.ReadAll(io.LimitReader(obj, 16<<20))
+	data, err := h.b.getSmall(ctx, h.recordKey(name))
 	if err != nil {
 		return nil, pathErr("record", name, err)
 	}
@@ -499,13 +450,12 @@ func (h *Home) SetRecord(ctx context.Context, name string, data []byte) error {
 }
 
 func (h *Home) putRecord(ctx context.Context, name string, data []byte) error {
-	_, err := h.b.client.PutObject(ctx, h.b.bucket, h.recordKey(name), bytes.NewReader(data), int64(len(data)), putOptions(time.Time{}))
-	return pathErr2("set record", name, err)
+	return pathErr2("set record", name, h.b.putSmall(ctx, h.recordKey(name), data, time.Time{}))
 }
 
 // dropRecord removes the record of the file name, if it has one.
 func (h *Home) dropRecord(ctx context.Context, name string) error {
-	err := h.b.client.RemoveObject(ctx, h.b.bucket, h.recordKey(name), minio.RemoveObjectOptions{})
+	err := h.b.removeObject(ctx, h.recordKey(name))
 	if err != nil && classify(err) != storage.ErrNotExist {
 		return pathErr("remove record", name, err)
 	}

@@ -1,7 +1,6 @@
 package s3
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -96,12 +95,11 @@ func (h *Home) Partial(ctx context.Context, id, target string, opts storage.Part
 // manifest reads the manifest of the unfinished upload id.
 func (h *Home) manifest(ctx context.Context, id string) (manifest, error) {
 	var m manifest
-	obj, err := h.b.client.GetObject(ctx, h.b.bucket, h.partialKey(id), minio.GetObjectOptions{})
+	data, err := h.b.getSmall(ctx, h.partialKey(id))
 	if err != nil {
 		return m, pathErr("partial", id, err)
 	}
-	defer obj.Close()
-	if err := json.NewDecoder(obj).Decode(&m); err != nil {
+	if err := json.Unmarshal(data, &m); err != nil {
 		return m, pathErr("partial", id, err)
 	}
 	return m, nil
@@ -112,20 +110,20 @@ func (h *Home) manifest(ctx context.Context, id string) (manifest, error) {
 func (h *Home) dropUpload(ctx context.Context, id string, m manifest) error {
 	var err error
 	if m.Upload != "" {
-		err = h.b.core.AbortMultipartUpload(ctx, h.b.bucket, h.key(m.Target), m.Upload)
+		err = h.b.abort(ctx, h.key(m.Target), m.Upload)
 	} else {
 		key := h.key(m.Target)
 		err = h.eachUpload(ctx, key, func(u minio.ObjectMultipartInfo) error {
 			if u.Key != key {
 				return nil
 			}
-			return h.b.core.AbortMultipartUpload(ctx, h.b.bucket, u.Key, u.UploadID)
+			return h.b.abort(ctx, u.Key, u.UploadID)
 		})
 	}
 	if err != nil && classify(err) != storage.ErrNotExist {
 		return pathErr("remove partial", id, err)
 	}
-	if err := h.b.client.RemoveObject(ctx, h.b.bucket, h.partialKey(id), minio.RemoveObjectOptions{}); err != nil {
+	if err := h.b.removeObject(ctx, h.partialKey(id)); err != nil {
 		return pathErr("remove partial", id, err)
 	}
 	return nil
@@ -153,7 +151,7 @@ func (h *Home) listParts(ctx context.Context, target, upload string) ([]minio.Ob
 	var parts []minio.ObjectPart
 	marker := 0
 	for {
-		res, err := h.b.core.ListObjectParts(ctx, h.b.bucket, h.key(target), upload, marker, 1000)
+		res, err := h.b.listParts(ctx, h.key(target), upload, marker)
 		if err != nil {
 			return nil, err
 		}
@@ -214,8 +212,7 @@ func (p *partial) storePart(ctx context.Context) error {
 	done := make(chan partResult, 1)
 	p.inflight = done
 	go func() {
-		part, err := p.h.b.core.PutObjectPart(ctx, p.h.b.bucket, key, upload, n,
-			bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
+		part, err := p.h.b.putPart(ctx, key, upload, n, buf)
 		done <- partResult{etag: part.ETag, buf: buf[:0], err: err}
 	}()
 	return nil
@@ -248,12 +245,12 @@ func (p *partial) begin(ctx context.Context) error {
 	if err := p.writeManifest(ctx, ""); err != nil {
 		return err
 	}
-	upload, err := p.h.b.core.NewMultipartUpload(ctx, p.h.b.bucket, p.h.key(p.target), putOptions(p.mtime))
+	upload, err := p.h.b.newUpload(ctx, p.h.key(p.target), p.mtime)
 	if err != nil {
 		return pathErr("write", p.target, err)
 	}
 	if err := p.writeManifest(ctx, upload); err != nil {
-		p.h.b.core.AbortMultipartUpload(ctx, p.h.b.bucket, p.h.key(p.target), upload)
+		p.h.b.abort(ctx, p.h.key(p.target), upload)
 		return err
 	}
 	p.upload = upload
@@ -265,7 +262,7 @@ func (p *partial) begin(ctx context.Context) error {
 func (p *partial) writeManifest(ctx context.Context, upload string) error {
 	data, err := json.Marshal(manifest{Target: p.target, Upload: upload, Mtime: p.mtime})
 	if err == nil {
-		_, err = p.h.b.client.PutObject(ctx, p.h.b.bucket, p.h.partialKey(p.id), bytes.NewReader(data), int64(len(data)), putOptions(time.Time{}))
+		err = p.h.b.putSmall(ctx, p.h.partialKey(p.id), data, time.Time{})
 	}
 	return pathErr2("write", p.target, err)
 }
@@ -341,7 +338,7 @@ func (p *partial) publish(ctx context.Context, mtime time.Time) (storage.Info, e
 		return storage.Info{}, &fs.PathError{Op: "publish", Path: p.target, Err: storage.ErrIsDir}
 	}
 	if p.upload == "" {
-		ui, err := h.b.client.PutObject(ctx, h.b.bucket, h.key(p.target), bytes.NewReader(p.buf), int64(len(p.buf)), putOptions(mtime))
+		ui, err := h.b.putFile(ctx, h.key(p.target), p.buf, mtime)
 		if err != nil {
 			return storage.Info{}, pathErr("publish", p.target, err)
 		}
@@ -360,11 +357,11 @@ func (p *partial) publish(ctx context.Context, mtime time.Time) (storage.Info, e
 			return storage.Info{}, err
 		}
 	}
-	if _, err := h.b.core.CompleteMultipartUpload(ctx, h.b.bucket, h.key(p.target), p.upload, p.parts, putOptions(time.Time{})); err != nil {
+	if err := h.b.complete(ctx, h.key(p.target), p.upload, p.parts, p.Size()); err != nil {
 		return storage.Info{}, pathErr("publish", p.target, err)
 	}
 	p.done = true
-	h.b.client.RemoveObject(ctx, h.b.bucket, h.partialKey(p.id), minio.RemoveObjectOptions{}) // a stale manifest is dropped by the next Partial or expiry
+	h.b.removeObject(ctx, h.partialKey(p.id)) // a stale manifest is dropped by the next Partial or expiry
 	if !mtime.IsZero() && !mtime.Equal(p.mtime) {
 		if err := h.copy(ctx, h.key(p.target), h.key(p.target), p.Size(), mtime); err != nil {
 			return storage.Info{}, pathErr("publish", p.target, err)
@@ -374,7 +371,7 @@ func (p *partial) publish(ctx context.Context, mtime time.Time) (storage.Info, e
 }
 
 func (p *partial) info(ctx context.Context) (storage.Info, error) {
-	oi, err := p.h.b.client.StatObject(ctx, p.h.b.bucket, p.h.key(p.target), minio.StatObjectOptions{})
+	oi, err := p.h.b.statObject(ctx, p.h.key(p.target))
 	if err != nil {
 		return storage.Info{}, pathErr("publish", p.target, err)
 	}
@@ -401,11 +398,9 @@ func (p *partial) Discard() error {
 
 // Partials lists the manifests of the home's unfinished uploads, with what a resume would keep.
 func (h *Home) Partials(ctx context.Context, fn func([]storage.PartialInfo) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	dir := h.root + private + "/partial/"
 	var page []storage.PartialInfo
-	for oi := range h.b.client.ListObjects(ctx, h.b.bucket, minio.ListObjectsOptions{Prefix: dir, MaxKeys: storage.ListPage}) {
+	for oi := range h.b.objects(ctx, minio.ListObjectsOptions{Prefix: dir, MaxKeys: storage.ListPage}) {
 		if oi.Err != nil {
 			return pathErr("partials", ".", oi.Err)
 		}
@@ -462,7 +457,7 @@ func (h *Home) StatPartial(ctx context.Context, id string) (storage.PartialInfo,
 	if err := checkID("stat partial", id); err != nil {
 		return storage.PartialInfo{}, err
 	}
-	oi, err := h.b.client.StatObject(ctx, h.b.bucket, h.partialKey(id), minio.StatObjectOptions{})
+	oi, err := h.b.statObject(ctx, h.partialKey(id))
 	if err != nil {
 		return storage.PartialInfo{}, pathErr("stat partial", id, err)
 	}
@@ -488,7 +483,7 @@ func (h *Home) abortUploads(ctx context.Context, prefix string, cutoff time.Time
 		if !cutoff.IsZero() && !u.Initiated.Before(cutoff) {
 			return nil
 		}
-		if err := h.b.core.AbortMultipartUpload(ctx, h.b.bucket, u.Key, u.UploadID); err != nil && classify(err) != storage.ErrNotExist {
+		if err := h.b.abort(ctx, u.Key, u.UploadID); err != nil && classify(err) != storage.ErrNotExist {
 			return err
 		}
 		return nil
@@ -499,7 +494,7 @@ func (h *Home) abortUploads(ctx context.Context, prefix string, cutoff time.Time
 func (h *Home) eachUpload(ctx context.Context, prefix string, fn func(minio.ObjectMultipartInfo) error) error {
 	keyMarker, idMarker := "", ""
 	for {
-		res, err := h.b.core.ListMultipartUploads(ctx, h.b.bucket, prefix, keyMarker, idMarker, "", 1000)
+		res, err := h.b.listUploads(ctx, prefix, keyMarker, idMarker)
 		if err != nil {
 			return err
 		}

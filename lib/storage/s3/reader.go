@@ -29,7 +29,7 @@ func (h *Home) Open(ctx context.Context, name string) (storage.Reader, error) {
 	if name == "." {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: storage.ErrIsDir}
 	}
-	oi, err := h.b.client.StatObject(ctx, h.b.bucket, h.key(name), minio.StatObjectOptions{})
+	oi, err := h.b.statObject(ctx, h.key(name))
 	if err != nil {
 		if classify(err) == storage.ErrNotExist {
 			if _, serr := h.stat(ctx, name); serr == nil {
@@ -52,9 +52,9 @@ type reader struct {
 	etag string
 
 	mu     sync.Mutex
-	body   io.ReadCloser // the open GET, nil if none
-	bodyAt int64         // the offset body reads next
-	pos    int64         // where Read continues
+	body   *stream // the open GET, nil if none
+	bodyAt int64   // the offset body reads next
+	pos    int64   // where Read continues
 	closed bool
 }
 
@@ -99,13 +99,7 @@ func (r *reader) readAt(p []byte, off int64, full bool) (int, error) {
 		if err := r.seek(off + int64(n)); err != nil {
 			return n, err
 		}
-		var k int
-		var err error
-		if full {
-			k, err = io.ReadFull(r.body, p[n:])
-		} else {
-			k, err = r.body.Read(p[n:])
-		}
+		k, err := r.body.read(p[n:], full)
 		n += k
 		r.bodyAt += int64(k)
 		if err == io.EOF && k > 0 {
@@ -116,9 +110,9 @@ func (r *reader) readAt(p []byte, off int64, full bool) (int, error) {
 		}
 		// A stream cut off (the store or the network closed a connection that stood open, say
 		// while a client paused) is opened again, once, where it stopped: the ETag it asks for
-		// makes sure it is the same content.
+		// makes sure it is the same content. One that stalled is not: the store does not answer.
 		r.drop()
-		if retried || (!full && n > 0) || errors.Is(err, context.Canceled) {
+		if retried || (!full && n > 0) || errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
 			if n > 0 && !full {
 				return n, nil
 			}
@@ -141,7 +135,7 @@ func (r *reader) readAt(p []byte, off int64, full bool) (int, error) {
 // GET of this version from off to the end.
 func (r *reader) seek(off int64) error {
 	if r.body != nil && off >= r.bodyAt && off-r.bodyAt <= skipAhead {
-		if _, err := io.CopyN(io.Discard, r.body, off-r.bodyAt); err == nil {
+		if err := r.body.skip(off - r.bodyAt); err == nil {
 			r.bodyAt = off
 			return nil
 		}
@@ -156,7 +150,7 @@ func (r *reader) seek(off int64) error {
 			return pathErr("read", r.name, err)
 		}
 	}
-	body, _, _, err := r.h.b.core.GetObject(r.ctx, r.h.b.bucket, r.key, opts)
+	body, err := r.h.b.getStream(r.ctx, r.key, opts)
 	if err != nil {
 		return pathErr("read", r.name, err)
 	}
@@ -166,7 +160,7 @@ func (r *reader) seek(off int64) error {
 
 func (r *reader) drop() {
 	if r.body != nil {
-		r.body.Close()
+		r.body.close()
 		r.body = nil
 	}
 }

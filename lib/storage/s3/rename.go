@@ -68,7 +68,7 @@ func (h *Home) renameFile(ctx context.Context, from, to string, size int64) erro
 	if err != nil {
 		return err
 	}
-	if err := h.b.client.RemoveObject(ctx, h.b.bucket, h.key(from), minio.RemoveObjectOptions{}); err != nil {
+	if err := h.b.removeObject(ctx, h.key(from)); err != nil {
 		return pathErr("rename", from, err)
 	}
 	return h.dropRecord(ctx, from)
@@ -108,7 +108,7 @@ func (h *Home) renameDir(ctx context.Context, from, to string) error {
 		}
 	}
 	for _, m := range moves {
-		if err := h.b.client.RemoveObject(ctx, h.b.bucket, m.from, minio.RemoveObjectOptions{}); err != nil {
+		if err := h.b.removeObject(ctx, m.from); err != nil {
 			return pathErr("rename", from, err)
 		}
 	}
@@ -118,9 +118,7 @@ func (h *Home) renameDir(ctx context.Context, from, to string) error {
 // listMoves adds to moves the objects under prefix, each to go under newPrefix, refusing more
 // than the limit in all.
 func (h *Home) listMoves(ctx context.Context, from, prefix, newPrefix string, moves []move) ([]move, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for oi := range h.b.client.ListObjects(ctx, h.b.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+	for oi := range h.b.objects(ctx, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if oi.Err != nil {
 			return nil, pathErr("rename", from, oi.Err)
 		}
@@ -141,22 +139,15 @@ func (h *Home) copy(ctx context.Context, src, dst string, size int64, mtime time
 		dstOpts.UserMetadata = map[string]string{mtimeKey: mtime.UTC().Format(time.RFC3339Nano)}
 		dstOpts.ContentType = "application/octet-stream"
 	}
-	srcOpts := minio.CopySrcOptions{Bucket: h.b.bucket, Object: src}
-	var err error
-	if size > maxCopy {
-		if mtime.IsZero() { // a composed object gets no metadata of its own: carry it over
-			oi, serr := h.b.client.StatObject(ctx, h.b.bucket, src, minio.StatObjectOptions{})
-			if serr != nil {
-				return serr
-			}
-			if t := oi.UserMetadata[mtimeKey]; t != "" {
-				dstOpts.ReplaceMetadata = true
-				dstOpts.UserMetadata = map[string]string{mtimeKey: t}
-			}
+	if size > maxCopy && mtime.IsZero() { // a composed object gets no metadata of its own: carry it over
+		oi, err := h.b.statObject(ctx, src)
+		if err != nil {
+			return err
 		}
-		_, err = h.b.client.ComposeObject(ctx, dstOpts, srcOpts)
-	} else {
-		_, err = h.b.client.CopyObject(ctx, dstOpts, srcOpts)
+		if t := oi.UserMetadata[mtimeKey]; t != "" {
+			dstOpts.ReplaceMetadata = true
+			dstOpts.UserMetadata = map[string]string{mtimeKey: t}
+		}
 	}
-	return err
+	return h.b.copyObject(ctx, dstOpts, minio.CopySrcOptions{Bucket: h.b.bucket, Object: src}, size)
 }

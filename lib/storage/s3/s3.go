@@ -58,8 +58,18 @@ type Options struct {
 	// refused. Zero means 1,000.
 	MaxRenameObjects int
 	// MaxRetries is how many times a request that failed for the network or a server error is
-	// sent again, with a backoff of up to a second; zero means minio-go's default (10).
+	// sent again, with a backoff of up to a second; zero means minio-go's default (10). A request
+	// cut by its deadline is not sent again: the deadlines below bound the retries too.
 	MaxRetries int
+	// RequestTimeout bounds a request that carries no file data (a HEAD, a page of a listing, a
+	// record, the start, completion or abortion of a multipart upload, a copy), its retries
+	// included: one not answered in time fails with ErrTimeout. A copy or a completion gets it
+	// once per started 5 GiB of the file. Zero means 1 minute.
+	RequestTimeout time.Duration
+	// StallTimeout cuts a transfer (a part, the single PUT of a small file, a GET stream) when no
+	// byte of it has moved for this long while the backend waits on the store, however long the
+	// whole transfer takes; it fails with ErrTimeout. Zero means 1 minute.
+	StallTimeout time.Duration
 	// Transport, if set, carries the requests (tests).
 	Transport http.RoundTripper
 }
@@ -94,6 +104,12 @@ func New(opts Options) (*Backend, error) {
 	}
 	if opts.MaxRenameObjects <= 0 {
 		opts.MaxRenameObjects = 1000
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = time.Minute
+	}
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = time.Minute
 	}
 	creds := opts.Credentials
 	if creds == nil {
@@ -143,7 +159,7 @@ func (b *Backend) OpenHome(ctx context.Context, home string, create bool) (stora
 	if err != nil {
 		return nil, err
 	}
-	_, err = b.client.StatObject(ctx, b.bucket, h.root, minio.StatObjectOptions{})
+	_, err = b.statObject(ctx, h.root)
 	if err == nil {
 		return h, nil
 	}
@@ -196,7 +212,7 @@ func (b *Backend) RemoveHome(ctx context.Context, home string) error {
 	if err := h.abortUploads(ctx, h.root, time.Time{}); err != nil {
 		return pathErr("remove home", home, err)
 	}
-	if err := h.removePrefix(ctx, h.root); err != nil {
+	if err := b.removeAll(ctx, h.root); err != nil {
 		return pathErr("remove home", home, err)
 	}
 	return nil
