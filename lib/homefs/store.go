@@ -5,8 +5,14 @@
 // keeps each home's quota accounting, unfinished uploads and checksum records: these rules are
 // written once here, whatever the backend.
 //
-// A Store holds the state shared by all sessions of all accounts (usage, reservations, uploads in
-// progress); an FS is one session's view of one home, with its own current directory.
+// A Store holds the state shared by all sessions of all accounts on this server (uploads in
+// progress and what they reserved); an FS is one session's view of one home, with its own
+// current directory. The quota accounting of each home (its bytes, reserved bytes, entries and
+// unfinished uploads) is in a Ledger (Options.Ledger; in memory by default), measured at the first
+// Open of the home and then changed by one call per operation: a change that makes a count grow
+// (an upload's claim, each growth of a streamed upload, mkdir) is applied whole or refused whole
+// for the quota it would pass, so that a ledger shared by several servers keeps each home within
+// its quotas across them.
 //
 // The backend keeps an unfinished upload's data (storage.Partial, by a key derived from the target
 // path) and, as records the server keeps beside the files (storage.Home.Meta), its description
@@ -162,12 +168,15 @@ func New(b storage.Backend, opts Options) *Store {
 // Open returns a session's view of the home at homeRel (relative to the store's base, as stored in
 // the account), creating it if it is missing. quota is the account's current quota in bytes; its
 // file count quota is the one last set with SetMaxFiles on the home, else the store's default.
-// The first Open of a home since the Store was made measures its usage with one walk of the tree;
-// later ones reuse the running count. Every Open removes partial uploads older than the TTL.
+// The first Open of a home since the Store was made loads its counts from the ledger, which
+// measures it with one walk of the tree when it has none under the home's mark (the in-memory
+// ledger always, once); later ones reuse the running count. Every Open removes partial uploads
+// older than the TTL. Open fails if the ledger does.
 //
 // Open needs no new file in a home that exists: if the mark that tells a measured home from one
 // made anew (the record "id") cannot be written, a full disk for instance, the home is measured
-// again at its next Open, and the failure is logged (Options.Log).
+// again at its next Open, and the failure is logged (Options.Log). A mark that is there is kept,
+// so that the Stores sharing a ledger agree on it.
 func (s *Store) Open(homeRel string, quota int64) (*FS, error) {
 	h, err := s.home(homeRel)
 	if err != nil {
