@@ -189,19 +189,22 @@ func (f *FS) Mkdir(p string, parents bool) (string, error) {
 	// move could otherwise end deeper than MaxDepth. And the file count must see every one.
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
-	missing := f.missingDirs(rel)
+	before := f.missingDirs(rel)
+	missing := before
 	if !parents {
 		missing = min(missing, 1) // the parent is there, or Mkdir fails
 	}
-	if err := f.fitFiles(vpath, missing); err != nil {
-		return "", err
+	if missing > 0 {
+		if err := f.change(vpath, Counts{Files: missing}, f.entriesLimit(Limits{}, missing, false), 0); err != nil {
+			return "", err
+		}
 	}
 	if parents {
 		err = f.mkdirAll(rel)
 	} else {
 		err = f.home.Mkdir(f.ctx(), rel)
 	}
-	f.h.files += missing - f.missingDirs(rel) // what was made, even if not all of it
+	f.settle(Counts{Files: before - f.missingDirs(rel) - missing}) // what was made, even if not all of it
 	return vpath, wrapOS(err, vpath)
 }
 
@@ -267,7 +270,7 @@ func (f *FS) Rmdir(p string) error {
 	if err := f.home.Remove(f.ctx(), rel); err != nil {
 		return wrapOS(err, vpath)
 	}
-	f.h.files--
+	f.settle(Counts{Files: -1})
 	return nil
 }
 
@@ -295,11 +298,14 @@ func (f *FS) Remove(p string) error {
 	if err := f.home.Remove(f.ctx(), rel); err != nil {
 		return wrapOS(err, vpath)
 	}
+	d := Counts{Files: -1}
 	if fi.Kind == storage.File {
-		f.h.used -= fi.Size
+		d.Bytes = -fi.Size
 	}
-	f.h.files--
-	f.h.revokeCredit(rel)
+	sls, credit := f.h.revoking(rel)
+	d.Reserved = credit
+	c, ok := f.settle(d)
+	f.h.revoke(sls, credit, c, ok)
 	return nil
 }
 
@@ -364,17 +370,17 @@ func (f *FS) Rename(from, to string) error {
 		}
 		return wrapOS(err, vFrom)
 	}
-	f.h.used -= freed
-	f.h.files -= replaced
-	f.h.revokeCredit(relFrom)
-	f.h.revokeCredit(relTo)
+	rels := []string{relFrom, relTo}
 	if src.IsDir() { // uploads replacing files in the directory lose those files too
 		for rel := range f.h.uploading {
 			if strings.HasPrefix(rel, relFrom+"/") {
-				f.h.revokeCredit(rel)
+				rels = append(rels, rel)
 			}
 		}
 	}
+	sls, credit := f.h.revoking(rels...)
+	c, ok := f.settle(Counts{Bytes: -freed, Files: -replaced, Reserved: credit})
+	f.h.revoke(sls, credit, c, ok)
 	return nil
 }
 
@@ -442,7 +448,7 @@ func (f *FS) Chtimes(p string, mtime time.Time) error {
 func (f *FS) Usage() (used, quota int64) {
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
-	return f.h.used, f.h.quota
+	return f.counts().Bytes, f.h.quota
 }
 
 // SetQuota updates the home's quota (an account's quota may change while its sessions run). A quota
@@ -459,7 +465,7 @@ func (f *FS) SetQuota(quota int64) {
 func (f *FS) FileCount() (files, maxFiles int64) {
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
-	return f.h.files, f.maxFiles()
+	return f.counts().Files, f.maxFiles()
 }
 
 // SetMaxFiles sets the home's file count quota, for every session of the home; 0 means the

@@ -2,55 +2,27 @@ package homefs
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"time"
 
 	"github.com/myftp/myftp/lib/storage"
 )
 
-// fitFiles refuses, for vpath, n more entries in a home whose file count quota has no room for
-// them. h.mu is held.
-func (f *FS) fitFiles(vpath string, n int64) error {
-	limit := f.maxFiles()
-	if n <= 0 || n <= limit-f.h.files {
-		return nil
-	}
-	return f.store.refused(newErr(ErrQuota, vpath, fmt.Sprintf("file count quota: %d of %d files and directories used, "+
-		"an unfinished upload counting two", f.h.files, limit)))
-}
-
-// fitPartial checks that the home has room for the unfinished upload of vpath, two entries (its
-// data and its description), unless held (it exists already), and returns how many more it needs.
-// It refuses with ErrQuota a new one that the file count quota or the limit of unfinished uploads
-// has no room for. h.mu is held.
-func (f *FS) fitPartial(held bool, vpath string) (int64, error) {
-	need := int64(2)
+// partialNeed is how many entries the unfinished upload of a claim adds to the counts: its two
+// (its data and its description), unless held (it exists already).
+func partialNeed(held bool) int64 {
 	if held {
-		need = 0
+		return 0
 	}
-	if err := f.fitFiles(vpath, need); err != nil {
-		return 0, err
-	}
-	if limit := f.store.opts.MaxPartials; need > 0 && f.h.partials+need > 2*limit {
-		return 0, f.store.refused(newErr(ErrQuota, vpath, fmt.Sprintf("%d unfinished uploads kept, at most %d: "+
-			"resume or remove them (myftpc: partials, rm --partial NAME)", (f.h.partials+1)/2, limit)))
-	}
-	return need, nil
+	return 2
 }
 
-// holdPartial counts the need entries that fitPartial found missing, and makes the slot sl hold
-// both entries of its unfinished upload while it runs. h.mu is held.
-func (h *home) holdPartial(sl *slot, need int64) {
-	h.countPartial(need)
-	sl.entries = 2
-}
-
-// settlePartialTo counts n entries of the slot sl's unfinished upload (2 if it is kept, 0 if it
-// is gone), in place of what the slot held. h.mu is held.
-func (h *home) settlePartialTo(sl *slot, n int64) {
-	h.countPartial(n - sl.entries)
+// settlePartialTo is the change of the counts when the slot sl's unfinished upload counts n
+// entries (2 if it is kept, 0 if it is gone) in place of what the slot held, which it then holds.
+func settlePartialTo(sl *slot, n int64) Counts {
+	d := partialEntries(n - sl.entries)
 	sl.entries = n
+	return d
 }
 
 // PartialInfo describes an unfinished upload.

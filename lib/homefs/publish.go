@@ -15,8 +15,8 @@ import (
 // partial upload's two entries become one entry of the tree). Then, when the store syncs, it makes
 // the new name durable, outside the lock so that the other uploads of the home can share the
 // flush. described says whether the upload's description was written. When the file cannot be
-// published (the home was made anew, a directory took its name,
-// the backend failed), fail settles the upload as aborted, under the same lock.
+// published (the home was made anew, a directory took its name, the ledger or the backend
+// failed), fail settles the upload as aborted, under the same lock.
 func (f *FS) publish(rel, vpath string, sl *slot, added int64, mtime time.Time, sum string, h *stateHash, fail func(), part storage.Partial, described bool) (Entry, error) {
 	e, err := f.rename(rel, vpath, sl, added, mtime, sum, h, fail, part, described)
 	if err != nil {
@@ -60,6 +60,15 @@ func (f *FS) rename(rel, vpath string, sl *slot, added int64, mtime time.Time, s
 		data, _ := json.Marshal(r)
 		return data
 	}
+	// Counted first, in one change: the reservation becomes use, and the data leaves the
+	// unfinished uploads for the tree, where it takes the replaced entry's place (its
+	// description goes). A ledger that fails leaves the upload kept for a resume.
+	d := Counts{Bytes: added - replaced, Reserved: -sl.reserved, Files: 1 - replacedEntry}.Plus(partialEntries(-sl.entries))
+	if err := f.change(vpath, d, Limits{}, 0); err != nil {
+		part.Close()
+		fail()
+		return Entry{}, err
+	}
 	// The description goes first: a crash after the publish must not leave one that a later
 	// upload of the name could take for its own.
 	if described {
@@ -67,15 +76,14 @@ func (f *FS) rename(rel, vpath string, sl *slot, added int64, mtime time.Time, s
 	}
 	fi, err := part.Publish(f.ctx(), mtime, record)
 	if err != nil {
-		fail() // the backend closed the partial upload, kept (without its description: it expires)
+		// The backend closed the partial upload, kept (without its description: it expires);
+		// fail settles it as counted before the change.
+		f.settle(neg(d))
+		fail()
 		return Entry{}, wrapOS(err, vpath)
 	}
 	hm.reserved -= sl.reserved
-	hm.used += added - replaced
 	hm.forget(rel, sl)
-	// The data left the unfinished uploads for the tree, where it takes the replaced entry's
-	// place; its description goes.
-	hm.files += 1 - replacedEntry
-	hm.settlePartialTo(sl, 0)
+	sl.entries = 0
 	return entryOf(path.Base(vpath), fi), nil
 }

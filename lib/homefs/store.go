@@ -5,8 +5,14 @@
 // keeps each home's quota accounting, unfinished uploads and checksum records: these rules are
 // written once here, whatever the backend.
 //
-// A Store holds the state shared by all sessions of all accounts (usage, reservations, uploads in
-// progress); an FS is one session's view of one home, with its own current directory.
+// A Store holds the state shared by all sessions of all accounts on this server (uploads in
+// progress and what they reserved); an FS is one session's view of one home, with its own
+// current directory. The quota accounting of each home (its bytes, reserved bytes, entries and
+// unfinished uploads) is in a Ledger (Options.Ledger; in memory by default), measured at the first
+// Open of the home and then changed by one call per operation: a change that makes a count grow
+// (an upload's claim, each growth of a streamed upload, mkdir) is applied whole or refused whole
+// for the quota it would pass, so that a ledger shared by several servers keeps each home within
+// its quotas across them.
 //
 // The backend keeps an unfinished upload's data (storage.Partial, by a key derived from the target
 // path) and, as records the server keeps beside the files (storage.Home.Meta), its description
@@ -74,6 +80,10 @@ type Options struct {
 	// MaxPartials is the most unfinished uploads a home keeps, those in progress included: a new
 	// one beyond it is refused with ErrQuota. Zero means 100.
 	MaxPartials int64
+	// Ledger keeps the homes' quota accounting (usage, entries, unfinished uploads and
+	// reservations); nil means one in memory, for this Store alone. Several Stores (nodes) that
+	// serve the same homes share one, so that together they keep each home within its quotas.
+	Ledger Ledger
 	// QuotaRefused, if set, is called each time an upload, a directory or a write is refused
 	// for a quota (bytes, entries or unfinished uploads), for the server's metrics.
 	QuotaRefused func()
@@ -88,28 +98,29 @@ type Store struct {
 	backend storage.Backend
 	caps    storage.Caps
 	opts    Options
+	ledger  Ledger
 
 	mu    sync.Mutex
 	homes map[string]*home
 }
 
-// home is the state of one home shared by all its sessions.
+// home is the state of one home shared by all its sessions on this Store. Its counts are in the
+// store's ledger; what is kept here is this node's own: its uploads in progress and what they
+// reserved, the quotas as the account last said, and when to measure the home again.
 type home struct {
-	rel string // the home's name in the backend
+	rel string // the home's name in the backend, and in the ledger
 
 	mu       sync.Mutex
 	loaded   bool
 	stale    bool   // the count may be wrong (the backend could not say what it kept): measure again
-	token    string // the record "id" when the home was measured; "" if it could not be written
-	used     int64  // bytes of files and partial uploads
-	reserved int64  // bytes promised to uploads in progress
+	token    string // the record "id" the counts were loaded under; "" if it could not be written
+	last     Counts // the counts the ledger last returned, for Usage when it cannot be read
+	reserved int64  // bytes promised to this node's uploads in progress, the sum of their slots'
 	quota    int64  // from the account, refreshed at every Open
-	// files counts the entries of the home's tree (files, directories, links, anything with an
-	// inode) and two for each unfinished upload (its data and its description), which partials
-	// counts alone. Uploads in progress hold their two entries from their claim on.
-	files, partials int64
-	maxFiles        int64            // from the account (SetMaxFiles); 0: the store's default
-	uploading       map[string]*slot // uploads in progress, by relative path
+	maxFiles int64  // from the account (SetMaxFiles); 0: the store's default
+	// uploading holds the uploads in progress on this node, by relative path. Each holds two
+	// entries of the counts (its data and its description) from its claim on.
+	uploading map[string]*slot
 }
 
 // NewStore returns a Store for the homes under the directory base of the local disk.
@@ -147,18 +158,25 @@ func New(b storage.Backend, opts Options) *Store {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{backend: b, caps: caps, opts: opts, homes: map[string]*home{}}
+	ledger := opts.Ledger
+	if ledger == nil {
+		ledger = newMemLedger()
+	}
+	return &Store{backend: b, caps: caps, opts: opts, ledger: ledger, homes: map[string]*home{}}
 }
 
 // Open returns a session's view of the home at homeRel (relative to the store's base, as stored in
 // the account), creating it if it is missing. quota is the account's current quota in bytes; its
 // file count quota is the one last set with SetMaxFiles on the home, else the store's default.
-// The first Open of a home since the Store was made measures its usage with one walk of the tree;
-// later ones reuse the running count. Every Open removes partial uploads older than the TTL.
+// The first Open of a home since the Store was made loads its counts from the ledger, which
+// measures it with one walk of the tree when it has none under the home's mark (the in-memory
+// ledger always, once); later ones reuse the running count. Every Open removes partial uploads
+// older than the TTL. Open fails if the ledger does.
 //
 // Open needs no new file in a home that exists: if the mark that tells a measured home from one
 // made anew (the record "id") cannot be written, a full disk for instance, the home is measured
-// again at its next Open, and the failure is logged (Options.Log).
+// again at its next Open, and the failure is logged (Options.Log). A mark that is there is kept,
+// so that the Stores sharing a ledger agree on it.
 func (s *Store) Open(homeRel string, quota int64) (*FS, error) {
 	h, err := s.home(homeRel)
 	if err != nil {
@@ -191,27 +209,15 @@ func (s *Store) home(homeRel string) (*home, error) {
 	return h, nil
 }
 
-// load sets the quota, measures usage the first time, and expires old partial uploads. It fails
-// only if the home cannot be measured.
+// load sets the quota, loads the counts (measured the first time), and expires old partial
+// uploads. It fails only if the home cannot be measured, or its counts not loaded.
 func (h *home) load(f *FS, quota int64) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := f.store
 	h.quota = quota
-	if h.loaded && (!h.current(f) || h.stale && len(h.uploading) == 0) {
-		h.loaded = false
-	}
-	if !h.loaded {
-		u, partials, err := scan(f.ctx(), f.home)
-		if err != nil {
-			return fmt.Errorf("measure home %s: %w", h.rel, err)
-		}
-		h.orphanUploads()
-		h.used, h.files, h.partials, h.loaded, h.stale = u.Bytes, u.Files, partials, true, false
-		if h.token, err = writeToken(f); err != nil {
-			h.token = ""
-			s.opts.Log.Warn("home measured but not marked; it is measured again at its next login", "home", h.rel, "err", err)
-		}
+	if err := h.loadCounts(f); err != nil {
+		return err
 	}
 	if err := h.expirePartials(f, s.opts.Now().Add(-s.opts.PartialTTL)); err != nil {
 		s.opts.Log.Warn("expire partial uploads", "home", h.rel, "err", err)
@@ -219,11 +225,47 @@ func (h *home) load(f *FS, quota int64) error {
 	return nil
 }
 
-// current reports whether the running count is still the home's. A home removed and made again
-// (an account deleted with its files and created anew) has lost the token written when it was
-// measured: it is measured again, and uploads still running into the old one are cut off from
-// the new count. A home whose token could not be written is measured again too, unless uploads
-// are running into it: measuring it under them would count their data twice. h.mu is held.
+// loadCounts loads the home's counts from the ledger, under the token of the home's record "id":
+// the ledger measures the home when it has no counts under it. This node has the home measured
+// again when it finds the token changed (the home was made anew), or the count stale, and no
+// upload of its own runs into the home: its uploads in progress are then cut off from the new
+// count. h.mu is held.
+func (h *home) loadCounts(f *FS) error {
+	ctx, ledger := f.ctx(), f.store.ledger
+	if h.loaded && (!h.current(f) || h.stale && len(h.uploading) == 0) {
+		h.orphanUploads()
+		h.loaded, h.stale = false, true
+	}
+	token := h.token
+	var unmarked error
+	if !h.loaded {
+		if token, unmarked = readToken(f); h.stale && token == h.token {
+			// The same token, or none: only the ledger's mark makes it measure again.
+			if err := ledger.Stale(ctx, h.rel); err != nil {
+				return fmt.Errorf("measure home %s: %w", h.rel, err)
+			}
+		}
+	}
+	c, err := ledger.Load(ctx, h.rel, token, func(ctx context.Context) (Counts, error) {
+		u, partials, err := scan(ctx, f.home)
+		return Counts{Bytes: u.Bytes, Files: u.Files, Partials: partials}, err
+	})
+	if err != nil {
+		return fmt.Errorf("measure home %s: %w", h.rel, err)
+	}
+	if !h.loaded && unmarked != nil {
+		f.store.opts.Log.Warn("home measured but not marked; it is measured again at its next login", "home", h.rel, "err", unmarked)
+	}
+	h.last, h.token, h.loaded, h.stale = c, token, true, false
+	return nil
+}
+
+// current reports whether the count this node loaded is still the home's. A home removed and
+// made again (an account deleted with its files and created anew) has lost the token its count
+// was loaded under: it is measured again, and uploads still running into the old one are cut off
+// from the new count. A home whose token could not be written is measured again too, unless
+// uploads are running into it: measuring it under them would count their data twice. h.mu is
+// held.
 func (h *home) current(f *FS) bool {
 	if h.token == "" {
 		return len(h.uploading) > 0
@@ -345,20 +387,32 @@ func (h *home) dropPartial(f *FS, p storage.PartialInfo) bool {
 	if err := f.home.RemovePartial(f.ctx(), p.ID); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false
 	}
-	h.used -= p.Size
-	h.countPartial(-2)
+	f.settle(Counts{Bytes: -p.Size}.Plus(partialEntries(-2)))
 	return true
 }
 
-// countPartial adds n entries of unfinished uploads to the counts (takes them out for n < 0).
-// h.mu is held.
-func (h *home) countPartial(n int64) {
-	h.files += n
-	h.partials += n
-}
+// partialEntries is n entries of unfinished uploads (taken out for n < 0).
+func partialEntries(n int64) Counts { return Counts{Files: n, Partials: n} }
 
 // tokenKey is the record that marks a measured home.
 const tokenKey = "id"
+
+// readToken returns the token of the home's record "id", writing a fresh one if it has none. It
+// returns "" and why if none can be written.
+func readToken(f *FS) (string, error) {
+	token, err := f.home.Meta(f.ctx(), tokenKey)
+	switch {
+	case err == nil && len(token) > 0:
+		return string(token), nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return "", err // it may be there: a new one would have every node measure the home again
+	}
+	fresh, err := writeToken(f)
+	if err != nil {
+		return "", err
+	}
+	return fresh, nil
+}
 
 // writeToken marks a measured home with a fresh random token and returns it.
 func writeToken(f *FS) (string, error) {

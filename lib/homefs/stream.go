@@ -221,25 +221,25 @@ func (f *FS) tryClaimStream(s *Stream, offset int64) (wait chan struct{}, copyFr
 			return nil, 0, wrapOS(err, s.vpath)
 		}
 		f.home.RemoveMeta(f.ctx(), metaKey(k))
-		h.used -= partialSize
-		h.countPartial(-2)
+		f.settle(Counts{Bytes: -partialSize}.Plus(partialEntries(-2)))
 		unfinished = false
 	}
+	var drop int64
 	if unfinished {
 		s.start = held
-		h.used -= partialSize - held // what a resume cannot keep is dropped at open
+		drop = partialSize - held // what a resume cannot keep is dropped at open
 	} else if offset > 0 {
 		copyFrom = offset
 	}
-	if h.quota-h.used-h.reserved+max(stored, 0) <= 0 { // not one more byte fits
-		return nil, 0, f.store.refused(quotaError(s.vpath, h.used+h.reserved, h.quota, 1, f.store.opts.FormatSize))
-	}
-	entries, err := f.fitPartial(unfinished, s.vpath)
-	if err != nil {
+	// Not one more byte fits, unless in the space of the file the stream replaces: refused, in
+	// the change that counts the two entries of a new unfinished upload and the drop.
+	entries := partialNeed(unfinished)
+	lim := f.entriesLimit(Limits{Bytes: AtMost(satAdd(h.quota, max(stored, 0)) - 1)}, entries, true)
+	if err := f.change(s.vpath, Counts{Bytes: -drop}.Plus(partialEntries(entries)), lim, 1); err != nil {
 		return nil, 0, err
 	}
 	s.creditLeft, s.declared = max(stored, 0), -1
-	h.holdPartial(&s.slot, entries)
+	s.entries = 2
 	h.uploading[s.rel] = &s.slot
 	return nil, copyFrom, nil
 }
@@ -618,9 +618,9 @@ func (s *Stream) grow(end int64) error {
 		return errHomeGone(s.vpath)
 	}
 	credit := min(n, s.creditLeft)
-	if n-credit > h.quota-h.used-h.reserved {
-		s.discard = true
-		return s.f.store.refused(quotaError(s.vpath, h.used+h.reserved, h.quota, n-credit, s.f.store.opts.FormatSize))
+	if err := s.f.change(s.vpath, Counts{Reserved: n - credit}, s.f.bytesLimit(), n-credit); err != nil {
+		s.discard = true // the write is lost: what comes after it is not the file
+		return err
 	}
 	s.creditLeft -= credit
 	s.credit += credit
@@ -757,10 +757,10 @@ func (s *Stream) settleLocked() {
 	h := s.f.h
 	h.reserved -= s.reserved
 	h.forget(s.rel, &s.slot)
+	d := Counts{Bytes: -s.start, Reserved: -s.reserved} // and what is kept, in one change
 	if drop {
-		h.used -= s.start
 		s.f.home.RemoveMeta(s.f.ctx(), metaKey(k))
-		h.settlePartialTo(&s.slot, 0)
+		s.f.settle(d.Plus(settlePartialTo(&s.slot, 0)))
 		return
 	}
 	// What is kept: what reached the disk after a write error; an object store's whole parts.
@@ -768,12 +768,11 @@ func (s *Stream) settleLocked() {
 	if !ok {
 		s.f.home.RemovePartial(s.f.ctx(), k)
 		s.f.home.RemoveMeta(s.f.ctx(), metaKey(k))
-		h.used -= s.start
-		h.settlePartialTo(&s.slot, 0)
+		s.f.settle(d.Plus(settlePartialTo(&s.slot, 0)))
 		return
 	}
-	h.used += kept - s.start
-	h.settlePartialTo(&s.slot, 2)
+	d.Bytes += kept
+	s.f.settle(d.Plus(settlePartialTo(&s.slot, 2)))
 }
 
 // atWriter writes sequentially at off through a WriterAt: the sink's writer, which absorb moves

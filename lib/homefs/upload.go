@@ -187,9 +187,10 @@ func (f *FS) checkParent(rel, vpath string) error {
 }
 
 // claim marks the path as being uploaded, decides the offset, and reserves quota, all under the
-// home's lock so that concurrent uploads of one account cannot together pass the quota. The file
-// the upload would replace is measured under the lock too: a Remove just before must not leave
-// the upload a credit for space that is already free.
+// home's lock; the reservation is one change of the ledger, refused whole when the quota has no
+// room for it, so that concurrent uploads of one account, on any nodes, cannot together pass the
+// quota. The file the upload would replace is measured under the lock too: a Remove just before
+// must not leave the upload a credit for space that is already free.
 func (f *FS) claim(u *Upload, resume bool) error {
 	for {
 		wait, err := f.tryClaim(u, resume)
@@ -219,7 +220,7 @@ func (f *FS) tryClaim(u *Upload, resume bool) (chan struct{}, error) {
 		return sl.busy(u.vpath)
 	}
 	k := key(u.rel)
-	held := false
+	held, drop := false, int64(0)
 	if pi, err := f.home.StatPartial(f.ctx(), k); err == nil {
 		meta, merr := readMeta(f, k)
 		same := merr == nil && meta.Path == u.rel && meta.Size == u.size && meta.Mtime.Equal(u.mtime) && pi.Size <= u.size
@@ -229,7 +230,7 @@ func (f *FS) tryClaim(u *Upload, resume bool) (chan struct{}, error) {
 		offset := f.resumable(pi.Size, u.every, u.states)
 		if resume && same && (offset > 0 || pi.Size == 0) {
 			u.offset, held = offset, true
-			h.used -= pi.Size - offset // what a resume cannot keep is dropped at open
+			drop = pi.Size - offset // what a resume cannot keep is dropped at open
 		} else {
 			if resume {
 				u.restart = "the source changed since the interrupted upload (size or modification time differ)"
@@ -241,46 +242,24 @@ func (f *FS) tryClaim(u *Upload, resume bool) (chan struct{}, error) {
 				return nil, wrapOS(err, u.vpath)
 			}
 			f.home.RemoveMeta(f.ctx(), metaKey(k))
-			h.used -= pi.Size
-			h.countPartial(-2)
+			f.settle(Counts{Bytes: -pi.Size}.Plus(partialEntries(-2)))
 		}
 	}
 	// Replacing a file counts only the difference: the file's size is credited, not reserved, for
-	// as long as the file stays (revokeCredit).
+	// as long as the file stays (revoke). The reservation, the two entries of a new unfinished
+	// upload and the drop are one change, refused whole if a quota has no room for it.
 	need := u.size - u.offset
 	credit := min(replacement, need)
-	if need-credit > h.quota-h.used-h.reserved { // written so that a huge size cannot overflow
-		return nil, f.store.refused(quotaError(u.vpath, h.used+h.reserved, h.quota, need-credit, f.store.opts.FormatSize))
-	}
-	entries, err := f.fitPartial(held, u.vpath)
-	if err != nil {
+	entries := partialNeed(held)
+	d := Counts{Bytes: -drop, Reserved: need - credit}.Plus(partialEntries(entries))
+	if err := f.change(u.vpath, d, f.entriesLimit(f.bytesLimit(), entries, true), need-credit); err != nil {
 		return nil, err
 	}
 	h.reserved += need - credit
 	u.reserved, u.credit, u.declared = need-credit, credit, u.size
-	h.holdPartial(&u.slot, entries)
+	u.entries = 2
 	h.uploading[u.rel] = &u.slot
 	return nil, nil
-}
-
-// revokeCredit is called when the file at rel is removed, replaced or moved away while an upload to
-// rel is in progress: the upload can no longer count on its space, so it reserves its full size.
-// If that does not fit (the file was moved, not freed), the upload is marked over quota. h.mu is
-// held.
-func (h *home) revokeCredit(rel string) {
-	u := h.uploading[rel]
-	if u == nil {
-		return
-	}
-	u.creditLeft = 0
-	if u.credit > 0 {
-		if u.credit > h.quota-h.used-h.reserved {
-			u.overQuota.Store(true)
-		}
-		h.reserved += u.credit
-		u.reserved += u.credit
-		u.credit = 0
-	}
 }
 
 // resumable is how much of a partial upload of size bytes, whose description holds states every
@@ -565,10 +544,10 @@ func (u *Upload) abortLocked() {
 	h := u.f.h
 	h.reserved -= u.reserved
 	h.forget(u.rel, &u.slot)
+	d := Counts{Bytes: -u.offset, Reserved: -u.reserved} // and what is kept, in one change
 	if drop {
-		h.used -= u.offset
 		u.f.home.RemoveMeta(u.f.ctx(), metaKey(key(u.rel)))
-		h.settlePartialTo(&u.slot, 0)
+		u.f.settle(d.Plus(settlePartialTo(&u.slot, 0)))
 		return
 	}
 	// What is kept: what reached the disk after a write error; an object store's whole parts.
@@ -576,18 +555,17 @@ func (u *Upload) abortLocked() {
 	if !ok {
 		u.f.home.RemovePartial(u.f.ctx(), key(u.rel))
 		u.f.home.RemoveMeta(u.f.ctx(), metaKey(key(u.rel)))
-		h.used -= u.offset
-		h.settlePartialTo(&u.slot, 0)
+		u.f.settle(d.Plus(settlePartialTo(&u.slot, 0)))
 		return
 	}
-	h.used += kept - u.offset
 	if u.describe {
 		// Kept for a resume: it needs its description now. Without it (a full disk) the data
 		// is not resumable and expires.
 		u.describe = false
 		u.writeDescription()
 	}
-	h.settlePartialTo(&u.slot, 2)
+	d.Bytes += kept
+	u.f.settle(d.Plus(settlePartialTo(&u.slot, 2)))
 }
 
 // keptOf returns how many bytes the backend keeps of the unfinished upload k, to which written
@@ -610,7 +588,7 @@ func (f *FS) keptOf(k string, written int64) (kept int64, ok bool) {
 	return kept, kept > 0
 }
 
-// errMovedAway is the error of an upload marked over quota by revokeCredit.
+// errMovedAway is the error of an upload marked over quota by revoke.
 func errMovedAway(vpath string) error {
 	return newErr(ErrQuota, vpath, "the file this upload replaces was moved away, and the upload no longer fits")
 }
