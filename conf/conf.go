@@ -194,6 +194,7 @@ type Accounts struct {
 	Backend string   `toml:"backend"`
 	DSN     string   `toml:"dsn"`
 	Timeout Duration `toml:"timeout"`
+	Lease   Duration `toml:"lease"`
 }
 
 // Storage locates the account database and the homes.
@@ -436,6 +437,7 @@ func (s *Settings) validate() error {
 		{"auth.min_password_length", s.Auth.MinPasswordLength, s.Auth.MinPasswordLength < 1 || s.Auth.MinPasswordLength > 1024, "want 1 to 1024"},
 		{"accounts.backend", s.Accounts.Backend, s.Accounts.Backend != "files" && s.Accounts.Backend != "postgres", "want \"files\" or \"postgres\""},
 		{"accounts.timeout", s.Accounts.Timeout, s.Accounts.Timeout <= 0, "want a positive duration"},
+		{"accounts.lease", s.Accounts.Lease, s.Accounts.Lease.D() < 3*time.Second, "want 3s or more"},
 		{"storage.backend", s.Storage.Backend, s.Storage.Backend != "local" && s.Storage.Backend != "s3", "want \"local\" or \"s3\""},
 		{"storage.s3.endpoint", s.Storage.S3.Endpoint, s.Storage.Backend == "s3" && !validEndpoint(s.Storage.S3.Endpoint), "want http(s)://HOST[:PORT] when storage.backend is \"s3\""},
 		{"storage.s3.bucket", s.Storage.S3.Bucket, s.Storage.Backend == "s3" && s.Storage.S3.Bucket == "", "want the bucket's name when storage.backend is \"s3\""},

@@ -34,6 +34,7 @@ import (
 	"github.com/myftp/myftp/lib/certs"
 	"github.com/myftp/myftp/lib/db"
 	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/lib/pgdb"
 )
 
 const usage = `usage: myftps [--root DIR] [--conf FILE] [--listen HOST:PORT]
@@ -97,7 +98,7 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	defer c.accounts.Close()
+	defer c.close()
 	var srv *admission.Server
 	if s.Metrics.Listen != "" { // before the doors, whose services it counts
 		c.metrics = metrics.New(func() admission.Stats { return srv.Stats() }) // read once serving
@@ -173,6 +174,7 @@ func logConfig(s *conf.Settings) logger.Config {
 // core is what every door serves: the accounts, the homes, the certificate.
 type core struct {
 	accounts accounts.Store
+	quotas   *pgdb.Quotas // the ledger shared by the nodes; nil when homefs keeps its own
 	auth     *auth.Authenticator
 	homes    *homefs.Store
 	cert     *tls.Certificate // nil when no door uses TLS
@@ -195,51 +197,72 @@ func openCore(ctx context.Context, s *conf.Settings, logs *logger.Logs, stdout, 
 	} else {
 		fmt.Fprintln(stdout, "accounts in the", store.Where())
 	}
-	c, err := openServices(s, store, logs, stdout, stderr)
-	if err != nil {
-		store.Close()
+	c := &core{accounts: store}
+	if pg, ok := store.(*pgdb.DB); ok && s.Storage.Backend == "s3" { // homes every node sees
+		if c.quotas, err = pg.Quotas(ctx, s.Accounts.Lease.D(), logs.Event); err != nil {
+			store.Close()
+			return nil, err
+		}
+		fmt.Fprintf(stdout, "quotas kept in the %s, shared by every node (node %s)\n", pg.Where(), c.quotas.Node())
 	}
-	return c, err
+	if err := c.openServices(s, logs, stdout, stderr); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
 }
 
-// openServices makes the authenticator and the homes on the account database store.
-func openServices(s *conf.Settings, store accounts.Store, logs *logger.Logs, stdout, stderr io.Writer) (*core, error) {
+// close gives back this node's quota lease and closes the account database.
+func (c *core) close() {
+	if c.quotas != nil {
+		c.quotas.Close()
+	}
+	c.accounts.Close()
+}
+
+// openServices makes the authenticator and the homes on the account database and the quota
+// ledger of c.
+func (c *core) openServices(s *conf.Settings, logs *logger.Logs, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(s.Storage.UploadDir, 0o700); err != nil {
-		return nil, fmt.Errorf("upload directory: %w", err)
+		return fmt.Errorf("upload directory: %w", err)
 	}
 	os.Chmod(s.Storage.UploadDir, 0o700) // also when it existed (a checkout's is 0755); best effort
-	authn, err := auth.New(auth.Config{Accounts: store, Params: s.Auth.Params(), MaxHashers: runtime.NumCPU(),
+	authn, err := auth.New(auth.Config{Accounts: c.accounts, Params: s.Auth.Params(), MaxHashers: runtime.NumCPU(),
 		ThrottleAfter: s.Limits.ThrottleAfter, ThrottleWindow: s.Limits.ThrottleWindow.D(),
 		ThrottleDelay: s.Limits.ThrottleDelay.D(), ThrottleMaxDelay: s.Limits.ThrottleMaxDelay.D(), IPv6Prefix: s.Limits.IPv6Prefix,
 		Log: logs.Event})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	backend, err := homes.Backend(s)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if s.Storage.Backend == "s3" {
 		fmt.Fprintln(stdout, homes.Describe(s))
 	}
-	c := &core{accounts: store, auth: authn}
-	c.homes = homefs.New(backend, homefs.Options{
+	c.auth = authn
+	opts := homefs.Options{
 		PartialTTL: s.Storage.PartialTTL.D(), FormatSize: bytesize.Format, DefaultMaxFiles: s.Storage.DefaultMaxFiles,
 		MaxPartials: s.Storage.MaxPartials, Log: logs.Event,
 		QuotaRefused: func() { // c.metrics is set, or not, before the first session
 			if c.metrics != nil {
 				c.metrics.QuotaRefused()
 			}
-		}})
+		}}
+	if c.quotas != nil {
+		opts.Ledger = c.quotas
+	}
+	c.homes = homefs.New(backend, opts)
 	if !s.Server.TLS {
 		fmt.Fprintln(stderr, "myftps: WARNING: tls = false: passwords and files travel in clear text; use this for debugging only")
 	}
 	if s.Server.TLS || s.FTP.Listen != "" && s.FTP.TLS != "off" {
 		if c.cert, err = certificate(s, logs.Event, stdout); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // services are what the door named name serves sessions from, counted when metrics are on.

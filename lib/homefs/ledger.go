@@ -147,6 +147,10 @@ type memHome struct {
 
 func newMemLedger() *memLedger { return &memLedger{homes: map[string]*memHome{}} }
 
+// NewLedger returns a ledger in this process's memory, the one a Store uses when Options.Ledger
+// is nil: for homes that one process serves.
+func NewLedger() Ledger { return newMemLedger() }
+
 func (m *memLedger) Load(ctx context.Context, home, token string, measure func(context.Context) (Counts, error)) (Counts, error) {
 	if c, ok := m.held(home, token); ok {
 		return c, nil

@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/homefs"
 )
 
 // Options configure Open.
@@ -110,14 +111,24 @@ func (d *DB) Ping(ctx context.Context) error {
 
 // call runs fn with a context bounded by the DB's timeout.
 func (d *DB) call(fn func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
+	return d.callCtx(context.Background(), fn)
+}
+
+// callCtx runs fn with ctx bounded by the DB's timeout.
+func (d *DB) callCtx(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	return fn(ctx)
 }
 
 // tx runs fn in a transaction, committed if fn returns nil.
 func (d *DB) tx(fn func(ctx context.Context, tx pgx.Tx) error) error {
-	return d.call(func(ctx context.Context) error {
+	return d.txCtx(context.Background(), fn)
+}
+
+// txCtx is tx under ctx.
+func (d *DB) txCtx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return d.callCtx(ctx, func(ctx context.Context) error {
 		return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return fn(ctx, tx) })
 	})
 }
@@ -135,7 +146,7 @@ func (d *DB) fail(what string, err error) error {
 // that refuses: errors of package account are answers, and so are the server's errors, but for
 // its classes of connection failures, shutdown and exhausted resources.
 func unavailable(err error) bool {
-	for _, domain := range []error{ErrSchema, account.ErrNotFound, account.ErrExists, account.ErrHomeTaken,
+	for _, domain := range []error{ErrSchema, ErrLeaseLost, homefs.ErrNotLoaded, homefs.ErrQuota, account.ErrNotFound, account.ErrExists, account.ErrHomeTaken,
 		account.ErrInvalidName, account.ErrInvalidHome, account.ErrQuota, account.ErrEmptyPassword} {
 		if errors.Is(err, domain) {
 			return false

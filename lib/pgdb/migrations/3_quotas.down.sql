@@ -1,0 +1,3 @@
+DROP TABLE home_reservations;
+DROP TABLE quota_nodes;
+DROP TABLE home_usage;

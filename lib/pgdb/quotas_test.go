@@ -1,0 +1,160 @@
+package pgdb_test
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/lib/homefs/ledgertest"
+	"github.com/myftp/myftp/lib/pgdb"
+	"github.com/myftp/myftp/lib/pgdb/pgtest"
+)
+
+// quotas returns a node's quota ledger on the database of dsn.
+func quotas(t *testing.T, dsn string, lease time.Duration) (*pgdb.DB, *pgdb.Quotas) {
+	t.Helper()
+	d, err := pgdb.Open(context.Background(), pgdb.Options{DSN: dsn, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := d.Quotas(context.Background(), lease, nil)
+	if err != nil {
+		d.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close(); d.Close() })
+	return d, q
+}
+
+func TestQuotasContract(t *testing.T) {
+	t.Parallel()
+	_, q := quotas(t, pgtest.Database(t), time.Minute)
+	ledgertest.Run(t, q)
+}
+
+// TestQuotasAcrossNodes: homefs on two nodes, each with its own ledger on one database and its
+// own view of one directory, races uploads for the last bytes of a quota: never both pass, the
+// loser hears the quota's counts, and nothing stays reserved.
+func TestQuotasAcrossNodes(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Database(t)
+	base := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(base, "u"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "u", "old"), make([]byte, 90), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var nodes [2]*homefs.FS
+	var ledgers [2]*pgdb.Quotas
+	for i := range nodes {
+		_, ledgers[i] = quotas(t, dsn, time.Minute)
+		f, err := homefs.NewStore(base, homefs.Options{Ledger: ledgers[i]}).Open("u", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		nodes[i] = f
+	}
+	data := make([]byte, 10)
+	for round := range 20 {
+		var ups [2]*homefs.Upload
+		var errs [2]error
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, f := range nodes {
+			wg.Go(func() {
+				<-start
+				ups[i], errs[i] = f.BeginUpload(fmt.Sprintf("n%d-%d", i, round), 10, time.Now(), false, "")
+			})
+		}
+		close(start)
+		wg.Wait()
+		w := -1
+		for i, err := range errs {
+			if err == nil && errors.Is(errs[1-i], homefs.ErrQuota) {
+				w = i
+			}
+		}
+		if w < 0 {
+			t.Fatalf("round %d: %v; want one upload through and the other refused for the quota", round, errs)
+		}
+		if msg := errs[1-w].Error(); !strings.Contains(msg, "used 100 bytes of 100 bytes") {
+			t.Errorf("round %d: the loser heard %q", round, msg)
+		}
+		if round%2 == 0 {
+			ups[w].Abort()
+			continue
+		}
+		ups[w].Write(data)
+		sum := md5.Sum(data)
+		if _, err := ups[w].Commit(hex.EncodeToString(sum[:])); err != nil {
+			t.Fatal(err)
+		}
+		if err := nodes[1-w].Remove(ups[w].Path()); err != nil { // the other node frees it
+			t.Fatal(err)
+		}
+	}
+	for i, f := range nodes {
+		if used, _ := f.Usage(); used != 90 {
+			t.Errorf("node %d: usage %d after every upload ended, want 90", i, used)
+		}
+	}
+}
+
+// TestDeadNodeReservationsGiveBack: a node that stops renewing its lease (its database cut
+// away) loses its reservations to the other nodes once the lease has run out; the home is marked
+// to be measured again; the cut node makes no reservation meanwhile.
+func TestDeadNodeReservationsGivenBack(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Database(t)
+	proxy := pgtest.NewProxy(t, dsn)
+	_, dying := quotas(t, proxy.DSN, 3*time.Second)
+	_, alive := quotas(t, dsn, 3*time.Second)
+	ctx := context.Background()
+	measure := func(context.Context) (homefs.Counts, error) { return homefs.Counts{Bytes: 10, Files: 1}, nil }
+	if _, err := dying.Load(ctx, "u", "t", measure); err != nil {
+		t.Fatal(err)
+	}
+	lim := homefs.Limits{Bytes: homefs.AtMost(100)}
+	if _, err := dying.Change(ctx, "u", homefs.Counts{Reserved: 80}, lim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alive.Change(ctx, "u", homefs.Counts{Reserved: 20}, lim); !errors.Is(err, homefs.ErrQuota) {
+		t.Fatalf("20 bytes while the other node holds 80 of the 90 free: %v, want a refusal", err)
+	}
+	proxy.Cut()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := alive.Change(ctx, "u", homefs.Counts{Reserved: 20}, lim)
+		if err == nil {
+			if c.Reserved != 20 {
+				t.Fatalf("after the sweep: %+v, want only the 20 bytes just reserved", c)
+			}
+			break
+		}
+		if !errors.Is(err, homefs.ErrQuota) || time.Now().After(deadline) {
+			t.Fatalf("the dead node's reservation is still held: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // the lease is 3 s; the live node sweeps every 750 ms
+	}
+	if _, err := dying.Change(ctx, "u", homefs.Counts{Reserved: 1}, homefs.Limits{}); !errors.Is(err, pgdb.ErrLeaseLost) {
+		t.Errorf("a reservation by the cut node: %v, want ErrLeaseLost", err)
+	}
+	measured := false
+	if _, err := alive.Load(ctx, "u", "t", func(context.Context) (homefs.Counts, error) {
+		measured = true
+		return homefs.Counts{Bytes: 50, Files: 2}, nil
+	}); err != nil || !measured {
+		t.Errorf("load after the sweep: measured %v, %v; want the home measured again (the dead node's upload kept data)", measured, err)
+	}
+}
