@@ -39,7 +39,8 @@ import (
 
 const usage = `usage: myftps [--root DIR] [--conf FILE] [--listen HOST:PORT]
 
-Serves the accounts in DIR/db and their homes under DIR/file_upload (paths from the settings).
+Serves the accounts in DIR/db and their homes under DIR/file_upload, or where the settings put them
+(a PostgreSQL database, an S3 bucket).
 
   --root DIR          runtime root (default $MYFTP_ROOT, else the current directory)
   --conf FILE         settings file (default DIR/conf/settings.toml; built-in defaults if missing)
