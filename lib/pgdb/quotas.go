@@ -188,6 +188,13 @@ const changeSQL = `WITH held AS (
 
 // Change adds d to the counts of home if the limits lim hold for the result (homefs.Ledger).
 func (q *Quotas) Change(ctx context.Context, home string, d homefs.Counts, lim homefs.Limits) (homefs.Counts, error) {
+	if d == (homefs.Counts{}) && lim == (homefs.Limits{}) { // a read: no new row version for it
+		c, found, err := q.read(ctx, home)
+		if err == nil && !found {
+			err = fmt.Errorf("read the counts of %s: %w", home, homefs.ErrNotLoaded)
+		}
+		return c, err
+	}
 	if d.Reserved != 0 {
 		if err := q.leased(); err != nil {
 			return homefs.Counts{}, err
@@ -208,7 +215,7 @@ func (q *Quotas) Change(ctx context.Context, home string, d homefs.Counts, lim h
 	case !done:
 		// The statement saw the counts of its snapshot, from before the change that made it
 		// refuse, if another node's came first: read them again for the user.
-		if now, _, err := q.current(ctx, home, ""); err == nil {
+		if now, found, err := q.read(ctx, home); err == nil && found {
 			c = now
 		}
 		return c, limitError(c, d, lim)
@@ -288,6 +295,22 @@ func (q *Quotas) current(ctx context.Context, home, token string) (homefs.Counts
 		return c, false, q.db.fail("read the counts of "+home, err)
 	}
 	return c, ok, nil
+}
+
+// read returns the counts of home, and whether it has any.
+func (q *Quotas) read(ctx context.Context, home string) (homefs.Counts, bool, error) {
+	var c homefs.Counts
+	err := q.db.callCtx(ctx, func(ctx context.Context) error {
+		return q.db.pool.QueryRow(ctx, `SELECT bytes, reserved, files, partials FROM home_usage WHERE home = $1`, home).
+			Scan(&c.Bytes, &c.Reserved, &c.Files, &c.Partials)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, q.db.fail("read the counts of "+home, err)
+	}
+	return c, true, nil
 }
 
 // store writes the measured counts m of home under token, unless another node stored current
