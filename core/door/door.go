@@ -2,8 +2,10 @@
 // admission: the core services a door serves its sessions from, and the rules every door applies
 // the same way with them. A session's home is opened with the account's limits; before each
 // command the account is looked up again, and a session whose account was deleted, disabled or
-// made anew ends; every transfer, finished or not, is one line of the transfer log, naming the
-// door.
+// made anew ends, while one whose account cannot be looked up now is refused the command and
+// stays; a failure of what the server depends on (the store, the quota accounting, the account
+// database) is answered "try again later" (TryAgain); every transfer, finished or not, is one
+// line of the transfer log, naming the door.
 package door
 
 import (
@@ -77,8 +79,18 @@ var ErrAccountGone = errors.New("account disabled or deleted")
 // wrapping ErrAccountGone, when the account was deleted or disabled, or deleted and made anew
 // under the same name (another id or home: another account, whose home the session must not
 // reach); otherwise it applies the account's current quotas to fs and returns its record.
+//
+// When the account database cannot answer, Recheck fails with an error that wraps
+// account.ErrUnavailable and not ErrAccountGone: the account could not be verified, so the door
+// must not serve the request (TryAgain gives the answer), but nothing says it is gone, so the
+// session stays, and its next request is checked again. A database outage thus refuses work
+// without ending every session of every node; a session whose account was deleted meanwhile
+// ends at its first request once the database answers.
 func (s Services) Recheck(acct account.Account, fs *homefs.FS) (account.Account, error) {
 	now, err := s.Auth.Check(acct.Name)
+	if errors.Is(err, account.ErrUnavailable) {
+		return acct, fmt.Errorf("look up the account again: %w", err)
+	}
 	if err == nil && (now.ID != acct.ID || now.Home != acct.Home) {
 		err = fmt.Errorf("account %q was deleted and created again (id %d, home %q; the session's: id %d, home %q)",
 			now.Name, now.ID, now.Home, acct.ID, acct.Home)

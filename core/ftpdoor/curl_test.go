@@ -19,7 +19,11 @@ import (
 // (ftps:// for implicit TLS).
 func (e *env) curl(t testing.TB, dir, user string, args ...string) result {
 	t.Helper()
-	prog := need(t, "curl", "curl")
+	return run(t, dir, need(t, "curl", "curl"), e.curlArgs(user, args...)...)
+}
+
+// curlArgs are the arguments of curl for e.curl.
+func (e *env) curlArgs(user string, args ...string) []string {
 	scheme := "ftp://"
 	// -q: no ~/.curlrc. --ftp-pasv is the default; -m bounds the whole run.
 	full := []string{"-q", "-sS", "--connect-timeout", "10", "-m", "50", "-u", user + ":" + user + "-pw"}
@@ -36,7 +40,7 @@ func (e *env) curl(t testing.TB, dir, user string, args ...string) result {
 		}
 		full = append(full, a)
 	}
-	return run(t, dir, prog, full...)
+	return full
 }
 
 // wantOK fails the test unless the client exited with status 0.

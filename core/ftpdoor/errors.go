@@ -36,7 +36,17 @@ func (e *replyError) Unwrap() []error {
 // 550 for everything else, and shows the error's text, which for homefs errors is written for
 // the user (the path as the user names it, never the server's). Errors that are not homefs
 // errors (the network's, the door's own) are returned as they are.
+//
+// A failure of what the server depends on (the store, the quota accounting, the account
+// database: door.TryAgain) is answered with door.TryAgain's message ("storage unavailable, try
+// again later: /PATH"). RFC 959 has 451 for it, but the engine (v0.32.3) has no way for a driver
+// to choose a code beyond those three: it writes every reply itself, and under TLS nothing
+// between it and the socket can read them. 550 ("file unavailable") is the nearest: 552 and 553
+// would tell the client its quota is full or its name refused.
 func replyErr(s *session, err error) error {
+	if msg, ok := door.TryAgain(err); ok {
+		return &replyError{msg: msg, err: err}
+	}
 	var he *homefs.Error
 	if err == nil || !errors.As(err, &he) {
 		return err

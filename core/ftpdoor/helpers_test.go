@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"net"
@@ -130,9 +131,15 @@ type proc struct {
 // startProc starts a client in dir; the test's end kills it if it still runs.
 func startProc(t testing.TB, dir, prog string, args ...string) *proc {
 	t.Helper()
+	return startProcIn(t, dir, nil, prog, args...)
+}
+
+// startProcIn is startProc with the client's standard input read from stdin.
+func startProcIn(t testing.TB, dir string, stdin io.Reader, prog string, args ...string) *proc {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), procTimeout)
 	p := &proc{cmd: exec.CommandContext(ctx, prog, args...), done: make(chan struct{}), cancel: cancel}
-	p.cmd.Dir = dir
+	p.cmd.Dir, p.cmd.Stdin = dir, stdin
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	p.cmd.WaitDelay = 5 * time.Second
 	if err := p.cmd.Start(); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/transfer"
@@ -135,6 +136,9 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpser
 	fs, err := s.d.cfg.OpenHome(acct)
 	if err != nil {
 		s.log.Error("open home", "account", acct.Name, "err", err)
+		if msg, ok := door.TryAgain(err); ok { // the engine sends 530 whatever the cause
+			return nil, loginError(msg)
+		}
 		return nil, loginError("local error on the server")
 	}
 	s.mu.Lock()
@@ -298,23 +302,27 @@ func (c *dataConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// allowed reports whether the session's account may go on: it ends a session whose account was
-// deleted, disabled, or made anew under the same name, and applies a changed quota.
+// allowed reports whether the session's account may go on (door.Services.Recheck): it ends a
+// session whose account was deleted, disabled, or made anew under the same name, and applies a
+// changed quota. When the account database does not answer, the command is refused with "try
+// again later" and the session stays.
 func (s *session) allowed() error {
 	s.mu.Lock()
-	name, id, home, fs := s.acct.Name, s.acct.ID, s.acct.Home, s.fs
+	acct, fs := s.acct, s.fs
 	s.mu.Unlock()
-	acct, err := s.d.cfg.Auth.Check(name)
-	if err == nil && (acct.ID != id || acct.Home != home) {
-		err = fmt.Errorf("account %q was deleted and created again", name)
-	}
-	if err != nil {
+	now, err := s.d.cfg.Recheck(acct, fs)
+	switch {
+	case errors.Is(err, door.ErrAccountGone):
 		s.log.Info("account no longer allowed; closing the session", "err", err)
 		s.conn.Close()
 		return errAccountGone
+	case err != nil:
+		s.log.Warn("account not verified; command refused", "err", err)
+		return replyErr(s, err)
 	}
-	fs.SetQuota(acct.Quota)
-	fs.SetMaxFiles(acct.MaxFiles)
+	s.mu.Lock()
+	s.acct = now
+	s.mu.Unlock()
 	return nil
 }
 

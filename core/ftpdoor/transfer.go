@@ -165,6 +165,9 @@ func (d *download) Read(p []byte) (int, error) {
 	}
 	d.pos += int64(n)
 	d.sent += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = replyErr(d.s, &homefs.Error{Kind: homefs.ErrIO, Path: d.vpath, Err: err})
+	}
 	return n, err
 }
 

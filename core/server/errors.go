@@ -4,25 +4,21 @@ import (
 	"errors"
 
 	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/lib/homefs"
 	"github.com/myftp/myftp/lib/proto"
-	"github.com/myftp/myftp/lib/storage"
 )
 
 // replyFor maps an error from a command to the reply the client gets. It is the one place where
 // domain errors become status codes. The message is safe to show: errors that might carry server
 // paths or internals become a generic text (the session logs the full error).
 func replyFor(err error) proto.Reply {
-	var he *homefs.Error
-	if errors.As(err, &he) && errors.Is(err, storage.ErrUnavailable) {
-		// The store (S3) could not be reached or did not answer in time: the same request may
-		// work later, and an upload keeps what the store holds for a resume.
-		msg := "storage unavailable, try again later"
-		if he.Path != "" {
-			msg += ": " + he.Path
-		}
+	if msg, ok := door.TryAgain(err); ok {
+		// The store, the quota accounting or the account database did not answer in time: the
+		// same request may work later, and an upload keeps what the store holds for a resume.
 		return proto.Reply{Code: proto.CodeLocalError, Msg: msg}
 	}
+	var he *homefs.Error
 	if errors.As(err, &he) {
 		return proto.Reply{Code: codeFor(he.Kind), Msg: he.Error()}
 	}

@@ -249,8 +249,13 @@ func (s *session) request(req proto.Request) {
 		s.result(errNotLoggedIn)
 		return
 	}
-	if s.fs != nil && !s.stillAllowed() {
-		return
+	if s.fs != nil {
+		if err := s.stillAllowed(); err != nil {
+			if !errors.Is(err, door.ErrAccountGone) { // the account could not be looked up
+				s.result(err)
+			}
+			return
+		}
 	}
 	err := cmd.run(s, req)
 	door.LogEscape(s.log, req.Op, req.Path, err)
@@ -259,19 +264,26 @@ func (s *session) request(req proto.Request) {
 
 // stillAllowed ends the session if its account was deleted or disabled since login, and applies
 // changed quotas. An account created anew under the same name (a new id) is another account:
-// the session of the old one ends too, or it would go on in whatever home the name now has.
-func (s *session) stillAllowed() bool {
+// the session of the old one ends too, or it would go on in whatever home the name now has. It
+// returns nil if the session may go on; an error wrapping door.ErrAccountGone once it has sent
+// the last reply; and an error wrapping account.ErrUnavailable, which the caller answers, when
+// the account database does not answer: the request is refused, and the session stays.
+func (s *session) stillAllowed() error {
 	s.checked = time.Now()
 	acct, err := s.srv.cfg.Recheck(s.acct, s.fs)
-	if err != nil {
+	switch {
+	case errors.Is(err, door.ErrAccountGone):
 		s.log.Info("account no longer allowed; closing the session", "err", err)
 		s.reply(proto.Reply{Code: proto.CodeUnavailable, Msg: "account disabled or deleted; closing the session",
 			Reason: proto.ReasonAccountGone})
 		s.quit = true
-		return false
+		return err
+	case err != nil:
+		s.log.Warn("account not verified; request refused", "err", err)
+		return err
 	}
 	s.acct = acct
-	return true
+	return nil
 }
 
 // result sends the error reply for err, if any. Handlers send their own positive replies.

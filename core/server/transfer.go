@@ -81,10 +81,17 @@ func (s *session) data(n int) error {
 		}
 		return errNoUpload
 	}
-	if time.Since(s.checked) >= accountCheckEvery && !s.stillAllowed() {
-		// The account was deleted or disabled during the upload: it stops here, not at done.
-		s.abortUpload("account disabled or deleted")
-		return nil
+	if time.Since(s.checked) >= accountCheckEvery {
+		if err := s.stillAllowed(); errors.Is(err, door.ErrAccountGone) {
+			// The account was deleted or disabled during the upload: it stops here, not at done.
+			s.abortUpload("account disabled or deleted")
+			return nil
+		} else if err != nil {
+			// The account cannot be verified: the upload stops, kept for a resume.
+			io.Copy(io.Discard, s.r) // the refused frame
+			s.abortUpload("account not verified")
+			return err
+		}
 	}
 	if err := s.up.Receive(s.r, int64(n)); err != nil {
 		var he *homefs.Error

@@ -81,6 +81,7 @@ func (d *Door) ServeConn(ctx context.Context, c *admission.Conn) {
 	go s.refuseGlobal(reqs)
 	if err := s.start(sconn.Permissions.Extensions[permAccount]); err != nil {
 		s.log.Info("login refused", "err", err)
+		s.turnAway(chans, err)
 		return
 	}
 	stop := context.AfterFunc(ctx, s.shutdown)
@@ -100,6 +101,32 @@ func (d *Door) ServeConn(ctx context.Context, c *admission.Conn) {
 	}
 	wg.Wait()
 }
+
+// turnAway tells a client whose session could not start, because something the server depends
+// on did not answer (door.TryAgain), to try again later: the login is done by then, so it is
+// the refusal of the first channel the client opens, which OpenSSH prints ("channel 0: open
+// failed: resource shortage: storage unavailable, try again later"). Other failures end the
+// connection without a word, as before the login. It waits for that channel at most
+// turnAwayWait.
+func (s *session) turnAway(chans <-chan ssh.NewChannel, err error) {
+	msg, ok := door.TryAgain(err)
+	if !ok {
+		return
+	}
+	t := time.NewTimer(turnAwayWait)
+	defer t.Stop()
+	select {
+	case nc, ok := <-chans:
+		if ok {
+			nc.Reject(ssh.ResourceShortage, msg)
+		}
+	case <-t.C:
+	case <-s.ctx.Done():
+	}
+}
+
+// turnAwayWait bounds the wait of turnAway for the client's channel, which clients open at once.
+const turnAwayWait = 10 * time.Second
 
 // permAccount is the key of the logged-in account's name in ssh.Permissions.Extensions.
 const permAccount = "myftp-account"

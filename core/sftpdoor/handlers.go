@@ -269,7 +269,8 @@ func (l listerAt) ListAt(ls []os.FileInfo, offset int64) (int, error) {
 }
 
 // status is an error with the SFTP status code the client gets, and a message for the clients
-// that show it (OpenSSH's shows only the code's name).
+// that show it (OpenSSH's sftp shows only the code's name, "Failure"; WinSCP, FileZilla, lftp and
+// pkg/sftp's client show the message).
 type status struct {
 	code error // one of sftp.ErrSSHFx...
 	msg  string
@@ -280,8 +281,14 @@ func (e *status) Unwrap() error { return e.code }
 
 // statusErr maps an error of the core to the SFTP status the client gets; it is the one place
 // where the door decides codes: no such file, permission denied (leaving the home, names the
-// server refuses), or failure with the homefs message (quota, busy, not empty...).
+// server refuses), or failure with the homefs message (quota, busy, not empty...). A failure of
+// what the server depends on (door.TryAgain: the store, the quota accounting, the account
+// database) is a failure too, SFTP (version 3) having no code for a transient one, with the
+// message "storage unavailable, try again later: /PATH" or the like.
 func statusErr(err error) error {
+	if msg, ok := door.TryAgain(err); ok {
+		return &status{code: sftp.ErrSSHFxFailure, msg: msg}
+	}
 	var he *homefs.Error
 	if err == nil || !errors.As(err, &he) {
 		if errors.Is(err, errAccountGone) || errors.Is(err, errShuttingDown) {

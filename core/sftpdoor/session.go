@@ -14,6 +14,7 @@ import (
 
 	"github.com/myftp/myftp/core/admission"
 	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/homefs"
 )
@@ -112,24 +113,28 @@ func (s *session) start(name string) error {
 	return nil
 }
 
-// allowed reports whether the session's account may go on: it ends a session whose account was
-// deleted, disabled, or made anew under the same name, and applies a changed quota.
+// allowed reports whether the session's account may go on (door.Services.Recheck): it ends a
+// session whose account was deleted, disabled, or made anew under the same name, and applies a
+// changed quota. When the account database does not answer, the request is refused with "try
+// again later" and the session stays.
 func (s *session) allowed() error {
 	s.checked.Store(time.Now().UnixNano())
 	s.mu.Lock()
-	name, id, home, fs := s.acct.Name, s.acct.ID, s.acct.Home, s.fs
+	acct, fs := s.acct, s.fs
 	s.mu.Unlock()
-	acct, err := s.d.cfg.Auth.Check(name)
-	if err == nil && (acct.ID != id || acct.Home != home) {
-		err = fmt.Errorf("account %q was deleted and created again", name)
-	}
-	if err != nil {
+	now, err := s.d.cfg.Recheck(acct, fs)
+	switch {
+	case errors.Is(err, door.ErrAccountGone):
 		s.log.Info("account no longer allowed; closing the session", "err", err)
 		s.endAfterReply()
 		return errAccountGone
+	case err != nil:
+		s.log.Warn("account not verified; request refused", "err", err)
+		return err
 	}
-	fs.SetQuota(acct.Quota)
-	fs.SetMaxFiles(acct.MaxFiles)
+	s.mu.Lock()
+	s.acct = now
+	s.mu.Unlock()
 	return nil
 }
 
