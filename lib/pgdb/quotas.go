@@ -13,12 +13,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/homefs"
 )
 
 // ErrLeaseLost is the error of a change that would reserve or release space while this node's
 // lease has run out: the other nodes may have given back its reservations already, so it makes
-// none until its lease is renewed.
+// none until its lease is renewed. It comes wrapped with account.ErrUnavailable.
 var ErrLeaseLost = errors.New("pgdb: quota lease not renewed")
 
 // Quotas is the quota ledger of homes (homefs.Ledger) in the database, shared by every node that
@@ -196,8 +197,8 @@ func (q *Quotas) Change(ctx context.Context, home string, d homefs.Counts, lim h
 		return c, err
 	}
 	if d.Reserved != 0 {
-		if err := q.leased(); err != nil {
-			return homefs.Counts{}, err
+		if err := q.leased(); err != nil { // the database was out of reach for a while: try again
+			return homefs.Counts{}, fmt.Errorf("%w: %w", account.ErrUnavailable, err)
 		}
 	}
 	var c homefs.Counts
