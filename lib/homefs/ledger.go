@@ -36,6 +36,20 @@ type Ledger interface {
 	Stale(ctx context.Context, home string) error
 }
 
+// A Holder is a Ledger shared by several nodes that also keeps which paths have an upload in
+// progress, so that no node starts an upload of a path that another node is uploading: it would
+// take over the unfinished upload the other writes to. (On one node, a Store keeps that itself.)
+// A Store whose ledger is a Holder holds each path from the claim of its upload until the upload
+// is published, aborted or cut off from the count.
+type Holder interface {
+	// Hold claims path of home for this node. It fails with an error wrapping ErrBusy while
+	// another node holds it; a node that holds it already may hold it again.
+	Hold(ctx context.Context, home, path string) error
+	// Release gives path back. A release that fails is the Holder's to retry: the hold must not
+	// outlive the upload for long. The holds of a node that died end when its lease does.
+	Release(ctx context.Context, home, path string)
+}
+
 // ErrNotLoaded is the error of a Change of a home the ledger holds no counts for.
 var ErrNotLoaded = errors.New("homefs: the quota ledger holds no counts for the home")
 

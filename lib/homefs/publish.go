@@ -83,7 +83,7 @@ func (f *FS) rename(rel, vpath string, sl *slot, added int64, mtime time.Time, s
 		return Entry{}, wrapOS(err, vpath)
 	}
 	hm.reserved -= sl.reserved
-	hm.forget(rel, sl)
+	f.forget(rel, sl)
 	sl.entries = 0
 	return entryOf(path.Base(vpath), fi), nil
 }

@@ -99,6 +99,7 @@ type Store struct {
 	caps    storage.Caps
 	opts    Options
 	ledger  Ledger
+	holder  Holder // the ledger, if it keeps the uploads in progress of several nodes
 
 	mu    sync.Mutex
 	homes map[string]*home
@@ -162,7 +163,8 @@ func New(b storage.Backend, opts Options) *Store {
 	if ledger == nil {
 		ledger = newMemLedger()
 	}
-	return &Store{backend: b, caps: caps, opts: opts, ledger: ledger, homes: map[string]*home{}}
+	holder, _ := ledger.(Holder)
+	return &Store{backend: b, caps: caps, opts: opts, ledger: ledger, holder: holder, homes: map[string]*home{}}
 }
 
 // Open returns a session's view of the home at homeRel (relative to the store's base, as stored in
@@ -233,7 +235,9 @@ func (h *home) load(f *FS, quota int64) error {
 func (h *home) loadCounts(f *FS) error {
 	ctx, ledger := f.ctx(), f.store.ledger
 	if h.loaded && (!h.current(f) || h.stale && len(h.uploading) == 0) {
-		h.orphanUploads()
+		for _, rel := range h.orphanUploads() {
+			f.unhold(rel)
+		}
 		h.loaded, h.stale = false, true
 	}
 	token := h.token

@@ -202,6 +202,15 @@ func (f *FS) tryClaimStream(s *Stream, offset int64) (wait chan struct{}, copyFr
 		wait, err := sl.busy(s.vpath)
 		return wait, 0, err
 	}
+	if err := f.hold(s.rel, s.vpath); err != nil {
+		return nil, 0, err
+	}
+	claimed := false
+	defer func() {
+		if !claimed {
+			f.unhold(s.rel)
+		}
+	}()
 	k := key(s.rel)
 	held, unfinished, partialSize := max(stored, 0), false, int64(0)
 	if pi, ok := f.heldPartial(s.rel); ok {
@@ -241,6 +250,7 @@ func (f *FS) tryClaimStream(s *Stream, offset int64) (wait chan struct{}, copyFr
 	s.creditLeft, s.declared = max(stored, 0), -1
 	s.entries = 2
 	h.uploading[s.rel] = &s.slot
+	claimed = true
 	return nil, copyFrom, nil
 }
 
@@ -756,7 +766,7 @@ func (s *Stream) settleLocked() {
 	}
 	h := s.f.h
 	h.reserved -= s.reserved
-	h.forget(s.rel, &s.slot)
+	s.f.forget(s.rel, &s.slot)
 	d := Counts{Bytes: -s.start, Reserved: -s.reserved} // and what is kept, in one change
 	if drop {
 		s.f.home.RemoveMeta(s.f.ctx(), metaKey(k))

@@ -1,6 +1,7 @@
 package homefs
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -102,22 +103,49 @@ func errHomeGone(vpath string) error {
 	return newErr(ErrNotFound, vpath, "the home directory was removed during the upload")
 }
 
-// forget takes the slot out of the home's uploads unless another upload holds rel now. h.mu is
-// held.
-func (h *home) forget(rel string, s *slot) {
-	if h.uploading[rel] == s {
-		delete(h.uploading, rel)
+// forget takes the slot out of the home's uploads, and gives the path back to the other nodes,
+// unless another upload holds rel now. h.mu is held.
+func (f *FS) forget(rel string, s *slot) {
+	if f.h.uploading[rel] == s {
+		delete(f.h.uploading, rel)
+		f.unhold(rel)
 	}
 }
 
 // orphanUploads detaches the uploads in progress from a home being measured anew: they fail at
-// their next write and their reservations are dropped. h.mu is held.
-func (h *home) orphanUploads() {
+// their next write and their reservations are dropped. It returns their paths. h.mu is held.
+func (h *home) orphanUploads() []string {
+	var rels []string
 	for rel, s := range h.uploading {
 		s.orphan.Store(true)
 		delete(h.uploading, rel)
+		rels = append(rels, rel)
 	}
 	h.reserved = 0
+	return rels
+}
+
+// hold claims rel for an upload across the nodes, when the ledger is shared by several (a
+// Holder); on one node the home's uploads in progress are enough. h.mu is held.
+func (f *FS) hold(rel, vpath string) error {
+	if f.store.holder == nil {
+		return nil
+	}
+	err := f.store.holder.Hold(f.ctx(), f.h.rel, rel)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrBusy):
+		return newErr(ErrBusy, vpath, "")
+	}
+	return &Error{Kind: ErrIO, Path: vpath, Detail: "the server cannot reach its quota accounting", Err: fmt.Errorf("hold the upload: %w", err)}
+}
+
+// unhold gives rel back to the other nodes. h.mu is held.
+func (f *FS) unhold(rel string) {
+	if f.store.holder != nil {
+		f.store.holder.Release(context.WithoutCancel(f.ctx()), f.h.rel, rel)
+	}
 }
 
 // Offset is the byte at which the client must start sending.
@@ -219,6 +247,15 @@ func (f *FS) tryClaim(u *Upload, resume bool) (chan struct{}, error) {
 	if sl := h.uploading[u.rel]; sl != nil {
 		return sl.busy(u.vpath)
 	}
+	if err := f.hold(u.rel, u.vpath); err != nil {
+		return nil, err
+	}
+	claimed := false
+	defer func() {
+		if !claimed {
+			f.unhold(u.rel)
+		}
+	}()
 	k := key(u.rel)
 	held, drop := false, int64(0)
 	if pi, err := f.home.StatPartial(f.ctx(), k); err == nil {
@@ -259,6 +296,7 @@ func (f *FS) tryClaim(u *Upload, resume bool) (chan struct{}, error) {
 	u.reserved, u.credit, u.declared = need-credit, credit, u.size
 	u.entries = 2
 	h.uploading[u.rel] = &u.slot
+	claimed = true
 	return nil, nil
 }
 
@@ -543,7 +581,7 @@ func (u *Upload) abortLocked() {
 	}
 	h := u.f.h
 	h.reserved -= u.reserved
-	h.forget(u.rel, &u.slot)
+	u.f.forget(u.rel, &u.slot)
 	d := Counts{Bytes: -u.offset, Reserved: -u.reserved} // and what is kept, in one change
 	if drop {
 		u.f.home.RemoveMeta(u.f.ctx(), metaKey(key(u.rel)))

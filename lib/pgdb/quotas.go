@@ -24,7 +24,8 @@ var ErrLeaseLost = errors.New("pgdb: quota lease not renewed")
 
 // Quotas is the quota ledger of homes (homefs.Ledger) in the database, shared by every node that
 // opens one on it: a change is one conditional statement, so that two uploads on two nodes never
-// pass a quota together. Each Quotas is one node: it records the bytes it reserves under its
+// pass a quota together. It also holds the paths with an upload in progress (homefs.Holder), so
+// that two nodes never upload one path at once. Each Quotas is one node: it records the bytes it reserves under its
 // name and renews a lease on that name; once a node's lease has expired (the node died, or lost
 // the database for longer than the lease), any other node gives its reservations back and marks
 // the homes they were in to be measured again, which counts whatever its unfinished uploads kept.
@@ -35,7 +36,8 @@ type Quotas struct {
 	log   *slog.Logger
 
 	mu         sync.Mutex
-	validUntil time.Time // the lease, as this node knows it, with a margin
+	validUntil time.Time         // the lease, as this node knows it, with a margin
+	unreleased map[hold]struct{} // upload holds whose release failed, tried again with the lease
 
 	stop    context.CancelFunc
 	stopped chan struct{}
@@ -49,7 +51,7 @@ func (d *DB) Quotas(ctx context.Context, lease time.Duration, log *slog.Logger) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	q := &Quotas{db: d, node: nodeName(), lease: max(lease, 3*time.Second), log: log}
+	q := &Quotas{db: d, node: nodeName(), lease: max(lease, 3*time.Second), log: log, unreleased: map[hold]struct{}{}}
 	if err := q.renew(ctx); err != nil {
 		return nil, err
 	}
@@ -99,7 +101,9 @@ func (q *Quotas) heartbeat(ctx context.Context) {
 		}
 		if err := q.renew(ctx); err != nil && ctx.Err() == nil {
 			q.log.Warn("quota lease not renewed", "node", q.node, "err", err)
+			continue
 		}
+		q.releaseLeft(ctx)
 	}
 }
 

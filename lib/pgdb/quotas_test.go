@@ -158,3 +158,42 @@ func TestDeadNodeReservationsGivenBack(t *testing.T) {
 		t.Errorf("load after the sweep: measured %v, %v; want the home measured again (the dead node's upload kept data)", measured, err)
 	}
 }
+
+// TestHolds: a path one node uploads is busy for the others until it is released, or until the
+// node's lease ends.
+func TestHolds(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Database(t)
+	proxy := pgtest.NewProxy(t, dsn)
+	_, a := quotas(t, proxy.DSN, 3*time.Second)
+	_, b := quotas(t, dsn, 3*time.Second)
+	ctx := context.Background()
+	if err := a.Hold(ctx, "u", "f"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Hold(ctx, "u", "f"); err != nil {
+		t.Fatalf("the holder holds again: %v", err)
+	}
+	if err := b.Hold(ctx, "u", "f"); !errors.Is(err, homefs.ErrBusy) {
+		t.Fatalf("another node holds a held path: %v, want ErrBusy", err)
+	}
+	if err := b.Hold(ctx, "v", "f"); err != nil {
+		t.Fatalf("the same name in another home: %v", err)
+	}
+	a.Release(ctx, "u", "f")
+	if err := b.Hold(ctx, "u", "f"); err != nil {
+		t.Fatalf("after the release: %v", err)
+	}
+	b.Release(ctx, "u", "f")
+	if err := a.Hold(ctx, "u", "g"); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut() // node a is gone: its hold ends with its lease
+	deadline := time.Now().Add(20 * time.Second)
+	for err := b.Hold(ctx, "u", "g"); err != nil; err = b.Hold(ctx, "u", "g") {
+		if !errors.Is(err, homefs.ErrBusy) || time.Now().After(deadline) {
+			t.Fatalf("the dead node's hold: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // the lease is 3 s; the live node sweeps every 750 ms
+	}
+}

@@ -1,0 +1,78 @@
+package pgdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/myftp/myftp/lib/account"
+	"github.com/myftp/myftp/lib/homefs"
+)
+
+// hold is a path of a home.
+type hold struct{ home, path string }
+
+var _ homefs.Holder = (*Quotas)(nil)
+
+// Hold claims path of home for an upload on this node (homefs.Holder): one statement that takes
+// the path if it is free or this node's already, and fails with an error wrapping homefs.ErrBusy
+// while another node holds it. A node's holds end with its lease.
+func (q *Quotas) Hold(ctx context.Context, home, path string) error {
+	if err := q.leased(); err != nil {
+		return fmt.Errorf("%w: %w", account.ErrUnavailable, err)
+	}
+	var node string
+	err := q.db.callCtx(ctx, func(ctx context.Context) error {
+		return q.db.pool.QueryRow(ctx, `INSERT INTO upload_holds (home, path, node) VALUES ($1, $2, $3)
+			ON CONFLICT (home, path) DO UPDATE SET node = EXCLUDED.node WHERE upload_holds.node = EXCLUDED.node
+			RETURNING node`, home, path, q.node).Scan(&node)
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("%s of %s: uploaded through another node: %w", path, home, homefs.ErrBusy)
+	case err != nil:
+		return q.db.fail("hold "+path+" of "+home, err)
+	}
+	q.mu.Lock()
+	delete(q.unreleased, hold{home, path}) // held again: no longer to give back
+	q.mu.Unlock()
+	return nil
+}
+
+// Release gives path of home back (homefs.Holder). If the database does not answer, the release
+// is tried again at each renewal of the lease.
+func (q *Quotas) Release(ctx context.Context, home, path string) {
+	if err := q.release(ctx, hold{home, path}); err != nil {
+		q.mu.Lock()
+		q.unreleased[hold{home, path}] = struct{}{}
+		q.mu.Unlock()
+		q.log.Warn("upload hold not released; tried again with the lease", "home", home, "path", path, "err", err)
+	}
+}
+
+func (q *Quotas) release(ctx context.Context, h hold) error {
+	return q.db.callCtx(ctx, func(ctx context.Context) error {
+		_, err := q.db.pool.Exec(ctx, `DELETE FROM upload_holds WHERE home = $1 AND path = $2 AND node = $3`, h.home, h.path, q.node)
+		return err
+	})
+}
+
+// releaseLeft tries again the releases that failed.
+func (q *Quotas) releaseLeft(ctx context.Context) {
+	q.mu.Lock()
+	left := make([]hold, 0, len(q.unreleased))
+	for h := range q.unreleased {
+		left = append(left, h)
+	}
+	q.mu.Unlock()
+	for _, h := range left {
+		if q.release(ctx, h) != nil {
+			return
+		}
+		q.mu.Lock()
+		delete(q.unreleased, h)
+		q.mu.Unlock()
+	}
+}
