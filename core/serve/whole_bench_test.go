@@ -46,8 +46,9 @@ var wholeBin struct {
 }
 
 // binaries builds myftps, myftpc and create_user once per run of the test binary, into a
-// directory TestMain removes.
-func binaries(b *testing.B) string {
+// directory TestMain removes: for the whole-program benchmarks and the tests that run the
+// programs as processes of their own (TestCluster).
+func binaries(tb testing.TB) string {
 	wholeBin.once.Do(func() {
 		wholeBin.dir, wholeBin.err = os.MkdirTemp("", "myftp-whole-bin-")
 		if wholeBin.err != nil {
@@ -59,7 +60,7 @@ func binaries(b *testing.B) string {
 		}
 	})
 	if wholeBin.err != nil {
-		b.Fatal(wholeBin.err)
+		tb.Fatal(wholeBin.err)
 	}
 	return wholeBin.dir
 }

@@ -340,9 +340,59 @@ func TestShutdownIdleAndQueued(t *testing.T) {
 	}
 }
 
-// TestShutdownBetweenFrames: an upload waiting for its next data frame is idle: Shutdown tells it
-// at once and keeps what arrived for a resume.
+// TestShutdownBetweenFrames: an upload waiting for its next data frame when the server begins
+// to shut down goes on, as in the other doors, so that a draining node lets its uploads finish:
+// no new connection is accepted, but the rest of the data and the done are served and the file
+// is stored; then the session is told the server is shutting down, and Shutdown returns.
 func TestShutdownBetweenFrames(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, servertest.Options{Plain: true})
+	e.AddUser("bob", "bob-pw", 0)
+	w := dialRaw(t, e.Addr)
+	w.login("bob", "bob-pw")
+	data := []byte("0123456789abcdefghij")
+	w.request(proto.Request{Op: proto.OpPut, Path: "whole.bin", Size: int64(len(data))})
+	w.expect(proto.CodeSendData, "send data")
+	w.frame(proto.TypeData, data[:10])
+	w.expect(proto.CodeOK, "")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- e.Server.Shutdown(ctx) }()
+	servertest.Eventually(t, "the server to stop accepting", func() bool {
+		c, err := net.DialTimeout("tcp", e.Addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	w.frame(proto.TypeData, data[10:])
+	w.expect(proto.CodeOK, "")
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) while an upload was open", err)
+	default:
+	}
+	w.request(proto.Request{Op: proto.OpDone, MD5: md5hex(data)})
+	w.expect(proto.CodeTransferDone, "")
+	w.expect(proto.CodeUnavailable, "server shutting down")
+	w.expectClosed()
+	if err := servertest.Await(t, "Shutdown", shut); err != nil {
+		t.Fatalf("Shutdown = %v, want nil", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(e.Home("bob"), "whole.bin")); err != nil || string(got) != string(data) {
+		t.Fatalf("the upload finished during the shutdown: %q, %v; want %q", got, err, data)
+	}
+	if kept := partials(t, e.Home("bob")); len(kept) != 0 {
+		t.Fatalf("partial uploads left: %v", kept)
+	}
+}
+
+// TestShutdownSilentUpload: an upload whose client sends nothing more holds the shutdown only
+// until the shutdown's deadline: then its connection is closed, and what arrived is kept for a
+// resume, never stored under the file's name.
+func TestShutdownSilentUpload(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, servertest.Options{Plain: true})
 	e.AddUser("bob", "bob-pw", 0)
@@ -353,15 +403,13 @@ func TestShutdownBetweenFrames(t *testing.T) {
 	w.frame(proto.TypeData, []byte("0123456789"))
 	w.expect(proto.CodeOK, "")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	shut := make(chan error, 1)
-	go func() { shut <- e.Server.Shutdown(ctx) }()
-	w.expect(proto.CodeUnavailable, "server shutting down")
-	w.expectClosed()
-	if err := servertest.Await(t, "Shutdown", shut); err != nil {
-		t.Fatalf("Shutdown = %v, want nil", err)
+	if err := e.Server.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown with a silent upload open = %v, want context.DeadlineExceeded", err)
 	}
+	w.expectClosed()
+	waitRunning(t, e, 0)
 	if kept := partials(t, e.Home("bob")); len(kept) != 1 || only(kept) != 10 {
 		t.Fatalf("partial uploads kept: sizes %v, want the 10 bytes received", kept)
 	}

@@ -54,8 +54,9 @@ type session struct {
 	publishing int       // uploads being published
 	werr       error     // first write error: the session ends
 
-	idle     atomic.Bool // waiting for the next request
-	stopping atomic.Bool // the server is shutting down
+	idle      atomic.Bool // waiting for the next request
+	uploading atomic.Bool // an upload is open (up): a shutdown lets it finish
+	stopping  atomic.Bool // the server is shutting down
 }
 
 func newSession(ctx context.Context, srv *Server, conn *admission.Conn) *session {
@@ -74,9 +75,12 @@ func newSession(ctx context.Context, srv *Server, conn *admission.Conn) *session
 var errStopped = errors.New("server: shutting down")
 
 // stop asks the session to end after its current command; an idle session is woken at once.
+// An open upload is a command that spans frames: the session waits for its data and its done
+// (within the idle timeout, and the shutdown's own deadline), so that a draining server lets
+// the uploads in progress finish, as the FTP and SFTP doors do.
 func (s *session) stop() {
 	s.stopping.Store(true)
-	if s.idle.Load() {
+	if s.idle.Load() && !s.uploading.Load() {
 		s.raw.SetReadDeadline(time.Now())
 	}
 	s.cancel()
@@ -168,7 +172,7 @@ func (s *session) next() (proto.Frame, error) {
 	s.raw.SetReadDeadline(d)
 	s.idle.Store(true)
 	defer s.idle.Store(false)
-	if s.stopping.Load() {
+	if s.stopping.Load() && !s.uploading.Load() {
 		return proto.Frame{}, errStopped
 	}
 	return s.r.Next()

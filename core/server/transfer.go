@@ -41,7 +41,7 @@ func (s *session) cmdPut(req proto.Request) error {
 		}
 		return err
 	}
-	s.up = &upload{Upload: u, start: time.Now()}
+	s.setUpload(&upload{Upload: u, start: time.Now()})
 	msg := "send data"
 	if u.Offset() > 0 {
 		msg = fmt.Sprintf("resuming at byte %d", u.Offset())
@@ -121,7 +121,7 @@ func (s *session) cmdDone(req proto.Request) error {
 	if !checksum.Valid(up.Checksum(), req.Digest()) {
 		return fmt.Errorf("%w: done: sum: want the %s of the file, %d hex digits", proto.ErrBadArgs, up.Checksum(), 2*checksum.Size(up.Checksum()))
 	}
-	s.up = nil
+	s.setUpload(nil)
 	if err := up.Verify(req.Digest()); err != nil {
 		s.logTransfer(logger.Incoming, up.Path(), up.Written()-up.Offset(), up.start, false)
 		s.log.Info("upload failed", "path", up.Path(), "err", err)
@@ -131,10 +131,16 @@ func (s *session) cmdDone(req proto.Request) error {
 	return nil
 }
 
+// setUpload makes up the session's open upload; nil: none.
+func (s *session) setUpload(up *upload) {
+	s.up = up
+	s.uploading.Store(up != nil)
+}
+
 // abortUpload closes the open upload, keeping its partial file.
 func (s *session) abortUpload(why string) {
 	up := s.up
-	s.up = nil
+	s.setUpload(nil)
 	up.Abort()
 	s.logTransfer(logger.Incoming, up.Path(), up.Written()-up.Offset(), up.start, false)
 	s.log.Info("upload interrupted", "path", up.Path(), "received", up.Written(), "reason", why)

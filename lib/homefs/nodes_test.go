@@ -1,12 +1,18 @@
 package homefs
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/myftp/myftp/lib/storage"
+	"github.com/myftp/myftp/lib/storage/local"
 )
 
 // twoNodes opens the home "u" (quota 100, 90 bytes used) on two Stores, two nodes, over the same
@@ -130,4 +136,65 @@ func TestTwoNodesShareTheQuotaStreaming(t *testing.T) {
 	if c := shared.held("u"); c.Reserved != 0 || c.Partials != 0 {
 		t.Errorf("the ledger holds %+v after every stream ended, want nothing reserved or unfinished", c)
 	}
+}
+
+// Two nodes that open a new home at once agree on its mark: the second to mark it (here made to
+// find no mark, as if it had looked just before the first wrote one) takes the first's. So the
+// first node does not take the home for one made anew at its next open: its upload in progress
+// there is stored, and nobody measures the home again.
+func TestTwoNodesMarkANewHomeAtOnce(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	writeFile(t, filepath.Join(base, "u", "old"), make([]byte, 10))
+	shared := newMapLedger()
+	a, first := openHome(t, base, "u", 100, Options{Ledger: shared})
+	data := []byte("0123456789")
+	up, err := first.BeginUpload("new", int64(len(data)), srcMtime, false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := New(&lateMark{Backend: local.New(base, local.Options{})}, Options{Ledger: shared})
+	second, err := late.Open("u", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	openAgain(t, a, "u", 100) // another session on the first node
+	if _, err := up.Write(data); err != nil {
+		t.Fatalf("the first node's upload after the second node opened the home: %v", err)
+	}
+	if _, err := up.Commit(md5hex(data)); err != nil {
+		t.Fatalf("the first node's upload after the second node opened the home: %v", err)
+	}
+	if shared.measures != 1 {
+		t.Errorf("the home was measured %d times; want once, both nodes on one mark", shared.measures)
+	}
+	checkUsage(t, second, base, "u", 20)
+}
+
+// lateMark is a backend whose first read of a home's mark finds none, as a node does that looks
+// just before another node marks the home.
+type lateMark struct {
+	storage.Backend
+	read atomic.Bool
+}
+
+func (b *lateMark) OpenHome(ctx context.Context, rel string, create bool) (storage.Home, error) {
+	h, err := b.Backend.OpenHome(ctx, rel, create)
+	if err != nil {
+		return nil, err
+	}
+	return lateMarkHome{Home: h, b: b}, nil
+}
+
+type lateMarkHome struct {
+	storage.Home
+	b *lateMark
+}
+
+func (h lateMarkHome) Meta(ctx context.Context, key string) ([]byte, error) {
+	if key == tokenKey && !h.b.read.Swap(true) {
+		return nil, &fs.PathError{Op: "meta", Path: key, Err: storage.ErrNotExist}
+	}
+	return h.Home.Meta(ctx, key)
 }

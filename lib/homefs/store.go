@@ -410,20 +410,29 @@ func readToken(f *FS) (string, error) {
 		return string(token), nil
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return "", err // it may be there: a new one would have every node measure the home again
+	case err == nil: // an empty record (none is written so): replaced
+		return writeToken(f, f.home.SetMeta)
 	}
-	fresh, err := writeToken(f)
-	if err != nil {
-		return "", err
+	fresh, err := writeToken(f, f.home.CreateMeta)
+	if errors.Is(err, storage.ErrExist) { // another node marked it meanwhile: its mark is the home's
+		token, err = f.home.Meta(f.ctx(), tokenKey)
+		return string(token), err
 	}
-	return fresh, nil
+	return fresh, err
 }
 
-// writeToken marks a measured home with a fresh random token and returns it.
-func writeToken(f *FS) (string, error) {
+// writeToken marks a measured home with a fresh random token, written with write, and returns
+// it. Home.CreateMeta fails if the home has a mark already (ErrExist): two nodes opening a new
+// home at once must agree on one mark, or each would take the other's for the mark of a home
+// made anew, and cut off its own uploads there.
+func writeToken(f *FS, write func(context.Context, string, []byte) error) (string, error) {
 	var b [16]byte
 	rand.Read(b[:])
 	token := hex.EncodeToString(b[:])
-	return token, f.home.SetMeta(f.ctx(), tokenKey, []byte(token))
+	if err := write(f.ctx(), tokenKey, []byte(token)); err != nil {
+		return "", err
+	}
+	return token, nil
 }
 
 // partialMeta is an unfinished upload's description (the record metaKey(KEY)).

@@ -170,6 +170,10 @@ type Home interface {
 	Meta(ctx context.Context, key string) ([]byte, error)
 	// SetMeta writes the record key whole: a reader sees the old or the new data, never a mix.
 	SetMeta(ctx context.Context, key string, data []byte) error
+	// CreateMeta writes the record key whole if there is none: of several creators at once, in
+	// one process or in several servers sharing the store, one succeeds and the others get an
+	// error wrapping ErrExist and change nothing (a home's mark, which the servers must agree on).
+	CreateMeta(ctx context.Context, key string, data []byte) error
 	// RemoveMeta deletes the record key; a missing one is not an error.
 	RemoveMeta(ctx context.Context, key string) error
 

@@ -411,6 +411,24 @@ func (h *Home) SetMeta(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// CreateMeta writes the record key whole if there is none: it writes a temporary file and
+// links it to the record's name, which fails if the name exists.
+func (h *Home) CreateMeta(ctx context.Context, key string, data []byte) error {
+	if err := checkKey("create meta", key); err != nil {
+		return err
+	}
+	name := metaDir + "/" + key
+	tmp, err := h.writeTemp(name, key, data)
+	if err != nil {
+		return fmt.Errorf("create meta: %w", err)
+	}
+	defer h.root.Remove(tmp)
+	if err := h.root.Link(tmp, name); err != nil {
+		return fmt.Errorf("create meta: %w", mapErr(err, "link", key))
+	}
+	return nil
+}
+
 // RemoveMeta deletes the record key; a missing one is not an error.
 func (h *Home) RemoveMeta(ctx context.Context, key string) error {
 	if err := checkKey("remove meta", key); err != nil {
@@ -426,27 +444,38 @@ func (h *Home) RemoveMeta(ctx context.Context, key string) error {
 // writeWhole replaces the file name (in Reserved; label in errors) with data, so that a reader sees the old data
 // or the new, never a mix: it writes a temporary file in the same directory and renames it.
 func (h *Home) writeWhole(name, label string, data []byte) error {
+	tmp, err := h.writeTemp(name, label, data)
+	if err != nil {
+		return err
+	}
+	if err := h.root.Rename(tmp, name); err != nil {
+		h.root.Remove(tmp)
+		return mapErr(err, "write", label)
+	}
+	return nil
+}
+
+// writeTemp writes data to a new temporary file in the directory of name (in Reserved, made if
+// needed; label in errors) and returns the temporary file's name.
+func (h *Home) writeTemp(name, label string, data []byte) (string, error) {
 	dir := path.Dir(name)
 	if err := h.root.MkdirAll(dir, dirPerm); err != nil {
-		return mapErr(err, "mkdir", label)
+		return "", mapErr(err, "mkdir", label)
 	}
 	var r [8]byte
 	rand.Read(r[:])
 	tmp := dir + "/.tmp-" + hex.EncodeToString(r[:])
 	f, err := h.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
-		return mapErr(err, "create", label)
+		return "", mapErr(err, "create", label)
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = h.root.Rename(tmp, name)
-	}
 	if err != nil {
 		h.root.Remove(tmp)
-		return mapErr(err, "write", label)
+		return "", mapErr(err, "write", label)
 	}
-	return nil
+	return tmp, nil
 }

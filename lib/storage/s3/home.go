@@ -397,6 +397,19 @@ func (h *Home) SetMeta(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// CreateMeta writes the record key with one conditional PUT (If-None-Match: *), which the store
+// refuses if the object exists.
+func (h *Home) CreateMeta(ctx context.Context, key string, data []byte) error {
+	k, err := h.metaKey("create meta", key)
+	if err != nil {
+		return err
+	}
+	if err := h.b.putSmallIfAbsent(ctx, k, data); err != nil {
+		return pathErr("create meta", key, err)
+	}
+	return nil
+}
+
 // RemoveMeta deletes the record key.
 func (h *Home) RemoveMeta(ctx context.Context, key string) error {
 	k, err := h.metaKey("remove meta", key)

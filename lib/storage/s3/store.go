@@ -3,8 +3,10 @@ package s3
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"iter"
+	"net/http"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -28,6 +30,21 @@ func (b *Backend) putSmall(ctx context.Context, key string, data []byte, mtime t
 	g := b.request(ctx, 0)
 	defer g.stop()
 	_, err := b.client.PutObject(g.ctx, b.bucket, key, bytes.NewReader(data), int64(len(data)), putOptions(mtime))
+	return g.check(err)
+}
+
+// putSmallIfAbsent stores data as the object key unless the object exists: then the error wraps
+// storage.ErrExist. (A store that sees two such PUTs at once may refuse one as a conflict,
+// 409, rather than let it fail its condition: that one lost too.)
+func (b *Backend) putSmallIfAbsent(ctx context.Context, key string, data []byte) error {
+	g := b.request(ctx, 0)
+	defer g.stop()
+	opts := putOptions(time.Time{})
+	opts.SetMatchETagExcept("*")
+	_, err := b.client.PutObject(g.ctx, b.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
+	if resp := minio.ToErrorResponse(err); resp.StatusCode == http.StatusPreconditionFailed || resp.StatusCode == http.StatusConflict {
+		return fmt.Errorf("%w: %w", storage.ErrExist, err)
+	}
 	return g.check(err)
 }
 

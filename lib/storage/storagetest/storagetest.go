@@ -61,6 +61,7 @@ func Run(t *testing.T, open Open) {
 		{"MtimeAtStart", testMtimeAtStart},
 		{"Meta", testMeta},
 		{"MetaWhole", testMetaWhole},
+		{"MetaCreatedOnce", testMetaCreatedOnce},
 		{"RemoveHome", testRemoveHome},
 		{"Concurrent", testConcurrent},
 	}

@@ -191,6 +191,47 @@ func testMetaWhole(t *testing.T, s *suite) {
 	wg.Wait()
 }
 
+// CreateMeta creates a record only if there is none: of two servers creating one at once, one
+// succeeds, the other is told it exists (ErrExist), and both then read the winner's; a record
+// written with SetMeta is not replaced either.
+func testMetaCreatedOnce(t *testing.T, s *suite) {
+	ctx := context.Background()
+	h, name := s.home(t, s.backend(t))
+	h2, err := s.backend(t).OpenHome(ctx, name, false)
+	if err != nil {
+		t.Fatalf("OpenHome on a second backend: %v", err)
+	}
+	defer h2.Close()
+	homes := [2]storage.Home{h, h2}
+	for round := range 20 {
+		key := fmt.Sprintf("ids/%d", round)
+		var errs [2]error
+		var wg sync.WaitGroup
+		for i, hm := range homes {
+			wg.Go(func() { errs[i] = hm.CreateMeta(ctx, key, []byte{byte('a' + i)}) })
+		}
+		wg.Wait()
+		won := slices.IndexFunc(errs[:], func(err error) bool { return err == nil })
+		if won < 0 || !errors.Is(errs[1-won], storage.ErrExist) {
+			t.Fatalf("round %d: CreateMeta from two servers at once: %v; want one to succeed, the other ErrExist", round, errs)
+		}
+		for i, hm := range homes {
+			if got, err := hm.Meta(ctx, key); err != nil || !bytes.Equal(got, []byte{byte('a' + won)}) {
+				t.Fatalf("round %d: server %d reads %q, %v; want the winner's %q", round, i, got, err, []byte{byte('a' + won)})
+			}
+		}
+	}
+	if err := h.SetMeta(ctx, "set", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.CreateMeta(ctx, "set", []byte("new")); !errors.Is(err, storage.ErrExist) {
+		t.Errorf("CreateMeta over a record SetMeta wrote: %v, want ErrExist", err)
+	}
+	if got, err := h.Meta(ctx, "set"); err != nil || string(got) != "old" {
+		t.Errorf("the record after a refused CreateMeta: %q, %v; want \"old\"", got, err)
+	}
+}
+
 // RemoveHome deletes files, unfinished uploads and records; a home made again is empty.
 func testRemoveHome(t *testing.T, s *suite) {
 	ctx := context.Background()
