@@ -96,13 +96,19 @@ func (j *clusterJob) program(ctx context.Context, env []string, name string, arg
 // that the run was refused for the quota (j.refused) or the client has run maxRuns programs
 // (j.err).
 func (j *clusterJob) step(ctx context.Context, env []string, refused func(string) bool, name string, args ...string) bool {
-	for j.runs < maxRuns && ctx.Err() == nil {
+	for pause := 100 * time.Millisecond; j.runs < maxRuns && ctx.Err() == nil; pause = min(2*pause, 2*time.Second) {
 		if j.program(ctx, env, name, args...) == 0 {
 			return true
 		}
 		if refused(j.last) {
 			j.refused = true
 			return false
+		}
+		// A user runs it again after a moment: the path may still be held by the node that
+		// died under the upload, until its lease (3 s here) has run out.
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
 		}
 	}
 	j.err = fmt.Errorf("%s did not succeed in %d runs", filepath.Base(name), j.runs)
@@ -179,9 +185,6 @@ func (c *cluster) runCurl(ctx context.Context, j *clusterJob) {
 	j.stored = j.step(ctx, nil, never, c.curl, append(args, "-o", j.back(), url)...)
 }
 
-// sftpRefused reports whether OpenSSH's sftp says that the server refused a request. It shows
-// only the status code, "Failure", never the server's message: the node's event log says why.
-func sftpRefused(out string) bool { return strings.Contains(out, "Failure") }
 
 // runSFTP puts and gets the file with OpenSSH's sftp through the balancer, from clientB, with the
 // account's key, checking the shared host key.
@@ -197,7 +200,13 @@ func (c *cluster) runSFTP(ctx context.Context, j *clusterJob) {
 			"-o", "BindAddress="+clientB, "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+c.sshKnown,
 			"-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20", j.account.name+"@"+balancer)
 	}
-	if sftp(sftpRefused, "put "+j.name) {
+	// OpenSSH's sftp shows only the status code, "Failure", never the server's message: the
+	// node's event log says whether it was the quota (or, say, the path still held by the node
+	// that died under the upload: then it is run again).
+	refused := func(out string) bool {
+		return strings.Contains(out, "Failure") && c.logged("quota exceeded: /"+j.name)
+	}
+	if sftp(refused, "put "+j.name) {
 		j.stored = sftp(never, "get "+j.name+" "+j.back())
 	}
 }

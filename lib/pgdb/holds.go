@@ -17,8 +17,9 @@ type hold struct{ home, path string }
 var _ homefs.Holder = (*Quotas)(nil)
 
 // Hold claims path of home for an upload on this node (homefs.Holder): one statement that takes
-// the path if it is free or this node's already, and fails with an error wrapping homefs.ErrBusy
-// while another node holds it. A node's holds end with its lease.
+// the path if it is free, this node's already, or held by a node whose lease has expired (a node
+// that died: its upload is over), and fails with an error wrapping homefs.ErrBusy while another
+// node holds it.
 func (q *Quotas) Hold(ctx context.Context, home, path string) error {
 	if err := q.leased(); err != nil {
 		return fmt.Errorf("%w: %w", account.ErrUnavailable, err)
@@ -26,7 +27,9 @@ func (q *Quotas) Hold(ctx context.Context, home, path string) error {
 	var node string
 	err := q.db.callCtx(ctx, func(ctx context.Context) error {
 		return q.db.pool.QueryRow(ctx, `INSERT INTO upload_holds (home, path, node) VALUES ($1, $2, $3)
-			ON CONFLICT (home, path) DO UPDATE SET node = EXCLUDED.node WHERE upload_holds.node = EXCLUDED.node
+			ON CONFLICT (home, path) DO UPDATE SET node = EXCLUDED.node
+			WHERE upload_holds.node = EXCLUDED.node
+				OR (SELECT expires FROM quota_nodes WHERE node = upload_holds.node) < now()
 			RETURNING node`, home, path, q.node).Scan(&node)
 	})
 	switch {
