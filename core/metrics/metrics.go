@@ -5,7 +5,8 @@
 //
 // The counts come from decorators of the services every door is built from (door.Services):
 // the authenticator counts logins, the homes count sessions, the transfer log counts transfers
-// and bytes. The doors themselves know nothing of metrics.
+// and bytes, and all three the failures of what the server depends on; the event log's handler
+// counts its warnings and errors (Events). The doors themselves know nothing of metrics.
 package metrics
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/myftp/myftp/core/logger"
 	"github.com/myftp/myftp/lib/account"
 	"github.com/myftp/myftp/lib/homefs"
+	"github.com/myftp/myftp/lib/storage"
 )
 
 // Metrics holds the counters of one server. Create it with New; it is safe for concurrent use.
@@ -34,11 +36,13 @@ type Metrics struct {
 	transfers *prometheus.CounterVec // door, direction, result
 	bytes     *prometheus.CounterVec // door, direction
 	quota     prometheus.Counter
+	failures  *prometheus.CounterVec // door, dependency
 	draining  atomic.Bool
 }
 
-// New returns the metrics of a server whose load stats reports (admission.Server.Stats).
-func New(stats func() admission.Stats) *Metrics {
+// New returns the metrics of a server whose load stats reports (admission.Server.Stats) and
+// whose event log counts its warnings and errors in events (nil: not counted).
+func New(stats func() admission.Stats, events *Events) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "myftp_logins_total",
 		Help: "Password logins, by door and result: ok, failed (a wrong password or account), throttled."}, []string{"door", "result"})
@@ -50,10 +54,20 @@ func New(stats func() admission.Stats) *Metrics {
 		Help: "Bytes transferred, by door and direction."}, []string{"door", "direction"})
 	m.quota = prometheus.NewCounter(prometheus.CounterOpts{Name: "myftp_quota_refusals_total",
 		Help: "Uploads, directories and writes refused for a quota (bytes, entries, unfinished uploads), every door."})
+	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "myftp_unavailable_total",
+		Help: "Logins, sessions and commands failed because what the server depends on did not answer, by door and dependency " +
+			"(accounts: the account database; storage: the store of the homes; quota: the shared quota accounting)."}, []string{"door", "dependency"})
 	gauge := func(name, help string, f func(admission.Stats) int) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(f(stats())) })
 	}
-	m.reg.MustRegister(m.logins, m.sessions, m.transfers, m.bytes, m.quota,
+	if events != nil {
+		for level, n := range map[string]*atomic.Int64{"warn": &events.warn, "error": &events.err} {
+			m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "myftp_log_events_total",
+				Help: "Warnings and errors of the event log, by level: what an administrator should know of.",
+				ConstLabels: prometheus.Labels{"level": level}}, func() float64 { return float64(n.Load()) }))
+		}
+	}
+	m.reg.MustRegister(m.logins, m.sessions, m.transfers, m.bytes, m.quota, m.failures,
 		gauge("myftp_connections_served", "Connections being served by a worker, of every door.", func(s admission.Stats) int { return s.Running }),
 		gauge("myftp_connections_waiting", "Connections waiting in the queue for a worker.", func(s admission.Stats) int { return s.Waiting }),
 		gauge("myftp_connections_not_logged_in", "Connections, waiting or served, that have not logged in.", func(s admission.Stats) int { return s.NotLoggedIn }),
@@ -105,10 +119,21 @@ func (a countedAuth) Login(ctx context.Context, name, password, remote string) (
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
 		result = "throttled"
+	case errors.Is(err, account.ErrUnavailable):
+		result = "unavailable"
+		a.m.failures.WithLabelValues(a.door, "accounts").Inc()
 	case err != nil:
 		result = "failed"
 	}
 	a.m.logins.WithLabelValues(a.door, result).Inc()
+	return acct, err
+}
+
+func (a countedAuth) Check(name string) (account.Account, error) {
+	acct, err := a.Authenticator.Check(name)
+	if errors.Is(err, account.ErrUnavailable) {
+		a.m.failures.WithLabelValues(a.door, "accounts").Inc()
+	}
 	return acct, err
 }
 
@@ -120,8 +145,13 @@ type countedHomes struct {
 
 func (h countedHomes) Open(home string, quota int64) (*homefs.FS, error) {
 	fs, err := h.Homes.Open(home, quota)
-	if err == nil {
+	switch {
+	case err == nil:
 		h.m.sessions.WithLabelValues(h.door).Inc()
+	case errors.Is(err, storage.ErrUnavailable):
+		h.m.failures.WithLabelValues(h.door, "storage").Inc()
+	case errors.Is(err, account.ErrUnavailable):
+		h.m.failures.WithLabelValues(h.door, "quota").Inc()
 	}
 	return fs, err
 }

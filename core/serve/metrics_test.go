@@ -67,8 +67,17 @@ func TestMetrics(t *testing.T) {
 	if _, err := c.Put(context.Background(), big, "big.bin", client.Options{}); err == nil {
 		t.Fatal("a put past the quota succeeded")
 	}
+	// A link planted in the home that points out of it: following it is refused, with a warning.
+	if err := os.Symlink("/etc", filepath.Join(root, "file_upload", "bob", "out")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Cd("out"); err == nil {
+		t.Fatal("cd through a link out of the home succeeded")
+	}
 	_, body := get("/metrics")
 	for _, want := range []string{
+		`myftp_log_events_total{level="warn"} 1`,
+		`myftp_log_events_total{level="error"} 0`,
 		`myftp_logins_total{door="myftp",result="ok"} 1`,
 		`myftp_logins_total{door="myftp",result="failed"} 1`,
 		`myftp_sessions_total{door="myftp"} 1`,

@@ -95,6 +95,11 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer logs.Close()
+	var events *metrics.Events
+	if s.Metrics.Listen != "" { // every warning and error of the event log counted, from the start
+		events = &metrics.Events{}
+		logs.Event = slog.New(events.Handler(logs.Event.Handler()))
+	}
 	c, err := openCore(ctx, s, logs, stdout, stderr)
 	if err != nil {
 		return err
@@ -102,7 +107,7 @@ func run(ctx context.Context, s *conf.Settings, stdout, stderr io.Writer) error 
 	defer c.close()
 	var srv *admission.Server
 	if s.Metrics.Listen != "" { // before the doors, whose services it counts
-		c.metrics = metrics.New(func() admission.Stats { return srv.Stats() }) // read once serving
+		c.metrics = metrics.New(func() admission.Stats { return srv.Stats() }, events) // read once serving
 	}
 	doors, err := newDoors(s, c, logs, stdout, stderr)
 	if err != nil {
