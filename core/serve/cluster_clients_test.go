@@ -185,7 +185,6 @@ func (c *cluster) runCurl(ctx context.Context, j *clusterJob) {
 	j.stored = j.step(ctx, nil, never, c.curl, append(args, "-o", j.back(), url)...)
 }
 
-
 // runSFTP puts and gets the file with OpenSSH's sftp through the balancer, from clientB, with the
 // account's key, checking the shared host key.
 func (c *cluster) runSFTP(ctx context.Context, j *clusterJob) {
