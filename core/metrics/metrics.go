@@ -63,7 +63,7 @@ func New(stats func() admission.Stats, events *Events) *Metrics {
 	if events != nil {
 		for level, n := range map[string]*atomic.Int64{"warn": &events.warn, "error": &events.err} {
 			m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "myftp_log_events_total",
-				Help: "Warnings and errors of the event log, by level: what an administrator should know of.",
+				Help:        "Warnings and errors of the event log, by level: what an administrator should know of.",
 				ConstLabels: prometheus.Labels{"level": level}}, func() float64 { return float64(n.Load()) }))
 		}
 	}
