@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -248,11 +249,7 @@ func (a *app) check(ctx context.Context, o *options, _ []string) error {
 	}
 	files, ok := e.accounts.(*db.DB)
 	if !ok {
-		if _, err := e.accounts.List(); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "database ok (%s)\n", e.accounts.Where())
-		return nil
+		return a.checkKeys(e)
 	}
 	probs, err := a.findProblems(files)
 	if err != nil || len(probs) == 0 {
@@ -271,6 +268,29 @@ func (a *app) check(ctx context.Context, o *options, _ []string) error {
 		return err
 	}
 	return fmt.Errorf("%s left: unreadable account records and invalid keys need a person to look at them", count(len(left), "problem"))
+}
+
+// checkKeys reports the SSH keys that cannot log in (only an edit by hand makes one) of a
+// database that keeps its own consistency otherwise (PostgreSQL), or "database ok".
+func (a *app) checkKeys(e *env) error {
+	list, err := e.accounts.List()
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, acct := range list {
+		for i, k := range acct.Keys {
+			if _, err := k.PublicKey(); err != nil {
+				fmt.Fprintf(a.stdout, "account %s: key %d (%s) cannot log in: %v\n", acct.Name, i+1, cmp.Or(k.Fingerprint(), "no fingerprint"), err)
+				n++
+			}
+		}
+	}
+	if n > 0 {
+		return fmt.Errorf("%s found; remove the keys with '%s key remove NAME FINGERPRINT'", count(n, "problem"), progName)
+	}
+	fmt.Fprintln(a.stdout, "database ok")
+	return nil
 }
 
 // findProblems runs db.Check and prints its problems, one a line, or "database ok".

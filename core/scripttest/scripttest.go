@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -52,10 +53,12 @@ func createUser() {
 }
 
 // Setup sets what every script starts with, for testscript.Params.Setup: the runtime root
-// ($MYFTP_ROOT) is the script's work directory, $WORK_RE is $WORK quoted for a regexp, and
-// $GORACE lets a program built with -race exit without waiting a second first.
+// ($MYFTP_ROOT) is the script's work directory, $WORK_RE is $WORK quoted for a regexp,
+// $DATABASE is where create_user says the accounts are (the root's db/ here), and $GORACE lets
+// a program built with -race exit without waiting a second first.
 func Setup(env *testscript.Env) error {
 	env.Setenv("MYFTP_ROOT", env.WorkDir)
+	env.Setenv("DATABASE", filepath.Join(env.WorkDir, "db"))
 	env.Setenv("WORK_RE", regexp.QuoteMeta(env.WorkDir))
 	env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,3 +129,33 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestCheckOnPostgres: create_user check on PostgreSQL reports a key that an edit by hand broke,
+// which cannot log in, and is content otherwise.
+func TestCheckOnPostgres(t *testing.T) {
+	dsn := pgtest.Database(t)
+	root := pgRoot(t, dsn)
+	createUser(t, root, password+"\n", 0, "--account", "bob", "--password-stdin")
+	keys := filepath.Join(t.TempDir(), "keys.pub")
+	if err := os.WriteFile(keys, []byte(testKey+" bob@laptop\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	createUser(t, root, "", 0, "key", "add", "bob", keys)
+	if out := createUser(t, root, "", 0, "check"); !strings.Contains(out, "database ok") {
+		t.Fatalf("check: %q", out)
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `UPDATE ssh_keys SET key = left(key, 20)`); err != nil {
+		t.Fatal(err)
+	}
+	if out := createUser(t, root, "", 1, "check"); !strings.Contains(out, "account bob: key 1") || !strings.Contains(out, "cannot log in") {
+		t.Fatalf("check with a broken key: %q", out)
+	}
+}
+
+// testKey is an SSH public key for tests.
+const testKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH/cNOB+zEH6eB+wzNeXJeg3jhXc5n9WUQhWVAjDJIAA"

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -51,13 +52,29 @@ func isLoopback(host string) bool {
 // ends, and returns its connection string.
 func Database(t testing.TB) string {
 	t.Helper()
-	admin := Server(t)
+	dsn, drop, err := NewDatabase(Server(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return dsn
+}
+
+// NewDatabase makes an empty database on the server of the superuser's connection string admin,
+// for tests that have no testing.TB at hand (a testscript's Setup), and returns its connection
+// string and the function that drops it.
+func NewDatabase(admin string) (dsn string, drop func() error, err error) {
 	var b [6]byte
 	rand.Read(b[:])
 	name := "myftp_test_" + hex.EncodeToString(b[:])
-	exec(t, admin, `CREATE DATABASE `+name)
-	t.Cleanup(func() { exec(t, admin, `DROP DATABASE `+name+` WITH (FORCE)`) })
-	return withDatabase(admin, name)
+	if err := exec(admin, `CREATE DATABASE `+name); err != nil {
+		return "", nil, err
+	}
+	return withDatabase(admin, name), func() error { return exec(admin, `DROP DATABASE `+name+` WITH (FORCE)`) }, nil
 }
 
 // withDatabase returns the connection string dsn with the database name instead of its own.
@@ -70,16 +87,16 @@ func withDatabase(dsn, name string) string {
 }
 
 // exec runs one statement on the server named by dsn.
-func exec(t testing.TB, dsn, sql string) {
-	t.Helper()
+func exec(dsn, sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		t.Fatalf("connect to the test PostgreSQL: %v", err)
+		return fmt.Errorf("connect to the test PostgreSQL: %w", err)
 	}
 	defer c.Close(ctx)
 	if _, err := c.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
+		return fmt.Errorf("%s: %w", sql, err)
 	}
+	return nil
 }
