@@ -121,6 +121,9 @@ type FTP struct {
 	Active          bool   `toml:"active"`
 	RequireTLSReuse bool   `toml:"require_tls_reuse"`
 	StrictTLSEOF    bool   `toml:"strict_tls_eof"`
+
+	RefusedDrainSize Size     `toml:"refused_drain_size"`
+	RefusedDrainTime Duration `toml:"refused_drain_time"`
 }
 
 // Ports returns the passive port range; zeros for "".
@@ -417,6 +420,8 @@ func (s *Settings) validate() error {
 		{"ftp.tls", s.FTP.TLS, s.FTP.TLS != "required" && s.FTP.TLS != "implicit" && s.FTP.TLS != "off", "want \"required\", \"implicit\" or \"off\""},
 		{"ftp.passive_ports", s.FTP.PassivePorts, !validPorts(s.FTP.PassivePorts), "want \"\" or \"FIRST-LAST\" with ports from 1 to 65535"},
 		{"ftp.public_host", s.FTP.PublicHost, s.FTP.PublicHost != "" && !isIPv4(s.FTP.PublicHost), "want \"\" or an IPv4 address"},
+		{"ftp.refused_drain_size", s.FTP.RefusedDrainSize, s.FTP.RefusedDrainSize < 0 || s.FTP.RefusedDrainSize > 1<<40, "want 0 (none) to 1TiB"},
+		{"ftp.refused_drain_time", s.FTP.RefusedDrainTime, s.FTP.RefusedDrainTime < 0, "want a duration, 0 (none) or more"},
 		{"sftp.listen", s.SFTP.Listen, s.SFTP.Listen != "" && !validAddr(s.SFTP.Listen), "want \"\" (off) or HOST:PORT"},
 		{"metrics.listen", s.Metrics.Listen, s.Metrics.Listen != "" && !validAddr(s.Metrics.Listen), "want \"\" (off) or HOST:PORT"},
 		{"limits.login_attempts", s.Limits.LoginAttempts, s.Limits.LoginAttempts < 1 || s.Limits.LoginAttempts > 100, "want 1 to 100"},

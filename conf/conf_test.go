@@ -68,6 +68,9 @@ func TestDefaultValues(t *testing.T) {
 	if s.Auth.MinPasswordLength != 8 {
 		t.Errorf("min_password_length = %d, want 8", s.Auth.MinPasswordLength)
 	}
+	if s.FTP.RefusedDrainSize != 64<<20 || s.FTP.RefusedDrainTime.D() != 10*time.Second {
+		t.Errorf("ftp refused_drain_size = %d, refused_drain_time = %v; want 64 MiB, 10s", s.FTP.RefusedDrainSize, s.FTP.RefusedDrainTime.D())
+	}
 }
 
 func TestLoadOverrides(t *testing.T) {
@@ -132,6 +135,9 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"server.trusted_proxies", `"balancer.example"`, "CIDR"}},
 		{"proxy prefix too long", "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n", []string{"server.trusted_proxies", `"10.0.0.0/33"`}},
 		{"proxy with a zone", "[server]\ntrusted_proxies = [\"fe80::1%eth0\"]\n", []string{"server.trusted_proxies", `"fe80::1%eth0"`}},
+		{"negative drain", "[ftp]\nrefused_drain_size = -1\n", []string{"ftp.refused_drain_size", "negative"}},
+		{"huge drain", "[ftp]\nrefused_drain_size = \"2TiB\"\n", []string{"ftp.refused_drain_size", "want 0 (none) to 1TiB"}},
+		{"negative drain time", "[ftp]\nrefused_drain_time = \"-1s\"\n", []string{"ftp.refused_drain_time", "0 (none) or more"}},
 		{"no header timeout", "[server]\nproxy_header_timeout = \"0s\"\n", []string{"server.proxy_header_timeout", "positive"}},
 		{"syntax", "[server\n", []string{"settings.toml"}},
 	}

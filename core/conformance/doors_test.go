@@ -42,10 +42,8 @@ type session interface {
 type door struct {
 	name string
 	open func(t *testing.T, e *env, user, local string) session
-	// quota is what the user sees when an upload passes the quota; putPastQuota, if set, is
-	// how the door's client shows it (else put).
-	quota        string
-	putPastQuota func(s session, local, remote string) error
+	// quota is what the user sees when an upload passes the quota.
+	quota string
 	// tooMany is what the user sees when a directory rename is refused for holding more entries
 	// than the backend renames in one step (S3's max_rename_objects).
 	tooMany string
@@ -56,7 +54,7 @@ type door struct {
 var doors = []door{
 	{name: "native", open: openNative, quota: "552 quota exceeded",
 		tooMany: "holds too many files to be renamed on this server's storage", jail: nativeJail},
-	{name: "ftp", open: openFTP, quota: "552 ", putPastQuota: ftplibPut,
+	{name: "ftp", open: openFTP, quota: "552 ",
 		tooMany: "holds too many files to be renamed on this server's storage", jail: ftpJail},
 	// OpenSSH's sftp prints the status code's name, not the server's message (which pkg/sftp's
 	// client shows): "Failure" for the quota, "Permission denied" for the rename.

@@ -72,7 +72,8 @@ func newEnv(t *testing.T, b backend) *env {
 	t.Helper()
 	dir := t.TempDir()
 	store, bucket := b.open(t, dir)
-	ftp := ftpdoor.Config{TLSMode: ftpdoor.TLSRequired, RequireTLSReuse: true, StrictTLSEOF: true, IdleTimeout: time.Minute}
+	ftp := ftpdoor.Config{TLSMode: ftpdoor.TLSRequired, RequireTLSReuse: true, StrictTLSEOF: true, IdleTimeout: time.Minute,
+		RefusedDrainSize: 64 << 20, RefusedDrainTime: 10 * time.Second}
 	sftp := sftpdoor.Config{IdleTimeout: time.Minute, WriteTimeout: time.Minute}
 	se := servertest.Start(t, servertest.Options{Dir: dir, Backend: store, FTP: &ftp, SFTP: &sftp})
 	e := &env{Env: se, t: t, store: store, bucket: bucket, clientHome: t.TempDir(), keys: map[string]string{}}

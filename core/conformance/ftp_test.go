@@ -2,7 +2,6 @@ package conformance_test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,41 +97,4 @@ func (f *ftp) mkdir(dir string) error {
 func (f *ftp) rename(from, to string) error {
 	_, err := f.run("-Q", "RNFR "+from, "-Q", "RNTO "+to, f.url(""))
 	return err
-}
-
-// ftplibPutScript uploads a file with Python's ftplib and, when the data connection fails, reads
-// the server's reply on the control connection, which curl does not do: the door answers an
-// upload that passes the quota with 552 and closes the data connection, and curl, failing to
-// send, reports only "Send failure: Connection reset by peer".
-const ftplibPutScript = `
-import ftplib, ssl, sys
-host, port, cafile, user, password, local, remote = sys.argv[1:8]
-
-class Reuse(ftplib.FTP_TLS):
-    def ntransfercmd(self, cmd, rest=None):
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
-        return conn, size
-
-f = Reuse(context=ssl.create_default_context(cafile=cafile), timeout=20)
-f.connect(host, int(port))
-f.login(user, password)
-f.prot_p()
-try:
-    with open(local, "rb") as src:
-        print(f.storbinary("STOR " + remote, src))
-except OSError as e:
-    print("data connection:", e)
-    print(f.getresp())
-`
-
-// ftplibPut uploads local to remote with Python's ftplib (see ftplibPutScript).
-func ftplibPut(s session, local, remote string) error {
-	f := s.(*ftp)
-	python := servertest.NeedClient(f.t, "python3", "python3")
-	host, port, err := net.SplitHostPort(f.e.FTPAddr)
-	must(f.t, err)
-	return startProc(f.t, f.local, nil, true, python, "-I", "-c", ftplibPutScript, host, port, f.e.ca,
-		f.user, f.user+"-pw", local, remote).wait(f.t)
 }

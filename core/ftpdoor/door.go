@@ -67,6 +67,13 @@ type Config struct {
 	// IdleTimeout ends a session that sends no command for this long, unless a transfer is
 	// running; it is rounded up to whole seconds.
 	IdleTimeout time.Duration
+	// RefusedDrainSize and RefusedDrainTime bound what the door still reads, and discards, of an
+	// upload the store refused mid-way (quota or disk full, store unavailable) before it closes
+	// the data connection and replies: at most that many bytes, for at most that long (see
+	// drainRefused). Zero for either closes the data connection at once; a client still sending
+	// then sees it reset, and curl and lftp do not show the reply.
+	RefusedDrainSize int64
+	RefusedDrainTime time.Duration
 
 	// Services are the accounts, homes and logs the door serves sessions from.
 	door.Services

@@ -43,7 +43,7 @@ type env struct {
 // doorDefaults is the FTP door as conf/settings.toml configures it by default.
 func doorDefaults() ftpdoor.Config {
 	return ftpdoor.Config{TLSMode: ftpdoor.TLSRequired, RequireTLSReuse: true, StrictTLSEOF: true,
-		IdleTimeout: time.Minute}
+		IdleTimeout: time.Minute, RefusedDrainSize: 64 << 20, RefusedDrainTime: 10 * time.Second}
 }
 
 // start runs a server with the FTP door of opt.FTP, or doorDefaults if it is nil.

@@ -35,9 +35,10 @@ func TestQuotaFullRefusedBeforeData(t *testing.T) {
 	e.checkUsage(t, "nora")
 }
 
-// TestQuotaPassedMidUpload: an upload that would take the account past its quota is cut with
-// 552 when it reaches it; no file appears, no partial upload is kept, and the usage the server
-// counts afterwards equals what is on disk.
+// TestQuotaPassedMidUpload: an upload that would take the account past its quota is refused
+// with 552 when it reaches it, once the client has sent the rest (which the door reads and
+// discards); no file appears, no partial upload is kept, and the usage the server counts
+// afterwards equals what is on disk.
 func TestQuotaPassedMidUpload(t *testing.T) {
 	t.Parallel()
 	e := startDefault(t)
@@ -49,11 +50,13 @@ func TestQuotaPassedMidUpload(t *testing.T) {
 	if code != 150 {
 		t.Fatalf("STOR: %d %s", code, msg)
 	}
-	_, werr := dc.conn.Write(randomBytes(10, 3<<20)) // fails once the server stops reading
+	if _, err := dc.conn.Write(randomBytes(10, 3<<20)); err != nil {
+		t.Fatalf("sending past the quota: %v; want the door to read the rest", err)
+	}
 	dc.conn.Close()
 	code, msg = f.mustReplyAny()
-	if code != 552 {
-		t.Fatalf("upload past the quota: %d %q (write: %v); want 552", code, msg, werr)
+	if code != 552 || !strings.Contains(msg, "quota exceeded: /big.bin") {
+		t.Fatalf("upload past the quota: %d %q; want 552 quota exceeded", code, msg)
 	}
 	absent(t, filepath.Join(e.Home("otto"), "big.bin"))
 	if n := e.partialBytes("otto"); n != 0 {

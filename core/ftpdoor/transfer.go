@@ -82,11 +82,12 @@ func (f *files) openDownload(name string) (*download, error) {
 
 // upload is the engine's handle on a homefs stream.
 type upload struct {
-	s      *session
-	stream *homefs.Stream
-	start  time.Time
-	failed error // set by TransferError: the data connection ended badly
-	moved  bool  // data was asked for: the data connection opened, and the engine replies after Close
+	s       *session
+	stream  *homefs.Stream
+	start   time.Time
+	failed  error // set by TransferError: the data connection ended badly
+	refused error // set by ReadFrom: the stream refused the data, and Close returns why
+	moved   bool  // data was asked for: the data connection opened, and the engine replies after Close
 }
 
 func (u *upload) Write(p []byte) (int, error) {
@@ -95,11 +96,21 @@ func (u *upload) Write(p []byte) (int, error) {
 	return n, replyErr(u.s, err)
 }
 
-// ReadFrom takes the whole data connection (io.Copy calls it), into the stream's buffers.
+// ReadFrom takes the whole data connection (io.Copy calls it), into the stream's buffers. When
+// the stream refuses the data (a homefs error: the quota, the disk, the store; not a failure of
+// the connection), what the client still sends is read and discarded (drainRefused), and the
+// refusal is left for Close to return: the engine replies with Close's error as it is, where it
+// would present an error of the copy as a "network error".
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	u.moved = true
 	n, err := u.stream.ReadFrom(r)
-	return n, replyErr(u.s, err)
+	var he *homefs.Error
+	if !errors.As(err, &he) {
+		return n, err
+	}
+	u.s.drainRefused(r, u.stream.Path())
+	u.refused = err
+	return n, nil
 }
 
 func (u *upload) Read([]byte) (int, error) { return 0, errUnsupported }
@@ -113,34 +124,46 @@ func (u *upload) Seek(off int64, whence int) (int64, error) {
 }
 
 // TransferError notes that the data connection ended badly: ABOR, a reset, a TLS stream cut
-// without close_notify, a write refused for quota.
+// without close_notify, a Write the stream refused (ReadFrom leaves its refusals to Close).
 func (u *upload) TransferError(err error) { u.failed = err }
 
 // Close publishes the file if its data connection ended cleanly, or keeps what arrived for a
-// resume; either way one line goes to the transfer log.
+// resume (homefs drops what passed the quota), and returns the stream's refusal if it refused
+// the data; either way one line goes to the transfer log.
 func (u *upload) Close() error {
 	defer func() { u.s.endTransfer(u.moved) }()
 	u.s.mu.Lock()
 	delete(u.s.streams, u)
 	u.s.mu.Unlock()
 	var err error
-	if u.failed != nil {
+	switch {
+	case u.failed != nil:
 		u.stream.Abort()
 		u.s.log.Info("upload interrupted", "path", u.stream.Path(), "received", u.stream.Size(), "reason", u.failed)
-	} else if err = u.s.allowed(); err != nil {
+	case u.refused != nil:
+		err = u.refused
 		u.stream.Abort()
-	} else {
-		var e homefs.Entry
-		var sum string
-		e, sum, err = u.stream.Commit()
-		if err == nil {
-			u.s.log.Info("upload complete", "path", u.stream.Path(), "size", e.Size, "md5", sum, "resumed_at", u.stream.Offset())
-		} else {
-			u.s.log.Info("upload failed", "path", u.stream.Path(), "err", err)
-		}
+		u.s.log.Info("upload refused", "path", u.stream.Path(), "received", u.stream.Size(), "err", err)
+	default:
+		err = u.commit()
 	}
 	u.s.logTransfer(logger.Incoming, u.stream.Path(), u.stream.Size()-u.stream.Offset(), u.start, u.failed == nil && err == nil)
 	return replyErr(u.s, err)
+}
+
+// commit publishes the upload, if the account may still write.
+func (u *upload) commit() error {
+	if err := u.s.allowed(); err != nil {
+		u.stream.Abort()
+		return err
+	}
+	e, sum, err := u.stream.Commit()
+	if err != nil {
+		u.s.log.Info("upload failed", "path", u.stream.Path(), "err", err)
+		return err
+	}
+	u.s.log.Info("upload complete", "path", u.stream.Path(), "size", e.Size, "md5", sum, "resumed_at", u.stream.Offset())
+	return nil
 }
 
 // download is the engine's handle on a stored file. Read from its start to its end, the file's

@@ -173,13 +173,7 @@ func (c *cluster) runCurl(ctx context.Context, j *clusterJob) {
 	args := []string{"-sS", "--fail", "-v", "--max-time", "50", "--ssl-reqd", "--cacert", c.cert,
 		"-u", j.account.name + ":" + j.account.password, "--interface", clientA,
 		"--resolve", "localhost:" + port + ":" + balancer, "--disable-epsv", "--no-ftp-skip-pasv-ip"}
-	// A file bigger than the socket buffers is still being sent when the server refuses it: curl
-	// then fails on the reset data connection (55) without reading the 552, and only the node's
-	// event log says why.
-	refused := func(out string) bool {
-		return curlRefused(out) || strings.Contains(out, "curl: (55)") && c.logged("quota exceeded: /"+j.name)
-	}
-	if !j.step(ctx, nil, refused, c.curl, append(args, "-T", j.name, url)...) {
+	if !j.step(ctx, nil, curlRefused, c.curl, append(args, "-T", j.name, url)...) {
 		return
 	}
 	j.stored = j.step(ctx, nil, never, c.curl, append(args, "-o", j.back(), url)...)
