@@ -55,6 +55,7 @@ func TestScripts(t *testing.T) {
 			stack := &serverStack{}
 			env.Values[stackKey{}] = stack
 			env.Values[cutKey{}] = &cutSlot{}
+			env.Values[requestCutKey{}] = &requestCutSlot{}
 			env.Defer(func() { stack.stopAll(env.T()) })
 			return nil
 		},
@@ -70,6 +71,8 @@ func TestScripts(t *testing.T) {
 			"gentree":     cmdGenTree,
 			"cutproxy":    cmdCutProxy,
 			"waitcut":     cmdWaitCut,
+			"cutrequest":  cmdCutRequest,
+			"cutdone":     cmdCutDone,
 			"perm":        cmdPerm,
 			"expand":      cmdExpand,
 			"putpart":     cmdPutPart,

@@ -132,8 +132,9 @@ func (c *cluster) run(ctx context.Context, j *clusterJob) {
 }
 
 // runMyftpc runs myftpc in batch mode with --retry, which reconnects and resumes a transfer cut
-// by a lost connection; a run that could not connect or log in, or was turned away (exit 3 or
-// 4: the node died under the login), is run again. Exit 1 is a failed command: the put refused
+// by a lost connection, or runs the get again when the node died between the put and the get; a
+// run that could not connect or log in, or was turned away (exit 3 or 4: the node died under the
+// login), is run again. Exit 1 is a failed command: the put refused
 // for the quota, which myftpc says, or a failure.
 func (c *cluster) runMyftpc(ctx context.Context, j *clusterJob) {
 	env := append(os.Environ(), "MYFTP_PASSWORD="+j.account.password)
@@ -215,13 +216,15 @@ func (c *cluster) logged(s string) bool {
 }
 
 // interrupted reports whether a transfer of the client was cut and tried again: a program run
-// again, or myftpc's --retry at work.
+// again, or myftpc's --retry at work (it reconnects at once the first time, and says it tries
+// again when it waits).
 func (j *clusterJob) interrupted() bool {
 	steps := 2
 	if j.kind == "myftpc" {
 		steps = 1
 	}
-	return j.runs > steps || j.kind == "myftpc" && strings.Contains(j.out.String(), "trying again")
+	out := j.out.String()
+	return j.runs > steps || j.kind == "myftpc" && (strings.Contains(out, "reconnecting to ") || strings.Contains(out, "trying again"))
 }
 
 // pasvReplies returns the address and port of every PASV reply in curl's output.

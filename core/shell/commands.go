@@ -43,6 +43,9 @@ type command struct {
 	swap     byte
 	remote   bool // needs a session with the server
 	readOnly bool // changes nothing on the server: safe to run again after a lost connection
+	// shows: what it writes to standard output is what it was asked to show (a listing, a
+	// file), not status lines; once some is written, a lost connection does not run it again.
+	shows bool
 }
 
 // invocation is a command as typed, its flags taken out.
@@ -80,13 +83,13 @@ func commandTable() map[string]*command {
 	exit := &command{run: (*session).cmdExit, summary: "end the session"}
 	parallel := map[byte]func(string) error{'P': checkParallel}
 	return map[string]*command{
-		"ls": {run: (*session).cmdLs, args: "[-l] [-a] [PATH|GLOB...]", flags: "la", max: -1, remote: true, readOnly: true,
+		"ls": {run: (*session).cmdLs, args: "[-l] [-a] [PATH|GLOB...]", flags: "la", max: -1, remote: true, readOnly: true, shows: true,
 			complete: remote, summary: "list remote directories, or the names that match patterns: sorted, directories end in /",
 			help: "-l: in long form, as dir; -a: names starting with a dot too"},
-		"dir": {run: (*session).cmdDir, args: "[-a] [PATH|GLOB...]", flags: "a", max: -1, remote: true, readOnly: true,
+		"dir": {run: (*session).cmdDir, args: "[-a] [PATH|GLOB...]", flags: "a", max: -1, remote: true, readOnly: true, shows: true,
 			complete: remote, summary: "list remote directories in long form: mode, size, time, name",
 			help: "-a: names starting with a dot too"},
-		"pwd": {run: (*session).cmdPwd, remote: true, readOnly: true, summary: "print the remote directory"},
+		"pwd": {run: (*session).cmdPwd, remote: true, readOnly: true, shows: true, summary: "print the remote directory"},
 		"cd": {run: (*session).cmdCd, args: "[DIR]", max: 1, remote: true, readOnly: true, complete: remote,
 			summary: "change the remote directory (default: the home, /; -: the previous one)"},
 		"mkdir": mkdir, "mdir": mkdir,
@@ -96,10 +99,10 @@ func commandTable() map[string]*command {
 			min: 1, max: -1, remote: true, complete: remote,
 			summary: "remove remote files, or those that match a pattern",
 			help:    "-r: directories too, with all they hold; --partial: the unfinished upload of FILE instead (FILE stays)"},
-		"partials": {run: (*session).cmdPartials, remote: true, readOnly: true,
+		"partials": {run: (*session).cmdPartials, remote: true, readOnly: true, shows: true,
 			summary: "list your unfinished uploads, which count toward your quotas: size kept, date, path"},
 		"rename": rename, "mv": rename,
-		"quota": {run: (*session).cmdQuota, remote: true, readOnly: true, summary: "show the space used, the quota and the space free; files used of their quota"},
+		"quota": {run: (*session).cmdQuota, remote: true, readOnly: true, shows: true, summary: "show the space used, the quota and the space free; files used of their quota"},
 		"put": {run: (*session).cmdPut, args: "[-r] [-P N] LOCAL [REMOTE]", flags: "r", values: parallel, min: 1, max: 2,
 			remote: true, complete: []argKind{argLocal, argRemote},
 			summary: "upload a file (as REMOTE, into it if a directory, or its own name)",
@@ -111,7 +114,7 @@ func commandTable() map[string]*command {
 			summary: "download a file (as LOCAL, into it if a directory, or its own name; -: to standard output)",
 			help: "An interrupted download resumes; a local file that is the same (size and checksum) is skipped, and a " +
 				"different one is not replaced unless -f. -r: a directory and all it holds; -P N: N files at once (at most 8)"},
-		"cat": {run: (*session).cmdCat, args: "FILE...", min: 1, max: -1, remote: true, complete: remote,
+		"cat": {run: (*session).cmdCat, args: "FILE...", min: 1, max: -1, remote: true, shows: true, complete: remote,
 			summary: "write remote files to standard output"},
 		"mput": {run: (*session).cmdMput, args: "[-r] [-P N] GLOB...", flags: "r", values: parallel, min: 1, max: -1,
 			remote: true, complete: local,
@@ -327,36 +330,22 @@ func (s *session) check(words []string) (*command, invocation, error) {
 	return cmd, inv, err
 }
 
-// exec runs one command. Its error names the command.
+// exec runs one command. Its error names the command, unless the command did not run because
+// there was no connection and none could be made.
 func (s *session) exec(ctx context.Context, words []string) error {
 	name := words[0]
 	cmd, inv, err := s.check(words)
 	if err != nil {
 		return err
 	}
-	reused := cmd.remote && !s.dropped() // a connection from before this command
+	ran := true
 	if cmd.remote {
-		if err := s.connected(ctx); errors.Is(err, errClosed) {
-			return fmt.Errorf("%s: %w", name, err)
-		} else if err != nil {
-			return err
-		}
-	}
-	err = cmd.run(s, ctx, inv)
-	if err != nil && cmd.readOnly && reused && ctx.Err() == nil && s.dropped() && !s.accountGone() {
-		// The connection was gone before the command (a server restart, or its idle timeout
-		// within idleCheck): one that changes nothing runs again on a new connection.
-		if err = s.reconnect(ctx, ""); err == nil {
-			err = cmd.run(s, ctx, inv)
-		}
-	}
-	if cmd.remote {
+		ran, err = s.runRemote(ctx, cmd, inv)
 		s.lastUsed = s.env.Now()
-		if ctx.Err() == nil {
-			err = s.lost(err)
-		}
+	} else {
+		err = cmd.run(s, ctx, inv)
 	}
-	if err == nil || err == errExit {
+	if err == nil || err == errExit || !ran && !errors.Is(err, errClosed) {
 		return err
 	}
 	return fmt.Errorf("%s: %w", name, err)

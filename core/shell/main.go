@@ -57,11 +57,10 @@ commands: typed at the prompt on a terminal, from -c, or one a line from standar
   --checksum ALGO     verify transfers with ALGO (blake3, sha256 or md5) when the server offers
                       it, else with the best one it offers (default client.checksum of the
                       settings, blake3)
-  --retry N           retry a transfer cut by a lost connection up to N times, reconnecting and
-                      resuming each time; after the first retry each waits longer, from 1 s up
-                      to 30 s, for the server to come back; an upload it then refuses as
-                      busy (450: it may still hold the lost connection's) is tried again for
-                      up to 10 s (default 0)
+  --retry N           go on after a lost connection, up to N times per command: connect and
+                      log in again, and resume the transfer or run the command again (see
+                      below); an upload the server then refuses as busy (450: it may still
+                      hold the lost connection's) is tried again for up to 10 s (default 0)
   --progress          draw progress bars also when standard output is not a terminal: on
                       standard error (batch mode)
   -q                  quiet: print no status lines (logins, transfer summaries, "directory
@@ -77,6 +76,20 @@ a terminal to ask it is refused, unless --trust-new. Another certificate than th
 refused. A server without TLS is refused unless --insecure, or allow_plaintext = true in [client]
 of the settings (which still checks the certificates of TLS servers); a server recorded with TLS
 that greets without it is refused unless --insecure.
+
+With --retry N, a command whose connection is lost (closed, reset, or a read timed out), in a
+transfer or between two commands, carries on over a new connection to the same address: myftpc
+says so on standard error (in the interactive shell too), logs in again as the same account,
+goes back to the remote directory, and resumes the transfer where it stopped or runs the
+command again, from the argument it had reached. The first retry is at once, each later one
+waits longer, from 1 s up to 30 s, for the server to come back. As in lftp, a command that
+changes something (rm, rmdir, mkdir, rename) is sent again too: if the lost try had done it
+already, the new one fails (no such file, exists) and says that the lost try may have done it
+(exit status 1). A command that had written part of what it shows (ls, cat, get FILE -) does
+not run again. When the retries run out, the last error ends the command, with exit status 3 (4
+if the server turned the connection away). Without --retry, only a command that changes nothing
+(ls, pwd, cd...) runs again, once, when it finds the connection gone; any other fails, with
+exit status 3.
 
 Without -c, on a terminal, myftpc is interactive: line editing, history (kept in
 ~/.myftp/history), Tab completion, progress bars; Ctrl-C stops a transfer (run it again to

@@ -179,9 +179,9 @@ func (s *session) cmdCd(_ context.Context, inv invocation) error {
 }
 
 func (s *session) cmdMkdir(_ context.Context, inv invocation) error {
-	for _, dir := range inv.args {
-		p, err := s.c.Mkdir(dir, inv.has('p'))
-		if err != nil {
+	for i := s.steps.done; i < len(inv.args); i++ {
+		p, err := s.c.Mkdir(inv.args[i], inv.has('p'))
+		if err := s.step(i, err); err != nil {
 			return err
 		}
 		s.say("directory %s created", visible(p))
@@ -190,35 +190,39 @@ func (s *session) cmdMkdir(_ context.Context, inv invocation) error {
 }
 
 func (s *session) cmdRmdir(_ context.Context, inv invocation) error {
-	for _, dir := range inv.args {
-		if err := s.c.Rmdir(dir); err != nil {
+	for i := s.steps.done; i < len(inv.args); i++ {
+		if err := s.step(i, s.c.Rmdir(inv.args[i])); err != nil {
 			return err
 		}
-		s.say("directory %s removed", dir)
+		s.say("directory %s removed", inv.args[i])
 	}
 	return nil
 }
 
 // cmdRm removes remote files: those named, and those that patterns match; with -r directories
-// too, with all they hold. It goes on after a failure, and returns the first.
+// too, with all they hold. It goes on after a failure, and returns the first; when the
+// connection is lost, it says what failed before, and returns the loss.
 func (s *session) cmdRm(_ context.Context, inv invocation) error {
 	if inv.has('U') {
-		for _, file := range inv.args {
-			if err := s.c.RmPartial(file); err != nil {
+		for i := s.steps.done; i < len(inv.args); i++ {
+			if err := s.step(i, s.c.RmPartial(inv.args[i])); err != nil {
 				return err
 			}
-			s.say("unfinished upload of %s removed", file)
+			s.say("unfinished upload of %s removed", inv.args[i])
 		}
 		return nil
 	}
-	var first error
-	for _, a := range inv.args {
-		first = cmp.Or(first, s.rmArg(a, inv.has('r')))
+	for i := s.steps.done; i < len(inv.args); i++ {
+		err := s.step(i, s.rmArg(inv.args[i], inv.has('r')))
 		if s.dropped() {
-			break
+			if s.steps.first != nil {
+				fmt.Fprintln(s.env.Stderr, "rm: "+describe(s.steps.first))
+			}
+			return err
 		}
+		s.steps.first = cmp.Or(s.steps.first, err)
 	}
-	return first
+	return s.steps.first
 }
 
 // rmArg removes what one argument of rm names: the names a pattern matches, or if it matches
@@ -329,7 +333,7 @@ func (s *session) cmdPartials(context.Context, invocation) error {
 }
 
 func (s *session) cmdRename(_ context.Context, inv invocation) error {
-	if err := s.c.Rename(inv.args[0], inv.args[1]); err != nil {
+	if err := s.step(0, s.c.Rename(inv.args[0], inv.args[1])); err != nil {
 		return err
 	}
 	s.say("renamed %s to %s", inv.args[0], inv.args[1])

@@ -37,6 +37,8 @@ type session struct {
 	prevCwd     string    // the remote directory before the last cd, for "cd -"; "" before any
 	prevLwd     string    // the local directory before the last lcd, for "lcd -"; "" before any
 	lastUsed    time.Time // when the server last answered a command
+	tries       retries   // what --retry allows the running command
+	steps       steps     // how far the running command got through its arguments
 
 	stdin       *bufio.Reader // standard input when it is not a terminal; nil on a terminal
 	tty         *os.File      // standard input when it is a terminal

@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/myftp/myftp/lib/bytesize"
 	"github.com/myftp/myftp/lib/client"
@@ -162,8 +161,8 @@ func (s *session) toStdout(ctx context.Context, remote string, report bool) erro
 
 // cmdCat writes remote files to standard output, one after the other.
 func (s *session) cmdCat(ctx context.Context, inv invocation) error {
-	for _, remote := range inv.args {
-		if err := s.toStdout(ctx, remote, false); err != nil {
+	for i := s.steps.done; i < len(inv.args); i++ {
+		if err := s.step(i, s.toStdout(ctx, inv.args[i], false)); err != nil {
 			return err
 		}
 	}
@@ -177,97 +176,6 @@ func (s *session) isRemoteDir(p string) bool {
 	}
 	e, err := s.c.Stat(p)
 	return err == nil && e.Type == proto.EntryDir
-}
-
-// retrying runs a transfer and, with --retry N, tries again up to N times when the connection
-// dropped under it: it reconnects, and the transfer resumes where it stopped. The first retry is
-// at once; after that each waits longer (1 s, doubling up to retryMaxDelay), so that a server
-// that is restarting has time to come back. A reconnect that fails because the server cannot be
-// reached or is busy uses up a retry; a refused login or a changed certificate ends the run.
-// A retry that the server refuses with 450 is tried again for a while: see whileBusy.
-func (s *session) retrying(ctx context.Context, transfer func(context.Context) error) error {
-	return s.retryingIf(ctx, s.dropped, fileBusy, transfer)
-}
-
-// retryingIf is retrying for a transfer that may lose other connections than the session's:
-// lost says whether one was lost; only the session's is made again here. busy says whether a
-// failed retry failed only because the server still held a file busy (450).
-func (s *session) retryingIf(ctx context.Context, lost func() bool, busy func(error) bool, transfer func(context.Context) error) error {
-	err := transfer(ctx)
-	var delay time.Duration
-	for attempt := 1; err != nil && attempt <= s.opt.retry && ctx.Err() == nil && lost() && !s.accountGone(); attempt++ {
-		if delay > 0 {
-			fmt.Fprintf(s.env.Stderr, "%s; trying again in %v\n", describe(err), delay)
-			select {
-			case <-time.After(delay):
-			case <-ctx.Done():
-				return err
-			}
-		}
-		delay = min(max(2*delay, time.Second), retryMaxDelay)
-		note := fmt.Sprintf(" (retry %d of %d)", attempt, s.opt.retry)
-		if !s.dropped() {
-			fmt.Fprintf(s.env.Stderr, "a connection was lost; trying again%s\n", note)
-		} else if err = s.reconnect(ctx, note); err != nil {
-			if !retriable(err) {
-				return err
-			}
-			continue
-		}
-		err = s.whileBusy(ctx, lost, busy, transfer)
-	}
-	return err
-}
-
-// retryMaxDelay is the longest wait between two retries of a transfer.
-const retryMaxDelay = 30 * time.Second
-
-// The waits of whileBusy: the first, the longest, and the most they add up to.
-const (
-	busyFirstDelay = 200 * time.Millisecond
-	busyMaxDelay   = 2 * time.Second
-	busyBudget     = 10 * time.Second
-)
-
-// whileBusy runs the transfer of a retry, after a lost connection. The server may still hold the
-// lost connection's upload of the same file until it notices that connection gone, and refuse
-// the new one with 450 (file busy) meanwhile: while busy says so and no connection is lost, it
-// tries again after busyFirstDelay, doubling up to busyMaxDelay, as long as the waits stay within
-// busyBudget; then the 450 is the transfer's error. These tries use up no retry of --retry.
-func (s *session) whileBusy(ctx context.Context, lost func() bool, busy func(error) bool, transfer func(context.Context) error) error {
-	err := transfer(ctx)
-	var waited time.Duration
-	for delay := busyFirstDelay; err != nil && busy(err) && !lost() && waited+delay <= busyBudget; delay = min(2*delay, busyMaxDelay) {
-		fmt.Fprintf(s.env.Stderr, "%s; the lost connection may still hold it: trying again in %v\n", describe(err), delay)
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return err
-		}
-		waited += delay
-		err = transfer(ctx)
-	}
-	return err
-}
-
-// fileBusy reports whether err is the server's 450: a file another session is uploading.
-func fileBusy(err error) bool {
-	var re *proto.ReplyError
-	return errors.As(err, &re) && re.Code == proto.CodeFileBusy
-}
-
-// dropped reports whether the session has no working connection.
-func (s *session) dropped() bool { return s.c == nil || s.c.Err() != nil }
-
-// retriable reports whether a failed reconnect may work later: the server could not be reached,
-// closed the connection or was busy; not a refused login or a changed certificate.
-func retriable(err error) bool {
-	var re *proto.ReplyError
-	if errors.As(err, &re) && re.Code == proto.CodeNotLoggedIn {
-		return false
-	}
-	code := exitCode(err)
-	return code == ExitConnect || code == ExitBusy
 }
 
 // view shows one transfer: its bar on a terminal, a resume notice, and the summary line.

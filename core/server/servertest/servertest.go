@@ -1,7 +1,8 @@
 // Package servertest starts real myftp servers on 127.0.0.1 for tests and benchmarks, the way
 // net/http/httptest does for HTTP: a temporary root with an account database and homes, a TLS
 // certificate, and a native server.Server behind an admission.Server listening on a free loopback
-// port.
+// port. CutProxy, in front of one, loses a plain session's connection at a chosen request, as a
+// server's machine dying at that point would.
 package servertest
 
 import (
