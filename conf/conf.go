@@ -122,6 +122,8 @@ type FTP struct {
 	RequireTLSReuse bool   `toml:"require_tls_reuse"`
 	StrictTLSEOF    bool   `toml:"strict_tls_eof"`
 
+	AcceptTimeout Duration `toml:"accept_timeout"`
+
 	RefusedDrainSize Size     `toml:"refused_drain_size"`
 	RefusedDrainTime Duration `toml:"refused_drain_time"`
 }
@@ -420,6 +422,7 @@ func (s *Settings) validate() error {
 		{"ftp.tls", s.FTP.TLS, s.FTP.TLS != "required" && s.FTP.TLS != "implicit" && s.FTP.TLS != "off", "want \"required\", \"implicit\" or \"off\""},
 		{"ftp.passive_ports", s.FTP.PassivePorts, !validPorts(s.FTP.PassivePorts), "want \"\" or \"FIRST-LAST\" with ports from 1 to 65535"},
 		{"ftp.public_host", s.FTP.PublicHost, s.FTP.PublicHost != "" && !isIPv4(s.FTP.PublicHost), "want \"\" or an IPv4 address"},
+		{"ftp.accept_timeout", s.FTP.AcceptTimeout, s.FTP.AcceptTimeout <= 0, "want a positive duration"},
 		{"ftp.refused_drain_size", s.FTP.RefusedDrainSize, s.FTP.RefusedDrainSize < 0 || s.FTP.RefusedDrainSize > 1<<40, "want 0 (none) to 1TiB"},
 		{"ftp.refused_drain_time", s.FTP.RefusedDrainTime, s.FTP.RefusedDrainTime < 0, "want a duration, 0 (none) or more"},
 		{"sftp.listen", s.SFTP.Listen, s.SFTP.Listen != "" && !validAddr(s.SFTP.Listen), "want \"\" (off) or HOST:PORT"},

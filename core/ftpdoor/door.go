@@ -65,8 +65,18 @@ type Config struct {
 	// unfinished.
 	StrictTLSEOF bool
 	// IdleTimeout ends a session that sends no command for this long, unless a transfer is
-	// running; it is rounded up to whole seconds.
+	// running, and a transfer whose client sends nothing on its data connection for this long (an
+	// upload), or whose passive data connection is silent; it is rounded up to whole seconds for
+	// the control connection. Zero: the engine's 900 s for the control connection, no bound on
+	// data connections.
 	IdleTimeout time.Duration
+	// WriteTimeout ends a transfer whose client takes nothing of what is written on its passive
+	// data connection for this long (a download it does not read). Zero: no bound.
+	WriteTimeout time.Duration
+	// AcceptTimeout is how long a passive data port waits for the client's connection once
+	// opened (PASV, EPSV), and a transfer for its data connection, passive or active; it is
+	// rounded up to whole seconds. Zero: 30 s for the transfer, the session's life for the port.
+	AcceptTimeout time.Duration
 	// RefusedDrainSize and RefusedDrainTime bound what the door still reads, and discards, of an
 	// upload the store refused mid-way (quota or disk full, store unavailable) before it closes
 	// the data connection and replies: at most that many bytes, for at most that long (see

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
@@ -73,7 +74,7 @@ func (s *session) GetSettings() (*ftpserver.Settings, error) {
 		Banner:                 c.Name + " ready",
 		PublicHost:             c.PublicHost,
 		IdleTimeout:            int((c.IdleTimeout + 999_999_999) / 1_000_000_000),
-		ConnectionTimeout:      30,
+		ConnectionTimeout:      int((c.AcceptTimeout + 999_999_999) / 1_000_000_000),
 		DisableActiveMode:      !c.Active,
 		EnableHASH:             true,
 		DisableSite:            true,
@@ -235,7 +236,13 @@ func hasToken(extra [][]byte, token []byte) bool {
 // apart from the control connection, a connection from another address is never taken, and a TLS
 // one cut without close_notify is seen as cut.
 func (s *session) WrapPassiveListener(l net.Listener) (net.Listener, error) {
-	return &dataListener{Listener: l, client: s.conn.Addr(), strict: s.d.cfg.StrictTLSEOF, log: s.log, buffers: &s.d.buffers}, nil
+	c := s.d.cfg
+	dl := &dataListener{Listener: l, client: s.conn.Addr(), strict: c.StrictTLSEOF, log: s.log, buffers: &s.d.buffers,
+		idle: c.IdleTimeout, write: c.WriteTimeout}
+	dl.bound.start(l, c.AcceptTimeout, func() {
+		s.log.Info("passive data port closed: no connection came", "port", l.Addr().String(), "wait", c.AcceptTimeout)
+	})
+	return dl, nil
 }
 
 // dataListener yields passive data connections as *dataConn, only from the client's address.
@@ -249,6 +256,9 @@ type dataListener struct {
 	strict  bool
 	log     *slog.Logger
 	buffers *transfer.BufferPool
+	idle    time.Duration // bound on each read of a data connection (idleConn)
+	write   time.Duration // bound on each write
+	bound   acceptBound   // closes the listener if nobody connects in time
 }
 
 func (l *dataListener) Accept() (net.Conn, error) {
@@ -262,10 +272,17 @@ func (l *dataListener) Accept() (net.Conn, error) {
 			c.Close()
 			continue
 		}
-		bc := transfer.NewBufferedConn(c, l.buffers)
+		l.bound.accepted.Store(true)
+		bc := transfer.NewBufferedConn(&idleConn{Conn: c, idle: l.idle, write: l.write}, l.buffers)
 		bc.AutoFlush()
 		return &dataConn{BufferedConn: bc, strict: l.strict}, nil
 	}
+}
+
+// Close closes the listener, and disarms its accept bound.
+func (l *dataListener) Close() error {
+	l.bound.stop()
+	return l.Listener.Close()
 }
 
 // remoteAddr is the IP address a connection comes from, IPv4-mapped addresses as IPv4, as

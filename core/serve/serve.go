@@ -346,6 +346,7 @@ func newSFTP(s *conf.Settings, c *core, logs *logger.Logs, stdout io.Writer) (*s
 func newFTP(s *conf.Settings, c *core, logs *logger.Logs, stderr io.Writer) (*ftpdoor.Door, error) {
 	cfg := ftpdoor.Config{Name: s.Server.Name, PublicHost: s.FTP.PublicHost, Active: s.FTP.Active,
 		RequireTLSReuse: s.FTP.RequireTLSReuse, StrictTLSEOF: s.FTP.StrictTLSEOF, IdleTimeout: s.Server.IdleTimeout.D(),
+		WriteTimeout: s.Server.WriteTimeout.D(), AcceptTimeout: s.FTP.AcceptTimeout.D(),
 		RefusedDrainSize: int64(s.FTP.RefusedDrainSize), RefusedDrainTime: s.FTP.RefusedDrainTime.D(),
 		Services: c.services(logs, "ftp")}
 	cfg.PassivePorts[0], cfg.PassivePorts[1] = s.FTP.Ports()
