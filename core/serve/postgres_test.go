@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/ssh"
+	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,3 +162,65 @@ func TestCheckOnPostgres(t *testing.T) {
 
 // testKey is an SSH public key for tests.
 const testKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH/cNOB+zEH6eB+wzNeXJeg3jhXc5n9WUQhWVAjDJIAA"
+
+// TestDoorsWithDatabaseGone: with the account database cut away, the FTP and SFTP doors tell a
+// login to try again later (FTP's engine answers every refused login with 530, so the text says
+// it; SFTP says it in a banner), rather than that the password is wrong.
+func TestDoorsWithDatabaseGone(t *testing.T) {
+	proxy := pgtest.NewProxy(t, pgtest.Database(t))
+	root := pgRoot(t, proxy.DSN)
+	createUser(t, root, password+"\n", 0, "--account", "bob", "--password-stdin")
+	f, err := os.OpenFile(filepath.Join(root, "conf", "settings.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(f, "[ftp]\nlisten = \"127.0.0.1:0\"\ntls = \"off\"\npassive_ports = \"\"\n[sftp]\nlisten = \"127.0.0.1:0\"\n")
+	f.Close()
+	r := start(t, root)
+	ftpAddr, sftpAddr := doorAddrs(t, r)
+	if reply := ftpLogin(t, ftpAddr); !strings.HasPrefix(reply, "230") {
+		t.Fatalf("FTP login with the database up: %q", reply)
+	}
+	proxy.Cut()
+	eventually(t, "an FTP login with the database gone is told to try again later", func() bool {
+		reply := ftpLogin(t, ftpAddr)
+		return strings.HasPrefix(reply, "530") && strings.Contains(reply, "account database unavailable, try again later")
+	})
+	var banner string
+	cfg := &ssh.ClientConfig{User: "bob", Auth: []ssh.AuthMethod{ssh.Password(password)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
+		BannerCallback: func(msg string) error { banner += msg; return nil }}
+	if c, err := ssh.Dial("tcp", sftpAddr, cfg); err == nil {
+		c.Close()
+		t.Fatal("an SSH login with the database gone succeeded")
+	}
+	if !strings.Contains(banner, "account database unavailable, try again later") {
+		t.Errorf("SSH banner %q: want it told to try again later", banner)
+	}
+}
+
+// ftpLogin logs bob in over plain FTP and returns the reply to PASS.
+func ftpLogin(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	tc := textproto.NewConn(c)
+	if _, _, err := tc.ReadResponse(220); err != nil {
+		t.Fatalf("FTP greeting: %v", err)
+	}
+	if _, err := tc.Cmd("USER bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tc.ReadResponse(331); err != nil {
+		t.Fatalf("USER: %v", err)
+	}
+	if _, err := tc.Cmd("PASS %s", password); err != nil {
+		t.Fatal(err)
+	}
+	code, msg, _ := tc.ReadResponse(230)
+	return fmt.Sprintf("%d %s", code, msg)
+}
