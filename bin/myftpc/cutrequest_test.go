@@ -20,27 +20,35 @@ type requestCutSlot struct{ p *servertest.CutProxy }
 // before the server gets it, as when the server dies between two commands; with --answered once
 // the server has carried it out and answered, before the answer reaches the client. With --down
 // N, the N connections after the cut (-1: all) are closed at once, as by a server that is down.
-// See servertest.CutProxy.
+// With --busy N, the first N connections hear a 421 "server busy" greeting and are closed; OP
+// may then be left out, to cut none. See servertest.CutProxy.
 //
-//	cutrequest [--answered] [--down N] OP [AFTER]
+//	cutrequest [--answered] [--down N] [--busy N] [OP [AFTER]]
 func cmdCutRequest(ts *testscript.TestScript, neg bool, args []string) {
 	var cut servertest.Cut
-	for len(args) > 0 && (args[0] == "--answered" || args[0] == "--down") {
+	for len(args) > 0 && (args[0] == "--answered" || args[0] == "--down" || args[0] == "--busy") {
 		if args[0] == "--answered" {
 			cut.Answered, args = true, args[1:]
 			continue
 		}
 		if len(args) < 2 {
-			ts.Fatalf("cutrequest: --down needs a number")
+			ts.Fatalf("cutrequest: %s needs a number", args[0])
 		}
 		n, err := strconv.Atoi(args[1])
 		ts.Check(err)
-		cut.Down, args = n, args[2:]
+		if args[0] == "--down" {
+			cut.Down = n
+		} else {
+			cut.Busy = n
+		}
+		args = args[2:]
 	}
-	if neg || len(args) < 1 || len(args) > 2 {
-		ts.Fatalf("usage: cutrequest [--answered] [--down N] OP [AFTER]")
+	if neg || len(args) > 2 || len(args) == 0 && cut.Busy == 0 {
+		ts.Fatalf("usage: cutrequest [--answered] [--down N] [--busy N] OP [AFTER]")
 	}
-	cut.Op = args[0]
+	if len(args) > 0 {
+		cut.Op = args[0]
+	}
 	if len(args) == 2 {
 		cut.After = args[1]
 	}

@@ -131,34 +131,22 @@ func (c *cluster) run(ctx context.Context, j *clusterJob) {
 	}
 }
 
-// runMyftpc runs myftpc in batch mode with --retry, which reconnects and resumes a transfer cut
-// by a lost connection, or runs the get again when the node died between the put and the get; a
-// run that could not connect or log in, or was turned away (exit 3 or 4: the node died under the
-// login), is run again. Exit 1 is a failed command: the put refused
-// for the quota, which myftpc says, or a failure.
+// runMyftpc runs myftpc in batch mode with --retry, once: it tries its first connection and login
+// again when the node dies under them or turns it away, reconnects and resumes a transfer cut by a
+// lost connection, and runs the get again when the node died between the put and the get. Exit 1
+// is a failed command: the put refused for the quota, which myftpc says, or a failure.
 func (c *cluster) runMyftpc(ctx context.Context, j *clusterJob) {
 	env := append(os.Environ(), "MYFTP_PASSWORD="+j.account.password)
 	args := []string{"--root", j.dir, "--known-hosts", c.known, "-u", j.account.name, "--retry", "5",
 		"-c", fmt.Sprintf("put %s; get %s %s", j.name, j.name, j.back()), c.hp.Addrs[routeNative]}
-	for j.runs < maxRuns && ctx.Err() == nil {
-		switch code := j.program(ctx, env, filepath.Join(c.bin, "myftpc"), args...); code {
-		case 0:
-			j.stored = true
-			return
-		case 3, 4:
-			continue
-		case 1:
-			if strings.Contains(j.last, "quota exceeded") {
-				j.refused = true
-				return
-			}
-			fallthrough
-		default:
-			j.err = fmt.Errorf("myftpc: exit %d", code)
-			return
-		}
+	switch code := j.program(ctx, env, filepath.Join(c.bin, "myftpc"), args...); {
+	case code == 0:
+		j.stored = true
+	case code == 1 && strings.Contains(j.last, "quota exceeded"):
+		j.refused = true
+	default:
+		j.err = fmt.Errorf("myftpc: exit %d", code)
 	}
-	j.err = fmt.Errorf("myftpc did not succeed in %d runs", j.runs)
 }
 
 // curlRefused reports whether curl's verbose output shows the FTP door's quota refusal.
@@ -217,14 +205,15 @@ func (c *cluster) logged(s string) bool {
 
 // interrupted reports whether a transfer of the client was cut and tried again: a program run
 // again, or myftpc's --retry at work (it reconnects at once the first time, and says it tries
-// again when it waits).
+// again when it waits, or connects again for its first login).
 func (j *clusterJob) interrupted() bool {
 	steps := 2
 	if j.kind == "myftpc" {
 		steps = 1
 	}
 	out := j.out.String()
-	return j.runs > steps || j.kind == "myftpc" && (strings.Contains(out, "reconnecting to ") || strings.Contains(out, "trying again"))
+	return j.runs > steps || j.kind == "myftpc" && (strings.Contains(out, "reconnecting to ") ||
+		strings.Contains(out, "connecting again to ") || strings.Contains(out, "trying again"))
 }
 
 // pasvReplies returns the address and port of every PASV reply in curl's output.

@@ -58,9 +58,10 @@ commands: typed at the prompt on a terminal, from -c, or one a line from standar
                       it, else with the best one it offers (default client.checksum of the
                       settings, blake3)
   --retry N           go on after a lost connection, up to N times per command: connect and
-                      log in again, and resume the transfer or run the command again (see
-                      below); an upload the server then refuses as busy (450: it may still
-                      hold the lost connection's) is tried again for up to 10 s (default 0)
+                      log in again, and resume the transfer or run the command again; try
+                      the first connection and login again too (see below); an upload the
+                      server then refuses as busy (450: it may still hold the lost
+                      connection's) is tried again for up to 10 s (default 0)
   --progress          draw progress bars also when standard output is not a terminal: on
                       standard error (batch mode)
   -q                  quiet: print no status lines (logins, transfer summaries, "directory
@@ -90,6 +91,14 @@ not run again. When the retries run out, the last error ends the command, with e
 if the server turned the connection away). Without --retry, only a command that changes nothing
 (ls, pwd, cd...) runs again, once, when it finds the connection gone; any other fails, with
 exit status 3.
+
+With --retry N, the first connection and login are tried again too, up to N times with the same
+waits, while the server cannot be reached now: nothing accepts the connection, the server turns
+it away as busy, the connection closes or is reset before the login is done (a node that died
+under it), or a connect or a read times out. myftpc says each try on standard error; when the
+retries run out, the last error ends the run, with exit status 3 (4 if busy). A wrong password,
+an untrusted or plain-text server refused, and a usage error end the run at once, as without
+--retry.
 
 Without -c, on a terminal, myftpc is interactive: line editing, history (kept in
 ~/.myftp/history), Tab completion, progress bars; Ctrl-C stops a transfer (run it again to

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
+	"github.com/myftp/myftp/lib/client"
 	"github.com/myftp/myftp/lib/proto"
 )
 
@@ -274,4 +276,48 @@ func retriable(err error) bool {
 	}
 	code := exitCode(err)
 	return code == ExitConnect || code == ExitBusy
+}
+
+// firstLogin is login, the first connection of the run, tried again with --retry N while the
+// server cannot be reached now (unreachable: a node that is down, starting, busy, or that dies
+// during the greeting or the login), up to N times after the waits of nextTry, as a command's
+// connection is made again. A refused login, an untrusted server and a usage error end the run
+// at once, as without --retry.
+func (s *session) firstLogin(ctx context.Context) error {
+	s.tries = retries{max: s.opt.retry}
+	for {
+		err := s.login(ctx)
+		if err == nil || ctx.Err() != nil || !unreachable(err) {
+			return err
+		}
+		waits := s.tries.delay > 0 // nextTry then shows err with the wait
+		note, ok := s.nextTry(ctx, err)
+		switch {
+		case !ok && s.tries.used > 0 && ctx.Err() == nil:
+			return fmt.Errorf("%w; gave up after %d %s (--retry %d)", err, s.tries.used, plural(s.tries.used, "retry", "retries"), s.tries.max)
+		case !ok:
+			return err
+		case waits:
+			fmt.Fprintf(s.env.Stderr, "connecting again to %s%s\n", s.cfg.Addr, note)
+		default:
+			fmt.Fprintf(s.env.Stderr, "%s; connecting again to %s%s\n", describe(err), s.cfg.Addr, note)
+		}
+	}
+}
+
+// unreachable reports whether err, a failure to connect or log in, means that the server cannot
+// be reached now, which a later try may mend: nothing accepted the connection, the server turned
+// it away as busy, the connection closed or was reset in the greeting, the TLS handshake or the
+// login (a 421 included), or a connect or read timed out. Not a wrong password, an account gone,
+// a server that is not trusted or does not use TLS, nor anything else.
+func unreachable(err error) bool {
+	var re *proto.ReplyError
+	var ne net.Error
+	switch {
+	case errors.As(err, &re) && re.Code == proto.CodeNotLoggedIn, errors.Is(err, client.ErrAccountGone),
+		errors.Is(err, client.ErrHostKeyMismatch), errors.Is(err, client.ErrPlain), errors.Is(err, client.ErrNotTrusted):
+		return false
+	}
+	return errors.Is(err, client.ErrRefused) || errors.Is(err, client.ErrBusy) || errors.Is(err, client.ErrClosed) ||
+		errors.As(err, &ne) && ne.Timeout()
 }

@@ -115,7 +115,7 @@ func (s *session) run(ctx context.Context) int {
 	stop := s.intr.watch(s.env.Interrupts, cancel)
 	defer stop()
 	if s.interactive {
-		if err := s.login(ctx); err != nil {
+		if err := s.firstLogin(ctx); err != nil {
 			return s.fatal(err)
 		}
 		s.intr.atPrompt()
@@ -126,7 +126,7 @@ func (s *session) run(ctx context.Context) int {
 		return s.fatal(err)
 	}
 	if s.needsServer(cmds) {
-		if err := s.login(ctx); err != nil {
+		if err := s.firstLogin(ctx); err != nil {
 			return s.fatal(err)
 		}
 	}

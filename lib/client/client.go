@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -33,6 +34,8 @@ const maxHeaderCap = 16 << 20
 // error for a server without TLS that Config refuses, ErrNotTrusted for a new server that
 // Config.TrustNew refused. ErrAccountGone comes with ErrClosed when the server ended the session
 // because its account was deleted or disabled: logging in again would fail, so do not reconnect.
+// ErrClosed is also Dial's error when the connection ends, is reset or times out before the
+// greeting or during the TLS handshake: the server died or cannot answer now.
 var (
 	ErrBusy        = errors.New("client: the server turned the connection away")
 	ErrClosed      = errors.New("client: connection closed")
@@ -148,7 +151,7 @@ func (c *Client) start(ctx context.Context) error {
 	for {
 		rep, err := readReply(pr)
 		if err != nil {
-			return fmt.Errorf("greeting from %s: %w", c.cfg.Addr, ctxErr(ctx, err))
+			return fmt.Errorf("greeting from %s: %w", c.cfg.Addr, ctxErr(ctx, closedErr(err)))
 		}
 		switch {
 		case rep.Code == proto.CodeQueued:
@@ -231,7 +234,7 @@ func (c *Client) handshake(ctx context.Context) error {
 		if errors.As(err, &mismatch) {
 			return mismatch.err
 		}
-		return fmt.Errorf("tls handshake with %s: %w", c.cfg.Addr, ctxErr(ctx, err))
+		return fmt.Errorf("tls handshake with %s: %w", c.cfg.Addr, ctxErr(ctx, closedErr(err)))
 	}
 	c.raw.SetDeadline(time.Time{})
 	c.bc.Buffer()
@@ -478,6 +481,17 @@ func readReply(r *proto.Reader) (proto.Reply, error) {
 		return proto.Reply{}, fmt.Errorf("%w: %s frame in the greeting (is the server a myftp server?)", ErrProtocol, f.Type)
 	}
 	return proto.DecodeReply(f.Payload)
+}
+
+// closedErr marks err, an error of the greeting or the TLS handshake, as ErrClosed when the
+// connection itself failed (an end of stream, a reset, a read that timed out), not the server's
+// words: what a client sees when the server dies, or cannot answer, before the session starts.
+func closedErr(err error) error {
+	var oe *net.OpError
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &oe) {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
 }
 
 // ctxErr prefers the context's error when the context ended.

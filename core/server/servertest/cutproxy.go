@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/myftp/myftp/lib/proto"
 )
@@ -27,12 +28,15 @@ type Cut struct {
 	// Down is how many connections after the cut are closed at once, before any greeting, as by a
 	// server that is down (-1: all of them).
 	Down int
+	// Busy is how many connections, the first ones, hear a 421 greeting ("server busy") and are
+	// closed before the proxy forwards any, as from a node that turns them away.
+	Busy int
 }
 
 // CutProxy forwards TCP connections on 127.0.0.1 to a plain myftp server (Options.Plain: frames
 // can only be read without TLS), frame by frame, and cuts one connection where its Cut says: what
-// a client sees when the server's machine dies at that point. Every other connection passes
-// unchanged.
+// a client sees when the server's machine dies at that point (an empty Cut.Op cuts none). Every
+// other connection passes unchanged, but for those Cut.Busy and Cut.Down turn away.
 type CutProxy struct {
 	Addr string // where clients connect
 
@@ -44,6 +48,7 @@ type CutProxy struct {
 	mu    sync.Mutex
 	cuts  int // cuts still to make: 1, then 0
 	down  int // connections still to close at once
+	busy  int // connections still to turn away with 421
 	conns []net.Conn
 }
 
@@ -64,7 +69,7 @@ func NewCutProxy(target string, cut Cut) (*CutProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cut proxy: %w", err)
 	}
-	p := &CutProxy{Addr: l.Addr().String(), l: l, target: target, cut: cut, done: make(chan struct{}), cuts: 1}
+	p := &CutProxy{Addr: l.Addr().String(), l: l, target: target, cut: cut, done: make(chan struct{}), cuts: 1, busy: cut.Busy}
 	go p.accept()
 	return p, nil
 }
@@ -88,6 +93,10 @@ func (p *CutProxy) accept() {
 		c, err := p.l.Accept()
 		if err != nil {
 			return
+		}
+		if p.turnAway() {
+			busyGreeting(c)
+			continue
 		}
 		if p.refuse() {
 			c.Close()
@@ -118,6 +127,27 @@ func (p *CutProxy) refuse() bool {
 		p.down--
 	}
 	return true
+}
+
+// turnAway reports whether a new connection is to hear that the server is busy (Cut.Busy).
+func (p *CutProxy) turnAway() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.busy == 0 {
+		return false
+	}
+	p.busy--
+	return true
+}
+
+// busyGreeting says to c what a busy server says, 421 at once, and closes it.
+func busyGreeting(c net.Conn) {
+	defer c.Close()
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	w := proto.NewWriter(c)
+	if err := w.WriteJSON(proto.TypeReply, proto.Reply{Code: proto.CodeUnavailable, Msg: "server busy, try again later"}); err == nil {
+		w.Flush()
+	}
 }
 
 // matches reports whether req is where the proxy cuts, given whether the connection has sent a
