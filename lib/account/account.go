@@ -94,6 +94,32 @@ func NormalizeHome(home string) (string, error) {
 	return h, nil
 }
 
+// Normalize checks a new account as every account database does before storing it, and returns
+// it in normal form: the name normalised, the home normalised (an empty home is the name), the
+// quotas not negative, and a password hash given (else ErrEmptyPassword).
+func Normalize(a Account) (Account, error) {
+	var err error
+	if a.Name, err = NormalizeName(a.Name); err != nil {
+		return a, err
+	}
+	if a.Home == "" {
+		a.Home = a.Name
+	}
+	if a.Home, err = NormalizeHome(a.Home); err != nil {
+		return a, err
+	}
+	if err := CheckQuota(a.Quota); err != nil {
+		return a, err
+	}
+	if err := CheckMaxFiles(a.MaxFiles); err != nil {
+		return a, err
+	}
+	if a.PasswordHash == "" {
+		return a, ErrEmptyPassword
+	}
+	return a, nil
+}
+
 // CheckQuota rejects a negative quota.
 func CheckQuota(q int64) error {
 	if q < 0 {

@@ -187,24 +187,9 @@ func (d *DB) cached(name string) (cached, bool) {
 // home (either would let one user see the other's files). It fails with ErrCorrupt, naming the
 // file, while any account file, last_id or id_user_rs.json is unreadable.
 func (d *DB) Create(a account.Account) (account.Account, error) {
-	var err error
-	if a.Name, err = account.NormalizeName(a.Name); err != nil {
+	a, err := account.Normalize(a)
+	if err != nil {
 		return a, err
-	}
-	if a.Home == "" {
-		a.Home = a.Name
-	}
-	if a.Home, err = account.NormalizeHome(a.Home); err != nil {
-		return a, err
-	}
-	if err := account.CheckQuota(a.Quota); err != nil {
-		return a, err
-	}
-	if err := account.CheckMaxFiles(a.MaxFiles); err != nil {
-		return a, err
-	}
-	if a.PasswordHash == "" {
-		return a, account.ErrEmptyPassword
 	}
 	err = d.locked(func() error {
 		if _, err := os.Stat(d.accountPath(a.Name)); err == nil {

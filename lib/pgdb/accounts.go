@@ -131,7 +131,7 @@ func (d *DB) ListAll() ([]account.Account, error) { return d.List() }
 // creation time, and returns what was stored. It fails with account.ErrExists for a taken name and
 // account.ErrHomeTaken when the home is the same as, inside, or around another account's home.
 func (d *DB) Create(a account.Account) (account.Account, error) {
-	a, err := normalize(a)
+	a, err := account.Normalize(a)
 	if err != nil {
 		return a, err
 	}
@@ -155,30 +155,6 @@ func (d *DB) Create(a account.Account) (account.Account, error) {
 		return a, d.fail("create account "+a.Name, err)
 	}
 	d.cache.invalidate()
-	return a, nil
-}
-
-// normalize checks a new account as package db does.
-func normalize(a account.Account) (account.Account, error) {
-	var err error
-	if a.Name, err = account.NormalizeName(a.Name); err != nil {
-		return a, err
-	}
-	if a.Home == "" {
-		a.Home = a.Name
-	}
-	if a.Home, err = account.NormalizeHome(a.Home); err != nil {
-		return a, err
-	}
-	if err := account.CheckQuota(a.Quota); err != nil {
-		return a, err
-	}
-	if err := account.CheckMaxFiles(a.MaxFiles); err != nil {
-		return a, err
-	}
-	if a.PasswordHash == "" {
-		return a, account.ErrEmptyPassword
-	}
 	return a, nil
 }
 

@@ -60,7 +60,7 @@ func importOne(ctx context.Context, tx pgx.Tx, a account.Account) (bool, error) 
 	case !errors.Is(err, pgx.ErrNoRows):
 		return false, err
 	}
-	n, err := normalize(a)
+	n, err := account.Normalize(a)
 	if err != nil {
 		return false, err
 	}
