@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/myftp/myftp/core/server/servertest"
 	"github.com/myftp/myftp/lib/storage/s3"
@@ -23,10 +22,7 @@ const tryAgain = "storage unavailable, try again later"
 // again, the same curl command uploads the file, exact and counted once.
 func TestCurlS3StoreSilent(t *testing.T) {
 	t.Parallel()
-	opts := s3test.Bucket(t)
-	hole := s3test.NewBlackHole(t, strings.TrimPrefix(opts.Endpoint, "http://"))
-	opts.Endpoint = hole.Endpoint()
-	opts.RequestTimeout, opts.StallTimeout = time.Second, time.Second
+	opts, hole := s3test.BucketBehindHole(t)
 	b, err := s3.New(opts)
 	must(t, err)
 	e := start(t, servertest.Options{Backend: b})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,10 +126,7 @@ func TestS3DownMidUpload(t *testing.T) {
 // exact and counted once.
 func TestS3StallMidUpload(t *testing.T) {
 	t.Parallel()
-	opts := s3test.Bucket(t)
-	hole := s3test.NewBlackHole(t, strings.TrimPrefix(opts.Endpoint, "http://"))
-	opts.Endpoint = hole.Endpoint()
-	opts.RequestTimeout, opts.StallTimeout = time.Second, time.Second
+	opts, hole := s3test.BucketBehindHole(t)
 	b, err := s3.New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pkg/sftp"
 
@@ -25,10 +24,7 @@ const tryAgain = "storage unavailable, try again later"
 // sftp command uploads the file, exact and counted once.
 func TestSFTPS3StoreSilent(t *testing.T) {
 	t.Parallel()
-	opts := s3test.Bucket(t)
-	hole := s3test.NewBlackHole(t, strings.TrimPrefix(opts.Endpoint, "http://"))
-	opts.Endpoint = hole.Endpoint()
-	opts.RequestTimeout, opts.StallTimeout = time.Second, time.Second
+	opts, hole := s3test.BucketBehindHole(t)
 	b, err := s3.New(opts)
 	must(t, err)
 	e := start(t, servertest.Options{Backend: b})

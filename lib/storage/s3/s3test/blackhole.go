@@ -4,10 +4,13 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/myftp/myftp/lib/storage/s3"
 )
 
 // BlackHole is a TCP proxy on loopback in front of a store that a test can tell to stop
@@ -136,4 +139,16 @@ func SmallBuffers() http.RoundTripper {
 		},
 		DisableCompression: true,
 	}
+}
+
+// BucketBehindHole is Bucket reached through a black hole (forwarding until told otherwise), with
+// deadlines of a second for requests and for stalled transfers: the options of a backend whose
+// store a test can make go silent.
+func BucketBehindHole(t testing.TB) (s3.Options, *BlackHole) {
+	t.Helper()
+	opts := Bucket(t)
+	hole := NewBlackHole(t, strings.TrimPrefix(opts.Endpoint, "http://"))
+	opts.Endpoint = hole.Endpoint()
+	opts.RequestTimeout, opts.StallTimeout = time.Second, time.Second
+	return opts, hole
 }
