@@ -23,8 +23,10 @@ import (
 type Ledger interface {
 	// Load returns the counts of home. When the ledger has none for it under token (never
 	// measured, marked stale, or measured under another token: a home removed and made anew),
-	// it calls measure once and keeps the result, with nothing reserved. A failed measure keeps
-	// nothing.
+	// it calls measure once and keeps the result. The result's Reserved is what the caller's
+	// uploads in progress into home still hold: it replaces whatever the caller had reserved
+	// there, so that a home measured under a running upload keeps it counted (another node may
+	// have marked it stale). A failed measure keeps nothing.
 	Load(ctx context.Context, home, token string, measure func(context.Context) (Counts, error)) (Counts, error)
 	// Change adds d to the counts of home if every limit set in lim holds for the result (see
 	// Limits.Check), and returns the new counts. Otherwise it changes nothing and returns an
@@ -173,7 +175,6 @@ func (m *memLedger) Load(ctx context.Context, home, token string, measure func(c
 	if err != nil {
 		return Counts{}, err
 	}
-	c.Reserved = 0
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e := m.homes[home]; e != nil && !e.stale && e.token == token {

@@ -250,9 +250,11 @@ func (h *home) loadCounts(f *FS) error {
 			}
 		}
 	}
+	// The ledger measures under this node's uploads in progress too, when another node marked
+	// the home stale: what they reserved stays reserved.
 	c, err := ledger.Load(ctx, h.rel, token, func(ctx context.Context) (Counts, error) {
 		u, partials, err := scan(ctx, f.home)
-		return Counts{Bytes: u.Bytes, Files: u.Files, Partials: partials}, err
+		return Counts{Bytes: u.Bytes, Reserved: h.reserved, Files: u.Files, Partials: partials}, err
 	})
 	if err != nil {
 		return fmt.Errorf("measure home %s: %w", h.rel, err)

@@ -263,9 +263,10 @@ func (q *Quotas) Stale(ctx context.Context, home string) error {
 // Load returns the counts of home, measuring it when the database has none under token or they
 // are stale (homefs.Ledger). A measurement replaces the bytes and entries; it keeps what other
 // nodes reserved (their uploads go on, and when they finish they count in full what the
-// measurement may have counted in part: a home can be counted over, never under) and drops what
-// this node reserved (homefs measures only when its own uploads there are cut off from the
-// count). Under a new token (a home made anew) nothing reserved is kept.
+// measurement may have counted in part: a home can be counted over, never under) and sets what
+// this node reserved to the measurement's Reserved, what its uploads in progress still hold
+// (what a failed change left is dropped). Under a new token (a home made anew) nothing that
+// other nodes reserved is kept.
 func (q *Quotas) Load(ctx context.Context, home, token string, measure func(context.Context) (homefs.Counts, error)) (homefs.Counts, error) {
 	c, ok, err := q.current(ctx, home, token)
 	if err != nil || ok {
@@ -321,17 +322,18 @@ func (q *Quotas) read(ctx context.Context, home string) (homefs.Counts, bool, er
 // store writes the measured counts m of home under token, unless another node stored current
 // ones meanwhile, and returns the counts the database holds.
 func (q *Quotas) store(ctx context.Context, tx pgx.Tx, home, token string, m homefs.Counts) (homefs.Counts, error) {
-	_, err := tx.Exec(ctx, `INSERT INTO home_usage (home, token, bytes, files, partials) VALUES ($1, $2, $3, $4, $5)
+	tag, err := tx.Exec(ctx, `INSERT INTO home_usage (home, token, bytes, files, partials) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (home) DO NOTHING`, home, token, m.Bytes, m.Files, m.Partials)
 	if err != nil {
 		return m, err
 	}
+	inserted := tag.RowsAffected() == 1
 	var oldToken string
 	var stale bool
 	var c homefs.Counts
 	err = tx.QueryRow(ctx, `SELECT token, stale, bytes, reserved, files, partials FROM home_usage WHERE home = $1 FOR UPDATE`, home).
 		Scan(&oldToken, &stale, &c.Bytes, &c.Reserved, &c.Files, &c.Partials)
-	if err != nil || oldToken == token && !stale {
+	if err != nil || oldToken == token && !stale && (!inserted || m.Reserved == 0) {
 		return c, err // just inserted, or measured by another node meanwhile
 	}
 	drop := `DELETE FROM home_reservations WHERE home = $1 AND node = $2`
@@ -340,6 +342,11 @@ func (q *Quotas) store(ctx context.Context, tx pgx.Tx, home, token string, m hom
 	}
 	if _, err := tx.Exec(ctx, drop, home, q.node); err != nil {
 		return c, err
+	}
+	if m.Reserved > 0 { // this node's uploads in progress: still reserved
+		if _, err := tx.Exec(ctx, `INSERT INTO home_reservations (home, node, bytes) VALUES ($1, $2, $3)`, home, q.node, m.Reserved); err != nil {
+			return c, err
+		}
 	}
 	err = tx.QueryRow(ctx, `UPDATE home_usage SET token = $2, stale = false, bytes = $3, files = $4, partials = $5,
 			reserved = (SELECT coalesce(sum(bytes), 0) FROM home_reservations WHERE home = $1)

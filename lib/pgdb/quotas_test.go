@@ -197,3 +197,58 @@ func TestHolds(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // the lease is 3 s; the live node sweeps every 750 ms
 	}
 }
+
+// TestRemeasureKeepsRunningReservations: a node whose lease ended gave back its reservations and
+// marked the home to be measured again; the next login on a node with an upload running into that
+// home measures it, and that upload's reservation must stay counted, or another node's upload
+// passes the quota.
+func TestRemeasureKeepsRunningReservations(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Database(t)
+	base := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(base, "u"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, la := quotas(t, dsn, time.Minute)
+	_, lb := quotas(t, dsn, time.Minute)
+	_, gone := quotas(t, dsn, 3*time.Second)
+	sa, sb := homefs.NewStore(base, homefs.Options{Ledger: la}), homefs.NewStore(base, homefs.Options{Ledger: lb})
+	fa, err := sa.Open("u", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	up, err := fa.BeginUpload("big", 60, time.Now(), false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Abort()
+	ctx := context.Background()
+	if _, err := gone.Change(ctx, "u", homefs.Counts{Reserved: 1}, homefs.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	// Node gone stops: its lease ends at once, as a dead node's runs out, its reservation is
+	// given back and the home marked to be measured again. Then the account logs in again on
+	// node a.
+	gone.Close()
+	again, err := sa.Open("u", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	fb, err := sb.Open("u", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	if other, err := fb.BeginUpload("other", 60, time.Now(), false, ""); !errors.Is(err, homefs.ErrQuota) {
+		if other != nil {
+			other.Abort()
+		}
+		t.Fatalf("60 bytes on node b while node a uploads 60 of a 100-byte quota: %v, want a quota refusal", err)
+	}
+	up.Abort()
+	if c, err := lb.Change(ctx, "u", homefs.Counts{}, homefs.Limits{}); err != nil || c.Reserved != 0 {
+		t.Errorf("after the upload ended: %+v, %v; want nothing reserved", c, err)
+	}
+}

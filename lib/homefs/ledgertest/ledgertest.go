@@ -73,4 +73,18 @@ func Run(t *testing.T, l homefs.Ledger) {
 	if c, _ := l.Load(ctx, "u", "t2", measure(homefs.Counts{Bytes: 1}, nil)); c != (homefs.Counts{Bytes: 1}) || measured != 4 {
 		t.Errorf("Load under a new token = %+v after %d measures; want measured again", c, measured)
 	}
+
+	// Measured under uploads in progress of the caller: what they hold stays reserved, and is
+	// given back through the same ledger.
+	l.Change(ctx, "u", homefs.Counts{Reserved: 3}, homefs.Limits{})
+	if err := l.Stale(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	running := homefs.Counts{Bytes: 1, Reserved: 7}
+	if c, _ := l.Load(ctx, "u", "t2", measure(running, nil)); c != running || measured != 5 {
+		t.Errorf("Load after Stale under running uploads = %+v after %d measures; want %+v", c, measured, running)
+	}
+	if c, _ := l.Change(ctx, "u", homefs.Counts{Reserved: -7}, homefs.Limits{}); c != (homefs.Counts{Bytes: 1}) {
+		t.Errorf("the running uploads' reservation given back leaves %+v", c)
+	}
 }
