@@ -28,7 +28,7 @@ const migrationsTable = "myftp_schema_migrations"
 var ErrSchema = errors.New("pgdb: unusable schema")
 
 // SchemaVersion is the version of the newest migration: the schema a DB has after Open.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrateSchema brings the schema to SchemaVersion. golang-migrate holds a PostgreSQL advisory lock
 // while it works, so that of several nodes starting at once one applies each migration and the

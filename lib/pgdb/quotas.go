@@ -36,8 +36,9 @@ type Quotas struct {
 	log   *slog.Logger
 
 	mu         sync.Mutex
-	validUntil time.Time         // the lease, as this node knows it, with a margin
-	unreleased map[hold]struct{} // upload holds whose release failed, tried again with the lease
+	validUntil time.Time              // the lease, as this node knows it, with a margin
+	tokens     map[hold]string        // the token of each hold this node took, to release it by
+	unreleased map[heldToken]struct{} // upload holds whose release failed, tried again with the lease
 
 	stop    context.CancelFunc
 	stopped chan struct{}
@@ -51,7 +52,8 @@ func (d *DB) Quotas(ctx context.Context, lease time.Duration, log *slog.Logger) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	q := &Quotas{db: d, node: nodeName(), lease: max(lease, 3*time.Second), log: log, unreleased: map[hold]struct{}{}}
+	q := &Quotas{db: d, node: nodeName(), lease: max(lease, 3*time.Second), log: log,
+		tokens: map[hold]string{}, unreleased: map[heldToken]struct{}{}}
 	if err := q.renew(ctx); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"os"
 	"path/filepath"
 	"strings"
@@ -250,5 +251,38 @@ func TestRemeasureKeepsRunningReservations(t *testing.T) {
 	up.Abort()
 	if c, err := lb.Change(ctx, "u", homefs.Counts{}, homefs.Limits{}); err != nil || c.Reserved != 0 {
 		t.Errorf("after the upload ended: %+v, %v; want nothing reserved", c, err)
+	}
+}
+
+// TestReleaseTakesOnlyItsHold: a release deletes the hold its Hold took and no newer one, as when
+// a release retried late (or committed after it timed out here) meets the path held again.
+func TestReleaseTakesOnlyItsHold(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Database(t)
+	_, a := quotas(t, dsn, time.Minute)
+	_, b := quotas(t, dsn, time.Minute)
+	ctx := context.Background()
+	if err := a.Hold(ctx, "u", "f"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// The path held again meanwhile: the row now carries another token.
+	if _, err := conn.Exec(ctx, `UPDATE upload_holds SET token = 'newer'`); err != nil {
+		t.Fatal(err)
+	}
+	a.Release(ctx, "u", "f")
+	if err := b.Hold(ctx, "u", "f"); !errors.Is(err, homefs.ErrBusy) {
+		t.Fatalf("another node after a stale release: %v, want ErrBusy (the newer hold kept)", err)
+	}
+	if err := a.Hold(ctx, "u", "f"); err != nil {
+		t.Fatal(err)
+	}
+	a.Release(ctx, "u", "f")
+	if err := b.Hold(ctx, "u", "f"); err != nil {
+		t.Fatalf("another node after the release of the current hold: %v", err)
 	}
 }

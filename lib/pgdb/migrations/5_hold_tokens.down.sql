@@ -1,0 +1,1 @@
+ALTER TABLE upload_holds DROP COLUMN token;
