@@ -162,7 +162,7 @@ func (u *upload) commit() error {
 		u.s.log.Info("upload failed", "path", u.stream.Path(), "err", err)
 		return err
 	}
-	u.s.log.Info("upload complete", "path", u.stream.Path(), "size", e.Size, "md5", sum, "resumed_at", u.stream.Offset())
+	u.s.log.Info("upload complete", "path", u.stream.Path(), "size", e.Size, u.stream.Checksum(), sum, "resumed_at", u.stream.Offset())
 	return nil
 }
 

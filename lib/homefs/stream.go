@@ -72,6 +72,9 @@ func (s *Stream) Path() string { return s.vpath }
 // Offset is where this stream began: the bytes the server already held for the name.
 func (s *Stream) Offset() int64 { return s.start }
 
+// Checksum is the algorithm of the checksum Commit returns: the store's stream checksum.
+func (s *Stream) Checksum() string { return s.f.StreamChecksum() }
+
 // Size is the size of the file received so far (the end of the furthest write).
 func (s *Stream) Size() int64 {
 	s.mu.Lock()
