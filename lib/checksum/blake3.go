@@ -21,7 +21,9 @@ type blake3Hash struct {
 	chunks uint64        // chunks combined into the stack
 	buf    [guts.ChunkSize]byte
 	buflen int
-	tmp    [group]byte // scratch: the kept bytes joined to the start of a write
+	// tmp is scratch for the kept bytes joined to the start of a write, made when first needed:
+	// hashing a small file does not clear 16 KiB it never uses.
+	tmp *[group]byte
 }
 
 func newBLAKE3() *blake3Hash { return &blake3Hash{} }
@@ -48,9 +50,12 @@ func (h *blake3Hash) Write(p []byte) (int, error) {
 		switch {
 		case h.chunks%guts.MaxSIMD == 0 && h.buflen+len(p) > group && h.buflen > 0:
 			// The kept bytes and the start of p make a group: one SIMD compression.
+			if h.tmp == nil {
+				h.tmp = new([group]byte)
+			}
 			copy(h.tmp[:], h.buf[:h.buflen])
 			k := copy(h.tmp[h.buflen:], p)
-			h.compressGroup(&h.tmp)
+			h.compressGroup(h.tmp)
 			p, h.buflen = p[k:], 0
 		case h.chunks%guts.MaxSIMD == 0 && len(p) > group:
 			h.compressGroup((*[group]byte)(p[:group]))

@@ -14,12 +14,19 @@ const Chunk = 256 << 10
 // written, one being hashed, and one spare.
 const depth = 4
 
+// inlineMax is the largest expected stream that a Sink writes and hashes on the caller's
+// goroutine: below it, handing each chunk to two goroutines costs more than the work it spreads
+// (a 4 KiB file: about 2 µs of hashing and 3 µs of writing, against the wake-ups of two
+// goroutines and their start).
+const inlineMax = 64 << 10
+
 // Sink moves a stream of chunks to a writer and a hash at the same time, on goroutines of its own,
 // so that filling the next chunk (from the network or a file), writing one and hashing one use
 // different cores. The writer and the hash each take the chunks in order at their own pace (one may
 // run up to a few chunks ahead of the other); a buffer is reused once both are done with it. The
 // caller gets a buffer with Buffer, fills it, and passes it (or a prefix of it) to Submit. Errors
-// from the writer are returned by a later Submit, by Flush and by Close.
+// from the writer are returned by a later Submit, by Flush and by Close. A small stream (up to
+// inlineMax expected) is written and hashed by Submit itself, on the caller's goroutine.
 //
 // A Sink is used by one goroutine. Close must be called to end it.
 type Sink struct {
@@ -27,6 +34,7 @@ type Sink struct {
 	h      hash.Hash // may be nil
 	size   int
 	made   int
+	inline []byte // the one buffer of a small stream, written and hashed by Submit
 	free   chan []byte
 	writeq chan *chunk
 	hashq  chan *chunk
@@ -46,7 +54,11 @@ type chunk struct {
 // NewSink returns a Sink writing to w and hashing into h (nil for no hash). total is the number of
 // bytes expected, used to size the buffers for small streams; it may be an estimate.
 func NewSink(w io.Writer, h hash.Hash, total int64) *Sink {
-	s := &Sink{w: w, h: h, size: int(min(max(total, 1), Chunk)), free: make(chan []byte, depth),
+	size := int(min(max(total, 1), Chunk))
+	if total <= inlineMax {
+		return &Sink{w: w, h: h, size: size, inline: make([]byte, size)}
+	}
+	s := &Sink{w: w, h: h, size: size, free: make(chan []byte, depth),
 		writeq: make(chan *chunk, depth)}
 	s.wg.Add(1)
 	go s.write()
@@ -61,6 +73,9 @@ func NewSink(w io.Writer, h hash.Hash, total int64) *Sink {
 // Buffer returns an empty buffer of at least one byte and at most Chunk bytes, waiting while all
 // buffers are in use.
 func (s *Sink) Buffer() []byte {
+	if s.inline != nil {
+		return s.inline
+	}
 	if s.made < depth {
 		select {
 		case b := <-s.free:
@@ -77,6 +92,9 @@ func (s *Sink) Buffer() []byte {
 // Submit queues b, a prefix of a buffer from Buffer, for writing and hashing. It returns the first
 // error the writer met so far; after an error the data is dropped.
 func (s *Sink) Submit(b []byte) error {
+	if s.inline != nil {
+		return s.submitInline(b)
+	}
 	if err := s.Err(); err != nil {
 		s.free <- b
 		return err
@@ -94,15 +112,36 @@ func (s *Sink) Submit(b []byte) error {
 	return nil
 }
 
+// submitInline writes and hashes b at once (a small stream).
+func (s *Sink) submitInline(b []byte) error {
+	if s.err != nil {
+		return s.err
+	}
+	if _, err := s.w.Write(b); err != nil {
+		s.err = err
+		return err
+	}
+	if s.h != nil {
+		s.h.Write(b)
+	}
+	return nil
+}
+
 // Flush waits until every submitted chunk is written and hashed, and returns the first write error.
 // The Sink stays open.
 func (s *Sink) Flush() error {
+	if s.inline != nil {
+		return s.err
+	}
 	s.busy.Wait()
 	return s.Err()
 }
 
 // Err returns the first write error, if any.
 func (s *Sink) Err() error {
+	if s.inline != nil {
+		return s.err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
@@ -110,6 +149,9 @@ func (s *Sink) Err() error {
 
 // Close waits until every submitted chunk is written and hashed and returns the first write error.
 func (s *Sink) Close() error {
+	if s.inline != nil {
+		return s.err
+	}
 	close(s.writeq)
 	if s.hashq != nil {
 		close(s.hashq)
