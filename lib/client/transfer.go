@@ -145,7 +145,7 @@ func (c *Client) roundTripFlushed() (proto.Reply, error) {
 }
 
 func openLocal(local string) (*os.File, fs.FileInfo, error) {
-	f, err := os.Open(local)
+	f, err := os.OpenFile(local, os.O_RDONLY|noPoll, 0) // a fifo does not block the open either
 	if err != nil {
 		return nil, nil, err
 	}
@@ -378,7 +378,7 @@ func isDir(dir string) error {
 // holds with algo. The file is positioned at its end. A new one gets the mode any new file gets
 // (0666 less the umask), which it keeps as the downloaded file.
 func openPartial(target string, resume bool, algo string) (*os.File, int64, hash.Hash, error) {
-	pf, err := os.OpenFile(transfer.PartialName(target), os.O_RDWR|os.O_CREATE, 0o666)
+	pf, err := os.OpenFile(transfer.PartialName(target), os.O_RDWR|os.O_CREATE|noPoll, 0o666)
 	if err != nil {
 		return nil, 0, nil, err
 	}

@@ -22,7 +22,7 @@ func (h *Home) List(ctx context.Context, name string, fn func([]storage.Info) er
 		return mapErr(err, "list", name)
 	}
 	defer dir.Close()
-	f, err := dir.Open(".")
+	f, err := dir.OpenFile(".", os.O_RDONLY|noPoll, 0)
 	if err != nil {
 		return mapErr(err, "list", name)
 	}

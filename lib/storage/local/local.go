@@ -222,7 +222,7 @@ func (h *Home) homeDir() (*os.File, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.dir == nil {
-		d, err := h.root.Open(".")
+		d, err := h.root.OpenFile(".", os.O_RDONLY|noPoll, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -354,7 +354,7 @@ func (h *Home) Open(ctx context.Context, name string) (storage.Reader, error) {
 	if err := check("open", name); err != nil {
 		return nil, err
 	}
-	f, err := h.root.Open(name)
+	f, err := h.root.OpenFile(name, os.O_RDONLY|noPoll, 0)
 	if err != nil {
 		return nil, mapErr(err, "open", name)
 	}

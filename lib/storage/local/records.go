@@ -16,7 +16,7 @@ func (h *Home) Record(ctx context.Context, name string) ([]byte, error) {
 	if err := check("record", name); err != nil {
 		return nil, err
 	}
-	f, err := h.root.Open(name)
+	f, err := h.root.OpenFile(name, os.O_RDONLY|noPoll, 0)
 	if err != nil {
 		return nil, mapErr(err, "record", name)
 	}
@@ -45,7 +45,7 @@ func (h *Home) SetRecord(ctx context.Context, name string, data []byte) error {
 	if err := check("set record", name); err != nil {
 		return err
 	}
-	f, err := h.root.Open(name)
+	f, err := h.root.OpenFile(name, os.O_RDONLY|noPoll, 0)
 	if err != nil {
 		return mapErr(err, "set record", name)
 	}

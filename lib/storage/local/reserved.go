@@ -35,7 +35,7 @@ func (h *Home) Partial(ctx context.Context, id, target string, opts storage.Part
 	if err != nil {
 		return nil, mapErr(err, "partial", id)
 	}
-	flags := os.O_RDWR | os.O_CREATE
+	flags := os.O_RDWR | os.O_CREATE | noPoll
 	if !opts.Resume {
 		flags |= os.O_TRUNC
 	}
@@ -362,18 +362,19 @@ func (h *Home) SyncName(ctx context.Context, name string) error {
 	return mapErr(h.b.durable.Sync(d), "sync", path.Dir(name))
 }
 
-// rename moves the file onto its target, refusing a directory there.
+// rename moves the file onto its target, refusing a directory there. os.Root.Rename itself
+// refuses to replace a directory (with EEXIST), so the target is looked at only then, to say so.
 func (p *partial) rename() error {
-	if fi, err := p.h.root.Lstat(p.target); err == nil && fi.IsDir() {
-		return &fs.PathError{Op: "publish", Path: p.target, Err: storage.ErrIsDir}
+	err := p.h.root.Rename(partialDir+"/"+p.id, p.target)
+	if err == nil {
+		return nil
 	}
-	if err := p.h.root.Rename(partialDir+"/"+p.id, p.target); err != nil {
-		if isNotEmpty(err) {
-			err = storage.ErrIsDir
+	if errors.Is(err, fs.ErrExist) || isNotEmpty(err) {
+		if fi, serr := p.h.root.Lstat(p.target); serr == nil && fi.IsDir() {
+			return &fs.PathError{Op: "publish", Path: p.target, Err: storage.ErrIsDir}
 		}
-		return mapErr(err, "publish", p.target)
 	}
-	return nil
+	return mapErr(err, "publish", p.target)
 }
 
 // checkKey refuses a record key that is not a clean relative name below the records' directory.
@@ -465,7 +466,7 @@ func (h *Home) writeTemp(name, label string, data []byte) (string, error) {
 	var r [8]byte
 	rand.Read(r[:])
 	tmp := dir + "/.tmp-" + hex.EncodeToString(r[:])
-	f, err := h.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	f, err := h.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noPoll, filePerm)
 	if err != nil {
 		return "", mapErr(err, "create", label)
 	}

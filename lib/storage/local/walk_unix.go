@@ -17,7 +17,7 @@ type dirHandle struct{ f *os.File }
 
 // openStart opens the directory dir of root, where a walk starts.
 func openStart(root *os.Root, dir string) (dirHandle, error) {
-	f, err := root.Open(dir)
+	f, err := root.OpenFile(dir, os.O_RDONLY|noPoll, 0)
 	if err != nil {
 		return dirHandle{}, err
 	}
