@@ -66,6 +66,7 @@ func (term *terminal) expect(re string) []string {
 	term.t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.After(10 * time.Second)
+	ended := false
 	for {
 		term.mu.Lock()
 		rest := term.out.String()[term.pos:]
@@ -81,10 +82,14 @@ func (term *terminal) expect(re string) []string {
 			}
 			return subs
 		}
+		if ended {
+			term.t.Fatalf("the program ended before %q; output after the last match:\n%q", re, rest)
+		}
 		select {
 		case <-term.change:
 		case <-term.done:
-			term.t.Fatalf("the program ended before %q; output after the last match:\n%q", re, rest)
+			// The last output may have come with the end: look at it once more.
+			ended = true
 		case <-deadline:
 			term.t.Fatalf("no %q within 10 s; output after the last match:\n%q", re, rest)
 		}
