@@ -121,7 +121,9 @@ func (s *session) remoteMatches(p *plan, patterns []string, recursive bool) erro
 				}
 			case m.Type == proto.EntryFile:
 				j := fileJob{remote: m.path, name: m.path, size: m.Size}
-				if j.local, err = client.LocalTarget(m.path, s.lwd); err != nil {
+				// What is at the target (a directory in the way...) is looked at when the batch
+				// is sifted, once for all its files.
+				if j.local, err = client.TargetIn(s.lwd, m.path); err != nil {
 					p.refused = append(p.refused, failedJob{j, err})
 				} else {
 					p.jobs = append(p.jobs, j)

@@ -348,16 +348,26 @@ func LocalTarget(remote, local string) (string, error) {
 			return local, nil
 		}
 	}
-	base := path.Base(remote)
-	if base == "." || base == ".." || strings.ContainsAny(base, `/\`) || !filepath.IsLocal(base) {
-		return "", fmt.Errorf("%q: not a file name to save under; give a local name", remote)
+	target, err := TargetIn(local, remote)
+	if err != nil {
+		return "", err
 	}
-	target := filepath.Join(local, base)
 	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
 		// Found now, before the download, rather than when the verified file cannot be renamed.
 		return "", fmt.Errorf("%s: is a directory", target)
 	}
 	return target, nil
+}
+
+// TargetIn is where a download of remote goes in the local directory dir ("" is the current
+// one), as LocalTarget decides it for a dir known to be a directory, without looking at the disk:
+// dir joined with the remote base name, which must be one plain local file name.
+func TargetIn(dir, remote string) (string, error) {
+	base := path.Base(remote)
+	if base == "." || base == ".." || strings.ContainsAny(base, `/\`) || !filepath.IsLocal(base) {
+		return "", fmt.Errorf("%q: not a file name to save under; give a local name", remote)
+	}
+	return filepath.Join(dir, base), nil
 }
 
 // isDir returns nil if dir is an existing directory, else an error that says what it is.
