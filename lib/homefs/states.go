@@ -102,6 +102,9 @@ func (f *FS) hashPrefix(algo string, r io.ReaderAt, n int64, every int64, stored
 			}
 		}
 	}
+	if n == h.n { // a new upload, or a prefix all in its states: no 32 KiB copy buffer for nothing
+		return h, nil
+	}
 	if _, err := io.Copy(h, io.NewSectionReader(r, h.n, n-h.n)); err != nil {
 		return nil, err
 	}
