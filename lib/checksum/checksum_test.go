@@ -145,3 +145,24 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+// TestSizes: Size, which Valid and the uploads' first checks use without making a hash, says
+// what each algorithm's hash says, and every algorithm New knows can save its state (resumes
+// rely on it); a name it does not know has size 0.
+func TestSizes(t *testing.T) {
+	for _, algo := range []string{BLAKE3, SHA256, MD5, SHA1, SHA512, CRC32} {
+		h := New(algo)
+		if h == nil {
+			t.Fatalf("New(%q) = nil", algo)
+		}
+		if got := Size(algo); got != h.Size() {
+			t.Errorf("Size(%q) = %d, its hash says %d", algo, got, h.Size())
+		}
+		if _, ok := h.(encoding.BinaryMarshaler); !ok {
+			t.Errorf("%s cannot save its state", algo)
+		}
+	}
+	if Size("whirlpool") != 0 || New("whirlpool") != nil {
+		t.Error("an unknown algorithm has a size or a hash")
+	}
+}

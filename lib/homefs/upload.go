@@ -177,7 +177,7 @@ func (f *FS) BeginUpload(p string, size int64, mtime time.Time, resume bool, alg
 	if algo == "" {
 		algo = checksum.MD5
 	}
-	if f.newStateHash(algo) == nil {
+	if checksum.Size(algo) == 0 { // every algorithm it knows saves its state (newStateHash)
 		return nil, newErr(ErrInvalidPath, "", "unknown checksum algorithm "+algo)
 	}
 	rel, vpath, err := resolve(f.cwd, p, false)
