@@ -70,18 +70,19 @@ func newSession(ctx context.Context, d *Door, c *admission.Conn) *session {
 func (s *session) GetSettings() (*ftpserver.Settings, error) {
 	c := s.d.cfg
 	st := &ftpserver.Settings{
-		Listener:               s.listener,
-		Banner:                 c.Name + " ready",
-		PublicHost:             c.PublicHost,
-		IdleTimeout:            int((c.IdleTimeout + 999_999_999) / 1_000_000_000),
-		ConnectionTimeout:      int((c.AcceptTimeout + 999_999_999) / 1_000_000_000),
-		DisableActiveMode:      !c.Active,
-		EnableHASH:             true,
-		DisableSite:            true,
-		DefaultTransferType:    ftpserver.TransferTypeBinary,
-		DisableASCIIConversion: true,
-		PasvConnectionsCheck:   ftpserver.IPMatchRequired,
-		ActiveConnectionsCheck: ftpserver.IPMatchRequired,
+		Listener:                s.listener,
+		Banner:                  c.Name + " ready",
+		PublicHost:              c.PublicHost,
+		IdleTimeout:             int((c.IdleTimeout + 999_999_999) / 1_000_000_000),
+		ConnectionTimeout:       int((c.AcceptTimeout + 999_999_999) / 1_000_000_000),
+		DisableActiveMode:       !c.Active,
+		ActiveTransferPortNon20: true, // the engine would bind port 20, which only root can
+		EnableHASH:              true,
+		DisableSite:             true,
+		DefaultTransferType:     ftpserver.TransferTypeBinary,
+		DisableASCIIConversion:  true,
+		PasvConnectionsCheck:    ftpserver.IPMatchRequired,
+		ActiveConnectionsCheck:  ftpserver.IPMatchRequired,
 	}
 	switch c.TLSMode {
 	case TLSRequired:

@@ -103,7 +103,7 @@ func (u *upload) Write(p []byte) (int, error) {
 // would present an error of the copy as a "network error".
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	u.moved = true
-	n, err := u.stream.ReadFrom(r)
+	n, err := u.stream.ReadFrom(u.s.boundReads(r))
 	var he *homefs.Error
 	if !errors.As(err, &he) {
 		return n, err
@@ -193,6 +193,15 @@ func (d *download) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// WriteTo sends the file to the data connection w (io.Copy calls it), as io.Copy would with
+// Read, but bounds each write if w is an active-mode connection (see boundWrites).
+func (d *download) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(d.s.boundWrites(w), onlyReader{d})
+}
+
+// onlyReader hides every method of a reader but Read, so that io.Copy does not call WriteTo again.
+type onlyReader struct{ io.Reader }
 
 // Seek moves to REST's offset; the md5 is not computed for a part of the file.
 func (d *download) Seek(off int64, whence int) (int64, error) {
