@@ -67,12 +67,12 @@ func (f *FS) refusal(vpath string, le *LimitError, d Counts, need int64) error {
 		return newErr(ErrQuota, vpath, fmt.Sprintf("%d unfinished uploads kept, at most %d: "+
 			"resume or remove them (myftpc: partials, rm --partial NAME)", (seen.Partials+1)/2, f.store.opts.MaxPartials))
 	}
-	return quotaError(vpath, seen.Bytes+min(d.Bytes, 0)+seen.Reserved, f.h.quota, need, f.store.opts.FormatSize)
+	return quotaError(vpath, seen.Bytes+min(d.Bytes, 0)+seen.Reserved, f.h.quota.Load(), need, f.store.opts.FormatSize)
 }
 
 // bytesLimit is the limit of a change that needs room for its bytes in the home's quota.
 // h.mu is held.
-func (f *FS) bytesLimit() Limits { return Limits{Bytes: AtMost(f.h.quota)} }
+func (f *FS) bytesLimit() Limits { return Limits{Bytes: AtMost(f.h.quota.Load())} }
 
 // entriesLimit adds to lim the limits of a change that makes n more entries: the file count
 // quota, and for an unfinished upload (partial), the most unfinished uploads kept. It adds none
@@ -122,7 +122,7 @@ func (h *home) revoke(sls []*slot, credit int64, c Counts, ok bool) {
 		if u.credit == 0 {
 			continue
 		}
-		if !ok || u.credit > h.quota-used {
+		if !ok || u.credit > h.quota.Load()-used {
 			u.overQuota.Store(true)
 		}
 		if ok {

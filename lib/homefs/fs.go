@@ -448,16 +448,12 @@ func (f *FS) Chtimes(p string, mtime time.Time) error {
 func (f *FS) Usage() (used, quota int64) {
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()
-	return f.counts().Bytes, f.h.quota
+	return f.counts().Bytes, f.h.quota.Load()
 }
 
 // SetQuota updates the home's quota (an account's quota may change while its sessions run). A quota
 // below the current use blocks new uploads but deletes nothing.
-func (f *FS) SetQuota(quota int64) {
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
-	f.h.quota = quota
-}
+func (f *FS) SetQuota(quota int64) { f.h.quota.Store(quota) }
 
 // FileCount returns how many entries the home holds (files, directories, symbolic links and other
 // entries, each unfinished upload counting two: its data and its description) and how many it
@@ -471,16 +467,12 @@ func (f *FS) FileCount() (files, maxFiles int64) {
 // SetMaxFiles sets the home's file count quota, for every session of the home; 0 means the
 // store's Options.DefaultMaxFiles. Like SetQuota, a limit below the current count blocks new
 // entries but deletes nothing.
-func (f *FS) SetMaxFiles(n int64) {
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
-	f.h.maxFiles = max(n, 0)
-}
+func (f *FS) SetMaxFiles(n int64) { f.h.maxFiles.Store(max(n, 0)) }
 
-// maxFiles is the home's file count quota. h.mu is held.
+// maxFiles is the home's file count quota.
 func (f *FS) maxFiles() int64 {
-	if f.h.maxFiles > 0 {
-		return f.h.maxFiles
+	if n := f.h.maxFiles.Load(); n > 0 {
+		return n
 	}
 	return f.store.opts.DefaultMaxFiles
 }

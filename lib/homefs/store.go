@@ -42,6 +42,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/myftp/myftp/lib/checksum"
@@ -117,8 +118,12 @@ type home struct {
 	token    string // the record "id" the counts were loaded under; "" if it could not be written
 	last     Counts // the counts the ledger last returned, for Usage when it cannot be read
 	reserved int64  // bytes promised to this node's uploads in progress, the sum of their slots'
-	quota    int64  // from the account, refreshed at every Open
-	maxFiles int64  // from the account (SetMaxFiles); 0: the store's default
+	// quota and maxFiles come from the account: quota refreshed at every Open, both by the
+	// sessions' rechecks (SetQuota, SetMaxFiles) at every command. Atomic rather than under mu,
+	// so that a command never waits for a session of the home that holds mu (a ledger call to a
+	// database or a completion on S3 that does not answer) only to say the quota is unchanged.
+	quota    atomic.Int64
+	maxFiles atomic.Int64 // 0: the store's default
 	// uploading holds the uploads in progress on this node, by relative path. Each holds two
 	// entries of the counts (its data and its description) from its claim on.
 	uploading map[string]*slot
@@ -217,7 +222,7 @@ func (h *home) load(f *FS, quota int64) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := f.store
-	h.quota = quota
+	h.quota.Store(quota)
 	if err := h.loadCounts(f); err != nil {
 		return err
 	}

@@ -246,7 +246,7 @@ func (f *FS) tryClaimStream(s *Stream, offset int64) (wait chan struct{}, copyFr
 	// Not one more byte fits, unless in the space of the file the stream replaces: refused, in
 	// the change that counts the two entries of a new unfinished upload and the drop.
 	entries := partialNeed(unfinished)
-	lim := f.entriesLimit(Limits{Bytes: AtMost(satAdd(h.quota, max(stored, 0)) - 1)}, entries, true)
+	lim := f.entriesLimit(Limits{Bytes: AtMost(satAdd(h.quota.Load(), max(stored, 0)) - 1)}, entries, true)
 	if err := f.change(s.vpath, Counts{Bytes: -drop}.Plus(partialEntries(entries)), lim, 1); err != nil {
 		return nil, 0, err
 	}
