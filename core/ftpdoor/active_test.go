@@ -81,6 +81,21 @@ func (f *rawFTP) activeData() func() *dataConn {
 	}
 }
 
+// activeRetr uploads data as big.bin (passive) and starts its download in active mode.
+func (f *rawFTP) activeRetr(data []byte) *dataConn {
+	f.t.Helper()
+	if code, msg := f.stor("big.bin", data); code != 226 {
+		f.t.Fatalf("STOR: %d %s", code, msg)
+	}
+	accept := f.activeData()
+	code, msg, err := f.cmd("RETR big.bin")
+	must(f.t, err)
+	if code != 150 {
+		f.t.Fatalf("RETR: %d %s", code, msg)
+	}
+	return accept()
+}
+
 // TestActiveSilentUploadIsCut: an active-mode upload whose client sends part of the file and
 // then nothing is cut after idle_timeout, its part kept to resume, and the session freed.
 func TestActiveSilentUploadIsCut(t *testing.T) {
@@ -111,17 +126,7 @@ func TestActiveUnreadDownloadIsCut(t *testing.T) {
 	e := startActive(t)
 	f := e.login(t, "ann", e.user("ann", 0))
 	// More than the kernel's socket buffers on both sides can hold.
-	data := randomBytes(5, 32<<20)
-	if code, msg := f.stor("big.bin", data); code != 226 {
-		t.Fatalf("STOR: %d %s", code, msg)
-	}
-	accept := f.activeData()
-	code, msg, err := f.cmd("RETR big.bin")
-	must(t, err)
-	if code != 150 {
-		t.Fatalf("RETR: %d %s", code, msg)
-	}
-	dc := accept()
+	dc := f.activeRetr(randomBytes(5, 32<<20))
 	must(t, dc.tls.Handshake()) // then read nothing
 	e.servedMeanwhile(t, "bob")
 	f.wantAborted("read by the client")
@@ -135,16 +140,7 @@ func TestActiveSlowReaderIsNotCut(t *testing.T) {
 	e := startActive(t)
 	f := e.login(t, "ann", e.user("ann", 0))
 	data := randomBytes(6, 16<<20)
-	if code, msg := f.stor("big.bin", data); code != 226 {
-		t.Fatalf("STOR: %d %s", code, msg)
-	}
-	accept := f.activeData()
-	code, msg, err := f.cmd("RETR big.bin")
-	must(t, err)
-	if code != 150 {
-		t.Fatalf("RETR: %d %s", code, msg)
-	}
-	dc := accept()
+	dc := f.activeRetr(data)
 	// 256 KiB a tenth of a bound. A reader of 64 KiB a tenth, which passive connections (bounded
 	// per byte, under TLS) survive, was cut here after 4 MiB: over TLS the bound is per record,
 	// and the receiver's window stayed shut for a whole second at times.
