@@ -394,7 +394,7 @@ func openPartial(target string, resume bool, algo string) (*os.File, int64, hash
 	}
 	fi, err := pf.Stat()
 	if err != nil || !resume || fi.Size() == 0 {
-		if err == nil {
+		if err == nil && fi.Size() > 0 {
 			err = pf.Truncate(0)
 		}
 		if err != nil {
