@@ -59,6 +59,7 @@ type Stream struct {
 	// file when held pieces would not do (see holdable): ranges then lists pieces on disk only.
 	early      map[int64][]byte
 	earlyBytes int64
+	spare      [][]byte // buffers of held pieces that went through, for the next ones
 	// describe is set while the partial upload's description is still to be written: it is
 	// written once the stream holds describeAfter bytes, or when it stops unfinished, so that a
 	// small upload that completes writes no record but its data.
@@ -510,7 +511,7 @@ func (s *Stream) earlyLocked(p []byte, off int64) error {
 	if s.early == nil {
 		s.early = map[int64][]byte{}
 	}
-	s.early[off] = append([]byte(nil), p...)
+	s.early[off] = append(s.spareBuffer(len(p)), p...)
 	s.earlyBytes += int64(len(p))
 	s.end = max(s.end, end)
 	s.addRange(span{off, end})
@@ -534,8 +535,32 @@ func (s *Stream) spill() error {
 		}
 		delete(s.early, off)
 		s.earlyBytes -= int64(len(p))
+		s.keepSpare(p)
 	}
 	return nil
+}
+
+// maxSpare is how many buffers of held pieces a stream keeps for the next ones: about as many as
+// the request server's workers hand it at once.
+const maxSpare = 8
+
+// spareBuffer returns an empty buffer for a held piece of n bytes: a kept one if it is large
+// enough. s.mu is held.
+func (s *Stream) spareBuffer(n int) []byte {
+	for i, b := range s.spare {
+		if cap(b) >= n {
+			s.spare = append(s.spare[:i], s.spare[i+1:]...)
+			return b[:0]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// keepSpare keeps the buffer of a held piece that went through, for the next one. s.mu is held.
+func (s *Stream) keepSpare(b []byte) {
+	if len(s.spare) < maxSpare {
+		s.spare = append(s.spare, b)
+	}
 }
 
 // overlapsEarly reports whether [off, end) overlaps a piece written beyond the gap.
@@ -567,6 +592,7 @@ func (s *Stream) absorbEarly() error {
 			}
 			s.contig += int64(n) // the sink's writer moves on by itself
 		}
+		s.keepSpare(p)
 	}
 	for len(s.ranges) > 0 && s.ranges[0].to <= s.contig {
 		s.ranges = s.ranges[1:]
