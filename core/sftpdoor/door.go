@@ -184,7 +184,7 @@ func (s *session) serveChannel(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			pc := &packetConn{Channel: ch, end: func() { s.sconn.Close() }}
 			s.track(pc, true)
 			defer s.track(pc, false)
-			rs := sftp.NewRequestServer(pc, s.handlers(), sftp.WithStartDirectory("/"))
+			rs := sftp.NewRequestServer(pc, s.handlers(), sftp.WithStartDirectory("/"), sftp.WithRSMaxTxPacket(limitsRW))
 			err := rs.Serve()
 			status := exitStatus{0}
 			if err != nil && !errors.Is(err, io.EOF) {

@@ -22,9 +22,11 @@ const Append = -1
 // other byte cannot make the server keep an ever longer list.
 const maxRanges = 4096
 
-// maxEarly bounds the bytes a stream holds in memory, on a backend that takes data in order only,
-// for pieces written beyond a gap (SFTP clients keep many writes in flight, which may arrive out
-// of order).
+// maxEarly bounds the bytes a stream holds in memory for pieces written beyond a gap: SFTP
+// clients keep many writes in flight, which the server's workers may take out of order. A backend
+// that takes data in order only must hold them; on one that takes writes anywhere, holding them
+// until the gap is filled lets them be written and hashed in order, beside the next read, instead
+// of written apart and read back to be hashed.
 const maxEarly = 64 << 20
 
 // Stream is a file being received whose size is not known in advance: FTP's STOR and APPE, SFTP's
@@ -52,10 +54,12 @@ type Stream struct {
 	mtime   time.Time
 	closed  bool
 	discard bool // Abort deletes the partial file: its content can never be published
-	// early holds, on a backend that takes data in order only, the pieces written beyond a
-	// gap, by offset, until the gap is filled; earlyBytes is their size.
+	// early holds pieces written beyond a gap, by offset, until the gap is filled; earlyBytes
+	// is their size. On a backend that takes writes anywhere, they are spilled to the partial
+	// file when held pieces would not do (see holdable): ranges then lists pieces on disk only.
 	early      map[int64][]byte
 	earlyBytes int64
+	spare      [][]byte // buffers of held pieces that went through, for the next ones
 	// describe is set while the partial upload's description is still to be written: it is
 	// written once the stream holds describeAfter bytes, or when it stops unfinished, so that a
 	// small upload that completes writes no record but its data.
@@ -414,6 +418,11 @@ func (s *Stream) writeAtLocked(p []byte, off int64) error {
 		return nil
 	}
 	if off == s.contig && !s.rehash {
+		if s.f.store.caps.RandomWrites && s.overlapsEarly(off, off+int64(len(p))) {
+			if err := s.spill(); err != nil {
+				return err
+			}
+		}
 		for rest := p; len(rest) > 0; {
 			b := s.sink.Buffer()
 			n := copy(b, rest)
@@ -448,7 +457,7 @@ func (s *Stream) appendLocked(b []byte, off int64) error {
 	if err := s.describeOnce(); err != nil {
 		return err
 	}
-	if !s.f.store.caps.RandomWrites {
+	if !s.f.store.caps.RandomWrites || len(s.early) > 0 {
 		return s.absorbEarly()
 	}
 	return s.absorb()
@@ -457,10 +466,13 @@ func (s *Stream) appendLocked(b []byte, off int64) error {
 // pieceLocked writes p at off directly, outside the gap-free data: after a gap, or over data
 // already written. s.mu is held.
 func (s *Stream) pieceLocked(p []byte, off int64) error {
-	if !s.f.store.caps.RandomWrites {
+	end := off + int64(len(p))
+	if !s.f.store.caps.RandomWrites || s.holdable(off, end) {
 		return s.earlyLocked(p, off)
 	}
-	end := off + int64(len(p))
+	if err := s.spill(); err != nil {
+		return err
+	}
 	if off < s.contig {
 		// Written again: the hash so far may be wrong. The sink must be done with that part.
 		if err := s.sink.Flush(); err != nil {
@@ -499,14 +511,59 @@ func (s *Stream) earlyLocked(p []byte, off int64) error {
 	if s.early == nil {
 		s.early = map[int64][]byte{}
 	}
-	s.early[off] = append([]byte(nil), p...)
+	s.early[off] = append(s.spareBuffer(len(p)), p...)
 	s.earlyBytes += int64(len(p))
 	s.end = max(s.end, end)
 	s.addRange(span{off, end})
 	return s.absorbEarly()
 }
 
-// overlapsEarly reports whether [off, end) overlaps a piece held in s.early.
+// holdable reports whether, on a backend that takes writes anywhere, the piece [off, end) may be
+// held in memory: it is beyond the gap-free data and overlaps nothing written, the pieces beyond
+// the gap are all held (none was written to the file), and there is room. s.mu is held.
+func (s *Stream) holdable(off, end int64) bool {
+	return off > s.contig && !s.rehash && (len(s.ranges) == 0 || len(s.early) > 0) && !s.overlapsEarly(off, end) &&
+		s.earlyBytes+(end-off) <= maxEarly && len(s.early) < maxRanges
+}
+
+// spill writes the pieces held in memory to the partial file, on a backend that takes writes
+// anywhere: ranges still lists them, now as pieces on disk. s.mu is held.
+func (s *Stream) spill() error {
+	for off, p := range s.early {
+		if _, err := s.w.WriteAt(p, off); err != nil {
+			return wrapOS(err, s.vpath)
+		}
+		delete(s.early, off)
+		s.earlyBytes -= int64(len(p))
+		s.keepSpare(p)
+	}
+	return nil
+}
+
+// maxSpare is how many buffers of held pieces a stream keeps for the next ones: about as many as
+// the request server's workers hand it at once.
+const maxSpare = 8
+
+// spareBuffer returns an empty buffer for a held piece of n bytes: a kept one if it is large
+// enough. s.mu is held.
+func (s *Stream) spareBuffer(n int) []byte {
+	for i, b := range s.spare {
+		if cap(b) >= n {
+			s.spare = append(s.spare[:i], s.spare[i+1:]...)
+			return b[:0]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// keepSpare keeps the buffer of a held piece that went through, for the next one. s.mu is held.
+func (s *Stream) keepSpare(b []byte) {
+	if len(s.spare) < maxSpare {
+		s.spare = append(s.spare, b)
+	}
+}
+
+// overlapsEarly reports whether [off, end) overlaps a piece written beyond the gap.
 func (s *Stream) overlapsEarly(off, end int64) bool {
 	for _, r := range s.ranges {
 		if r.from < end && off < r.to {
@@ -535,6 +592,7 @@ func (s *Stream) absorbEarly() error {
 			}
 			s.contig += int64(n) // the sink's writer moves on by itself
 		}
+		s.keepSpare(p)
 	}
 	for len(s.ranges) > 0 && s.ranges[0].to <= s.contig {
 		s.ranges = s.ranges[1:]

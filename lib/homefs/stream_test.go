@@ -248,6 +248,24 @@ func TestStreamOutOfOrder(t *testing.T) {
 	checkStored(t, base, "alice", f, "ooo.bin", data)
 }
 
+// TestStreamHeldThenOverlap: pieces beyond a gap are held in memory until the gap is filled; a
+// piece that overlaps a held one sends them all to the file, and the writes that follow (one in
+// order over pieces already written) still make the right file with the right checksum.
+func TestStreamHeldThenOverlap(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	_, f := openHome(t, base, "alice", 1<<30, Options{})
+	data := randomBytes(300_000, 12)
+	s := stream(t, f, "held.bin", 0)
+	for _, w := range [][2]int{{200_000, 300_000}, {100_000, 250_000}, {0, 120_000}, {280_000, 290_000}} {
+		if _, err := s.WriteAt(data[w[0]:w[1]], int64(w[0])); err != nil {
+			t.Fatalf("write %d to %d: %v", w[0], w[1], err)
+		}
+	}
+	commitStream(t, s, data)
+	checkStored(t, base, "alice", f, "held.bin", data)
+}
+
 // TestStreamGap: a file with a gap is not published; what came before the gap is kept and a
 // resume continues from there, never leaving a hole of zeros.
 func TestStreamGap(t *testing.T) {
