@@ -88,8 +88,8 @@ ls -l docs
 	}
 
 	r := e.sftp(keyLogin(u), dir, "rmdir docs\n")
-	if r.code == 0 || !strings.Contains(r.out, `remote rmdir "/docs": Failure`) {
-		t.Errorf("rmdir of a directory that is not empty: %v", r)
+	if r.code == 0 || !strings.Contains(r.out, `remote rmdir "/docs": Failure`) || !strings.Contains(r.out, "myftps: ") {
+		t.Errorf("rmdir of a directory that is not empty: %v\nwant Failure, and the reason on standard error", r)
 	}
 	r = e.sftp(keyLogin(u), dir, "rm nothere.txt\n")
 	if r.code == 0 || !strings.Contains(r.out, "No such file or directory") {

@@ -10,6 +10,7 @@
 package sftpdoor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -184,8 +185,10 @@ func (s *session) serveChannel(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			pc := &packetConn{Channel: ch, end: func() { s.sconn.Close() }}
 			s.track(pc, true)
 			defer s.track(pc, false)
-			rs := sftp.NewRequestServer(pc, s.handlers(), sftp.WithStartDirectory("/"), sftp.WithRSMaxTxPacket(limitsRW))
-			err := rs.Serve()
+			tell := newTeller(ch.Stderr())
+			rs := sftp.NewRequestServer(pc, s.handlers(tell), sftp.WithStartDirectory("/"), sftp.WithRSMaxTxPacket(limitsRW))
+			err := rs.Serve() // closes the files left open: their last failures are told
+			tell.finish(cmp.Or(s.d.cfg.WriteTimeout, 10*time.Second))
 			status := exitStatus{0}
 			if err != nil && !errors.Is(err, io.EOF) {
 				s.log.Debug("sftp session ended", "err", err)

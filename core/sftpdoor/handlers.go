@@ -18,10 +18,13 @@ import (
 // handlers adapts the session's homefs.FS to pkg/sftp's request server. The request server
 // cleans every path (absolute, no "..") and calls these from several goroutines at once; the
 // rules (jail, quota, uploads) are homefs's.
-type handlers struct{ s *session }
+type handlers struct {
+	s    *session
+	tell *teller // the failures' messages, to the channel's standard error
+}
 
-func (s *session) handlers() sftp.Handlers {
-	h := &handlers{s}
+func (s *session) handlers(tell *teller) sftp.Handlers {
+	h := &handlers{s: s, tell: tell}
 	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
 }
 
@@ -34,14 +37,14 @@ var (
 // do runs op on the home once the account is known to be still allowed, and maps its error.
 func (h *handlers) do(op func(*homefs.FS) error) error {
 	if err := h.s.allowed(); err != nil {
-		return statusErr(err)
+		return h.tell.status(err)
 	}
 	err := op(h.s.fs)
 	var he *homefs.Error
 	if errors.As(err, &he) {
 		door.LogEscape(h.s.log, "", he.Path, err)
 	}
-	return statusErr(err)
+	return h.tell.status(err)
 }
 
 // Fileread opens a file for a download (get, reget, ranged reads).
@@ -56,7 +59,7 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 			dl.Close()
 			return errShuttingDown
 		}
-		d = &download{s: h.s, dl: dl, start: time.Now()}
+		d = &download{s: h.s, tell: h.tell, dl: dl, start: time.Now()}
 		return nil
 	})
 	return d, err
@@ -108,7 +111,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 			}
 			return err
 		}
-		u = &upload{s: h.s, stream: st, base: base, start: time.Now(), low: -1}
+		u = &upload{s: h.s, tell: h.tell, stream: st, base: base, start: time.Now(), low: -1}
 		h.s.mu.Lock()
 		h.s.uploads[u] = true
 		h.s.mu.Unlock()
@@ -309,6 +312,7 @@ func statusErr(err error) error {
 // upload is the request server's handle on a homefs stream.
 type upload struct {
 	s      *session
+	tell   *teller
 	stream *homefs.Stream
 	base   *homefs.Download // the stored file a plain write rewrites in place, or nil
 	start  time.Time
@@ -318,6 +322,7 @@ type upload struct {
 	sized       bool  // the client set the size: the file ends where its writes end
 	interrupted error // the connection ended with the handle open
 	writeErr    error // a write or a change of size failed
+	told        bool  // a failure was told to the client (teller)
 }
 
 // WriteAt writes a piece of the file. A write that fails (past the quota, a disk error) fails
@@ -338,7 +343,7 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 		u.low = off
 	}
 	u.mu.Unlock()
-	return n, statusErr(err)
+	return n, u.status(err)
 }
 
 // setSize sets the size of the file being uploaded. Only the size written so far is possible:
@@ -386,7 +391,22 @@ func (u *upload) Close() error {
 		err = u.commit()
 	}
 	u.s.logTransfer(logger.Incoming, u.stream.Path(), received, u.start, interrupted == nil && err == nil)
-	return statusErr(err)
+	return u.status(err)
+}
+
+// status is statusErr(err); the upload's first failure is told to the client.
+func (u *upload) status(err error) error {
+	err = statusErr(err)
+	if msg, ok := failure(err); ok && u.tell != nil {
+		u.mu.Lock()
+		first := !u.told
+		u.told = true
+		u.mu.Unlock()
+		if first {
+			u.tell.tell(msg)
+		}
+	}
+	return err
 }
 
 // release keeps what arrived for a resume (see homefs.Stream.Abort) and closes the stored file.
@@ -447,6 +467,7 @@ func (u *upload) fill() error {
 // download is the request server's handle on a stored file.
 type download struct {
 	s     *session
+	tell  *teller
 	dl    *homefs.Download
 	start time.Time
 
@@ -457,7 +478,7 @@ type download struct {
 
 func (d *download) ReadAt(p []byte, off int64) (int, error) {
 	if err := d.s.stillAllowed(); err != nil {
-		return 0, statusErr(err)
+		return 0, d.tell.status(err)
 	}
 	n, err := d.dl.ReadAt(p, off)
 	d.mu.Lock()
@@ -467,7 +488,7 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 	}
 	d.mu.Unlock()
 	if err != nil && !errors.Is(err, io.EOF) {
-		return n, statusErr(&homefs.Error{Kind: homefs.ErrIO, Path: d.dl.Info.Name, Err: err})
+		return n, d.tell.status(&homefs.Error{Kind: homefs.ErrIO, Path: d.dl.Info.Name, Err: err})
 	}
 	return n, err
 }

@@ -30,6 +30,10 @@ func TestQuotaFull(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.out, `dest open "/one.txt": Failure`) {
 		t.Fatalf("put into a full account: %v\nwant the open refused with Failure", r)
 	}
+	// sftp shows only "Failure"; what the door writes on the channel's standard error says why.
+	if !strings.Contains(r.out, "myftps: quota exceeded: /one.txt") {
+		t.Errorf("put into a full account: %v\nwant the reason on standard error", r)
+	}
 	absent(t, filepath.Join(e.Home("alice"), "one.txt"))
 	if p := e.partials("alice"); len(p) != 0 {
 		t.Errorf("partial uploads left: %v", p)
@@ -57,6 +61,10 @@ func TestQuotaPassed(t *testing.T) {
 	r := e.sftp(keyLogin(u), dir, "put big\n")
 	if r.code == 0 || !strings.Contains(r.out, "Failure") {
 		t.Fatalf("put of 3 MiB into a quota of 1 MiB: %v\nwant a failure", r)
+	}
+	// Told once, though many of the pipelined writes failed.
+	if n := strings.Count(r.out, "myftps: quota exceeded: /big"); n != 1 {
+		t.Errorf("put of 3 MiB into a quota of 1 MiB: the reason told %d times, want once:\n%v", n, r)
 	}
 	e.waitIdle(t)
 	absent(t, filepath.Join(e.Home("alice"), "big"))
