@@ -17,10 +17,10 @@ import (
 // bounds passive ones (idle_test.go).
 
 // startActive runs a server whose FTP door allows active mode, with the timeouts of startIdle.
-func startActive(t *testing.T) *env {
+func startActive(t *testing.T, idle time.Duration) *env {
 	c := doorDefaults()
 	c.Active = true
-	c.IdleTimeout, c.WriteTimeout, c.AcceptTimeout = idleBound, idleBound, idleBound
+	c.IdleTimeout, c.WriteTimeout, c.AcceptTimeout = idle*idleBound, idleBound, idleBound
 	return start(t, servertest.Options{FTP: &c})
 }
 
@@ -29,7 +29,7 @@ func startActive(t *testing.T) *env {
 // would otherwise bind port 20).
 func TestActiveModeWithFtplib(t *testing.T) {
 	t.Parallel()
-	e := startActive(t)
+	e := startActive(t, 1)
 	e.user("ines", 0)
 	writeFile(t, e.Home("ines"), "x.txt", []byte("hello"))
 	r := e.python(t, t.TempDir(), "ines", `
@@ -99,7 +99,7 @@ func (f *rawFTP) activeRetr(data []byte) *dataConn {
 // TestActiveSilentUploadIsCut: an active-mode upload whose client sends part of the file and
 // then nothing is cut after idle_timeout, its part kept to resume, and the session freed.
 func TestActiveSilentUploadIsCut(t *testing.T) {
-	e := startActive(t)
+	e := startActive(t, 1)
 	f := e.login(t, "ann", e.user("ann", 0))
 	accept := f.activeData()
 	code, msg, err := f.cmd("STOR big.bin")
@@ -123,7 +123,7 @@ func TestActiveSilentUploadIsCut(t *testing.T) {
 // TestActiveUnreadDownloadIsCut: an active-mode download whose client reads nothing is cut after
 // write_timeout, and the session freed.
 func TestActiveUnreadDownloadIsCut(t *testing.T) {
-	e := startActive(t)
+	e := startActive(t, 3) // as TestUnreadDownloadIsCut's
 	f := e.login(t, "ann", e.user("ann", 0))
 	// More than the kernel's socket buffers on both sides can hold.
 	dc := f.activeRetr(randomBytes(5, 32<<20))
@@ -137,7 +137,7 @@ func TestActiveUnreadDownloadIsCut(t *testing.T) {
 // write_timeout but the whole much longer, is not cut: the bounded writes of the TLS connection
 // are small enough for each to go through.
 func TestActiveSlowReaderIsNotCut(t *testing.T) {
-	e := startActive(t)
+	e := startActive(t, 1)
 	f := e.login(t, "ann", e.user("ann", 0))
 	data := randomBytes(6, 16<<20)
 	dc := f.activeRetr(data)
