@@ -145,3 +145,21 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+// TestBLAKE3SumThenWrite: Sum leaves the state as it was, also after writes that end on a group
+// boundary (whose last group the hash keeps whole): writing on continues to the digest of all.
+func TestBLAKE3SumThenWrite(t *testing.T) {
+	t.Parallel()
+	data := random(96<<10+3, 6)
+	for _, cut := range []int{1024, 16 << 10, 32 << 10, 48<<10 + 1} {
+		h := New(BLAKE3)
+		h.Write(data[:cut])
+		if got, want := h.Sum(nil), blake3.Sum256(data[:cut]); !bytes.Equal(got, want[:]) {
+			t.Fatalf("blake3 of %d bytes: %x, want %x", cut, got, want)
+		}
+		h.Write(data[cut:])
+		if got, want := h.Sum(nil), blake3.Sum256(data); !bytes.Equal(got, want[:]) {
+			t.Fatalf("blake3 after a Sum at %d bytes: %x, want %x", cut, got, want)
+		}
+	}
+}
