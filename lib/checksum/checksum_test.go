@@ -163,3 +163,26 @@ func TestBLAKE3SumThenWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestNewDigestMatchesNew: the digest-only hashes give the digests of New, for every algorithm
+// and lengths around the chunk and tree boundaries, written whole or in pieces.
+func TestNewDigestMatchesNew(t *testing.T) {
+	t.Parallel()
+	data := random(70<<10+9, 7)
+	for _, algo := range []string{BLAKE3, SHA256, MD5, SHA1, SHA512, CRC32} {
+		for _, n := range []int{0, 1, 1023, 1024, 1025, 4096, 16 << 10, 16<<10 + 1, 64 << 10, len(data)} {
+			want := New(algo)
+			want.Write(data[:n])
+			got := NewDigest(algo)
+			for rest := data[:n]; len(rest) > 0; rest = rest[min(len(rest), 3000):] {
+				got.Write(rest[:min(len(rest), 3000)])
+			}
+			if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+				t.Fatalf("%s of %d bytes: NewDigest %x, New %x", algo, n, got.Sum(nil), want.Sum(nil))
+			}
+		}
+	}
+	if NewDigest("crc64") != nil {
+		t.Error("NewDigest made a hash for an unknown name")
+	}
+}
