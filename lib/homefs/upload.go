@@ -177,7 +177,7 @@ func (f *FS) BeginUpload(p string, size int64, mtime time.Time, resume bool, alg
 	if algo == "" {
 		algo = checksum.MD5
 	}
-	if f.newStateHash(algo) == nil {
+	if f.newStateHash(algo, -1) == nil {
 		return nil, newErr(ErrInvalidPath, "", "unknown checksum algorithm "+algo)
 	}
 	rel, vpath, err := resolve(f.cwd, p, false)
@@ -327,7 +327,7 @@ func (u *Upload) open() error {
 			return wrapOS(err, u.vpath)
 		}
 	}
-	h, err := u.f.hashPrefix(u.algo, part, u.offset, u.every, u.states)
+	h, err := u.f.hashPrefix(u.algo, part, u.offset, u.every, u.states, u.size)
 	if err != nil {
 		return &Error{Kind: ErrIO, Path: u.vpath, Detail: fmt.Sprintf("reading the first %d bytes of the partial upload", u.offset), Err: err}
 	}
