@@ -46,13 +46,17 @@ func (f *FS) newStateHash(algo string, size int64) *stateHash {
 	if algo == "" {
 		algo = checksum.MD5
 	}
-	h := checksum.New(algo)
-	if _, ok := h.(encoding.BinaryMarshaler); !ok {
-		return nil
-	}
 	every := f.store.opts.StateEvery
+	var h hash.Hash
 	if size >= 0 && size < every {
 		h = checksum.NewDigest(algo)
+	} else if h = checksum.New(algo); h != nil {
+		if _, ok := h.(encoding.BinaryMarshaler); !ok {
+			h = nil
+		}
+	}
+	if h == nil {
+		return nil
 	}
 	return &stateHash{Hash: h, algo: algo, every: every}
 }
