@@ -137,6 +137,10 @@ func startWhole(b *testing.B, extra ...extraDoor) *whole {
 	w := &whole{bin: bin, root: root, known: filepath.Join(root, "known_hosts"), doors: map[string]string{}}
 	w.srv = exec.Command(filepath.Join(bin, "myftps"), "--root", root)
 	w.srv.Env = env
+	stderr, err := os.Create(filepath.Join(root, "myftps.stderr"))
+	must(b, err)
+	defer stderr.Close() // the server has its own copy
+	w.srv.Stderr = stderr
 	stdout, err := w.srv.StdoutPipe()
 	must(b, err)
 	must(b, w.srv.Start())
@@ -201,9 +205,19 @@ func (w *whole) myftpcAs(b *testing.B, suffix, dir, cmds string, flags ...string
 	err := cmd.Run()
 	took = time.Since(start)
 	if err != nil {
-		b.Fatalf("myftpc -c %q: %v\n%s", cmds, err, out.String())
+		b.Fatalf("myftpc -c %q: %v\n%s\nmyftps's standard error ends with:\n%s", cmds, err, out.String(), w.serverTail())
 	}
 	return took, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// serverTail returns the end of what myftps wrote to its standard error: why it stopped, if it
+// did (a panic, say), and the last lines of its log.
+func (w *whole) serverTail() string {
+	data, err := os.ReadFile(filepath.Join(w.root, "myftps.stderr"))
+	if err != nil {
+		return err.Error()
+	}
+	return string(data[max(0, len(data)-4000):])
 }
 
 func must(b *testing.B, err error) {
@@ -284,13 +298,36 @@ func benchPutBig(b *testing.B, w *whole, put func(dir, name string) time.Duratio
 	dir := w.workDir(b)
 	randomFile(b, filepath.Join(dir, "big.bin"), size, 1)
 	var runs []time.Duration
+	var cpu cpuUse
 	for i := 0; b.Loop(); i++ {
 		if i > 0 {
 			w.myftpc(b, dir, fmt.Sprintf("rm big%d.bin", i-1))
 		}
+		cpu.start(b, w)
 		runs = append(runs, put(dir, fmt.Sprintf("big%d.bin", i)))
+		cpu.stop(b, w)
 	}
 	report(b, runs, size, 0)
+	cpu.report(b)
+}
+
+// cpuUse adds up the CPU time the server and the whole machine spend in the timed runs.
+type cpuUse struct{ srv0, all0, srv, all time.Duration }
+
+func (c *cpuUse) start(b *testing.B, w *whole) {
+	c.srv0, c.all0 = procCPU(b, w.srv.Process.Pid), machineCPU(b)
+}
+
+func (c *cpuUse) stop(b *testing.B, w *whole) {
+	c.srv += procCPU(b, w.srv.Process.Pid) - c.srv0
+	c.all += machineCPU(b) - c.all0
+}
+
+// report reports the server's CPU time per run, and the rest of the machine's (the client's and
+// whatever else ran: more than the client needs means the window was not quiet).
+func (c *cpuUse) report(b *testing.B) {
+	b.ReportMetric(c.srv.Seconds()/float64(b.N), "server-cpu-s/op")
+	b.ReportMetric((c.all-c.srv).Seconds()/float64(b.N), "rest-cpu-s/op")
 }
 
 // benchGetBig times downloads of the file big.bin of MYFTP_BENCH_SIZE, each by a client process
@@ -302,13 +339,17 @@ func benchGetBig(b *testing.B, w *whole, get func(dir, name string) time.Duratio
 	randomFile(b, filepath.Join(dir, "big.bin"), size, 2)
 	w.myftpc(b, dir, "put big.bin")
 	var runs []time.Duration
+	var cpu cpuUse
 	for i := 0; b.Loop(); i++ {
 		if i > 0 {
 			must(b, os.Remove(filepath.Join(dir, fmt.Sprintf("got%d.bin", i-1))))
 		}
+		cpu.start(b, w)
 		runs = append(runs, get(dir, fmt.Sprintf("got%d.bin", i)))
+		cpu.stop(b, w)
 	}
 	report(b, runs, size, 0)
+	cpu.report(b)
 }
 
 // smallFiles writes n files of 4 KiB into dir.
