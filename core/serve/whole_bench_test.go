@@ -37,7 +37,9 @@ import (
 // bucket of the test S3 server (package s3test; MYFTP_BENCH_S3_PART sets the part size), and
 // MYFTP_BENCH_ACCOUNTS=postgres the accounts in a database of the test PostgreSQL (package pgtest).
 // MYFTP_CPUPROFILE and MYFTP_MEMPROFILE, if set, are passed to both programs (the server's
-// profile gets the suffix ".server"), so each side of a real transfer can be profiled.
+// profile gets the suffix ".server", the client's ".client", and under WholeConcurrentPut each
+// client's ".client00" to ".client31"), so each side of a real transfer can be profiled.
+// MYFTP_BENCH_BIN runs the programs of that directory instead of building them.
 
 var wholeBin struct {
 	once sync.Once
@@ -47,8 +49,12 @@ var wholeBin struct {
 
 // binaries builds myftps, myftpc and create_user once per run of the test binary, into a
 // directory TestMain removes: for the whole-program benchmarks and the tests that run the
-// programs as processes of their own (TestCluster).
+// programs as processes of their own (TestCluster). MYFTP_BENCH_BIN names a directory of those
+// programs built beforehand instead (to compare two builds with the same benchmark code).
 func binaries(tb testing.TB) string {
+	if dir := os.Getenv("MYFTP_BENCH_BIN"); dir != "" {
+		return dir
+	}
 	wholeBin.once.Do(func() {
 		wholeBin.dir, wholeBin.err = os.MkdirTemp("", "myftp-whole-bin-")
 		if wholeBin.err != nil {
@@ -131,6 +137,10 @@ func startWhole(b *testing.B, extra ...extraDoor) *whole {
 	w := &whole{bin: bin, root: root, known: filepath.Join(root, "known_hosts"), doors: map[string]string{}}
 	w.srv = exec.Command(filepath.Join(bin, "myftps"), "--root", root)
 	w.srv.Env = env
+	stderr, err := os.Create(filepath.Join(root, "myftps.stderr"))
+	must(b, err)
+	defer stderr.Close() // the server has its own copy
+	w.srv.Stderr = stderr
 	stdout, err := w.srv.StdoutPipe()
 	must(b, err)
 	must(b, w.srv.Start())
@@ -177,19 +187,37 @@ func profileEnv(suffix string) []string {
 // from start to exit: connect and login included.
 func (w *whole) myftpc(b *testing.B, dir, cmds string, flags ...string) time.Duration {
 	b.Helper()
+	took, _ := w.myftpcAs(b, ".client", dir, cmds, flags...)
+	return took
+}
+
+// myftpcAs is myftpc with the suffix of the client's profiles, and also returns the CPU time the
+// process used.
+func (w *whole) myftpcAs(b *testing.B, suffix, dir, cmds string, flags ...string) (took, cpu time.Duration) {
+	b.Helper()
 	args := append([]string{"--root", w.root, "--known-hosts", w.known, "-u", "bench", "-c", cmds}, flags...)
 	cmd := exec.Command(filepath.Join(w.bin, "myftpc"), append(args, w.addr)...)
 	cmd.Dir = dir
-	cmd.Env = append(profileEnv(".client"), "MYFTP_PASSWORD=bench-password")
+	cmd.Env = append(profileEnv(suffix), "MYFTP_PASSWORD=bench-password")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err := cmd.Run()
-	took := time.Since(start)
+	took = time.Since(start)
 	if err != nil {
-		b.Fatalf("myftpc -c %q: %v\n%s", cmds, err, out.String())
+		b.Fatalf("myftpc -c %q: %v\n%s\nmyftps's standard error ends with:\n%s", cmds, err, out.String(), w.serverTail())
 	}
-	return took
+	return took, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// serverTail returns the end of what myftps wrote to its standard error: why it stopped, if it
+// did (a panic, say), and the last lines of its log.
+func (w *whole) serverTail() string {
+	data, err := os.ReadFile(filepath.Join(w.root, "myftps.stderr"))
+	if err != nil {
+		return err.Error()
+	}
+	return string(data[max(0, len(data)-4000):])
 }
 
 func must(b *testing.B, err error) {
@@ -270,13 +298,36 @@ func benchPutBig(b *testing.B, w *whole, put func(dir, name string) time.Duratio
 	dir := w.workDir(b)
 	randomFile(b, filepath.Join(dir, "big.bin"), size, 1)
 	var runs []time.Duration
+	var cpu cpuUse
 	for i := 0; b.Loop(); i++ {
 		if i > 0 {
 			w.myftpc(b, dir, fmt.Sprintf("rm big%d.bin", i-1))
 		}
+		cpu.start(b, w)
 		runs = append(runs, put(dir, fmt.Sprintf("big%d.bin", i)))
+		cpu.stop(b, w)
 	}
 	report(b, runs, size, 0)
+	cpu.report(b)
+}
+
+// cpuUse adds up the CPU time the server and the whole machine spend in the timed runs.
+type cpuUse struct{ srv0, all0, srv, all time.Duration }
+
+func (c *cpuUse) start(b *testing.B, w *whole) {
+	c.srv0, c.all0 = procCPU(b, w.srv.Process.Pid), machineCPU(b)
+}
+
+func (c *cpuUse) stop(b *testing.B, w *whole) {
+	c.srv += procCPU(b, w.srv.Process.Pid) - c.srv0
+	c.all += machineCPU(b) - c.all0
+}
+
+// report reports the server's CPU time per run, and the rest of the machine's (the client's and
+// whatever else ran: more than the client needs means the window was not quiet).
+func (c *cpuUse) report(b *testing.B) {
+	b.ReportMetric(c.srv.Seconds()/float64(b.N), "server-cpu-s/op")
+	b.ReportMetric((c.all-c.srv).Seconds()/float64(b.N), "rest-cpu-s/op")
 }
 
 // benchGetBig times downloads of the file big.bin of MYFTP_BENCH_SIZE, each by a client process
@@ -288,13 +339,17 @@ func benchGetBig(b *testing.B, w *whole, get func(dir, name string) time.Duratio
 	randomFile(b, filepath.Join(dir, "big.bin"), size, 2)
 	w.myftpc(b, dir, "put big.bin")
 	var runs []time.Duration
+	var cpu cpuUse
 	for i := 0; b.Loop(); i++ {
 		if i > 0 {
 			must(b, os.Remove(filepath.Join(dir, fmt.Sprintf("got%d.bin", i-1))))
 		}
+		cpu.start(b, w)
 		runs = append(runs, get(dir, fmt.Sprintf("got%d.bin", i)))
+		cpu.stop(b, w)
 	}
 	report(b, runs, size, 0)
+	cpu.report(b)
 }
 
 // smallFiles writes n files of 4 KiB into dir.
@@ -341,7 +396,10 @@ func BenchmarkWholeMget(b *testing.B) {
 }
 
 // BenchmarkWholeConcurrentPut: 32 myftpc processes each upload one file at once; the time is
-// the whole batch's.
+// the whole batch's. The previous batch's files are removed, untimed, before each batch (as the
+// peers' scripts do), so that a batch does not pay for memory that no file ever had before.
+// Besides MB/s it reports the CPU time of the server, of the 32 clients, and of everything else
+// on the machine during a batch.
 func BenchmarkWholeConcurrentPut(b *testing.B) {
 	const clients = 32
 	w := startWhole(b)
@@ -351,16 +409,65 @@ func BenchmarkWholeConcurrentPut(b *testing.B) {
 		randomFile(b, filepath.Join(dir, fmt.Sprintf("c%02d.bin", i)), size, uint64(100+i))
 	}
 	var runs []time.Duration
+	var srvCPU, cliCPU, others time.Duration
 	for round := 0; b.Loop(); round++ {
+		if round > 0 { // untimed, so that the next round reuses its memory, as in benchPutBig
+			w.myftpc(b, dir, fmt.Sprintf("rm r%d_*.bin", round-1))
+		}
+		s0, m0 := procCPU(b, w.srv.Process.Pid), machineCPU(b)
 		start := time.Now()
 		var wg sync.WaitGroup
+		var mu sync.Mutex
 		for i := range clients {
-			wg.Go(func() { w.myftpc(b, dir, fmt.Sprintf("put c%02d.bin r%d_c%02d.bin", i, round, i)) })
+			wg.Go(func() {
+				_, cpu := w.myftpcAs(b, fmt.Sprintf(".client%02d", i), dir, fmt.Sprintf("put c%02d.bin r%d_c%02d.bin", i, round, i))
+				mu.Lock()
+				cliCPU += cpu
+				mu.Unlock()
+			})
 		}
 		wg.Wait()
 		runs = append(runs, time.Since(start))
+		srv := procCPU(b, w.srv.Process.Pid) - s0
+		srvCPU += srv
+		others += machineCPU(b) - m0 - srv
 	}
 	report(b, runs, size*clients, 0)
+	// Where the machine's time went, per batch: the server, the 32 clients, and everything else
+	// (cliCPU is subtracted at the end), which says whether the window was quiet.
+	b.ReportMetric(srvCPU.Seconds()/float64(b.N), "server-cpu-s/op")
+	b.ReportMetric(cliCPU.Seconds()/float64(b.N), "clients-cpu-s/op")
+	b.ReportMetric((others-cliCPU).Seconds()/float64(b.N), "others-cpu-s/op")
+}
+
+// machineCPU returns the CPU time all processors have spent busy so far (Linux): user, nice,
+// system, interrupts.
+func machineCPU(b *testing.B) time.Duration {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Skipf("no /proc/stat here: %v", err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n") // cpu user nice system idle iowait irq softirq
+	f := strings.Fields(line)
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+}
+
+// procCPU returns the CPU time a process has used so far, user and system (Linux).
+func procCPU(b *testing.B, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Skipf("no /proc/PID/stat here: %v", err)
+	}
+	_, rest, _ := strings.Cut(string(data), ") ") // the command may hold spaces
+	f := strings.Fields(rest)                     // from field 3 (state): utime is 14, stime 15
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }
 
 // BenchmarkWholeIdleSession measures what an idle logged-in session costs the server process:

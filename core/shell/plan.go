@@ -208,7 +208,7 @@ func fileSum(name, algo string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	h := checksum.New(algo)
+	h := checksum.NewDigest(algo)
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("read %s: %w", name, err)
 	}

@@ -17,6 +17,7 @@ func BenchmarkHash(b *testing.B) {
 		{MD5, func() hash.Hash { return New(MD5) }},
 		{SHA256, func() hash.Hash { return New(SHA256) }},
 		{BLAKE3, func() hash.Hash { return New(BLAKE3) }},
+		{"blake3-digest", func() hash.Hash { return NewDigest(BLAKE3) }},
 		{"blake3-reference", func() hash.Hash { return blake3.New(32, nil) }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -21,16 +21,19 @@ type blake3Hash struct {
 	chunks uint64        // chunks combined into the stack
 	buf    [guts.ChunkSize]byte
 	buflen int
-	// tmp is scratch for the kept bytes joined to the start of a write, made when first needed:
-	// hashing a small file does not clear 16 KiB it never uses.
-	tmp *[group]byte
+	// tmp is scratch for the kept bytes joined to the start of a write; when pending, it holds
+	// a whole group, aligned, kept back instead of the last chunk (buflen is then 0). A write
+	// that ends on a group boundary thus leaves its last group for one SIMD compression when
+	// more data comes, rather than compressing 16 chunks one at a time to keep back the last.
+	tmp     [group]byte
+	pending bool
 }
 
 func newBLAKE3() *blake3Hash { return &blake3Hash{} }
 
 func (h *blake3Hash) Size() int      { return 32 }
 func (h *blake3Hash) BlockSize() int { return guts.BlockSize }
-func (h *blake3Hash) Reset()         { h.chunks, h.buflen = 0, 0 }
+func (h *blake3Hash) Reset()         { h.chunks, h.buflen, h.pending = 0, 0, false }
 
 // push adds the chaining value of a subtree of 2^height chunks, which must start at a multiple
 // of its size, merging it with the complete subtrees it completes.
@@ -46,16 +49,22 @@ func (h *blake3Hash) push(cv [8]uint32, height int) {
 
 func (h *blake3Hash) Write(p []byte) (int, error) {
 	n := len(p)
+	if h.pending && len(p) > 0 { // more data: the kept group is not the last
+		h.pending = false
+		h.compressGroup(&h.tmp)
+	}
 	for h.buflen+len(p) > guts.ChunkSize { // more than the last chunk: some chunks are not the last
 		switch {
+		case h.chunks%guts.MaxSIMD == 0 && h.buflen+len(p) == group:
+			// Exactly one group left, which may be the last: kept whole (see pending).
+			copy(h.tmp[:], h.buf[:h.buflen])
+			copy(h.tmp[h.buflen:], p)
+			p, h.buflen, h.pending = nil, 0, true
 		case h.chunks%guts.MaxSIMD == 0 && h.buflen+len(p) > group && h.buflen > 0:
 			// The kept bytes and the start of p make a group: one SIMD compression.
-			if h.tmp == nil {
-				h.tmp = new([group]byte)
-			}
 			copy(h.tmp[:], h.buf[:h.buflen])
 			k := copy(h.tmp[h.buflen:], p)
-			h.compressGroup(h.tmp)
+			h.compressGroup(&h.tmp)
 			p, h.buflen = p[k:], 0
 		case h.chunks%guts.MaxSIMD == 0 && len(p) > group:
 			h.compressGroup((*[group]byte)(p[:group]))
@@ -80,8 +89,23 @@ func (h *blake3Hash) compressGroup(g *[group]byte) {
 	h.push(guts.ChainingValue(node), bits.TrailingZeros(guts.MaxSIMD))
 }
 
+// settle turns a pending group into the usual form: its chunks but the last compressed one at a
+// time, the last one kept. The state is the same.
+func (h *blake3Hash) settle() {
+	if !h.pending {
+		return
+	}
+	h.pending = false
+	last := group - guts.ChunkSize
+	for off := 0; off < last; off += guts.ChunkSize {
+		h.push(guts.ChainingValue(guts.CompressChunk(h.tmp[off:off+guts.ChunkSize], &guts.IV, h.chunks, 0)), 0)
+	}
+	h.buflen = copy(h.buf[:], h.tmp[last:])
+}
+
 // Sum appends the 32-byte digest of what was written; the state is not changed.
 func (h *blake3Hash) Sum(b []byte) []byte {
+	h.settle()
 	node := guts.CompressChunk(h.buf[:h.buflen], &guts.IV, h.chunks, 0)
 	for i := bits.TrailingZeros64(h.chunks); i < bits.Len64(h.chunks); i++ {
 		if h.chunks&(1<<i) != 0 {
@@ -99,6 +123,7 @@ const blake3Magic = "myftp-blake3-v1\x00"
 // MarshalBinary saves the state: the chunk count, the kept chunk, and the chaining values of the
 // complete subtrees.
 func (h *blake3Hash) MarshalBinary() ([]byte, error) {
+	h.settle()
 	b := append([]byte(blake3Magic), make([]byte, 10)...)
 	binary.BigEndian.PutUint64(b[len(blake3Magic):], h.chunks)
 	binary.BigEndian.PutUint16(b[len(blake3Magic)+8:], uint16(h.buflen))

@@ -166,3 +166,44 @@ func TestSizes(t *testing.T) {
 		t.Error("an unknown algorithm has a size or a hash")
 	}
 }
+
+// TestBLAKE3SumThenWrite: Sum leaves the state as it was, also after writes that end on a group
+// boundary (whose last group the hash keeps whole): writing on continues to the digest of all.
+func TestBLAKE3SumThenWrite(t *testing.T) {
+	t.Parallel()
+	data := random(96<<10+3, 6)
+	for _, cut := range []int{1024, 16 << 10, 32 << 10, 48<<10 + 1} {
+		h := New(BLAKE3)
+		h.Write(data[:cut])
+		if got, want := h.Sum(nil), blake3.Sum256(data[:cut]); !bytes.Equal(got, want[:]) {
+			t.Fatalf("blake3 of %d bytes: %x, want %x", cut, got, want)
+		}
+		h.Write(data[cut:])
+		if got, want := h.Sum(nil), blake3.Sum256(data); !bytes.Equal(got, want[:]) {
+			t.Fatalf("blake3 after a Sum at %d bytes: %x, want %x", cut, got, want)
+		}
+	}
+}
+
+// TestNewDigestMatchesNew: the digest-only hashes give the digests of New, for every algorithm
+// and lengths around the chunk and tree boundaries, written whole or in pieces.
+func TestNewDigestMatchesNew(t *testing.T) {
+	t.Parallel()
+	data := random(70<<10+9, 7)
+	for _, algo := range []string{BLAKE3, SHA256, MD5, SHA1, SHA512, CRC32} {
+		for _, n := range []int{0, 1, 1023, 1024, 1025, 4096, 16 << 10, 16<<10 + 1, 64 << 10, len(data)} {
+			want := New(algo)
+			want.Write(data[:n])
+			got := NewDigest(algo)
+			for rest := data[:n]; len(rest) > 0; rest = rest[min(len(rest), 3000):] {
+				got.Write(rest[:min(len(rest), 3000)])
+			}
+			if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+				t.Fatalf("%s of %d bytes: NewDigest %x, New %x", algo, n, got.Sum(nil), want.Sum(nil))
+			}
+		}
+	}
+	if NewDigest("crc64") != nil {
+		t.Error("NewDigest made a hash for an unknown name")
+	}
+}

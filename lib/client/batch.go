@@ -136,7 +136,7 @@ func (c *Client) sendSmall(ctx context.Context, items []Item, base int, queue ch
 			}
 			continue
 		}
-		h := checksum.New(c.Checksum())
+		h := checksum.NewDigest(c.Checksum())
 		h.Write(data)
 		p.res.Size, p.res.Checksum, p.res.Sum = int64(len(data)), c.Checksum(), hex.EncodeToString(h.Sum(nil))
 		if err := c.sendPut(p.res, fi.ModTime(), data); err != nil {

@@ -173,7 +173,7 @@ func (c *Client) openUpload(f *os.File, fi fs.FileInfo, res *Result, resume bool
 	}
 	res.Restart = rep.Restart
 	if rep.Offset == 0 {
-		return 0, checksum.New(res.Checksum), nil
+		return 0, checksum.NewDigest(res.Checksum), nil
 	}
 	if rep.Offset > fi.Size() {
 		return 0, nil, c.fail(fmt.Errorf("%w: resume offset %d beyond the file's %d bytes", ErrProtocol, rep.Offset, fi.Size()))
@@ -193,7 +193,7 @@ func (c *Client) openUpload(f *os.File, fi fs.FileInfo, res *Result, resume bool
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, nil, err
 	}
-	return 0, checksum.New(res.Checksum), nil
+	return 0, checksum.NewDigest(res.Checksum), nil
 }
 
 // stream sends n bytes of r as data frames, hashing them into h, while this goroutine reads the
@@ -401,7 +401,7 @@ func openPartial(target string, resume bool, algo string) (*os.File, int64, hash
 			pf.Close()
 			return nil, 0, nil, err
 		}
-		return pf, 0, checksum.New(algo), nil
+		return pf, 0, checksum.NewDigest(algo), nil
 	}
 	h, err := transfer.HashPrefix(algo, pf, fi.Size())
 	if err != nil {
@@ -471,7 +471,7 @@ func (c *Client) GetTo(ctx context.Context, remote string, w io.Writer, opt Opti
 	defer c.closeOnCancel(ctx)()
 	res.Remote = remote
 	algo := c.Checksum()
-	h := checksum.New(algo)
+	h := checksum.NewDigest(algo)
 	if err := c.send(getRequest(remote, algo, 0, h)); err != nil {
 		return res, err
 	}

@@ -29,7 +29,7 @@ type stateHash struct {
 // resume needs every Options.StateEvery bytes; give it to Record once it has hashed a whole file.
 // It returns nil for an algorithm package checksum does not know.
 func (f *FS) NewHash(algo string) hash.Hash {
-	if h := f.newStateHash(algo); h != nil {
+	if h := f.newStateHash(algo, -1); h != nil {
 		return h
 	}
 	return nil
@@ -39,15 +39,26 @@ func (f *FS) NewHash(algo string) hash.Hash {
 // (Options.StreamChecksum); doors that hash downloads for the record use it too.
 func (f *FS) StreamChecksum() string { return f.store.opts.StreamChecksum }
 
-func (f *FS) newStateHash(algo string) *stateHash {
+// newStateHash returns a stateHash of algo that will hash at most size bytes (-1: not known), or
+// nil for an algorithm package checksum does not know. One that cannot reach the first state
+// (size < every) keeps none, and hashes with package checksum's faster digest-only kind.
+func (f *FS) newStateHash(algo string, size int64) *stateHash {
 	if algo == "" {
 		algo = checksum.MD5
 	}
-	h := checksum.New(algo)
-	if _, ok := h.(encoding.BinaryMarshaler); !ok {
+	every := f.store.opts.StateEvery
+	var h hash.Hash
+	if size >= 0 && size < every {
+		h = checksum.NewDigest(algo)
+	} else if h = checksum.New(algo); h != nil {
+		if _, ok := h.(encoding.BinaryMarshaler); !ok {
+			h = nil
+		}
+	}
+	if h == nil {
 		return nil
 	}
-	return &stateHash{Hash: h, algo: algo, every: f.store.opts.StateEvery}
+	return &stateHash{Hash: h, algo: algo, every: every}
 }
 
 func (s *stateHash) Write(p []byte) (int, error) {
@@ -88,9 +99,10 @@ func (s *stateHash) encoded(n int64) []string {
 
 // hashPrefix returns a stateHash of algo (with states every `interval` bytes) that has hashed the
 // first n bytes of r: from the latest of the stored states (made every `every` bytes) that lies
-// within them, taken on trust (they were computed from these bytes), then reading the rest.
-func (f *FS) hashPrefix(algo string, r io.ReaderAt, n int64, every int64, stored []string) (*stateHash, error) {
-	h := f.newStateHash(algo)
+// within them, taken on trust (they were computed from these bytes), then reading the rest. size
+// is the most bytes it will hash in all (-1: not known), as for newStateHash.
+func (f *FS) hashPrefix(algo string, r io.ReaderAt, n int64, every int64, stored []string, size int64) (*stateHash, error) {
+	h := f.newStateHash(algo, size)
 	if h == nil {
 		return nil, newErr(ErrInvalidPath, "", "unknown checksum algorithm "+algo)
 	}
@@ -159,7 +171,7 @@ func (f *FS) PrefixSum(d *Download, n int64, algo string) (hash.Hash, error) {
 	if n < 0 || n > d.Info.Size {
 		return nil, newErr(ErrOffset, d.Path, fmt.Sprintf("offset %d of a file of %d bytes", n, d.Info.Size))
 	}
-	h, err := f.hashPrefix(algo, d, n, d.sums.Every, d.sums.States[algo])
+	h, err := f.hashPrefix(algo, d, n, d.sums.Every, d.sums.States[algo], d.Info.Size)
 	var he *Error
 	if errors.As(err, &he) {
 		return nil, err

@@ -56,7 +56,7 @@ func TestPrefixSumReadsOneInterval(t *testing.T) {
 			r, _ := f.loadRecord(d.rel, d.info)
 			every, states := r.Every, r.States[algo]
 			c := &countingReaderAt{r: d}
-			h, err := f.hashPrefix(algo, c, n, every, states)
+			h, err := f.hashPrefix(algo, c, n, every, states, int64(len(data)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +75,7 @@ func TestPrefixSumReadsOneInterval(t *testing.T) {
 		}
 		// Broken states are not trusted.
 		c := &countingReaderAt{r: d}
-		h, err := f.hashPrefix("md5", c, int64(len(data)), every, []string{"not base64!", "AAAA"})
+		h, err := f.hashPrefix("md5", c, int64(len(data)), every, []string{"not base64!", "AAAA"}, -1)
 		if err != nil || hex.EncodeToString(h.Sum(nil)) != md5hex(data) || c.n.Load() != int64(len(data)) {
 			t.Fatalf("%s: with broken states: %v, read %d", name, err, c.n.Load())
 		}

@@ -285,7 +285,7 @@ func (s *Stream) open(copyFrom int64) error {
 	if old.Algo != s.f.store.opts.StreamChecksum {
 		states = nil
 	}
-	if s.hash, err = s.f.hashPrefix(s.f.store.opts.StreamChecksum, s.part, s.start, old.Every, states); err != nil {
+	if s.hash, err = s.f.hashPrefix(s.f.store.opts.StreamChecksum, s.part, s.start, old.Every, states, -1); err != nil {
 		return &Error{Kind: ErrIO, Path: s.vpath, Detail: fmt.Sprintf("reading the first %d bytes of the partial upload", s.start), Err: err}
 	}
 	s.contig, s.end = s.start, s.start

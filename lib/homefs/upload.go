@@ -327,7 +327,7 @@ func (u *Upload) open() error {
 			return wrapOS(err, u.vpath)
 		}
 	}
-	h, err := u.f.hashPrefix(u.algo, part, u.offset, u.every, u.states)
+	h, err := u.f.hashPrefix(u.algo, part, u.offset, u.every, u.states, u.size)
 	if err != nil {
 		return &Error{Kind: ErrIO, Path: u.vpath, Detail: fmt.Sprintf("reading the first %d bytes of the partial upload", u.offset), Err: err}
 	}

@@ -31,7 +31,7 @@ func IsPartial(name string) bool {
 // HashPrefix feeds the first n bytes of r into a new hash of the checksum algo (package checksum)
 // and returns it, so that the caller can go on hashing the rest of the file with the same state.
 func HashPrefix(algo string, r io.Reader, n int64) (hash.Hash, error) {
-	h := checksum.New(algo)
+	h := checksum.NewDigest(algo)
 	if h == nil {
 		return nil, fmt.Errorf("unknown checksum %q", algo)
 	}
