@@ -162,13 +162,14 @@ func (p *CutProxy) matches(req proto.Request, after bool) bool {
 	return true
 }
 
-// fire ends cc, and starts the server's down time.
+// fire ends cc, and starts the server's down time. Done is closed first: a client that sees its
+// connection end may be gone, and the test asking Done, before close returns.
 func (p *CutProxy) fire(cc *cutConn) {
 	p.mu.Lock()
 	p.down = p.cut.Down
 	p.mu.Unlock()
-	cc.close()
 	close(p.done)
+	cc.close()
 }
 
 // cutConn is one connection through the proxy.
