@@ -61,7 +61,7 @@ func Open(c Config, stderr io.Writer) (*Logs, error) {
 			LocalTime:  true,
 		}
 	}
-	ev, xfer := rotating(c.EventFile), rotating(c.TransferFile)
+	ev, xfer := &closingFile{l: rotating(c.EventFile)}, &closingFile{l: rotating(c.TransferFile)}
 	var w io.Writer = ev
 	if stderr != nil {
 		w = tee{file: ev, also: stderr}
@@ -75,6 +75,31 @@ func Open(c Config, stderr io.Writer) (*Logs, error) {
 		Transfer: NewTransferLog(xfer),
 		files:    []io.Closer{ev, xfer},
 	}, nil
+}
+
+// closingFile is a log file that takes no more lines once closed: lumberjack opens its file again
+// for a write after Close, so a line logged late (by a goroutine that ends after the server)
+// would make the file anew, in a directory that may be on its way out.
+type closingFile struct {
+	mu     sync.Mutex
+	l      *lumberjack.Logger
+	closed bool
+}
+
+func (c *closingFile) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, os.ErrClosed
+	}
+	return c.l.Write(p)
+}
+
+func (c *closingFile) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	return c.l.Close()
 }
 
 // tee writes to a log file and, best effort, to a second writer: unlike io.MultiWriter, a failing

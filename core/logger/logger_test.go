@@ -3,6 +3,7 @@ package logger
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -269,5 +270,29 @@ func TestEventFileWithoutStderr(t *testing.T) {
 	}
 	if fi, err := os.Stat(dir); err != nil || runtime.GOOS != "windows" && fi.Mode().Perm() != 0o700 {
 		t.Errorf("log directory: %v, %v; want mode 0700", fi.Mode(), err)
+	}
+}
+
+// TestClosedLogsMakeNoFiles: a line logged after Close (by a goroutine that ends after the
+// server) is dropped: neither log file is made again, whatever happened to them since.
+func TestClosedLogsMakeNoFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	logs, err := Open(Config{Dir: dir, EventFile: "ev.log", TransferFile: "xferlog", Level: "info"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs.Event.Info("before")
+	if err := logs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	logs.Event.Info("late")
+	if err := logs.Transfer.Log(Transfer{End: time.Now(), Path: "/late", Dir: Incoming, User: "alice"}); err == nil {
+		t.Error("a transfer logged after Close: no error")
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the log directory after late lines: %v; want it gone", err)
 	}
 }
