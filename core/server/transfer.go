@@ -158,11 +158,15 @@ func (s *session) cmdGet(req proto.Request) error {
 	defer dl.Close()
 	start := time.Now()
 	algo := req.Algorithm()
-	h, offset, restart, err := s.fs.ResumeDownload(dl, req.Offset, req.Prefix(), algo)
-	if err != nil {
-		return err
-	}
 	recorded := dl.Recorded(algo)
+	var h hash.Hash // what hashes the file on its way, for the record; nil: it has one
+	var offset int64
+	var restart string
+	if req.Offset > 0 || recorded == "" {
+		if h, offset, restart, err = s.fs.ResumeDownload(dl, req.Offset, req.Prefix(), algo); err != nil {
+			return err
+		}
+	}
 	s.reply(digests(proto.Reply{Code: proto.CodeDataFollows, Msg: fmt.Sprintf("sending %d bytes from byte %d", dl.Info.Size-offset, offset),
 		Size: dl.Info.Size, Mtime: dl.Info.Mtime.UTC(), Offset: offset, Restart: restart}, algo, recorded))
 	if recorded != "" {

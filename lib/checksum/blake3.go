@@ -25,7 +25,9 @@ type blake3Hash struct {
 	// a whole group, aligned, kept back instead of the last chunk (buflen is then 0). A write
 	// that ends on a group boundary thus leaves its last group for one SIMD compression when
 	// more data comes, rather than compressing 16 chunks one at a time to keep back the last.
-	tmp     [group]byte
+	// It is made when first needed: a hash of a small file, or one made and not used (a
+	// download whose checksum is recorded), does not clear 16 KiB.
+	tmp     *[group]byte
 	pending bool
 }
 
@@ -51,20 +53,22 @@ func (h *blake3Hash) Write(p []byte) (int, error) {
 	n := len(p)
 	if h.pending && len(p) > 0 { // more data: the kept group is not the last
 		h.pending = false
-		h.compressGroup(&h.tmp)
+		h.compressGroup(h.tmp)
 	}
 	for h.buflen+len(p) > guts.ChunkSize { // more than the last chunk: some chunks are not the last
 		switch {
 		case h.chunks%guts.MaxSIMD == 0 && h.buflen+len(p) == group:
 			// Exactly one group left, which may be the last: kept whole (see pending).
+			h.scratch()
 			copy(h.tmp[:], h.buf[:h.buflen])
 			copy(h.tmp[h.buflen:], p)
 			p, h.buflen, h.pending = nil, 0, true
 		case h.chunks%guts.MaxSIMD == 0 && h.buflen+len(p) > group && h.buflen > 0:
 			// The kept bytes and the start of p make a group: one SIMD compression.
+			h.scratch()
 			copy(h.tmp[:], h.buf[:h.buflen])
 			k := copy(h.tmp[h.buflen:], p)
-			h.compressGroup(&h.tmp)
+			h.compressGroup(h.tmp)
 			p, h.buflen = p[k:], 0
 		case h.chunks%guts.MaxSIMD == 0 && len(p) > group:
 			h.compressGroup((*[group]byte)(p[:group]))
@@ -87,6 +91,13 @@ const group = guts.MaxSIMD * guts.ChunkSize
 func (h *blake3Hash) compressGroup(g *[group]byte) {
 	node := guts.CompressBuffer(g, group, &guts.IV, h.chunks, 0)
 	h.push(guts.ChainingValue(node), bits.TrailingZeros(guts.MaxSIMD))
+}
+
+// scratch makes tmp if it is not made yet.
+func (h *blake3Hash) scratch() {
+	if h.tmp == nil {
+		h.tmp = new([group]byte)
+	}
 }
 
 // settle turns a pending group into the usual form: its chunks but the last compressed one at a
