@@ -4,37 +4,24 @@ import (
 	"bytes"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// lockedBuffer is a writer that several goroutines may use, and read back.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
 
 // TestTellerWritesClean: messages reach standard error in order, once each in a run of the same,
 // "myftps: " first, with control characters replaced (a file name can hold an escape sequence
 // for the user's terminal) and the length bounded; they are all written once finish returns.
 func TestTellerWritesClean(t *testing.T) {
-	var out lockedBuffer
+	var out bytes.Buffer // read once finish has waited for the writer
 	tl := newTeller(&out)
 	tl.tell("quota exceeded: /a")
 	tl.tell("quota exceeded: /a")
 	tl.tell("busy: /x\x1b]0;owned\x07\n")
 	tl.tell(strings.Repeat("é", 400))
 	tl.finish(time.Minute)
-	lines := strings.Split(strings.TrimSuffix(out.b.String(), "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	if len(lines) != 3 || lines[0] != "myftps: quota exceeded: /a" || lines[1] != "myftps: busy: /x?]0;owned??" {
-		t.Fatalf("written:\n%q", out.b.String())
+		t.Fatalf("written:\n%q", out.String())
 	}
 	if len(lines[2]) > maxToldLen+3 || !strings.HasSuffix(lines[2], "...") || !strings.HasPrefix(lines[2], "myftps: éé") {
 		t.Errorf("a long message: %d bytes: %q", len(lines[2]), lines[2])
