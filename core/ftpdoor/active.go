@@ -79,6 +79,12 @@ func (a activeWriter) Write(p []byte) (int, error) {
 		n, err := a.w.Write(p[written : written+k])
 		written += n
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// Over TLS, the engine's Close would try close_notify on a connection whose client
+			// reads nothing, and report that failure rather than this one: the TCP connection
+			// under it is closed now, which the engine takes as a connection already gone.
+			if tc, ok := a.w.(*tls.Conn); ok {
+				tc.NetConn().Close()
+			}
 			return written, &IdleError{Write: true, Limit: a.write}
 		}
 		if err != nil {
