@@ -187,6 +187,9 @@ type Auth struct {
 	// MinPasswordLength is the fewest characters (Unicode code points) create_user accepts in a
 	// new password.
 	MinPasswordLength int `toml:"min_password_length"`
+	// PasswordCache is how long myftps accepts a password it verified for an account again
+	// without another argon2id hash (auth.Config.PasswordCache); 0 turns it off.
+	PasswordCache Duration `toml:"password_cache"`
 }
 
 // Params returns the argon2id cost the settings give new password hashes.
@@ -442,6 +445,7 @@ func (s *Settings) validate() error {
 		{"auth.argon2_memory", s.Auth.Argon2Memory, s.Auth.Argon2Memory < 8<<10 || s.Auth.Argon2Memory > 4<<30, "want 8KiB to 4GiB"},
 		{"auth.argon2_time", s.Auth.Argon2Time, s.Auth.Argon2Time < 1 || s.Auth.Argon2Time > 100, "want 1 to 100"},
 		{"auth.argon2_threads", s.Auth.Argon2Threads, s.Auth.Argon2Threads < 1 || s.Auth.Argon2Threads > 255, "want 1 to 255"},
+		{"auth.password_cache", s.Auth.PasswordCache, s.Auth.PasswordCache < 0, "want a duration, 0 (off) or more"},
 		{"auth.min_password_length", s.Auth.MinPasswordLength, s.Auth.MinPasswordLength < 1 || s.Auth.MinPasswordLength > 1024, "want 1 to 1024"},
 		{"accounts.backend", s.Accounts.Backend, s.Accounts.Backend != "files" && s.Accounts.Backend != "postgres", "want \"files\" or \"postgres\""},
 		{"accounts.timeout", s.Accounts.Timeout, s.Accounts.Timeout <= 0, "want a positive duration"},

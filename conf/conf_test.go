@@ -68,6 +68,9 @@ func TestDefaultValues(t *testing.T) {
 	if s.Auth.MinPasswordLength != 8 {
 		t.Errorf("min_password_length = %d, want 8", s.Auth.MinPasswordLength)
 	}
+	if s.Auth.PasswordCache.D() != 10*time.Minute {
+		t.Errorf("password_cache = %v, want 10m", s.Auth.PasswordCache.D())
+	}
 	if s.FTP.RefusedDrainSize != 64<<20 || s.FTP.RefusedDrainTime.D() != 10*time.Second {
 		t.Errorf("ftp refused_drain_size = %d, refused_drain_time = %v; want 64 MiB, 10s", s.FTP.RefusedDrainSize, s.FTP.RefusedDrainTime.D())
 	}
@@ -125,6 +128,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no files", "[storage]\ndefault_max_files = 0\n", []string{"storage.default_max_files", "want 1 or more"}},
 		{"no partial uploads", "[storage]\nmax_partials = 0\n", []string{"storage.max_partials", "want 1 to 100000"}},
 		{"empty passwords", "[auth]\nmin_password_length = 0\n", []string{"auth.min_password_length", "want 1 to 1024"}},
+		{"negative password cache", "[auth]\npassword_cache = \"-1s\"\n", []string{"auth.password_cache", "want a duration, 0 (off) or more"}},
 		{"no stall timeout", "[storage.s3]\nstall_timeout = \"0s\"\n", []string{"storage.s3.stall_timeout", "positive"}},
 		{"negative request timeout", "[storage.s3]\nrequest_timeout = \"-1s\"\n", []string{"storage.s3.request_timeout", "positive"}},
 		{"not a number of days", "[storage]\npartial_ttl = \"NaNd\"\n", []string{"partial_ttl", "number of days"}},

@@ -96,6 +96,11 @@ type Config struct {
 	// (package source): one host usually holds a whole /64. 0 means source.DefaultIPv6Prefix,
 	// 128 each address.
 	IPv6Prefix int
+	// PasswordCache is how long a password verified against an account's stored hash is
+	// remembered, so that the same password for the same account and stored hash is accepted
+	// again within it without a hash. 0 remembers nothing. Whatever it is, overlapping identical
+	// attempts share one hash. See verifications for what is kept.
+	PasswordCache time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives failed logins (see Authenticator.Login), rehashes and hash problems; nil
@@ -109,6 +114,7 @@ type Authenticator struct {
 	updater  accountUpdater // nil: no rehash
 	params   account.Params
 	standIns *standIns
+	verified *verifications
 	hashers  chan struct{}
 	limiter  *Limiter
 	after    int
@@ -122,7 +128,7 @@ type Authenticator struct {
 // New returns an Authenticator. If Accounts has List, New reads every account: an error there is
 // logged, and the parameters of the accounts are then learnt as they are looked up.
 func New(c Config) (*Authenticator, error) {
-	if _, err := account.ParamsOf(account.StandInHash(c.Params)); err != nil {
+	if _, err := account.ParamsOf(account.StandInHash(c.Params, [account.StandInSeedLen]byte{})); err != nil {
 		return nil, fmt.Errorf("auth: Params %+v: %w", c.Params, err)
 	}
 	if c.Log == nil {
@@ -135,6 +141,7 @@ func New(c Config) (*Authenticator, error) {
 		accounts: c.Accounts,
 		params:   c.Params,
 		standIns: newStandIns(c.Params),
+		verified: newVerifications(c.PasswordCache, c.Now),
 		hashers:  make(chan struct{}, max(c.MaxHashers, 1)),
 		limiter:  NewLimiter(c.ThrottleWindow, c.ThrottleDelay, c.ThrottleMaxDelay, c.Now),
 		after:    max(c.ThrottleAfter, 1),
@@ -168,6 +175,10 @@ func New(c Config) (*Authenticator, error) {
 // cost one hash and fail with ErrLoginIncorrect, and all count the same, so that neither the
 // error nor the throttle tells whether an account exists. A correct password clears the failures
 // of that account from that address, not those of the address.
+//
+// Attempts that overlap with the same name and password share one hash (a client opening
+// several connections at once pays one), and with Config.PasswordCache a password verified for an
+// account is accepted again within that time without a hash; a wrong one always costs one.
 //
 // Nor does the time taken tell it. An unknown or invalid name is checked against a stand-in hash
 // with the parameters of one of the existing accounts, chosen from the name with a secret key
@@ -291,18 +302,24 @@ func (a *Authenticator) check(ctx context.Context, raw, name string, validName b
 			return acct, "", fmt.Errorf("auth: %w", err)
 		default:
 			a.standIns.forget(name)
+			a.verified.forget(name)
 		}
 	}
 	if why != "" {
 		hash = a.standIns.hash(cmp.Or(name, raw))
 	}
-	select {
-	case a.hashers <- struct{}{}:
-	case <-ctx.Done():
+	ok, err := a.verified.verify(ctx, cmp.Or(name, raw), hash, password, func(ctx context.Context) (bool, error) {
+		select {
+		case a.hashers <- struct{}{}:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		defer func() { <-a.hashers }()
+		return a.verify(hash, password)
+	})
+	if err != nil && ctx.Err() != nil { // gave up waiting for a hasher: nothing was checked
 		return account.Account{}, "", ctx.Err()
 	}
-	ok, err := a.verify(hash, password)
-	<-a.hashers
 	if err != nil {
 		a.log.Warn("unusable password hash", "account", name, "err", err)
 	}

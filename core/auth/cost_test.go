@@ -317,7 +317,7 @@ func TestStandInsBounded(t *testing.T) {
 			n += 10 // sets 10 and 11 are the most common
 		}
 		for j := range n {
-			s.observe(fmt.Sprintf("u%d.%d", i, j), account.StandInHash(p))
+			s.observe(fmt.Sprintf("u%d.%d", i, j), account.StandInHash(p, [account.StandInSeedLen]byte{}))
 		}
 	}
 	seen := map[account.Params]bool{}
@@ -345,20 +345,28 @@ func TestNewRefusesImpossibleParams(t *testing.T) {
 	}
 }
 
-// TestStandInHash: a stand-in holds its parameters, matches no password, and is new every time.
+// TestStandInHash: a stand-in holds its parameters and matches no password; one unknown name has
+// the same stand-in at every attempt, and two names different ones.
 func TestStandInHash(t *testing.T) {
 	t.Parallel()
-	s := account.StandInHash(cheap)
-	if p, err := account.ParamsOf(s); err != nil || p != cheap {
+	s := newStandIns(cheap)
+	h := s.hash("nobody")
+	if p, err := account.ParamsOf(h); err != nil || p != cheap {
 		t.Fatalf("ParamsOf(stand-in) = %+v, %v; want %+v", p, err, cheap)
 	}
 	for _, pw := range []string{"", "x", "myftp stand-in password"} {
-		if ok, err := account.VerifyPassword(s, pw); ok || err != nil {
+		if ok, err := account.VerifyPassword(h, pw); ok || err != nil {
 			t.Errorf("stand-in and %q: %v, %v; want no match and no error", pw, ok, err)
 		}
 	}
-	if account.StandInHash(cheap) == s {
-		t.Fatal("two stand-ins are the same")
+	if again := s.hash("nobody"); again != h {
+		t.Fatalf("one name, two stand-ins:\n%s\n%s", h, again)
+	}
+	if other := s.hash("nobody2"); other == h {
+		t.Fatal("two names have the same stand-in")
+	}
+	if other := newStandIns(cheap).hash("nobody"); other == h {
+		t.Fatal("two servers (two secret keys) give one name the same stand-in")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/binary"
 	"math/bits"
 	"slices"
@@ -122,5 +123,14 @@ func (s *standIns) params(name string) account.Params {
 	return s.current
 }
 
-// hash returns a stand-in hash for the unknown name.
-func (s *standIns) hash(name string) string { return account.StandInHash(s.params(name)) }
+// hash returns the stand-in hash of the unknown name: the same for the same name and parameters
+// (as an account's hash stays the same), so that identical attempts share their hash as an
+// account's do (see verifications), and unlike any other.
+func (s *standIns) hash(name string) string {
+	m := hmac.New(sha512.New, s.key)
+	m.Write([]byte("stand-in hash\x00"))
+	m.Write([]byte(name))
+	var seed [account.StandInSeedLen]byte
+	copy(seed[:], m.Sum(nil))
+	return account.StandInHash(s.params(name), seed)
+}

@@ -233,7 +233,7 @@ func TestParallelLoginsOfOneUser(t *testing.T) {
 	errs := make(chan error, 4)
 	for i := range 4 {
 		go func() {
-			pw := "guess"
+			pw := fmt.Sprint("guess", i) // distinct: identical attempts would share one hash
 			if i == 3 {
 				pw = "alice-pw"
 			}

@@ -234,6 +234,7 @@ func (c *core) openServices(s *conf.Settings, logs *logger.Logs, stdout, stderr 
 	}
 	os.Chmod(s.Storage.UploadDir, 0o700) // also when it existed (a checkout's is 0755); best effort
 	authn, err := auth.New(auth.Config{Accounts: c.accounts, Params: s.Auth.Params(), MaxHashers: runtime.NumCPU(),
+		PasswordCache: s.Auth.PasswordCache.D(),
 		ThrottleAfter: s.Limits.ThrottleAfter, ThrottleWindow: s.Limits.ThrottleWindow.D(),
 		ThrottleDelay: s.Limits.ThrottleDelay.D(), ThrottleMaxDelay: s.Limits.ThrottleMaxDelay.D(), IPv6Prefix: s.Limits.IPv6Prefix,
 		Log: logs.Event})

@@ -47,16 +47,18 @@ func HashPassword(password string, p Params) (string, error) {
 	return formatHash(p, salt, argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keyLen)), nil
 }
 
-// StandInHash returns a well-formed hash string with parameters p whose salt and key are random
-// instead of derived from a password: no password matches it (short of guessing 32 random bytes),
-// and verifying one against it costs what verifying against a real hash with p costs. It stands in
-// for the hash of an account that does not exist, and costs nothing to make. Parameters that
-// VerifyPassword would refuse give a hash that it refuses.
-func StandInHash(p Params) string {
-	salt, key := make([]byte, saltLen), make([]byte, keyLen)
-	rand.Read(salt) // never fails (crypto/rand, Go 1.24 and later)
-	rand.Read(key)
-	return formatHash(p, salt, key)
+// StandInSeedLen is the length of the seed of a stand-in hash: its salt, then its key.
+const StandInSeedLen = saltLen + keyLen
+
+// StandInHash returns a well-formed hash string with parameters p whose salt and key are the
+// seed instead of derived from a password: no password matches it (short of guessing a key of 32
+// random bytes), and verifying one against it costs what verifying against a real hash with p
+// costs. It stands in for the hash of an account that does not exist, and costs nothing to make.
+// A random seed gives a new one each time; a seed derived from a secret and a name gives one name
+// the same stand-in each time, as an account keeps its hash. Parameters that VerifyPassword would
+// refuse give a hash that it refuses.
+func StandInHash(p Params, seed [StandInSeedLen]byte) string {
+	return formatHash(p, seed[:saltLen], seed[saltLen:])
 }
 
 func formatHash(p Params, salt, key []byte) string {
