@@ -294,7 +294,7 @@ func (s *Stream) open(copyFrom int64) error {
 		w = wrapAt{s.part, wrap}
 	}
 	s.w = &atWriter{w: w, off: s.start}
-	s.sink = transfer.NewSink(s.w, s.hash, transfer.Chunk)
+	s.sink = transfer.NewSink(s.w, s.hash, -1) // the size is not known: small until it is not
 	if copyFrom > 0 {
 		return s.copyStored(copyFrom)
 	}

@@ -26,7 +26,8 @@ const inlineMax = 64 << 10
 // run up to a few chunks ahead of the other); a buffer is reused once both are done with it. The
 // caller gets a buffer with Buffer, fills it, and passes it (or a prefix of it) to Submit. Errors
 // from the writer are returned by a later Submit, by Flush and by Close. A small stream (up to
-// inlineMax expected) is written and hashed by Submit itself, on the caller's goroutine.
+// inlineMax expected, or of unknown size until it has passed inlineMax) is written and hashed by
+// Submit itself, on the caller's goroutine.
 //
 // A Sink is used by one goroutine. Close must be called to end it.
 type Sink struct {
@@ -35,11 +36,15 @@ type Sink struct {
 	size   int
 	made   int
 	inline []byte // the one buffer of a small stream, written and hashed by Submit
-	free   chan []byte
-	writeq chan *chunk
-	hashq  chan *chunk
-	wg     sync.WaitGroup // the writer and the hasher
-	busy   sync.WaitGroup // chunks submitted and not yet written and hashed
+	// unknown is set for a stream of unknown size, written inline until inlined passes
+	// inlineMax, and then by the writer and the hasher.
+	unknown bool
+	inlined int64
+	free    chan []byte
+	writeq  chan *chunk
+	hashq   chan *chunk
+	wg      sync.WaitGroup // the writer and the hasher
+	busy    sync.WaitGroup // chunks submitted and not yet written and hashed
 
 	mu  sync.Mutex
 	err error
@@ -51,28 +56,46 @@ type chunk struct {
 	left atomic.Int32
 }
 
+// unknownStart is the size of the buffer of a stream of unknown size, written inline until it
+// passes inlineMax: the writes of an SFTP client (32 KiB) fit in one.
+const unknownStart = 32 << 10
+
 // NewSink returns a Sink writing to w and hashing into h (nil for no hash). total is the number of
-// bytes expected, used to size the buffers for small streams; it may be an estimate.
+// bytes expected, used to size the buffers for small streams; it may be an estimate. A negative
+// total means unknown (an FTP or SFTP upload): the stream is written inline, with a small
+// buffer, until it passes inlineMax, and then as a large one.
 func NewSink(w io.Writer, h hash.Hash, total int64) *Sink {
-	size := int(min(max(total, 1), Chunk))
-	if total <= inlineMax {
+	switch {
+	case total < 0:
+		return &Sink{w: w, h: h, size: unknownStart, inline: make([]byte, unknownStart), unknown: true}
+	case total <= inlineMax:
+		size := int(max(total, 1))
 		return &Sink{w: w, h: h, size: size, inline: make([]byte, size)}
 	}
-	s := &Sink{w: w, h: h, size: size, free: make(chan []byte, depth),
-		writeq: make(chan *chunk, depth)}
+	s := &Sink{w: w, h: h}
+	s.pipeline(int(min(total, Chunk)))
+	return s
+}
+
+// pipeline starts the writer and the hasher, with buffers of size bytes.
+func (s *Sink) pipeline(size int) {
+	s.inline, s.size = nil, size
+	s.free, s.writeq = make(chan []byte, depth), make(chan *chunk, depth)
 	s.wg.Add(1)
 	go s.write()
-	if h != nil {
+	if s.h != nil {
 		s.hashq = make(chan *chunk, depth)
 		s.wg.Add(1)
 		go s.hash()
 	}
-	return s
 }
 
 // Buffer returns an empty buffer of at least one byte and at most Chunk bytes, waiting while all
 // buffers are in use.
 func (s *Sink) Buffer() []byte {
+	if s.inline != nil && s.unknown && s.inlined > inlineMax && s.err == nil {
+		s.pipeline(Chunk) // nothing is in flight: inline submits are done when they return
+	}
 	if s.inline != nil {
 		return s.inline
 	}
@@ -124,6 +147,7 @@ func (s *Sink) submitInline(b []byte) error {
 	if s.h != nil {
 		s.h.Write(b)
 	}
+	s.inlined += int64(len(b))
 	return nil
 }
 

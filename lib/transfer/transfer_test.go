@@ -50,7 +50,8 @@ func hexOf(b []byte) string {
 // The expected size is only an estimate: a stream may be longer than said.
 func TestSinkWritesAndHashesInOrder(t *testing.T) {
 	for _, c := range []struct{ total, said int }{{0, 0}, {1, 1}, {4096, 4096}, {3*4096 + 5, 100},
-		{inlineMax + 1, inlineMax}, {Chunk + 1, Chunk + 1}, {5*Chunk + 17, 5*Chunk + 17}} {
+		{inlineMax + 1, inlineMax}, {Chunk + 1, Chunk + 1}, {5*Chunk + 17, 5*Chunk + 17},
+		{0, -1}, {4096, -1}, {inlineMax, -1}, {inlineMax + 1, -1}, {5*Chunk + 17, -1}} {
 		total := c.total
 		data := make([]byte, total)
 		rand.Read(data)
@@ -94,8 +95,12 @@ func (f *failAfter) Write(p []byte) (int, error) {
 // seen there, whether the stream is small (written by Submit itself) or large (by goroutines).
 func TestSinkReportsWriteErrors(t *testing.T) {
 	boom := errors.New("disk full")
-	for _, total := range []int64{4096, 10 * Chunk} {
-		s := NewSink(&failAfter{n: 2, err: boom}, md5.New(), total)
+	for _, c := range []struct {
+		total int64
+		fail  int
+	}{{4096, 2}, {10 * Chunk, 2}, {-1, 2}, {-1, 5}} { // unknown size: failing inline, and later
+		total := c.total
+		s := NewSink(&failAfter{n: c.fail, err: boom}, md5.New(), total)
 		var sawErr error
 		for range 10 {
 			b := s.Buffer()
@@ -110,6 +115,27 @@ func TestSinkReportsWriteErrors(t *testing.T) {
 		if sawErr != nil && !errors.Is(sawErr, boom) {
 			t.Errorf("total %d: Submit returned %v", total, sawErr)
 		}
+	}
+}
+
+// TestSinkOfUnknownSize: a stream of unknown size gets small buffers while it is small, and
+// large ones once it is not.
+func TestSinkOfUnknownSize(t *testing.T) {
+	s := NewSink(io.Discard, md5.New(), -1)
+	var sizes []int
+	for sent := 0; sent < 2*Chunk; {
+		b := s.Buffer()
+		sizes = append(sizes, len(b))
+		if err := s.Submit(b); err != nil {
+			t.Fatal(err)
+		}
+		sent += len(b)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if sizes[0] > inlineMax || sizes[len(sizes)-1] != Chunk {
+		t.Fatalf("buffer sizes %v: want at most %d at first and %d in the end", sizes, inlineMax, Chunk)
 	}
 }
 
