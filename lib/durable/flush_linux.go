@@ -20,6 +20,9 @@ func flusher() (flush func([]*os.File) error, whole bool) {
 
 // syncfsAll runs one syncfs on each filesystem that holds one of files.
 func syncfsAll(files []*os.File) error {
+	if len(files) == 1 { // the usual group of one session's upload: no need to learn its filesystem
+		return syncfs(files[0])
+	}
 	synced := make(map[uint64]bool, 1)
 	for _, f := range files {
 		var st unix.Stat_t
@@ -29,10 +32,17 @@ func syncfsAll(files []*os.File) error {
 		if synced[st.Dev] {
 			continue
 		}
-		if err := unix.Syncfs(int(f.Fd())); err != nil {
-			return &os.PathError{Op: "syncfs", Path: f.Name(), Err: err}
+		if err := syncfs(f); err != nil {
+			return err
 		}
 		synced[st.Dev] = true
+	}
+	return nil
+}
+
+func syncfs(f *os.File) error {
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return &os.PathError{Op: "syncfs", Path: f.Name(), Err: err}
 	}
 	return nil
 }

@@ -43,12 +43,16 @@ func (h *Home) Partial(ctx context.Context, id, target string, opts storage.Part
 	if err != nil {
 		return nil, mapErr(err, "partial", id)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, mapErr(err, "partial", id)
+	var size int64 // truncated unless resumed
+	if opts.Resume {
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, mapErr(err, "partial", id)
+		}
+		size = fi.Size()
 	}
-	return &partial{h: h, f: f, id: id, target: target, size: fi.Size(), dirty: fi.Size() > 0}, nil
+	return &partial{h: h, f: f, id: id, target: target, size: size, dirty: size > 0}, nil
 }
 
 // StatPartial describes the unfinished upload id.
