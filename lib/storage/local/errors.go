@@ -31,17 +31,13 @@ func mapErr(err error, op, name string) error {
 	if err == nil {
 		return nil
 	}
-	var de *diskError
-	if errors.As(err, &de) {
+	if _, ok := errors.AsType[*diskError](err); ok {
 		return err
 	}
 	pe := &fs.PathError{Op: op, Path: name, Err: err}
-	var ope *fs.PathError
-	var le *os.LinkError
-	switch {
-	case errors.As(err, &ope):
+	if ope, ok := errors.AsType[*fs.PathError](err); ok {
 		pe = &fs.PathError{Op: ope.Op, Path: name, Err: ope.Err}
-	case errors.As(err, &le):
+	} else if le, ok := errors.AsType[*os.LinkError](err); ok {
 		pe = &fs.PathError{Op: le.Op, Path: name, Err: le.Err}
 	}
 	return &diskError{kind: kindOf(pe.Err), PathError: pe}
@@ -50,8 +46,7 @@ func mapErr(err error, op, name string) error {
 // renamed is mapErr for errors of operations on the home's directory itself, which name its
 // place on the server.
 func renamed(err error, op, home string) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
 		return mapErr(pe.Err, op, home)
 	}
 	return mapErr(err, op, home)
