@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -106,6 +107,10 @@ type Client struct {
 
 	mu  sync.Mutex
 	err error // sticky: set when the connection is no longer usable
+	// broken is set when a data frame could not be written because the server closed the
+	// connection: nothing more is sent, but the replies already on their way (the 421 that says
+	// why) are still read; the connection is closed when the transfer ends.
+	broken error
 
 	wmu sync.Mutex // serialises writes: a transfer writes from its own goroutines, Close from any
 }
@@ -345,10 +350,45 @@ func (c *Client) fail(err error) error {
 	return err
 }
 
+// failWrite records a failed write of a data frame. A write that timed out (a server that stopped
+// reading) fails the connection at once; otherwise the server closed it, perhaps after a reply
+// that says why, which the reader of the replies is left to read.
+func (c *Client) failWrite(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return c.fail(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil && c.broken == nil {
+		c.broken = err
+	}
+	return err
+}
+
+// isBroken reports whether a write of a data frame found the connection closed by the server.
+func (c *Client) isBroken() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken != nil && c.err == nil
+}
+
+// endBroken closes a connection whose writing broke (see failWrite), once its replies are read.
+func (c *Client) endBroken() {
+	c.mu.Lock()
+	b := c.broken
+	c.mu.Unlock()
+	if b != nil {
+		c.fail(b)
+	}
+}
+
 // Err returns why the connection is unusable, or nil.
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.err == nil {
+		return c.broken
+	}
 	return c.err
 }
 
@@ -410,7 +450,10 @@ func (c *Client) flushW() error {
 
 // next reads the next frame, with the I/O timeout.
 func (c *Client) next() (proto.Frame, error) {
-	if err := c.Err(); err != nil {
+	c.mu.Lock()
+	err := c.err // not broken: what the server sent before it closed is still read
+	c.mu.Unlock()
+	if err != nil {
 		return proto.Frame{}, err
 	}
 	c.raw.SetReadDeadline(time.Now().Add(c.cfg.IOTimeout))

@@ -232,6 +232,18 @@ func (c *Client) stream(ctx context.Context, r io.Reader, n int64, h hash.Hash, 
 	if err := <-werr; first == nil {
 		first = err
 	}
+	if first != nil && c.isBroken() {
+		// The server closed the connection while frames were sent, every sent frame's reply
+		// read: what it sent last (a 421 that says why) comes before the end of the stream.
+		rep, err := c.reply()
+		if err == nil {
+			err = rep.Err()
+		}
+		if err != nil {
+			first = err
+		}
+	}
+	c.endBroken()
 	return first
 }
 
@@ -277,10 +289,10 @@ func (w frameWriter) Write(b []byte) (int, error) {
 	defer c.wmu.Unlock()
 	c.raw.SetWriteDeadline(time.Now().Add(c.cfg.IOTimeout))
 	if err := c.w.WriteFrame(proto.TypeData, b); err != nil {
-		return 0, c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+		return 0, c.failWrite(fmt.Errorf("%w: %w", ErrClosed, err))
 	}
 	if err := c.flushW(); err != nil {
-		return 0, c.fail(fmt.Errorf("%w: %w", ErrClosed, err))
+		return 0, c.failWrite(fmt.Errorf("%w: %w", ErrClosed, err))
 	}
 	return len(b), nil
 }

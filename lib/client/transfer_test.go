@@ -3,10 +3,13 @@ package client
 import (
 	"context"
 	"crypto/md5"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/myftp/myftp/lib/proto"
@@ -194,5 +197,46 @@ func TestGetTargetCheckedBeforeRequest(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "a.txt")); len(entries) != 0 {
 		t.Errorf("a.txt/ holds %d entries, want none", len(entries))
+	}
+}
+
+// TestPutHearsWhyTheServerClosed: the server ends an upload's session with a 421 that says why
+// and closes; the client, whose next data frame finds the connection closed, still reads that
+// reply and returns it, rather than the failed write's "broken pipe".
+func TestPutHearsWhyTheServerClosed(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(src, make([]byte, 8<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	c := fakeSession(t, func(r *proto.Reader, w *proto.Writer) {
+		if _, err := nextRequest(r); err != nil { // put
+			served <- err
+			return
+		}
+		w.WriteJSON(proto.TypeReply, proto.Reply{Code: proto.CodeSendData})
+		w.Flush()
+		for { // every frame until the client can send no more: its writes have failed
+			if _, err := r.Next(); err != nil {
+				break
+			}
+		}
+		w.WriteJSON(proto.TypeReply, proto.Reply{Code: proto.CodeUnavailable, Msg: "account disabled or deleted",
+			Reason: proto.ReasonAccountGone})
+		served <- w.Flush()
+	})
+	var once sync.Once
+	_, err := c.Put(context.Background(), src, "", Options{Progress: func(done, total int64) {
+		if done > 0 {
+			// What a server that closed the connection does to the next write; the reply
+			// saying why comes only after it.
+			once.Do(func() { c.raw.(*net.TCPConn).CloseWrite() })
+		}
+	}})
+	if ferr := <-served; ferr != nil {
+		t.Fatalf("fake server: %v", ferr)
+	}
+	if !errors.Is(err, ErrAccountGone) || !errors.Is(err, ErrClosed) {
+		t.Fatalf("put into a session the server closed with a 421: %v, want the 421's ErrAccountGone", err)
 	}
 }
