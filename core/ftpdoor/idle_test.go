@@ -24,11 +24,11 @@ import (
 // idleBound is the idle_timeout, write_timeout and accept_timeout of these tests.
 const idleBound = time.Second
 
-// startIdle runs a server whose FTP door has idleBound for its timeouts, the idle one (of data
-// and control connections) times idle.
-func startIdle(t *testing.T, idle time.Duration) *env {
+// startIdle runs a server whose FTP door has idleBound for its timeouts: the data connections'
+// bounds and the control connection's idle bound are the same, so that they fall together.
+func startIdle(t *testing.T) *env {
 	c := doorDefaults()
-	c.IdleTimeout, c.WriteTimeout, c.AcceptTimeout = idle*idleBound, idleBound, idleBound
+	c.IdleTimeout, c.WriteTimeout, c.AcceptTimeout = idleBound, idleBound, idleBound
 	return start(t, servertest.Options{FTP: &c})
 }
 
@@ -67,7 +67,7 @@ func (e *env) wantFreed(t *testing.T, f *rawFTP) {
 }
 
 func TestSilentUploadIsCutAndResumable(t *testing.T) {
-	e := startIdle(t, 1)
+	e := startIdle(t)
 	f := e.login(t, "ann", e.user("ann", 0))
 	data := randomBytes(1, 300_000)
 	dc, code, msg := f.open(dataOpts{}, "STOR big.bin")
@@ -94,10 +94,7 @@ func TestSilentUploadIsCutAndResumable(t *testing.T) {
 }
 
 func TestUnreadDownloadIsCut(t *testing.T) {
-	// The control connection's idle bound is kept apart from the data connection's write bound:
-	// the engine (ftpserverlib v0.32.3) writes its idle 421 and a transfer's reply from two
-	// goroutines without a lock, and the two at the same instant corrupted the TLS stream once.
-	e := startIdle(t, 3)
+	e := startIdle(t)
 	f := e.login(t, "ann", e.user("ann", 0))
 	// More than the kernel's socket buffers on both sides and the door's own can hold.
 	data := randomBytes(2, 32<<20)
@@ -119,7 +116,7 @@ func TestUnreadDownloadIsCut(t *testing.T) {
 }
 
 func TestSlowReaderIsNotCut(t *testing.T) {
-	e := startIdle(t, 1)
+	e := startIdle(t)
 	f := e.login(t, "ann", e.user("ann", 0))
 	data := randomBytes(3, 16<<20)
 	if code, msg := f.stor("big.bin", data); code != 226 {
@@ -146,9 +143,11 @@ func TestSlowReaderIsNotCut(t *testing.T) {
 }
 
 func TestPassivePortNobodyConnectsTo(t *testing.T) {
-	// The engine writes replies from two goroutines without a lock: the control connection's idle
-	// timeout (421) must not fall at the same instant as the 425.
-	e := startIdle(t, 3)
+	// The session must outlive the passive port it leaves unused: its control connection idles
+	// longer.
+	c := doorDefaults()
+	c.IdleTimeout, c.WriteTimeout, c.AcceptTimeout = 3*idleBound, idleBound, idleBound
+	e := start(t, servertest.Options{FTP: &c})
 	f := e.login(t, "ann", e.user("ann", 0))
 
 	f.epsv()
