@@ -72,9 +72,10 @@ type Config struct {
 	// on data connections.
 	IdleTimeout time.Duration
 	// WriteTimeout ends a transfer whose client takes nothing of what is written on its passive
-	// data connection for this long (a download it does not read), and a session whose client
-	// does not take a reply on its control connection within this long. Zero: no bound on data
-	// connections, and the control connection's idle bound for replies.
+	// data connection for this long (a download it does not read), and bounds each write of a
+	// reply on the control connection: a client that takes nothing of it for this long loses it
+	// (over TLS, the control connection with it; the session then ends when idle). Zero: no bound
+	// on data connections, and the control connection's idle bound for replies.
 	WriteTimeout time.Duration
 	// AcceptTimeout is how long a passive data port waits for the client's connection once
 	// opened (PASV, EPSV), and a transfer for its data connection, passive or active; it is
