@@ -65,13 +65,17 @@ type Config struct {
 	// unfinished.
 	StrictTLSEOF bool
 	// IdleTimeout ends a session that sends no command for this long, unless a transfer is
-	// running, and a transfer whose client sends nothing on its data connection for this long (an
-	// upload), or whose passive data connection is silent; it is rounded up to whole seconds for
-	// the control connection. Zero: the engine's 900 s for the control connection, no bound on
-	// data connections.
+	// running or the door is still at work on its last command (opening a file, listing a
+	// directory), and a transfer whose client sends nothing on its data connection for this long
+	// (an upload), or whose passive data connection is silent; it is rounded up to whole seconds
+	// for the control connection. Zero: the engine's 900 s for the control connection, no bound
+	// on data connections.
 	IdleTimeout time.Duration
 	// WriteTimeout ends a transfer whose client takes nothing of what is written on its passive
-	// data connection for this long (a download it does not read). Zero: no bound.
+	// data connection for this long (a download it does not read), and bounds each write of a
+	// reply on the control connection: a client that takes nothing of it for this long loses it
+	// (over TLS, the control connection with it; the session then ends when idle). Zero: no bound
+	// on data connections, and the control connection's idle bound for replies.
 	WriteTimeout time.Duration
 	// AcceptTimeout is how long a passive data port waits for the client's connection once
 	// opened (PASV, EPSV), and a transfer for its data connection, passive or active; it is

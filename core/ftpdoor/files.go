@@ -32,6 +32,7 @@ var (
 // do runs op on the home once the account is known to be still allowed and the server is not
 // shutting down, and maps its error.
 func (f *files) do(op func(*homefs.FS) error) error {
+	defer f.s.work()()
 	if err := f.s.stopped(); err != nil {
 		return err
 	}

@@ -2,14 +2,19 @@ package ftpdoor_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/myftp/myftp/core/auth"
+	"github.com/myftp/myftp/core/door"
 	"github.com/myftp/myftp/core/server/servertest"
+	"github.com/myftp/myftp/lib/account"
 )
 
 // The door's bounds on data connections, on real TCP with bounds of one second: a client that
@@ -19,11 +24,11 @@ import (
 // idleBound is the idle_timeout, write_timeout and accept_timeout of these tests.
 const idleBound = time.Second
 
-// startIdle runs a server whose FTP door has idleBound for its timeouts, the idle one (of data
-// and control connections) times idle.
-func startIdle(t *testing.T, idle time.Duration) *env {
+// startIdle runs a server whose FTP door has idleBound for its timeouts: the data connections'
+// bounds and the control connection's idle bound are the same, so that they fall together.
+func startIdle(t *testing.T) *env {
 	c := doorDefaults()
-	c.IdleTimeout, c.WriteTimeout, c.AcceptTimeout = idle*idleBound, idleBound, idleBound
+	c.IdleTimeout, c.WriteTimeout, c.AcceptTimeout = idleBound, idleBound, idleBound
 	return start(t, servertest.Options{FTP: &c})
 }
 
@@ -62,7 +67,7 @@ func (e *env) wantFreed(t *testing.T, f *rawFTP) {
 }
 
 func TestSilentUploadIsCutAndResumable(t *testing.T) {
-	e := startIdle(t, 1)
+	e := startIdle(t)
 	f := e.login(t, "ann", e.user("ann", 0))
 	data := randomBytes(1, 300_000)
 	dc, code, msg := f.open(dataOpts{}, "STOR big.bin")
@@ -89,10 +94,7 @@ func TestSilentUploadIsCutAndResumable(t *testing.T) {
 }
 
 func TestUnreadDownloadIsCut(t *testing.T) {
-	// The control connection's idle bound is kept apart from the data connection's write bound:
-	// the engine (ftpserverlib v0.32.3) writes its idle 421 and a transfer's reply from two
-	// goroutines without a lock, and the two at the same instant corrupted the TLS stream once.
-	e := startIdle(t, 3)
+	e := startIdle(t)
 	f := e.login(t, "ann", e.user("ann", 0))
 	// More than the kernel's socket buffers on both sides and the door's own can hold.
 	data := randomBytes(2, 32<<20)
@@ -114,7 +116,7 @@ func TestUnreadDownloadIsCut(t *testing.T) {
 }
 
 func TestSlowReaderIsNotCut(t *testing.T) {
-	e := startIdle(t, 1)
+	e := startIdle(t)
 	f := e.login(t, "ann", e.user("ann", 0))
 	data := randomBytes(3, 16<<20)
 	if code, msg := f.stor("big.bin", data); code != 226 {
@@ -141,9 +143,11 @@ func TestSlowReaderIsNotCut(t *testing.T) {
 }
 
 func TestPassivePortNobodyConnectsTo(t *testing.T) {
-	// The engine writes replies from two goroutines without a lock: the control connection's idle
-	// timeout (421) must not fall at the same instant as the 425.
-	e := startIdle(t, 3)
+	// The session must outlive the passive port it leaves unused: its control connection idles
+	// longer.
+	c := doorDefaults()
+	c.IdleTimeout, c.WriteTimeout, c.AcceptTimeout = 3*idleBound, idleBound, idleBound
+	e := start(t, servertest.Options{FTP: &c})
 	f := e.login(t, "ann", e.user("ann", 0))
 
 	f.epsv()
@@ -174,4 +178,76 @@ func (f *rawFTP) mustReplyAnyTo(format string, args ...any) (int, string) {
 		f.t.Fatalf("%s: %v", fmt.Sprintf(format, args...), err)
 	}
 	return code, msg
+}
+
+// TestReplyAfterControlIdleBound: a transfer's reply that the engine writes after the control
+// connection's idle deadline has passed reaches the client intact, and the session then ends with
+// the engine's idle 421. The engine (ftpserverlib v0.32.3) bounds its command reads with
+// SetDeadline, which bounds writes as well; here the transfer command holds the engine's transfer
+// lock while it waits for a data connection (accept_timeout, 2 s), so the control connection's
+// idle bound (1 s) passes first and its reader waits on that lock: the 425 is written a second
+// after that deadline. A write refused for that deadline left the TLS stream a record short, and
+// the client read "tls: bad record MAC" in place of the 425.
+func TestReplyAfterControlIdleBound(t *testing.T) {
+	c := doorDefaults()
+	c.IdleTimeout, c.WriteTimeout, c.AcceptTimeout = idleBound, idleBound, 2*idleBound
+	e := start(t, servertest.Options{FTP: &c})
+	f := e.login(t, "ann", e.user("ann", 0))
+	f.epsv()
+	code, msg, err := f.cmd("STOR never.bin") // and no data connection
+	if err != nil || code != 425 {
+		t.Fatalf("STOR with no data connection: %d %q, %v; want 425", code, msg, err)
+	}
+	code, msg, err = f.reply()
+	if err != nil || code != 421 || !strings.Contains(msg, "timeout") {
+		t.Fatalf("after the 425: %d %q, %v; want the idle 421", code, msg, err)
+	}
+	if _, _, err := f.reply(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the 421: %v; want the connection closed cleanly (EOF)", err)
+	}
+	absent(t, e.Home("ann")+"/never.bin")
+	e.wantFreed(t, f)
+}
+
+// slowCheck is the account database as a session's commands see it (door.Authenticator's Check,
+// before every command), answering in twice the control connection's idle bound once slow is set.
+type slowCheck struct {
+	door.Authenticator
+	slow atomic.Bool
+}
+
+func (a *slowCheck) Check(name string) (account.Account, error) {
+	if a.slow.Load() {
+		time.Sleep(2 * idleBound) // the database's slowness, the condition under test
+	}
+	return a.Authenticator.Check(name)
+}
+
+// TestSlowStartOfTransferIsNotIdle: a transfer command that the server takes longer than the
+// idle bound to start (here the account database answers slowly) gets its reply, and the session
+// goes on: the control connection's idle bound counts the client's silence, not the server's
+// work. The engine (ftpserverlib v0.32.3) counted it, and wrote its 421 and closed the session
+// while the transfer's goroutine was about to write the command's reply through the same
+// buffered writer, without a lock between them.
+func TestSlowStartOfTransferIsNotIdle(t *testing.T) {
+	c := doorDefaults()
+	c.IdleTimeout, c.WriteTimeout, c.AcceptTimeout = idleBound, idleBound, 10*idleBound
+	slow := &slowCheck{}
+	c.Auth = slow
+	e := start(t, servertest.Options{FTP: &c})
+	authn, err := auth.New(auth.Config{Accounts: e.DB, Params: servertest.Cheap()})
+	must(t, err)
+	slow.Authenticator = authn
+	f := e.login(t, "ann", e.user("ann", 0))
+	data := randomBytes(4, 100_000)
+	slow.slow.Store(true)
+	if code, msg := f.stor("slow.bin", data); code != 226 {
+		t.Fatalf("STOR started after twice the idle bound: %d %s; want 226", code, msg)
+	}
+	slow.slow.Store(false)
+	if size := f.must(213, "SIZE slow.bin"); size != "100000" {
+		t.Fatalf("SIZE after the slow STOR: %s; want 100000", size)
+	}
+	sameFile(t, e.Home("ann")+"/slow.bin", data)
+	e.wantFreed(t, f)
 }

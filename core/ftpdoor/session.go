@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,13 +48,15 @@ type session struct {
 	stopping  bool             // the server is shutting down
 	lastReply bool             // stopping: close the connection once the reply being written is out
 	allo      bool             // the last ALLO was refused: the next STOR fails
+	working   int              // driver calls running (see controlConn.Read)
+	workedAt  time.Time        // when the last one ended
 	closed    bool             // ServeConn has returned
 }
 
 func newSession(ctx context.Context, d *Door, c *admission.Conn) *session {
 	s := &session{d: d, ctx: ctx, conn: c, remote: c.Addr().String(), streams: map[*upload]bool{},
 		log: d.cfg.Log.With("remote", c.RemoteAddr().String(), "door", "ftp")}
-	s.ctl = &controlConn{Conn: c, s: s, closed: make(chan struct{})}
+	s.ctl = &controlConn{Conn: c, s: s, write: d.controlWriteBound(), idle: d.controlIdleBound(), closed: make(chan struct{})}
 	if !c.Addr().IsValid() {
 		s.remote = c.RemoteAddr().String()
 	}
@@ -73,7 +76,7 @@ func (s *session) GetSettings() (*ftpserver.Settings, error) {
 		Listener:                s.listener,
 		Banner:                  c.Name + " ready",
 		PublicHost:              c.PublicHost,
-		IdleTimeout:             int((c.IdleTimeout + 999_999_999) / 1_000_000_000),
+		IdleTimeout:             s.d.controlIdle(),
 		ConnectionTimeout:       int((c.AcceptTimeout + 999_999_999) / 1_000_000_000),
 		DisableActiveMode:       !c.Active,
 		ActiveTransferPortNon20: true, // the engine would bind port 20, which only root can
@@ -94,6 +97,30 @@ func (s *session) GetSettings() (*ftpserver.Settings, error) {
 		st.PassiveTransferPortRange = ftpserver.PortRange{Start: p[0], End: p[1]}
 	}
 	return st, nil
+}
+
+// engineIdle is the engine's default idle bound on the control connection, in seconds.
+const engineIdle = 900
+
+// controlIdle is the engine's idle bound on the control connection, in seconds: IdleTimeout
+// rounded up; zero lets the engine use engineIdle.
+func (d *Door) controlIdle() int { return int((d.cfg.IdleTimeout + time.Second - 1) / time.Second) }
+
+// controlIdleBound is the engine's idle bound on the control connection.
+func (d *Door) controlIdleBound() time.Duration {
+	if i := d.controlIdle(); i > 0 {
+		return time.Duration(i) * time.Second
+	}
+	return engineIdle * time.Second
+}
+
+// controlWriteBound is how long a write of the control connection may wait for the client to
+// take a reply: WriteTimeout, or else the control connection's idle bound.
+func (d *Door) controlWriteBound() time.Duration {
+	if d.cfg.WriteTimeout > 0 {
+		return d.cfg.WriteTimeout
+	}
+	return d.controlIdleBound()
 }
 
 // ClientConnected greets the client.
@@ -414,11 +441,61 @@ func (s *session) shutdown() {
 // is the last thing the engine does with a session (closed tells ServeConn), and what the engine
 // writes after the door has closed the connection is dropped, as is the error of closing it
 // again, so that ending a session on purpose does not read as a failure in the log.
+//
+// Its deadlines are split: the engine (ftpserverlib v0.32.3, client_handler.go readCommand and
+// handleCommandsStreamError) bounds its wait for the next command with SetDeadline, which would
+// bound writes too; but a transfer's goroutine writes its replies (150, 226, 425, 550...) on its
+// own schedule, and one that came after that deadline had passed, before the engine's reader
+// moved it (it extends it while a transfer is open, but only once it has woken, and after the
+// transfer's lock), was refused. Under TLS, that write had already taken a record's sequence
+// number: the reply was lost and the next record (the 421, the close_notify) failed the
+// client's check ("tls: bad record MAC"). So SetDeadline bounds reads only, and each write has a
+// deadline of its own, write from its start (write_timeout), or the one set with
+// SetWriteDeadline (TLS's close_notify) if that comes first.
 type controlConn struct {
 	*admission.Conn
 	s      *session
+	write  time.Duration // bound on each write
+	idle   time.Duration // the engine's idle bound
 	once   sync.Once
 	closed chan struct{}
+
+	mu      sync.Mutex
+	writeBy time.Time // set with SetWriteDeadline; zero: none
+}
+
+// Read reads the control connection, but does not end at the engine's idle deadline while the
+// door is working on a command, or within the idle bound of its end: the idle bound counts the
+// client's silence, not the door's work. The engine runs a transfer command (RETR, STOR, APPE,
+// LIST, NLST, MLSD) on a goroutine of its own and guards it from its idle timeout only once its
+// data connection is open (isTransferOpen); before that, while the door opens the file or lists
+// the directory (which can take long: a slow account database, a store that does not answer),
+// its reader would write "421 command timeout" and close the session, without a lock, while the
+// transfer's goroutine writes the command's own reply (150, 425, 550) through the same buffered
+// writer.
+func (c *controlConn) Read(p []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		by, busy := c.s.busyUntil(c.idle)
+		if !busy {
+			return n, err
+		}
+		c.Conn.SetReadDeadline(by)
+	}
+}
+
+// SetDeadline sets the read deadline only (see controlConn).
+func (c *controlConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
+
+// SetWriteDeadline bounds the writes from now on, as well as their own bound.
+func (c *controlConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.writeBy = t
+	c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *controlConn) Write(p []byte) (int, error) {
@@ -427,6 +504,13 @@ func (c *controlConn) Write(p []byte) (int, error) {
 		return len(p), nil
 	default:
 	}
+	by := time.Now().Add(c.write)
+	c.mu.Lock()
+	if !c.writeBy.IsZero() && c.writeBy.Before(by) {
+		by = c.writeBy
+	}
+	c.mu.Unlock()
+	c.Conn.SetWriteDeadline(by)
 	n, err := c.Conn.Write(p)
 	s := c.s
 	s.mu.Lock()
@@ -445,6 +529,32 @@ func (c *controlConn) Close() error {
 		return nil
 	}
 	return err
+}
+
+// work marks a driver call running, until the returned func is called (see controlConn.Read).
+func (s *session) work() (done func()) {
+	s.mu.Lock()
+	s.working++
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.working--
+		s.workedAt = time.Now()
+		s.mu.Unlock()
+	}
+}
+
+// busyUntil reports whether the control connection is not idle yet for the bound idle, because a
+// driver call runs or the last one ended less than idle ago, and until when it is not.
+func (s *session) busyUntil(idle time.Duration) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.working > 0 {
+		return now.Add(idle), true
+	}
+	by := s.workedAt.Add(idle)
+	return by, by.After(now)
 }
 
 // waitTransfers waits for the transfers still running after the control connection ended.

@@ -20,6 +20,7 @@ import (
 // server holds, as SIZE reports it), APPE continues at the end. The engine closes the handle when
 // the data connection ends, after TransferError if it ended badly.
 func (f *files) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
+	defer f.s.work()()
 	if err := f.s.allowed(); err != nil {
 		return nil, err
 	}
