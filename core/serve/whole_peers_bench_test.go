@@ -233,9 +233,11 @@ func (v *vsftpd) remove(b *testing.B, _, name string) {
 	must(b, os.Remove(filepath.Join(v.store, name)))
 }
 
-// cpu is the CPU time of vsftpd's listener and of the session processes it has waited for
-// (each session's processes wait for theirs), once the sessions of the clients that have
-// exited are gone: it waits, at most 10 s, until the listener has no children left.
+// cpu is the CPU time of vsftpd's listener and of the session processes it has waited for, once
+// the sessions of the clients that have exited are gone: it waits, at most 10 s, until the
+// listener has no children left. A session's privileged process waits for the process that
+// serves the logged-in account, so that one counts; the pre-login process, which it does not
+// wait for, does not.
 func (v *vsftpd) cpu(b *testing.B) time.Duration {
 	pid := v.cmd.Process.Pid
 	children := fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)
