@@ -246,6 +246,19 @@ func randomFile(b *testing.B, p string, n int64, seed uint64) {
 	}
 }
 
+// benchTarget is a server under a whole-program benchmark, as the shared loops (benchPutBig,
+// benchGetBig, benchPutSmall, benchGetSmall) see it: myftps (*whole), or a peer (vsftpd).
+type benchTarget interface {
+	// workDir returns a new directory for the client's files, removed when the benchmark ends.
+	workDir(b *testing.B) string
+	// seed stores the client's file dir/name on the server under the same name, untimed.
+	seed(b *testing.B, dir, name string)
+	// remove removes the file name that a timed run stored on the server, untimed.
+	remove(b *testing.B, dir, name string)
+	// cpu returns the CPU time the server has used so far, all its processes included.
+	cpu(b *testing.B) time.Duration
+}
+
 // workDir returns a new directory for the client's files, beside the server's root.
 func (w *whole) workDir(b *testing.B) string {
 	d, err := os.MkdirTemp(filepath.Dir(w.root), "myftp-whole-client-")
@@ -276,6 +289,15 @@ func report(b *testing.B, runs []time.Duration, bytes, files int64) {
 	}
 }
 
+// seed stores dir/name with myftpc.
+func (w *whole) seed(b *testing.B, dir, name string) { w.myftpc(b, dir, "put "+name) }
+
+// remove removes name with myftpc, which also drops its checksum record.
+func (w *whole) remove(b *testing.B, dir, name string) { w.myftpc(b, dir, "rm "+name) }
+
+// cpu is myftps's CPU time: one process.
+func (w *whole) cpu(b *testing.B) time.Duration { return procCPU(b, w.srv.Process.Pid) }
+
 func BenchmarkWholePut(b *testing.B) {
 	w := startWhole(b)
 	benchPutBig(b, w, func(dir, name string) time.Duration {
@@ -293,7 +315,7 @@ func BenchmarkWholeGet(b *testing.B) {
 // benchPutBig times uploads of a file of MYFTP_BENCH_SIZE, each by a client process that put
 // runs, to a new name each time, and reports the median. The previous copy is removed untimed
 // before each run, so that its memory serves the next (as the peers' runs overwrite theirs).
-func benchPutBig(b *testing.B, w *whole, put func(dir, name string) time.Duration) {
+func benchPutBig(b *testing.B, w benchTarget, put func(dir, name string) time.Duration) {
 	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
 	dir := w.workDir(b)
 	randomFile(b, filepath.Join(dir, "big.bin"), size, 1)
@@ -301,7 +323,7 @@ func benchPutBig(b *testing.B, w *whole, put func(dir, name string) time.Duratio
 	var cpu cpuUse
 	for i := 0; b.Loop(); i++ {
 		if i > 0 {
-			w.myftpc(b, dir, fmt.Sprintf("rm big%d.bin", i-1))
+			w.remove(b, dir, fmt.Sprintf("big%d.bin", i-1))
 		}
 		cpu.start(b, w)
 		runs = append(runs, put(dir, fmt.Sprintf("big%d.bin", i)))
@@ -314,12 +336,12 @@ func benchPutBig(b *testing.B, w *whole, put func(dir, name string) time.Duratio
 // cpuUse adds up the CPU time the server and the whole machine spend in the timed runs.
 type cpuUse struct{ srv0, all0, srv, all time.Duration }
 
-func (c *cpuUse) start(b *testing.B, w *whole) {
-	c.srv0, c.all0 = procCPU(b, w.srv.Process.Pid), machineCPU(b)
+func (c *cpuUse) start(b *testing.B, w benchTarget) {
+	c.srv0, c.all0 = w.cpu(b), machineCPU(b)
 }
 
-func (c *cpuUse) stop(b *testing.B, w *whole) {
-	c.srv += procCPU(b, w.srv.Process.Pid) - c.srv0
+func (c *cpuUse) stop(b *testing.B, w benchTarget) {
+	c.srv += w.cpu(b) - c.srv0
 	c.all += machineCPU(b) - c.all0
 }
 
@@ -333,11 +355,11 @@ func (c *cpuUse) report(b *testing.B) {
 // benchGetBig times downloads of the file big.bin of MYFTP_BENCH_SIZE, each by a client process
 // that get runs, to a new local name each time, and reports the median; the previous copy is
 // removed untimed, as for uploads.
-func benchGetBig(b *testing.B, w *whole, get func(dir, name string) time.Duration) {
+func benchGetBig(b *testing.B, w benchTarget, get func(dir, name string) time.Duration) {
 	size := benchSize(b, "MYFTP_BENCH_SIZE", "64MiB")
 	dir := w.workDir(b)
 	randomFile(b, filepath.Join(dir, "big.bin"), size, 2)
-	w.myftpc(b, dir, "put big.bin")
+	w.seed(b, dir, "big.bin")
 	var runs []time.Duration
 	var cpu cpuUse
 	for i := 0; b.Loop(); i++ {
@@ -369,7 +391,7 @@ func BenchmarkWholeMput(b *testing.B) {
 
 // benchPutSmall times uploads of MYFTP_BENCH_FILES files of 4 KiB, from dir/small, each run by a
 // client process that put starts, into the new directory up<i>, and reports the median.
-func benchPutSmall(b *testing.B, w *whole, put func(dir string, i int) time.Duration) {
+func benchPutSmall(b *testing.B, w benchTarget, put func(dir string, i int) time.Duration) {
 	n, _ := strconv.Atoi(benchEnv("MYFTP_BENCH_FILES", "1000"))
 	dir := w.workDir(b)
 	smallFiles(b, filepath.Join(dir, "small"), n)
@@ -382,15 +404,24 @@ func benchPutSmall(b *testing.B, w *whole, put func(dir string, i int) time.Dura
 
 func BenchmarkWholeMget(b *testing.B) {
 	w := startWhole(b)
+	benchGetSmall(b, w, func(dir string) { w.myftpc(b, filepath.Join(dir, "small"), "mkdir up; cd up; mput *") },
+		func(dir string, i int) time.Duration {
+			return w.myftpc(b, filepath.Join(dir, fmt.Sprintf("got%d", i)), "cd up; mget *")
+		})
+}
+
+// benchGetSmall times downloads of MYFTP_BENCH_FILES files of 4 KiB, which seed stores, untimed,
+// from dir/small into the directory up on the server; each run is a client process that get
+// starts, into the new local directory dir/got<i>; it reports the median.
+func benchGetSmall(b *testing.B, w benchTarget, seed func(dir string), get func(dir string, i int) time.Duration) {
 	n, _ := strconv.Atoi(benchEnv("MYFTP_BENCH_FILES", "1000"))
 	dir := w.workDir(b)
 	smallFiles(b, filepath.Join(dir, "small"), n)
-	w.myftpc(b, filepath.Join(dir, "small"), "mkdir up; cd up; mput *")
+	seed(dir)
 	var runs []time.Duration
 	for i := 0; b.Loop(); i++ {
-		to := filepath.Join(dir, fmt.Sprintf("got%d", i))
-		must(b, os.Mkdir(to, 0o700))
-		runs = append(runs, w.myftpc(b, to, "cd up; mget *"))
+		must(b, os.Mkdir(filepath.Join(dir, fmt.Sprintf("got%d", i)), 0o700))
+		runs = append(runs, get(dir, i))
 	}
 	report(b, runs, 0, int64(n))
 }
@@ -457,17 +488,21 @@ func machineCPU(b *testing.B) time.Duration {
 	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
-// procCPU returns the CPU time a process has used so far, user and system (Linux).
+// procCPU returns the CPU time a process has used so far, user and system, with that of the
+// children it has waited for (Linux).
 func procCPU(b *testing.B, pid int) time.Duration {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		b.Skipf("no /proc/PID/stat here: %v", err)
 	}
 	_, rest, _ := strings.Cut(string(data), ") ") // the command may hold spaces
-	f := strings.Fields(rest)                     // from field 3 (state): utime is 14, stime 15
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	f := strings.Fields(rest)                     // from field 3 (state): utime is 14, then stime, cutime, cstime
+	var ticks int64
+	for _, s := range f[11:15] {
+		n, _ := strconv.ParseInt(s, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 // BenchmarkWholeIdleSession measures what an idle logged-in session costs the server process:

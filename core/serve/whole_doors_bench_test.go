@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +18,10 @@ import (
 // and drive it with the standard clients, one process per measured command, connect, handshake
 // and login included: curl over explicit FTPS (--ssl-reqd, trusting the certificate myftps wrote
 // with --cacert) and lftp for many small files; OpenSSH's sftp in batch mode (-b) with a key
-// login and aes128-gcm@openssh.com, the cipher the peers' figures use. The same command lines
-// measure vsftpd and OpenSSH's sftp-server, so that the figures compare. Run them with
+// login and aes128-gcm@openssh.com, the cipher the peers' figures use. The FTPS command lines
+// measure vsftpd too (BenchmarkPeerVsftpdFTPS*, whole_peers_bench_test.go), so that the figures
+// compare; OpenSSH's sftp-server was measured with the same sftp command lines by hand. Run them
+// with
 //
 //	MYFTP_BENCH_DIR=/dev/shm MYFTP_BENCH_SIZE=1GiB go test -run '^$' -bench 'WholeFTPS|WholeSFTP' -benchtime 3x ./core/serve
 //
@@ -59,48 +62,75 @@ func run(b *testing.B, dir, name string, args ...string) time.Duration {
 	return took
 }
 
-// ftpsWhole is a myftps with its FTP door on, and the curl and lftp command lines that reach it.
-type ftpsWhole struct {
-	*whole
+// ftpsBench is a server reached over explicit FTPS (myftps's FTP door, or vsftpd), and the curl
+// and lftp command lines that reach it: the same for every such server, so that their figures
+// compare.
+type ftpsBench struct {
+	benchTarget
 	url  string   // ftp://127.0.0.1:PORT
 	curl []string // curl's flags: explicit TLS required, the server's certificate, the login
 	lftp string   // lftp's settings and open command, to precede the commands of a lftp -c
 }
 
-func startFTPS(b *testing.B) *ftpsWhole {
+// newFTPSBench returns the command lines that reach the FTPS server at addr, which presents the
+// certificate in the PEM file cert and takes the login user, password.
+func newFTPSBench(b *testing.B, t benchTarget, addr, cert, user, password string) *ftpsBench {
+	host, port, err := net.SplitHostPort(addr)
+	must(b, err)
+	return &ftpsBench{benchTarget: t, url: "ftp://" + net.JoinHostPort(host, port),
+		curl: []string{"-sS", "--fail", "--ssl-reqd", "--cacert", cert, "-u", user + ":" + password},
+		lftp: fmt.Sprintf("set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ssl:ca-file %s; set net:max-retries 1; "+
+			"set cmd:fail-exit yes; open -u %s,%s -p %s %s", cert, user, password, port, host)}
+}
+
+// startFTPS starts myftps with its FTP door on, TLS required.
+func startFTPS(b *testing.B) *ftpsBench {
 	needTools(b, "curl")
 	w := startWhole(b, ftpsDoor)
-	host, port, err := net.SplitHostPort(w.doors["ftp"])
-	must(b, err)
-	cert := filepath.Join(w.root, "conf", "server.crt")
-	return &ftpsWhole{whole: w, url: "ftp://" + net.JoinHostPort(host, port),
-		curl: []string{"-sS", "--fail", "--ssl-reqd", "--cacert", cert, "-u", "bench:bench-password"},
-		lftp: fmt.Sprintf("set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ssl:ca-file %s; set net:max-retries 1; "+
-			"set cmd:fail-exit yes; open -u bench,bench-password -p %s %s", cert, port, host)}
+	return newFTPSBench(b, w, w.doors["ftp"], filepath.Join(w.root, "conf", "server.crt"), "bench", "bench-password")
 }
 
-func BenchmarkWholeFTPSPut(b *testing.B) {
-	f := startFTPS(b)
-	benchPutBig(b, f.whole, func(dir, name string) time.Duration {
-		return run(b, dir, "curl", append(f.curl, "-T", "big.bin", f.url+"/"+name)...)
+// lftpRun runs one lftp process in dir that logs in and runs cmds.
+func (f *ftpsBench) lftpRun(b *testing.B, dir, cmds string) time.Duration {
+	return run(b, dir, "lftp", "-c", f.lftp+"; "+cmds)
+}
+
+// benchFTPSPut: curl uploads the big file.
+func benchFTPSPut(b *testing.B, f *ftpsBench) {
+	benchPutBig(b, f, func(dir, name string) time.Duration {
+		return run(b, dir, "curl", slices.Concat(f.curl, []string{"-T", "big.bin", f.url + "/" + name})...)
 	})
 }
 
-func BenchmarkWholeFTPSGet(b *testing.B) {
-	f := startFTPS(b)
-	benchGetBig(b, f.whole, func(dir, name string) time.Duration {
-		return run(b, dir, "curl", append(f.curl, "-o", name, f.url+"/big.bin")...)
+// benchFTPSGet: curl downloads the big file.
+func benchFTPSGet(b *testing.B, f *ftpsBench) {
+	benchGetBig(b, f, func(dir, name string) time.Duration {
+		return run(b, dir, "curl", slices.Concat(f.curl, []string{"-o", name, f.url + "/big.bin"})...)
 	})
 }
 
-// BenchmarkWholeFTPSMput: lftp uploads the small files in one session.
-func BenchmarkWholeFTPSMput(b *testing.B) {
+// benchFTPSMput: lftp uploads the small files in one session.
+func benchFTPSMput(b *testing.B, f *ftpsBench) {
 	needTools(b, "lftp")
-	f := startFTPS(b)
-	benchPutSmall(b, f.whole, func(dir string, i int) time.Duration {
-		return run(b, dir, "lftp", "-c", fmt.Sprintf("%s; mkdir up%d; mput -O up%d small/*", f.lftp, i, i))
+	benchPutSmall(b, f, func(dir string, i int) time.Duration {
+		return f.lftpRun(b, dir, fmt.Sprintf("mkdir up%d; mput -O up%d small/*", i, i))
 	})
 }
+
+// benchFTPSMget: lftp downloads the small files in one session, each run into a new directory;
+// lftp uploaded them, untimed, before.
+func benchFTPSMget(b *testing.B, f *ftpsBench) {
+	needTools(b, "lftp")
+	benchGetSmall(b, f, func(dir string) { f.lftpRun(b, dir, "mkdir up; mput -O up small/*") },
+		func(dir string, i int) time.Duration {
+			return f.lftpRun(b, dir, fmt.Sprintf("mget -O got%d up/*", i))
+		})
+}
+
+func BenchmarkWholeFTPSPut(b *testing.B)  { benchFTPSPut(b, startFTPS(b)) }
+func BenchmarkWholeFTPSGet(b *testing.B)  { benchFTPSGet(b, startFTPS(b)) }
+func BenchmarkWholeFTPSMput(b *testing.B) { benchFTPSMput(b, startFTPS(b)) }
+func BenchmarkWholeFTPSMget(b *testing.B) { benchFTPSMget(b, startFTPS(b)) }
 
 // sftpWhole is a myftps with its SFTP door on, and the sftp command line that reaches it with a
 // key login.
