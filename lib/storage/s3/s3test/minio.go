@@ -3,7 +3,6 @@ package s3test
 import (
 	"context"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"testing"
@@ -65,19 +64,24 @@ func (m *MinIO) Start(t *testing.T) {
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Up once it answers the S3 API: its liveness probe answers before it has initialised its
+	// store, when requests still fail with "Server not initialized yet".
+	client, err := minio.New(m.Addr, &minio.Options{Creds: m.Credentials(), BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + m.Addr + "/minio/health/live")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := client.ListBuckets(ctx)
+		cancel()
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("MinIO did not start on %s: %v", m.Addr, err)
 		}
-		time.Sleep(50 * time.Millisecond) // polling a bounded wait for a process to listen
+		time.Sleep(50 * time.Millisecond) // polling a bounded wait for a process to be ready
 	}
 }
 
