@@ -178,7 +178,7 @@ func New(c Config) (*Authenticator, error) {
 //
 // Attempts that overlap with the same name and password share one hash (a client opening
 // several connections at once pays one), and with Config.PasswordCache a password verified for an
-// account is accepted again within that time without a hash; a wrong one always costs one.
+// account is accepted again within that time without a hash; a wrong one is never remembered.
 //
 // Nor does the time taken tell it. An unknown or invalid name is checked against a stand-in hash
 // with the parameters of one of the existing accounts, chosen from the name with a secret key
