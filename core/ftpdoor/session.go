@@ -301,9 +301,11 @@ func (l *dataListener) Accept() (net.Conn, error) {
 			continue
 		}
 		l.bound.accepted.Store(true)
-		bc := transfer.NewBufferedConn(&idleConn{Conn: c, idle: l.idle, write: l.write}, l.buffers)
-		bc.AutoFlush()
-		return &dataConn{BufferedConn: bc, strict: l.strict}, nil
+		dc := &dataConn{strict: l.strict}
+		ic := &idleConn{Conn: newAckConn(c, &dc.protected), idle: l.idle, write: l.write}
+		dc.BufferedConn = transfer.NewBufferedConn(ic, l.buffers)
+		dc.AutoFlush()
+		return dc, nil
 	}
 }
 
@@ -323,7 +325,8 @@ func remoteAddr(c net.Conn) netip.Addr {
 }
 
 // dataConn is a passive data connection, buffered (TLS writes and reads about one 16 KiB record
-// per system call otherwise: see transfer.BufferedConn). With strict set, once TLS runs on it (protected), the
+// per system call otherwise: see transfer.BufferedConn). Once protected, its reads are
+// acknowledged at once (ackConn). With strict set, once TLS runs on it (protected), the
 // end of the TCP stream is reported to TLS as errCut rather than io.EOF. TLS reads the stream
 // only up to the end of the records it needs, so a client's close_notify is seen before the TCP
 // end and ends the transfer as a clean io.EOF; a client killed mid-upload, whose kernel closes
