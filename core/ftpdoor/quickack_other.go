@@ -5,4 +5,4 @@ package ftpdoor
 import "syscall"
 
 // quickAck does nothing here: only Linux lets a socket acknowledge at once on demand.
-func quickAck(syscall.RawConn) {}
+func quickAck(syscall.RawConn) error { return nil }
