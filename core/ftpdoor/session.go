@@ -57,6 +57,7 @@ func newSession(ctx context.Context, d *Door, c *admission.Conn) *session {
 	s := &session{d: d, ctx: ctx, conn: c, remote: c.Addr().String(), streams: map[*upload]bool{},
 		log: d.cfg.Log.With("remote", c.RemoteAddr().String(), "door", "ftp")}
 	s.ctl = &controlConn{Conn: c, s: s, write: d.controlWriteBound(), idle: d.controlIdleBound(), closed: make(chan struct{})}
+	s.ctl.acks = newQuickAcker(c.NetConn(), &s.ctl.tls)
 	if !c.Addr().IsValid() {
 		s.remote = c.RemoteAddr().String()
 	}
@@ -244,6 +245,7 @@ func (s *session) newTLSConfig() *tls.Config {
 		if hello.Conn != net.Conn(s.ctl) {
 			return data, nil // an active-mode data connection
 		}
+		s.ctl.tls.Store(true)
 		return control, nil
 	}
 	return cfg
@@ -301,9 +303,11 @@ func (l *dataListener) Accept() (net.Conn, error) {
 			continue
 		}
 		l.bound.accepted.Store(true)
-		bc := transfer.NewBufferedConn(&idleConn{Conn: c, idle: l.idle, write: l.write}, l.buffers)
-		bc.AutoFlush()
-		return &dataConn{BufferedConn: bc, strict: l.strict}, nil
+		dc := &dataConn{strict: l.strict}
+		ic := &idleConn{Conn: newAckConn(c, &dc.protected), idle: l.idle, write: l.write}
+		dc.BufferedConn = transfer.NewBufferedConn(ic, l.buffers)
+		dc.AutoFlush()
+		return dc, nil
 	}
 }
 
@@ -323,7 +327,8 @@ func remoteAddr(c net.Conn) netip.Addr {
 }
 
 // dataConn is a passive data connection, buffered (TLS writes and reads about one 16 KiB record
-// per system call otherwise: see transfer.BufferedConn). With strict set, once TLS runs on it (protected), the
+// per system call otherwise: see transfer.BufferedConn). Once protected, its reads are
+// acknowledged at once (ackConn). With strict set, once TLS runs on it (protected), the
 // end of the TCP stream is reported to TLS as errCut rather than io.EOF. TLS reads the stream
 // only up to the end of the records it needs, so a client's close_notify is seen before the TCP
 // end and ends the transfer as a clean io.EOF; a client killed mid-upload, whose kernel closes
@@ -451,12 +456,15 @@ func (s *session) shutdown() {
 // number: the reply was lost and the next record (the 421, the close_notify) failed the
 // client's check ("tls: bad record MAC"). So SetDeadline bounds reads only, and each write has a
 // deadline of its own, write from its start (write_timeout), or the one set with
-// SetWriteDeadline (TLS's close_notify) if that comes first.
+// SetWriteDeadline (TLS's close_notify) if that comes first. Once TLS runs on it, its reads are
+// acknowledged at once (quickAcker).
 type controlConn struct {
 	*admission.Conn
 	s      *session
 	write  time.Duration // bound on each write
 	idle   time.Duration // the engine's idle bound
+	tls    atomic.Bool   // TLS runs on the connection (AUTH TLS, or implicit): its reads are acknowledged at once
+	acks   quickAcker
 	once   sync.Once
 	closed chan struct{}
 
@@ -475,6 +483,7 @@ type controlConn struct {
 // writer.
 func (c *controlConn) Read(p []byte) (int, error) {
 	for {
+		c.acks.beforeRead()
 		n, err := c.Conn.Read(p)
 		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
