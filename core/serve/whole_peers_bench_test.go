@@ -238,8 +238,9 @@ func (v *peer) remove(b *testing.B, _, name string) {
 // cpu is the CPU time of the server's listener and of the session processes it has waited for,
 // once the sessions of the clients that have exited are gone: it waits, at most 10 s, until the
 // listener has no children left. A session's process that waits for the processes serving the
-// logged-in account counts them too (vsftpd's privileged process, sshd's monitor, which waits
-// for sftp-server); vsftpd's pre-login process, which nothing waits for, does not count.
+// logged-in account counts them too (vsftpd's privileged process); those it does not wait for
+// do not count: vsftpd's pre-login process, and sshd's process serving the logged-in account
+// and its sftp-server, so that sshd's figure is nearly zero.
 func (v *peer) cpu(b *testing.B) time.Duration {
 	pid := v.cmd.Process.Pid
 	children := fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)

@@ -23,7 +23,9 @@ import (
 // (its -d flag), so that the account's files go there, not to its home. sshd is stopped by its
 // PID when the benchmark ends. The clients log in as peers-bench's test account (PB_USER, default
 // pbuser). They are skipped, saying why, when sshd, sftp-server, sftp or the account is missing
-// or the benchmark does not run as root (sshd switches to the account).
+// or the benchmark does not run as root (sshd switches to the account). Their server-cpu-s/op is
+// nearly zero and means nothing (see peer.cpu): their rest-cpu-s/op is the whole machine's, to
+// compare with the door's server-cpu-s/op and rest-cpu-s/op added up.
 
 // Where Debian's openssh-server installs sshd and sftp-server.
 const (
