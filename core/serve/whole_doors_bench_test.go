@@ -19,8 +19,9 @@ import (
 // and login included: curl over explicit FTPS (--ssl-reqd, trusting the certificate myftps wrote
 // with --cacert) and lftp for many small files; OpenSSH's sftp in batch mode (-b) with a key
 // login and aes128-gcm@openssh.com, the cipher the peers' figures use. The FTPS command lines
-// measure vsftpd too (BenchmarkPeerVsftpdFTPS*, whole_peers_bench_test.go), so that the figures
-// compare; OpenSSH's sftp-server was measured with the same sftp command lines by hand. Run them
+// measure vsftpd too (BenchmarkPeerVsftpdFTPS*, whole_peers_bench_test.go), and the sftp command
+// lines OpenSSH's sftp-server (BenchmarkPeerSSHSFTP*, whole_peers_ssh_bench_test.go), so that the
+// figures compare. Run them
 // with
 //
 //	MYFTP_BENCH_DIR=/dev/shm MYFTP_BENCH_SIZE=1GiB go test -run '^$' -bench 'WholeFTPS|WholeSFTP' -benchtime 3x ./core/serve
@@ -132,30 +133,38 @@ func BenchmarkWholeFTPSGet(b *testing.B)  { benchFTPSGet(b, startFTPS(b)) }
 func BenchmarkWholeFTPSMput(b *testing.B) { benchFTPSMput(b, startFTPS(b)) }
 func BenchmarkWholeFTPSMget(b *testing.B) { benchFTPSMget(b, startFTPS(b)) }
 
-// sftpWhole is a myftps with its SFTP door on, and the sftp command line that reaches it with a
-// key login.
-type sftpWhole struct {
-	*whole
+// sftpBench is a server reached over SFTP with a key login (myftps's SFTP door, or OpenSSH's
+// sftp-server), and the sftp command line that reaches it: the same for every such server, so
+// that their figures compare.
+type sftpBench struct {
+	benchTarget
 	args []string // sftp's flags and destination, to follow with -b BATCHFILE
 }
 
-func startSFTP(b *testing.B) *sftpWhole {
+// newSFTPBench returns the sftp command line that reaches the SFTP server at addr as user with
+// the private key in the file key, keeping the server's host key in known.
+func newSFTPBench(b *testing.B, t benchTarget, addr, key, known, user string) *sftpBench {
+	host, port, err := net.SplitHostPort(addr)
+	must(b, err)
+	return &sftpBench{benchTarget: t, args: []string{"-F", "/dev/null", "-i", key, "-P", port,
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=" + known,
+		"-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "Compression=no", "-o", "Ciphers=aes128-gcm@openssh.com",
+		user + "@" + host}}
+}
+
+// startSFTP starts myftps with its SFTP door on, and lets a new key log in as its account.
+func startSFTP(b *testing.B) *sftpBench {
 	needTools(b, "sftp", "ssh-keygen")
 	w := startWhole(b, sftpDoor)
-	host, port, err := net.SplitHostPort(w.doors["sftp"])
-	must(b, err)
 	keys := w.workDir(b)
 	key := filepath.Join(keys, "id_ed25519")
 	run(b, keys, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", key)
 	run(b, keys, filepath.Join(w.bin, "create_user"), "--root", w.root, "key", "add", "bench", key+".pub")
-	return &sftpWhole{whole: w, args: []string{"-F", "/dev/null", "-i", key, "-P", port,
-		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=" + filepath.Join(keys, "known_hosts"),
-		"-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "Compression=no", "-o", "Ciphers=aes128-gcm@openssh.com",
-		"bench@" + host}}
+	return newSFTPBench(b, w, w.doors["sftp"], key, filepath.Join(keys, "known_hosts"), "bench")
 }
 
 // sftp runs one sftp process in dir with the batch of commands cmds and returns how long it took.
-func (s *sftpWhole) sftp(b *testing.B, dir, cmds string) time.Duration {
+func (s *sftpBench) sftp(b *testing.B, dir, cmds string) time.Duration {
 	b.Helper()
 	batch, err := os.CreateTemp(dir, "batch-")
 	must(b, err)
@@ -166,24 +175,27 @@ func (s *sftpWhole) sftp(b *testing.B, dir, cmds string) time.Duration {
 	return run(b, dir, "sftp", append([]string{"-b", batch.Name()}, s.args...)...)
 }
 
-func BenchmarkWholeSFTPPut(b *testing.B) {
-	s := startSFTP(b)
-	benchPutBig(b, s.whole, func(dir, name string) time.Duration {
+// benchSFTPPut: sftp uploads the big file.
+func benchSFTPPut(b *testing.B, s *sftpBench) {
+	benchPutBig(b, s, func(dir, name string) time.Duration {
 		return s.sftp(b, dir, "put big.bin "+name)
 	})
 }
 
-func BenchmarkWholeSFTPGet(b *testing.B) {
-	s := startSFTP(b)
-	benchGetBig(b, s.whole, func(dir, name string) time.Duration {
+// benchSFTPGet: sftp downloads the big file.
+func benchSFTPGet(b *testing.B, s *sftpBench) {
+	benchGetBig(b, s, func(dir, name string) time.Duration {
 		return s.sftp(b, dir, "get big.bin "+name)
 	})
 }
 
-// BenchmarkWholeSFTPMput: one sftp session uploads the small files.
-func BenchmarkWholeSFTPMput(b *testing.B) {
-	s := startSFTP(b)
-	benchPutSmall(b, s.whole, func(dir string, i int) time.Duration {
+// benchSFTPMput: one sftp session uploads the small files.
+func benchSFTPMput(b *testing.B, s *sftpBench) {
+	benchPutSmall(b, s, func(dir string, i int) time.Duration {
 		return s.sftp(b, dir, fmt.Sprintf("mkdir up%d\nput small/* up%d/", i, i))
 	})
 }
+
+func BenchmarkWholeSFTPPut(b *testing.B)  { benchSFTPPut(b, startSFTP(b)) }
+func BenchmarkWholeSFTPGet(b *testing.B)  { benchSFTPGet(b, startSFTP(b)) }
+func BenchmarkWholeSFTPMput(b *testing.B) { benchSFTPMput(b, startSFTP(b)) }

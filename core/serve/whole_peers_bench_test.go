@@ -62,12 +62,29 @@ func needPeerAccount(b *testing.B) peerAccount {
 	return peerAccount{name: name, password: password, uid: uid, gid: gid}
 }
 
-// vsftpd is a vsftpd started for one benchmark, and the directory its account's files go to.
-type vsftpd struct {
-	root   string // configuration, certificate, log and the client's directories
-	store  string // the account's local_root
+// peer is a peer server started for one benchmark (vsftpd, OpenSSH's sshd), and the directory
+// its account's files go to.
+type peer struct {
+	name   string // the program's name, for messages
+	root   string // configuration, keys, log and the client's directories
+	store  string // where the account's files go
 	cmd    *exec.Cmd
-	exited chan struct{} // closed once vsftpd has exited and been waited for
+	exited chan struct{} // closed once the server has exited and been waited for
+}
+
+// newPeer makes the benchmark's directory for the server name under MYFTP_BENCH_DIR (default:
+// the system's temporary directory) and, in it, the directory store for the account's files,
+// which the account owns; the server reaches it as the account, so the directory is open to all
+// for reading.
+func newPeer(b *testing.B, name string, acct peerAccount) *peer {
+	root, err := os.MkdirTemp(benchEnv("MYFTP_BENCH_DIR", os.TempDir()), name+"-whole-")
+	must(b, err)
+	b.Cleanup(func() { os.RemoveAll(root) })
+	must(b, os.Chmod(root, 0o755))
+	v := &peer{name: name, root: root, store: filepath.Join(root, "store"), exited: make(chan struct{})}
+	must(b, os.Mkdir(v.store, 0o755))
+	must(b, os.Chown(v.store, acct.uid, acct.gid))
+	return v
 }
 
 // startVsftpdFTPS starts vsftpd with FTPS required and returns the command lines that reach it.
@@ -83,8 +100,9 @@ func startVsftpdFTPS(b *testing.B) *ftpsBench {
 	if os.Geteuid() != 0 {
 		b.Skip("vsftpd serves local accounts only when started as root")
 	}
-	v := &vsftpd{exited: make(chan struct{})}
-	v.root = v.makeRoot(b, acct)
+	v := newPeer(b, "vsftpd", acct)
+	// secure_chroot_dir: empty, the superuser's, not writable by the account.
+	must(b, os.Mkdir(filepath.Join(v.root, "empty"), 0o755))
 	cert, key := filepath.Join(v.root, "cert.pem"), filepath.Join(v.root, "key.pem")
 	certPEM, keyPEM, err := certs.SelfSigned(nil, time.Now())
 	must(b, err)
@@ -92,8 +110,8 @@ func startVsftpdFTPS(b *testing.B) *ftpsBench {
 	must(b, os.WriteFile(key, keyPEM, 0o600))
 	addr := freeAddr(b)
 	conf := filepath.Join(v.root, "vsftpd.conf")
-	must(b, os.WriteFile(conf, []byte(v.config(addr, cert, key)), 0o600))
-	v.start(b, bin, conf, addr)
+	must(b, os.WriteFile(conf, []byte(vsftpdConfig(v, addr, cert, key)), 0o600))
+	v.start(b, addr, bin, conf)
 	f := newFTPSBench(b, v, addr, cert, acct.name, acct.password)
 	// One untimed listing: the account logs in, over TLS, and reaches its directory.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -106,25 +124,9 @@ func startVsftpdFTPS(b *testing.B) *ftpsBench {
 	return f
 }
 
-// makeRoot makes the benchmark's directory under MYFTP_BENCH_DIR (default: the system's
-// temporary directory) and, in it, the account's local_root, which the account owns; vsftpd
-// reaches it as the account, so the directory is open to all for reading.
-func (v *vsftpd) makeRoot(b *testing.B, acct peerAccount) string {
-	root, err := os.MkdirTemp(benchEnv("MYFTP_BENCH_DIR", os.TempDir()), "vsftpd-whole-")
-	must(b, err)
-	b.Cleanup(func() { os.RemoveAll(root) })
-	must(b, os.Chmod(root, 0o755))
-	v.store = filepath.Join(root, "store")
-	must(b, os.Mkdir(v.store, 0o755))
-	must(b, os.Chown(v.store, acct.uid, acct.gid))
-	// secure_chroot_dir: empty, the superuser's, not writable by the account.
-	must(b, os.Mkdir(filepath.Join(root, "empty"), 0o755))
-	return root
-}
-
 // config is vsftpd's configuration: peers-bench's (20_ftp.sh), on addr, passive ports chosen by
 // the system, with TLS required for logins and data.
-func (v *vsftpd) config(addr, cert, key string) string {
+func vsftpdConfig(v *peer, addr, cert, key string) string {
 	host, port, _ := net.SplitHostPort(addr)
 	return fmt.Sprintf(`listen=YES
 listen_ipv6=NO
@@ -158,13 +160,13 @@ force_local_data_ssl=YES
 `, host, port, v.store, host, filepath.Join(v.root, "empty"), cert, key)
 }
 
-// start runs vsftpd in the foreground (background=NO, for its PID) and returns once it accepts
-// connections; it is stopped by its PID when the benchmark ends.
-func (v *vsftpd) start(b *testing.B, bin, conf, addr string) {
-	v.cmd = exec.Command(bin, conf)
-	out, err := os.Create(filepath.Join(v.root, "vsftpd.out"))
+// start runs the server bin with args in the foreground (for its PID) and returns once it
+// accepts connections on addr; it is stopped by its PID when the benchmark ends.
+func (v *peer) start(b *testing.B, addr, bin string, args ...string) {
+	v.cmd = exec.Command(bin, args...)
+	out, err := os.Create(filepath.Join(v.root, v.name+".out"))
 	must(b, err)
-	defer out.Close() // vsftpd has its own copy
+	defer out.Close() // the server has its own copy
 	v.cmd.Stdout, v.cmd.Stderr = out, out
 	must(b, v.cmd.Start())
 	go func() {
@@ -176,32 +178,32 @@ func (v *vsftpd) start(b *testing.B, bin, conf, addr string) {
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
-			c.Close() // vsftpd serves and drops this session; cpu waits for it to go
+			c.Close() // the server serves and drops this session; cpu waits for it to go
 			return
 		}
 		select {
-		case <-v.exited: // vsftpd refuses a bad configuration by exiting at once
-			b.Fatalf("vsftpd exited at once%s", v.output())
+		case <-v.exited: // a bad configuration is refused by exiting at once
+			b.Fatalf("%s exited at once%s", v.name, v.output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("vsftpd does not listen on %s after 20 s: %v%s", addr, err, v.output())
+			b.Fatalf("%s does not listen on %s after 20 s: %v%s", v.name, addr, err, v.output())
 		}
 		time.Sleep(20 * time.Millisecond) // polling a bounded wait for a process to listen
 	}
 }
 
-// output is what vsftpd wrote to its standard output and error, if anything, for a message.
-func (v *vsftpd) output() string {
-	data, err := os.ReadFile(filepath.Join(v.root, "vsftpd.out"))
+// output is what the server wrote to its standard output and error, if anything, for a message.
+func (v *peer) output() string {
+	data, err := os.ReadFile(filepath.Join(v.root, v.name+".out"))
 	if err != nil || len(data) == 0 {
 		return ""
 	}
-	return "\nvsftpd wrote:\n" + string(data)
+	return "\n" + v.name + " wrote:\n" + string(data)
 }
 
-// stop ends vsftpd by its PID (SIGTERM, then SIGKILL after 5 s) and waits for it.
-func (v *vsftpd) stop() {
+// stop ends the server by its PID (SIGTERM, then SIGKILL after 5 s) and waits for it.
+func (v *peer) stop() {
 	v.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-v.exited:
@@ -211,14 +213,14 @@ func (v *vsftpd) stop() {
 	}
 }
 
-func (v *vsftpd) workDir(b *testing.B) string {
+func (v *peer) workDir(b *testing.B) string {
 	d, err := os.MkdirTemp(v.root, "client-")
 	must(b, err)
 	return d
 }
 
 // seed copies dir/name into the account's directory, as an upload would leave it.
-func (v *vsftpd) seed(b *testing.B, dir, name string) {
+func (v *peer) seed(b *testing.B, dir, name string) {
 	src, err := os.Open(filepath.Join(dir, name))
 	must(b, err)
 	defer src.Close()
@@ -229,29 +231,30 @@ func (v *vsftpd) seed(b *testing.B, dir, name string) {
 	must(b, dst.Close())
 }
 
-func (v *vsftpd) remove(b *testing.B, _, name string) {
+func (v *peer) remove(b *testing.B, _, name string) {
 	must(b, os.Remove(filepath.Join(v.store, name)))
 }
 
-// cpu is the CPU time of vsftpd's listener and of the session processes it has waited for, once
-// the sessions of the clients that have exited are gone: it waits, at most 10 s, until the
-// listener has no children left. A session's privileged process waits for the process that
-// serves the logged-in account, so that one counts; the pre-login process, which it does not
-// wait for, does not.
-func (v *vsftpd) cpu(b *testing.B) time.Duration {
+// cpu is the CPU time of the server's listener and of the session processes it has waited for,
+// once the sessions of the clients that have exited are gone: it waits, at most 10 s, until the
+// listener has no children left. A session's process that waits for the processes serving the
+// logged-in account counts them too (vsftpd's privileged process); those it does not wait for
+// do not count: vsftpd's pre-login process, and sshd's process serving the logged-in account
+// and its sftp-server, so that sshd's figure is nearly zero.
+func (v *peer) cpu(b *testing.B) time.Duration {
 	pid := v.cmd.Process.Pid
 	children := fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		data, err := os.ReadFile(children)
 		if err != nil {
-			b.Skipf("cannot count vsftpd's sessions: %v", err)
+			b.Skipf("cannot count %s's sessions: %v", v.name, err)
 		}
 		if len(strings.TrimSpace(string(data))) == 0 {
 			return procCPU(b, pid)
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("vsftpd still has session processes %s 10 s after its clients exited", data)
+			b.Fatalf("%s still has session processes %s 10 s after its clients exited", v.name, data)
 		}
 		time.Sleep(5 * time.Millisecond) // polling a bounded wait for sessions to end
 	}
