@@ -38,6 +38,7 @@ func TestCurlS3StoreSilent(t *testing.T) {
 	// An upload whose first part is stored when the store goes silent: the rest cannot be.
 	stdin, feed := io.Pipe()
 	up := startProcIn(t, local, stdin, need(t, "curl", "curl"), e.curlArgs("alice", "-v", "-T", "-", "/big.bin")...)
+	t.Cleanup(func() { feed.Close() }) // before the wait for curl: a failed check must not leave it reading
 	if _, err := feed.Write(data); err != nil {
 		t.Fatalf("feeding curl: %v\n%s", err, up.out.String())
 	}

@@ -26,8 +26,8 @@ const inlineMax = 64 << 10
 // run up to a few chunks ahead of the other); a buffer is reused once both are done with it. The
 // caller gets a buffer with Buffer, fills it, and passes it (or a prefix of it) to Submit. Errors
 // from the writer are returned by a later Submit, by Flush and by Close. A small stream (up to
-// inlineMax expected, or of unknown size until it has passed inlineMax) is written and hashed by
-// Submit itself, on the caller's goroutine.
+// inlineMax expected, or of unknown size until it has taken Chunk bytes) is written and hashed
+// by Submit itself, on the caller's goroutine.
 //
 // A Sink is used by one goroutine. Close must be called to end it.
 type Sink struct {
@@ -36,8 +36,8 @@ type Sink struct {
 	size   int
 	made   int
 	inline []byte // the one buffer of a small stream, written and hashed by Submit
-	// unknown is set for a stream of unknown size, written inline until inlined passes
-	// inlineMax, and then by the writer and the hasher.
+	// unknown is set for a stream of unknown size, written inline until inlined reaches Chunk,
+	// and then by the writer and the hasher.
 	unknown bool
 	inlined int64
 	free    chan []byte
@@ -57,13 +57,16 @@ type chunk struct {
 }
 
 // unknownStart is the size of the buffer of a stream of unknown size, written inline until it
-// passes inlineMax: the writes of an SFTP client (32 KiB) fit in one.
+// has taken Chunk bytes: the writes of an SFTP client (32 KiB) fit in one, and Chunk is a
+// multiple of it, so that a stream read into whole buffers (FTP) keeps the boundaries of Chunk
+// it always had (a part of an object store is a multiple of them: a part is written as soon as
+// its last byte has arrived, not once a buffer that straddles it is full).
 const unknownStart = 32 << 10
 
 // NewSink returns a Sink writing to w and hashing into h (nil for no hash). total is the number of
 // bytes expected, used to size the buffers for small streams; it may be an estimate. A negative
 // total means unknown (an FTP or SFTP upload): the stream is written inline, with a small
-// buffer, until it passes inlineMax, and then as a large one.
+// buffer, until it has taken Chunk bytes, and then as a large one.
 func NewSink(w io.Writer, h hash.Hash, total int64) *Sink {
 	switch {
 	case total < 0:
@@ -93,7 +96,7 @@ func (s *Sink) pipeline(size int) {
 // Buffer returns an empty buffer of at least one byte and at most Chunk bytes, waiting while all
 // buffers are in use.
 func (s *Sink) Buffer() []byte {
-	if s.inline != nil && s.unknown && s.inlined > inlineMax && s.err == nil {
+	if s.inline != nil && s.unknown && s.inlined >= Chunk && s.err == nil {
 		s.pipeline(Chunk) // nothing is in flight: inline submits are done when they return
 	}
 	if s.inline != nil {

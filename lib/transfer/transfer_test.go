@@ -119,23 +119,32 @@ func TestSinkReportsWriteErrors(t *testing.T) {
 }
 
 // TestSinkOfUnknownSize: a stream of unknown size gets small buffers while it is small, and
-// large ones once it is not.
+// large ones once it is not; filled whole, they end on the multiples of Chunk, as the large ones
+// always did (an object store's part, a multiple of Chunk, is complete as soon as its last byte
+// is submitted, not held in a buffer that straddles its end).
 func TestSinkOfUnknownSize(t *testing.T) {
 	s := NewSink(io.Discard, md5.New(), -1)
 	var sizes []int
-	for sent := 0; sent < 2*Chunk; {
+	ends := map[int]bool{}
+	for sent := 0; sent < 3*Chunk; {
 		b := s.Buffer()
 		sizes = append(sizes, len(b))
 		if err := s.Submit(b); err != nil {
 			t.Fatal(err)
 		}
 		sent += len(b)
+		ends[sent] = true
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if sizes[0] > inlineMax || sizes[len(sizes)-1] != Chunk {
 		t.Fatalf("buffer sizes %v: want at most %d at first and %d in the end", sizes, inlineMax, Chunk)
+	}
+	for k := 1; k <= 3; k++ {
+		if !ends[k*Chunk] {
+			t.Fatalf("buffer sizes %v: no buffer ends at %d", sizes, k*Chunk)
+		}
 	}
 }
 
