@@ -131,10 +131,3 @@ func (v *verifications) forget(name string) {
 	delete(v.remembered, name)
 	v.mu.Unlock()
 }
-
-// size returns how many accounts are remembered.
-func (v *verifications) size() int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return len(v.remembered)
-}
