@@ -35,6 +35,7 @@ type Upload struct {
 	restart    string
 	algo       string // the checksum algorithm (package checksum)
 	prefixSum  string
+	sum        string // the hex checksum of the whole file, once Verify computed it
 	closed     bool
 	sink       *transfer.Sink
 	drained    bool
@@ -509,10 +510,12 @@ func (u *Upload) Verify(want string) error {
 		u.Abort()
 		return err
 	}
-	if got := hex.EncodeToString(u.hash.Sum(nil)); got != want {
+	got := hex.EncodeToString(u.hash.Sum(nil))
+	if got != want {
 		u.discard()
 		return newErr(ErrChecksum, u.vpath, fmt.Sprintf("%s: client sent %s, server computed %s", u.algo, want, got))
 	}
+	u.sum = got
 	u.f.h.mu.Lock()
 	u.publishing = make(chan struct{})
 	u.f.h.mu.Unlock()
@@ -527,14 +530,13 @@ func (u *Upload) Publish() (Entry, error) {
 		return Entry{}, newErr(ErrIO, u.vpath, "upload not verified, or already finished")
 	}
 	defer close(u.publishing)
-	sum := hex.EncodeToString(u.hash.Sum(nil))
 	if err := u.part.Sync(); err != nil { // outside the home's lock: uploads that finish together share the flush
 		u.Abort()
 		return Entry{}, wrapOS(err, u.vpath)
 	}
 	part := u.part
 	u.part = nil
-	e, err := u.f.publish(u.rel, u.vpath, &u.slot, u.size-u.offset, u.mtime, sum, u.hash, u.abortLocked, part, !u.describe)
+	e, err := u.f.publish(u.rel, u.vpath, &u.slot, u.size-u.offset, u.mtime, u.sum, u.hash, u.abortLocked, part, !u.describe)
 	if err == nil {
 		u.closed = true
 	}
