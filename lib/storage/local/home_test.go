@@ -86,8 +86,31 @@ func TestLinks(t *testing.T) {
 			t.Errorf("Chtimes %s, a link out of the home: no error", name)
 		}
 	}
+	for _, name := range []string{"outdir/new", "up/new"} { // an upload published through a link out
+		p, err := h.Partial(ctx, "through", name, storage.PartialOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(p, "planted"); err != nil {
+			t.Fatal(err)
+		}
+		if info, err := p.Publish(ctx, time.Time{}, nil); err == nil {
+			t.Errorf("Publish to %s, through a link out of the home: %+v", name, info)
+		}
+		p.Close()
+	}
+	if _, err := os.Lstat(filepath.Join(outside, "new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a file published through a link appeared outside the home: %v", err)
+	}
 	if fi, err := os.Stat(filepath.Join(outside, "secret")); err != nil || fi.ModTime().Equal(time.Unix(1, 0)) {
 		t.Errorf("the file outside: %v, %v", fi, err)
+	}
+	publish(t, h, "out", "replaced") // a link published onto is replaced, not followed
+	if data, err := os.ReadFile(filepath.Join(outside, "secret")); err != nil || string(data) != "secret" {
+		t.Errorf("the file outside after a publish onto the link to it: %q, %v", data, err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "out")); err != nil || string(data) != "replaced" {
+		t.Errorf("published onto a link: %q, %v; want the file in its place", data, err)
 	}
 	if info, err := h.Stat(ctx, "in-link"); err != nil || info.Kind != storage.File || info.Size != 6 {
 		t.Errorf("Stat of a link inside the home: %+v, %v; want the file", info, err)
@@ -98,7 +121,7 @@ func TestLinks(t *testing.T) {
 		kinds[name] = info.Kind
 		return nil
 	})
-	want := map[string]storage.Kind{"in": storage.File, "out": storage.Symlink, "outdir": storage.Symlink, "up": storage.Symlink, "in-link": storage.Symlink}
+	want := map[string]storage.Kind{"in": storage.File, "out": storage.File, "outdir": storage.Symlink, "up": storage.Symlink, "in-link": storage.Symlink}
 	if err != nil || !maps.Equal(kinds, want) {
 		t.Errorf("Walk: %v, %v; want %v, links not followed", kinds, err, want)
 	}

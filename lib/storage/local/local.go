@@ -174,6 +174,7 @@ type Home struct {
 
 	mu       sync.Mutex
 	partials *os.Root // .myftp/partial, opened on first use: one element to resolve, not three
+	pdir     *os.File // .myftp/partial again, as a directory to rename out of (see partialsDir)
 	dir      *os.File // the home directory, opened on first use, to flush the filesystem through
 	records  int8     // whether .myftp/records may hold anything: 0 not known yet, 1 yes, -1 no
 }
@@ -186,6 +187,9 @@ func (h *Home) Close() error {
 	defer h.mu.Unlock()
 	if h.partials != nil {
 		h.partials.Close()
+	}
+	if h.pdir != nil {
+		h.pdir.Close()
 	}
 	if h.dir != nil {
 		h.dir.Close()
@@ -217,7 +221,26 @@ func (h *Home) openPartials(create bool) (*os.Root, error) {
 	return r, nil
 }
 
-// homeDir returns the home directory, open, for flushes of the whole filesystem.
+// partialsDir returns .myftp/partial, open, made on first use, for renames out of it.
+func (h *Home) partialsDir() (*os.File, error) {
+	pr, err := h.partialRoot()
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.pdir == nil {
+		d, err := pr.OpenFile(".", os.O_RDONLY|noPoll, 0)
+		if err != nil {
+			return nil, err
+		}
+		h.pdir = d
+	}
+	return h.pdir, nil
+}
+
+// homeDir returns the home directory, open, for flushes of the whole filesystem and renames into
+// it.
 func (h *Home) homeDir() (*os.File, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -366,17 +366,16 @@ func (h *Home) SyncName(ctx context.Context, name string) error {
 	return mapErr(h.b.durable.Sync(d), "sync", path.Dir(name))
 }
 
-// rename moves the file onto its target, refusing a directory there. os.Root.Rename itself
-// refuses to replace a directory (with EEXIST), so the target is looked at only then, to say so.
+// rename moves the file onto its target, refusing a directory there. The rename itself refuses to
+// replace a directory (EISDIR, EEXIST or ENOTEMPTY, as the system has it), so the target is looked
+// at only when it fails, to say why.
 func (p *partial) rename() error {
-	err := p.h.root.Rename(partialDir+"/"+p.id, p.target)
+	err := p.h.renameFromPartials(p.id, p.target)
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, fs.ErrExist) || isNotEmpty(err) {
-		if fi, serr := p.h.root.Lstat(p.target); serr == nil && fi.IsDir() {
-			return &fs.PathError{Op: "publish", Path: p.target, Err: storage.ErrIsDir}
-		}
+	if fi, serr := p.h.root.Lstat(p.target); serr == nil && fi.IsDir() {
+		return &fs.PathError{Op: "publish", Path: p.target, Err: storage.ErrIsDir}
 	}
 	return mapErr(err, "publish", p.target)
 }
