@@ -20,6 +20,8 @@ type FS struct {
 	h     *home
 	home  storage.Home
 	cwd   string // virtual, always clean and absolute
+	// stream is the checksum of the streams this FS receives (SetStreamChecksum); "": the store's.
+	stream string
 }
 
 // Close releases the home. An upload still open on it should be aborted first.

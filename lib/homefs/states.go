@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 
 	"github.com/myftp/myftp/lib/checksum"
 )
@@ -35,9 +36,27 @@ func (f *FS) NewHash(algo string) hash.Hash {
 	return nil
 }
 
-// StreamChecksum is the checksum algorithm the store computes for uploads whose client sends none
-// (Options.StreamChecksum); doors that hash downloads for the record use it too.
-func (f *FS) StreamChecksum() string { return f.store.opts.StreamChecksum }
+// StreamChecksum is the checksum algorithm this FS computes and records for uploads whose client
+// sends none (see SetStreamChecksum; by default the store's Options.StreamChecksum); doors that
+// hash downloads for the record use it too.
+func (f *FS) StreamChecksum() string {
+	if f.stream != "" {
+		return f.stream
+	}
+	return f.store.opts.StreamChecksum
+}
+
+// SetStreamChecksum makes algo, one of checksum.Transfer(), the algorithm this FS computes and
+// records for the streams it receives (BeginStream), in place of the store's: each door records
+// the checksum its clients ask for, if any. It is called before the FS is used. A stream that
+// continues an unfinished upload hashed with another algorithm hashes its first part again.
+func (f *FS) SetStreamChecksum(algo string) error {
+	if !slices.Contains(checksum.Transfer(), algo) {
+		return fmt.Errorf("homefs: stream checksum %q: want one of %v", algo, checksum.Transfer())
+	}
+	f.stream = algo
+	return nil
+}
 
 // newStateHash returns a stateHash of algo that will hash at most size bytes (-1: not known), or
 // nil for an algorithm package checksum does not know. One that cannot reach the first state

@@ -76,7 +76,7 @@ func (s *Stream) Path() string { return s.vpath }
 // Offset is where this stream began: the bytes the server already held for the name.
 func (s *Stream) Offset() int64 { return s.start }
 
-// Checksum is the algorithm of the checksum Commit returns: the store's stream checksum.
+// Checksum is the algorithm of the checksum Commit returns: the FS's StreamChecksum.
 func (s *Stream) Checksum() string { return s.f.StreamChecksum() }
 
 // Size is the size of the file received so far (the end of the furthest write).
@@ -120,7 +120,7 @@ func (f *FS) heldPartial(rel string) (storage.PartialInfo, bool) {
 	}
 	if !f.store.caps.RandomWrites {
 		meta, _ := readMeta(f, key(rel))
-		if meta.Algo != f.store.opts.StreamChecksum {
+		if meta.Algo != f.StreamChecksum() {
 			meta.States = nil
 		}
 		pi.Size = f.resumable(pi.Size, meta.Every, meta.States)
@@ -282,10 +282,10 @@ func (s *Stream) open(copyFrom int64) error {
 		}
 	}
 	states := old.States
-	if old.Algo != s.f.store.opts.StreamChecksum {
+	if old.Algo != s.f.StreamChecksum() {
 		states = nil
 	}
-	if s.hash, err = s.f.hashPrefix(s.f.store.opts.StreamChecksum, s.part, s.start, old.Every, states, -1); err != nil {
+	if s.hash, err = s.f.hashPrefix(s.f.StreamChecksum(), s.part, s.start, old.Every, states, -1); err != nil {
 		return &Error{Kind: ErrIO, Path: s.vpath, Detail: fmt.Sprintf("reading the first %d bytes of the partial upload", s.start), Err: err}
 	}
 	s.contig, s.end = s.start, s.start

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/myftp/myftp/lib/checksum"
 )
 
 // stream begins a stream that must be accepted.
@@ -399,3 +401,68 @@ func TestStreamMtimeAndDiskError(t *testing.T) {
 type writeFunc func([]byte) (int, error)
 
 func (w writeFunc) Write(p []byte) (int, error) { return w(p) }
+
+// TestStreamChecksumPerFS: each FS (each door's session) records the checksum chosen for its
+// streams, and no other; a stream that continues an unfinished upload hashed with another
+// algorithm hashes the part already received again, so the digest is of the whole file.
+func TestStreamChecksumPerFS(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	s, ftp := openHome(t, base, "alice", 1<<30, Options{})
+	sftp := openAgain(t, s, "alice", 1<<30)
+	if err := sftp.SetStreamChecksum(checksum.CRC32); err == nil {
+		t.Fatal("SetStreamChecksum(crc32), not a transfer checksum: no error")
+	}
+	if err := sftp.SetStreamChecksum(checksum.BLAKE3); err != nil {
+		t.Fatal(err)
+	}
+	if ftp.StreamChecksum() != checksum.SHA256 || sftp.StreamChecksum() != checksum.BLAKE3 {
+		t.Fatalf("stream checksums %s and %s; want the store's sha256 and the chosen blake3", ftp.StreamChecksum(), sftp.StreamChecksum())
+	}
+	sumOf := func(algo string, data []byte) string {
+		h := checksum.New(algo)
+		h.Write(data)
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	recorded := func(f *FS, name string) (blake3, sha256 string) {
+		t.Helper()
+		d, err := f.OpenDownload(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		return d.Recorded(checksum.BLAKE3), d.Recorded(checksum.SHA256)
+	}
+	data := randomBytes(5<<20+3, 7)
+	for _, f := range []*FS{ftp, sftp} {
+		algo := f.StreamChecksum()
+		st := stream(t, f, algo+".bin", 0)
+		io.Copy(st, bytes.NewReader(data))
+		if st.Checksum() != algo {
+			t.Errorf("stream of an FS set to %s says %s", algo, st.Checksum())
+		}
+		if _, sum, err := st.Commit(); err != nil || sum != sumOf(algo, data) {
+			t.Fatalf("Commit: %s %s, %v; want %s", algo, sum, err, sumOf(algo, data))
+		}
+		b3, sha := recorded(f, algo+".bin")
+		want := map[string][2]string{checksum.BLAKE3: {sumOf(checksum.BLAKE3, data), ""}, checksum.SHA256: {"", sumOf(checksum.SHA256, data)}}[algo]
+		if b3 != want[0] || sha != want[1] {
+			t.Errorf("a stream with %s recorded blake3 %q and sha256 %q; want %q and %q", algo, b3, sha, want[0], want[1])
+		}
+	}
+	st := stream(t, ftp, "resumed.bin", 0)
+	st.Write(data[:3<<20])
+	st.Abort()
+	st = stream(t, sftp, "resumed.bin", Append)
+	if st.Offset() != 3<<20 {
+		t.Fatalf("resumed at %d, want %d", st.Offset(), 3<<20)
+	}
+	io.Copy(st, bytes.NewReader(data[3<<20:]))
+	if _, sum, err := st.Commit(); err != nil || sum != sumOf(checksum.BLAKE3, data) {
+		t.Fatalf("Commit of a sha256 stream continued as blake3: %s, %v; want %s", sum, err, sumOf(checksum.BLAKE3, data))
+	}
+	checkStored(t, base, "alice", sftp, "resumed.bin", data)
+	if b3, _ := recorded(sftp, "resumed.bin"); b3 != sumOf(checksum.BLAKE3, data) {
+		t.Errorf("recorded blake3 of the resumed stream: %q", b3)
+	}
+}
