@@ -67,7 +67,8 @@ type Options struct {
 	// errors such as a full disk.
 	WrapWriter func(io.Writer) io.Writer
 	// StreamChecksum is the checksum algorithm (package checksum) the server computes and records
-	// for uploads of unknown size (FTP, SFTP), where the client sends none. Empty means sha256,
+	// for uploads of unknown size (FTP, SFTP), where the client sends none, unless a session's FS
+	// chooses another (FS.SetStreamChecksum: the SFTP door records blake3). Empty means sha256,
 	// which FTP clients ask HASH for.
 	StreamChecksum string
 	// StateEvery is how far apart the checksum states kept for resumes are (see FS.PrefixSum): a

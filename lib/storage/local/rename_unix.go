@@ -33,17 +33,14 @@ func (h *Home) renameFromPartials(id, target string) error {
 		}
 		defer to.Close()
 	}
-	var errno error
-	err = control(from, func(fromFD uintptr) error {
+	return control(from, func(fromFD uintptr) error {
 		return control(to, func(toFD uintptr) error {
-			errno = unix.Renameat(int(fromFD), id, int(toFD), name)
+			if err := unix.Renameat(int(fromFD), id, int(toFD), name); err != nil {
+				return &os.LinkError{Op: "renameat", Old: partialDir + "/" + id, New: target, Err: err}
+			}
 			return nil
 		})
 	})
-	if err == nil && errno != nil {
-		err = &os.LinkError{Op: "renameat", Old: partialDir + "/" + id, New: target, Err: errno}
-	}
-	return err
 }
 
 // control runs fn with the descriptor of f, which stays open meanwhile. (f.Fd would set a
