@@ -15,7 +15,7 @@ import (
 func main() {
 	// SIGTERM ends the run; SIGINT (Ctrl-C) is handled by the shell, where it stops a transfer.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	prof := profile.Start(os.Getenv, os.Stderr) // MYFTP_CPUPROFILE, MYFTP_MEMPROFILE
+	prof := profile.Start(os.Getenv, os.Stderr) // MYFTP_CPUPROFILE, MYFTP_MEMPROFILE, MYFTP_TRACE
 	code := shell.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	prof()
 	stop()

@@ -14,7 +14,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	prof := profile.Start(os.Getenv, os.Stderr) // MYFTP_CPUPROFILE, MYFTP_MEMPROFILE
+	prof := profile.Start(os.Getenv, os.Stderr) // MYFTP_CPUPROFILE, MYFTP_MEMPROFILE, MYFTP_TRACE
 	code := serve.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	prof()
 	stop()

@@ -36,8 +36,8 @@ import (
 // targets), MYFTP_BENCH_FSYNC=0 turns fsync off, MYFTP_BENCH_STORAGE=s3 keeps the homes in a
 // bucket of the test S3 server (package s3test; MYFTP_BENCH_S3_PART sets the part size), and
 // MYFTP_BENCH_ACCOUNTS=postgres the accounts in a database of the test PostgreSQL (package pgtest).
-// MYFTP_CPUPROFILE and MYFTP_MEMPROFILE, if set, are passed to both programs (the server's
-// profile gets the suffix ".server", the client's ".client", and under WholeConcurrentPut each
+// MYFTP_CPUPROFILE, MYFTP_MEMPROFILE and MYFTP_TRACE, if set, are passed to both programs (the
+// server's profile gets the suffix ".server", the client's ".client", and under WholeConcurrentPut each
 // client's ".client00" to ".client31"), so each side of a real transfer can be profiled.
 // MYFTP_BENCH_BIN runs the programs of that directory instead of building them.
 
@@ -175,7 +175,7 @@ func startWhole(b *testing.B, extra ...extraDoor) *whole {
 // profileEnv is the environment of a program under benchmark: profiles asked for get suffix.
 func profileEnv(suffix string) []string {
 	env := os.Environ()
-	for _, v := range []string{"MYFTP_CPUPROFILE", "MYFTP_MEMPROFILE"} {
+	for _, v := range []string{"MYFTP_CPUPROFILE", "MYFTP_MEMPROFILE", "MYFTP_TRACE"} {
 		if f := os.Getenv(v); f != "" {
 			env = append(env, v+"="+f+suffix)
 		}

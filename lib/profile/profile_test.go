@@ -7,23 +7,28 @@ import (
 	"testing"
 )
 
-// TestProfilesWritten: both profiles are written, in pprof's format (gzip-compressed protobuf).
+// TestProfilesWritten: both profiles are written, in pprof's format (gzip-compressed protobuf),
+// and the trace in the runtime's trace format.
 func TestProfilesWritten(t *testing.T) {
 	dir := t.TempDir()
-	env := map[string]string{CPUEnv: filepath.Join(dir, "cpu"), MemEnv: filepath.Join(dir, "mem")}
+	env := map[string]string{CPUEnv: filepath.Join(dir, "cpu"), MemEnv: filepath.Join(dir, "mem"), TraceEnv: filepath.Join(dir, "trace")}
 	var out bytes.Buffer
 	stop := Start(func(k string) string { return env[k] }, &out)
 	stop()
 	if out.Len() > 0 {
 		t.Fatalf("reported: %s", out.String())
 	}
-	for _, f := range env {
+	for k, f := range env {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
-			t.Fatalf("%s is not a pprof profile: % x", f, data[:min(len(data), 8)])
+		magic := []byte{0x1f, 0x8b}
+		if k == TraceEnv {
+			magic = []byte("go 1.")
+		}
+		if !bytes.HasPrefix(data, magic) {
+			t.Fatalf("%s does not start as a %s file should: % x", f, k, data[:min(len(data), 8)])
 		}
 	}
 }
@@ -32,9 +37,11 @@ func TestProfilesWritten(t *testing.T) {
 func TestBadFileReported(t *testing.T) {
 	var out bytes.Buffer
 	bad := filepath.Join(t.TempDir(), "no", "such", "dir", "cpu")
-	Start(func(k string) string { return map[string]string{CPUEnv: bad, MemEnv: bad}[k] }, &out)()
-	if !bytes.Contains(out.Bytes(), []byte(CPUEnv)) || !bytes.Contains(out.Bytes(), []byte(MemEnv)) {
-		t.Fatalf("reported %q, want both variables named", out.String())
+	Start(func(k string) string { return map[string]string{CPUEnv: bad, MemEnv: bad, TraceEnv: bad}[k] }, &out)()
+	for _, env := range []string{CPUEnv, MemEnv, TraceEnv} {
+		if !bytes.Contains(out.Bytes(), []byte(env)) {
+			t.Fatalf("reported %q, want %s named", out.String(), env)
+		}
 	}
 }
 
