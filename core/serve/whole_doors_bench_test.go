@@ -196,6 +196,15 @@ func benchSFTPMput(b *testing.B, s *sftpBench) {
 	})
 }
 
+// benchSFTPMget: one sftp session downloads the small files.
+func benchSFTPMget(b *testing.B, s *sftpBench) {
+	benchGetSmall(b, s, func(dir string) { s.sftp(b, dir, "mkdir up\nput small/* up/") },
+		func(dir string, i int) time.Duration {
+			return s.sftp(b, dir, fmt.Sprintf("get up/* got%d/", i))
+		})
+}
+
 func BenchmarkWholeSFTPPut(b *testing.B)  { benchSFTPPut(b, startSFTP(b)) }
 func BenchmarkWholeSFTPGet(b *testing.B)  { benchSFTPGet(b, startSFTP(b)) }
 func BenchmarkWholeSFTPMput(b *testing.B) { benchSFTPMput(b, startSFTP(b)) }
+func BenchmarkWholeSFTPMget(b *testing.B) { benchSFTPMget(b, startSFTP(b)) }

@@ -95,3 +95,4 @@ MaxStartups 64
 func BenchmarkPeerSSHSFTPPut(b *testing.B)  { benchSFTPPut(b, startSSHSFTP(b)) }
 func BenchmarkPeerSSHSFTPGet(b *testing.B)  { benchSFTPGet(b, startSSHSFTP(b)) }
 func BenchmarkPeerSSHSFTPMput(b *testing.B) { benchSFTPMput(b, startSSHSFTP(b)) }
+func BenchmarkPeerSSHSFTPMget(b *testing.B) { benchSFTPMget(b, startSSHSFTP(b)) }
