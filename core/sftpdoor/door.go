@@ -20,7 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/myftp/myftp/core/admission"
@@ -47,7 +46,10 @@ type Config struct {
 const maxAuthTries = 6
 
 // Door serves SFTP sessions; it is an admission.Door. Create it with New.
-type Door struct{ cfg Config }
+type Door struct {
+	cfg  Config
+	bufs sync.Pool // *[]byte of limitsPacket bytes, for large requests and replies of any session
+}
 
 // New returns a Door.
 func New(cfg Config) (*Door, error) {
@@ -186,8 +188,7 @@ func (s *session) serveChannel(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			s.track(pc, true)
 			defer s.track(pc, false)
 			tell := newTeller(ch.Stderr())
-			rs := sftp.NewRequestServer(pc, s.handlers(tell), sftp.WithStartDirectory("/"), sftp.WithRSMaxTxPacket(limitsRW))
-			err := rs.Serve() // closes the files left open: their last failures are told
+			err := newServer(&handlers{s: s, tell: tell}, pc, &s.d.bufs).serve() // closes the files left open: their last failures are told
 			tell.finish(cmp.Or(s.d.cfg.WriteTimeout, 10*time.Second))
 			status := exitStatus{0}
 			if err != nil && !errors.Is(err, io.EOF) {
@@ -196,7 +197,6 @@ func (s *session) serveChannel(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			}
 			// As sshd does when its sftp-server exits: scp (over SFTP) fails without it.
 			ch.SendRequest("exit-status", false, ssh.Marshal(status))
-			rs.Close()
 			ch.Close()
 		}()
 	}

@@ -15,20 +15,20 @@ import (
 	"github.com/myftp/myftp/lib/homefs"
 )
 
-// handlers adapts the session's homefs.FS to pkg/sftp's request server. The request server
-// cleans every path (absolute, no "..") and calls these from several goroutines at once; the
-// rules (jail, quota, uploads) are homefs's.
+// handlers adapts the session's homefs.FS to the requests of an sftp channel, in the shape of
+// pkg/sftp's Handlers (requests as sftp.Request, listings as sftp.ListerAt). The door's server
+// (server.go) cleans every path (absolute, no "..") before; the rules (jail, quota, uploads) are
+// homefs's.
 type handlers struct {
 	s    *session
 	tell *teller // the failures' messages, to the channel's standard error
 }
 
-func (s *session) handlers(tell *teller) sftp.Handlers {
-	h := &handlers{s: s, tell: tell}
-	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
-}
-
 var (
+	_ sftp.FileReader           = (*handlers)(nil)
+	_ sftp.FileWriter           = (*handlers)(nil)
+	_ sftp.FileCmder            = (*handlers)(nil)
+	_ sftp.FileLister           = (*handlers)(nil)
 	_ sftp.StatVFSFileCmder     = (*handlers)(nil)
 	_ sftp.PosixRenameFileCmder = (*handlers)(nil)
 	_ sftp.LstatFileLister      = (*handlers)(nil)

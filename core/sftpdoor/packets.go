@@ -7,21 +7,12 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// packetConn is an sftp channel as the request server uses it. It counts the packets that come
+// packetConn is an sftp channel as the door's server uses it. It counts the packets that come
 // in and the replies that go out (an SFTP packet is a uint32 length and that many bytes, and
 // every request gets one reply), so that a session that must end (its account is gone, or the
 // server stops and its last file was closed) can end once the requests received so far are
 // answered: the client learns that its file was stored, or why it is refused, before the
-// connection closes. Only the request server reads (one goroutine), and it writes one packet
-// at a time, with one call or two (a header, then its data).
-//
-// It also serves OpenSSH's limits@openssh.com extension, which pkg/sftp does not know: the
-// server's VERSION reply announces it, and the reply pkg/sftp gives to the request (a status,
-// "operation unsupported", sent in its turn) is replaced by the limits. OpenSSH's sftp (8.6 and
-// later) then reads and writes up to limitsRW bytes a request, as with its own sftp-server,
-// instead of 32 KiB: eight times fewer requests, replies and writes to the file for the same
-// data. Small replies are assembled whole so that they can be changed, and so that each goes
-// out in one SSH packet (pkg/sftp writes a header and a payload apart).
+// connection closes. Only the server reads (one goroutine), and it writes one packet at a time.
 type packetConn struct {
 	ssh.Channel
 	in  packetScanner
@@ -31,28 +22,20 @@ type packetConn struct {
 	pending []byte // the start of the reply being written: all of it if it is small
 	rest    int64  // bytes of a large reply still to pass through
 
-	mu        sync.Mutex
-	received  int64    // whole packets read
-	answered  int64    // whole packets written
-	endAt     int64    // end once answered reaches it; 0: not ending
-	limits    []uint32 // ids of the limits requests received and not yet answered
-	versioned bool     // the VERSION reply went out
+	mu       sync.Mutex
+	received int64 // whole packets read
+	answered int64 // whole packets written
+	endAt    int64 // end once answered reaches it; 0: not ending
 }
 
-// SFTP packet types and the status code the door looks for (draft-ietf-secsh-filexfer-02).
 const (
-	fxpVersion       = 2
-	fxpStatus        = 101
-	fxpExtended      = 200
-	fxpExtendedReply = 201
-	fxOpUnsupported  = 8
-)
-
-const (
+	// limitsExt is OpenSSH's extension by which a client learns how much it may read and write
+	// a request. OpenSSH's sftp (8.6 and later) then reads and writes up to limitsRW bytes a
+	// request, as with its own sftp-server, instead of 32 KiB: eight times fewer requests,
+	// replies and writes to the file for the same data.
 	limitsExt = "limits@openssh.com"
-	// limitsPacket is the longest packet the request server reads (pkg/sftp refuses a longer
-	// one), and limitsRW the most data a read or write may carry within it, as OpenSSH's
-	// sftp-server states them.
+	// limitsPacket is the longest packet the door reads, and limitsRW the most data a read or
+	// write may carry within it, as OpenSSH's sftp-server states them.
 	limitsPacket = 256 << 10
 	limitsRW     = limitsPacket - 1024
 	// maxAssembled is the longest reply assembled whole before it is written; longer ones (file
@@ -66,25 +49,11 @@ func (c *packetConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// receivedPacket counts a request read whole, and notes it if it asks for the limits.
-func (c *packetConn) receivedPacket(size uint32, first []byte) {
+// receivedPacket counts a request read whole.
+func (c *packetConn) receivedPacket(uint32, []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.received++
-	if id, ok := limitsRequest(size, first); ok {
-		c.limits = append(c.limits, id)
-	}
-}
-
-// limitsRequest reports whether a packet of size bytes that starts with first is a limits
-// request (type, id, the extension's name), and returns its id.
-func limitsRequest(size uint32, first []byte) (uint32, bool) {
-	const want = 1 + 4 + 4 + len(limitsExt)
-	if size != uint32(want) || len(first) < want || first[0] != fxpExtended ||
-		binary.BigEndian.Uint32(first[5:]) != uint32(len(limitsExt)) || string(first[9:want]) != limitsExt {
-		return 0, false
-	}
-	return binary.BigEndian.Uint32(first[1:]), true
 }
 
 func (c *packetConn) Write(p []byte) (int, error) {
@@ -144,52 +113,12 @@ func (c *packetConn) writeSome(p []byte) ([]byte, error) {
 	if len(c.pending) < size {
 		return p, nil
 	}
-	_, err := c.Channel.Write(c.amend(c.pending))
+	_, err := c.Channel.Write(c.pending)
 	c.pending = c.pending[:0]
 	if err == nil {
 		c.answeredPacket()
 	}
 	return p, err
-}
-
-// amend returns the whole reply pkt as the client gets it: the first VERSION announces the
-// limits extension, and the status pkg/sftp gives to a limits request becomes the limits.
-func (c *packetConn) amend(pkt []byte) []byte {
-	if len(pkt) < 5 {
-		return pkt
-	}
-	switch pkt[4] {
-	case fxpVersion:
-		c.mu.Lock()
-		first := !c.versioned
-		c.versioned = true
-		c.mu.Unlock()
-		if first {
-			pkt = appendString(appendString(pkt, limitsExt), "1")
-			binary.BigEndian.PutUint32(pkt, uint32(len(pkt)-4))
-		}
-	case fxpStatus:
-		if len(pkt) >= 13 && binary.BigEndian.Uint32(pkt[9:]) == fxOpUnsupported {
-			if id := binary.BigEndian.Uint32(pkt[5:]); c.takeLimits(id) {
-				return limitsReply(id)
-			}
-		}
-	}
-	return pkt
-}
-
-// takeLimits reports whether id is that of a limits request waiting for its answer, which it
-// then no longer is.
-func (c *packetConn) takeLimits(id uint32) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, l := range c.limits {
-		if l == id {
-			c.limits = append(c.limits[:i], c.limits[i+1:]...)
-			return true
-		}
-	}
-	return false
 }
 
 // limitsReply is the reply to the limits request id: the longest packet, read and write, and
