@@ -1,6 +1,7 @@
 // Package sftpdoor is the SFTP door of myftps: SSH (golang.org/x/crypto/ssh) with only the sftp
-// subsystem, served by github.com/pkg/sftp's request server over the same accounts, homes,
-// quotas and logs as the native door. OpenSSH's sftp and scp (which speaks SFTP since OpenSSH 9),
+// subsystem, whose requests the door serves itself (server.go: one goroutine per channel, onto
+// handlers in github.com/pkg/sftp's Handlers shape) over the same accounts, homes, quotas and logs
+// as the native door. OpenSSH's sftp and scp (which speaks SFTP since OpenSSH 9),
 // WinSCP, FileZilla and curl work with it.
 //
 // Users log in with their account's password (checked, throttled and capped exactly as on the

@@ -309,7 +309,7 @@ func statusErr(err error) error {
 	return &status{code: code, msg: he.Error()}
 }
 
-// upload is the request server's handle on a homefs stream.
+// upload is a handle open to write: a homefs stream.
 type upload struct {
 	s      *session
 	tell   *teller
@@ -464,7 +464,7 @@ func (u *upload) fill() error {
 	return nil
 }
 
-// download is the request server's handle on a stored file.
+// download is a handle open to read: a stored file.
 type download struct {
 	s     *session
 	tell  *teller

@@ -540,8 +540,8 @@ func (s *Stream) spill() error {
 	return nil
 }
 
-// maxSpare is how many buffers of held pieces a stream keeps for the next ones: about as many as
-// the request server's workers hand it at once.
+// maxSpare is how many buffers of held pieces a stream keeps for the next ones: enough for a
+// client that sends a few pieces ahead of a gap at a time.
 const maxSpare = 8
 
 // spareBuffer returns an empty buffer for a held piece of n bytes: a kept one if it is large
