@@ -12,15 +12,12 @@ import (
 // every request gets one reply), so that a session that must end (its account is gone, or the
 // server stops and its last file was closed) can end once the requests received so far are
 // answered: the client learns that its file was stored, or why it is refused, before the
-// connection closes. Only the server reads (one goroutine), and it writes one packet at a time.
+// connection closes. Only the server reads and writes (one goroutine), a whole reply in each
+// write.
 type packetConn struct {
 	ssh.Channel
 	in  packetScanner
 	end func() // closes the connection
-
-	wmu     sync.Mutex
-	pending []byte // the start of the reply being written: all of it if it is small
-	rest    int64  // bytes of a large reply still to pass through
 
 	mu       sync.Mutex
 	received int64 // whole packets read
@@ -38,9 +35,6 @@ const (
 	// write may carry within it, as OpenSSH's sftp-server states them.
 	limitsPacket = 256 << 10
 	limitsRW     = limitsPacket - 1024
-	// maxAssembled is the longest reply assembled whole before it is written; longer ones (file
-	// data, long listings) pass through as they come.
-	maxAssembled = 4 << 10
 )
 
 func (c *packetConn) Read(p []byte) (int, error) {
@@ -56,69 +50,13 @@ func (c *packetConn) receivedPacket(uint32, []byte) {
 	c.received++
 }
 
+// Write writes one whole reply, as the server does with each, and counts it.
 func (c *packetConn) Write(p []byte) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	n := len(p)
-	for len(p) > 0 {
-		rest, err := c.writeSome(p)
-		if err != nil {
-			return n - len(p), err
-		}
-		p = rest
-	}
-	return n, nil
-}
-
-// writeSome writes the start of p, up to the end of a reply at most, and returns the rest.
-// c.wmu is held.
-func (c *packetConn) writeSome(p []byte) ([]byte, error) {
-	if c.rest > 0 { // inside a large reply
-		k := int(min(int64(len(p)), c.rest))
-		if _, err := c.Channel.Write(p[:k]); err != nil {
-			return p, err
-		}
-		if c.rest -= int64(k); c.rest == 0 {
-			c.answeredPacket()
-		}
-		return p[k:], nil
-	}
-	if len(c.pending) == 0 && len(p) >= 4 {
-		if size := 4 + int64(binary.BigEndian.Uint32(p)); size > maxAssembled {
-			k := int(min(int64(len(p)), size))
-			if _, err := c.Channel.Write(p[:k]); err != nil {
-				return p, err
-			}
-			if c.rest = size - int64(k); c.rest == 0 {
-				c.answeredPacket()
-			}
-			return p[k:], nil
-		}
-	}
-	if len(c.pending) < 4 { // the length came in pieces
-		k := min(4-len(c.pending), len(p))
-		c.pending, p = append(c.pending, p[:k]...), p[k:]
-		if len(c.pending) < 4 {
-			return p, nil
-		}
-		if size := 4 + int64(binary.BigEndian.Uint32(c.pending)); size > maxAssembled {
-			_, err := c.Channel.Write(c.pending)
-			c.pending, c.rest = c.pending[:0], size-4
-			return p, err
-		}
-	}
-	size := 4 + int(binary.BigEndian.Uint32(c.pending))
-	k := min(size-len(c.pending), len(p))
-	c.pending, p = append(c.pending, p[:k]...), p[k:]
-	if len(c.pending) < size {
-		return p, nil
-	}
-	_, err := c.Channel.Write(c.pending)
-	c.pending = c.pending[:0]
+	n, err := c.Channel.Write(p)
 	if err == nil {
 		c.answeredPacket()
 	}
-	return p, err
+	return n, err
 }
 
 // limitsReply is the reply to the limits request id: the longest packet, read and write, and
