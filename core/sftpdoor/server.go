@@ -345,7 +345,7 @@ func (sv *server) read(id uint32, d *decoder) error {
 	b = startReply(b, fxpData, id)
 	b = b[:head]
 	k, err := h.down.ReadAt(b[head:head+n], int64(off))
-	if k == 0 && err != nil {
+	if err != nil && (k == 0 || !errors.Is(err, io.EOF)) { // a failed read sends no data
 		return sv.status(id, err)
 	}
 	binary.BigEndian.PutUint32(b[head-4:], uint32(k))
