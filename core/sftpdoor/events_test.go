@@ -11,7 +11,7 @@ import (
 )
 
 // TestEventLog: a download closed before its end gets a line in the server's event log, and a
-// path that leaves the home (through a symbolic link: the request server cleans "..") is logged
+// path that leaves the home (through a symbolic link: the door cleans "..") is logged
 // as a warning naming the account and the client's address.
 func TestEventLog(t *testing.T) {
 	t.Parallel()

@@ -32,7 +32,7 @@ func TestLimits(t *testing.T) {
 }
 
 // TestLimitsPackets: at the protocol level, the server's VERSION lists limits@openssh.com, a
-// limits request gets the limits (packet 256 KiB, read and write 255 KiB, handles not stated),
+// limits request gets the limits (packet 256 KiB, read and write 255 KiB, at most 256 open handles),
 // and another unknown extension still gets "operation unsupported", in its turn.
 func TestLimitsPackets(t *testing.T) {
 	t.Parallel()
@@ -85,7 +85,7 @@ func TestLimitsPackets(t *testing.T) {
 	send(byte(200), uint32(8), "nothing@example.com")
 	limits := recv()
 	want := binary.BigEndian.AppendUint32([]byte{201}, 7)
-	for _, v := range []uint64{256 << 10, 255 << 10, 255 << 10, 0} {
+	for _, v := range []uint64{256 << 10, 255 << 10, 255 << 10, 256} { // packet, read, write, open handles
 		want = binary.BigEndian.AppendUint64(want, v)
 	}
 	if string(limits) != string(want) {

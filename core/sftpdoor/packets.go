@@ -60,13 +60,12 @@ func (c *packetConn) Write(p []byte) (int, error) {
 }
 
 // limitsReply is the reply to the limits request id: the longest packet, read and write, and
-// the number of open handles, which the door does not limit (zero: not stated; OpenSSH's
-// client then keeps its 64 requests in flight).
+// the number of files and directories a channel may hold open.
 func limitsReply(id uint32) []byte {
 	b := make([]byte, 4, 4+1+4+4*8) // the length, set below
 	b = append(b, fxpExtendedReply)
 	b = binary.BigEndian.AppendUint32(b, id)
-	for _, v := range []uint64{limitsPacket, limitsRW, limitsRW, 0} {
+	for _, v := range []uint64{limitsPacket, limitsRW, limitsRW, maxHandles} {
 		b = binary.BigEndian.AppendUint64(b, v)
 	}
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))

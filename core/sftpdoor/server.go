@@ -32,8 +32,8 @@ type server struct {
 	conn io.ReadWriter // the channel, through packetConn
 	bufs *sync.Pool    // the door's buffers of limitsPacket bytes, for large packets
 
-	handles map[string]*handle
-	next    uint64 // the last handle given
+	handles    map[string]*handle
+	lastHandle uint64 // the number of the last handle given
 
 	in  []byte // the buffer of small requests
 	out []byte // the buffer of small replies
@@ -42,11 +42,11 @@ type server struct {
 
 // handle is an open file or directory.
 type handle struct {
-	path string
-	up   io.WriterAt   // a file opened to write
-	down *download     // a file opened to read
-	dir  sftp.ListerAt // a directory opened to list
-	next int64         // entries of dir listed so far
+	path   string
+	up     io.WriterAt   // a file opened to write
+	down   *download     // a file opened to read
+	dir    sftp.ListerAt // a directory opened to list
+	listed int64         // entries of dir listed so far
 }
 
 // smallPacket is the size of the buffers kept for each channel; longer packets (writes of file
@@ -55,6 +55,10 @@ const smallPacket = 8 << 10
 
 // listBatch is how many entries one READDIR reply carries at most.
 const listBatch = 100
+
+// maxHandles is how many files and directories a channel may hold open at once (each holds a
+// file descriptor or a listing); the limits reply states it.
+const maxHandles = 256
 
 func newServer(h *handlers, conn io.ReadWriter, bufs *sync.Pool) *server {
 	return &server{h: h, conn: conn, bufs: bufs, handles: map[string]*handle{},
@@ -158,8 +162,11 @@ func (sv *server) serveOne(pkt []byte) error {
 		return sv.status(id, sv.h.Filecmd(r))
 	case fxpOpendir:
 		r := sv.request("List", d)
-		if d.err != nil {
+		switch {
+		case d.err != nil:
 			return sv.status(id, d.err)
+		case len(sv.handles) >= maxHandles:
+			return sv.status(id, errTooManyHandles)
 		}
 		la, err := sv.h.Filelist(r)
 		if err != nil {
@@ -286,14 +293,22 @@ func (sv *server) cmd(id uint32, d *decoder, r *sftp.Request) error {
 	return sv.status(id, sv.h.Filecmd(r))
 }
 
+// errTooManyHandles refuses an open beyond maxHandles.
+var errTooManyHandles = &status{code: sftp.ErrSSHFxFailure, msg: "too many open files and directories: close some first"}
+
 // open opens a file to read or to write, as its flags say (a file opened to read and write is
 // written: the door serves no reads on it).
 func (sv *server) open(id uint32, d *decoder) error {
 	r := sv.request("Open", d)
 	r.Flags = d.u32()
-	r.Attrs = d.rest()
-	if d.err != nil {
+	if attrs := d.rest(); len(attrs) >= 4 { // their flags, then the attributes, which the door does not use
+		r.Attrs = attrs[4:]
+	}
+	switch {
+	case d.err != nil:
 		return sv.status(id, d.err)
+	case len(sv.handles) >= maxHandles:
+		return sv.status(id, errTooManyHandles)
 	}
 	flags := r.Pflags()
 	switch {
@@ -316,11 +331,11 @@ func (sv *server) open(id uint32, d *decoder) error {
 		}
 		return sv.handleReply(id, &handle{path: r.Filepath, down: down})
 	}
-	return sv.status(id, &status{code: sftp.ErrSSHFxBadMessage, msg: "open without read or write"})
+	return sv.status(id, &status{code: sftp.ErrSSHFxFailure, msg: "bad file flags: neither read nor write"})
 }
 
 // read reads from a file opened to read. The reply is at most what the file holds from the
-// offset (at least a byte, so that a read at the end reads nothing and answers end of file).
+// offset, and at most limitsRW.
 func (sv *server) read(id uint32, d *decoder) error {
 	_, h, err := sv.handle(id, d)
 	if h == nil {
@@ -335,7 +350,11 @@ func (sv *server) read(id uint32, d *decoder) error {
 	case off > math.MaxInt64:
 		return sv.status(id, io.EOF)
 	}
-	n = max(1, min(n, limitsRW, h.down.dl.Info.Size-int64(off)))
+	if n = min(n, limitsRW); n > 0 {
+		// Not past what the file holds, but a byte at least, so that a read at the end reads
+		// nothing and answers end of file (which marks a download complete).
+		n = max(1, min(n, h.down.dl.Info.Size-int64(off)))
+	}
 	const head = 4 + 1 + 4 + 4 // length, type, id, the data's length
 	b := sv.out
 	if head+n > int64(cap(b)) {
@@ -381,14 +400,14 @@ func (sv *server) readdir(id uint32, d *decoder) error {
 		return sv.status(id, &status{code: sftp.ErrSSHFxFailure, msg: "the handle is not a directory"})
 	}
 	fis := make([]os.FileInfo, listBatch)
-	n, err := h.dir.ListAt(fis, h.next)
+	n, err := h.dir.ListAt(fis, h.listed)
 	if n == 0 {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.EOF
 		}
 		return sv.status(id, err)
 	}
-	h.next += int64(n)
+	h.listed += int64(n)
 	b := startReply(make([]byte, 0, 256*n), fxpName, id)
 	b = binary.BigEndian.AppendUint32(b, uint32(n))
 	now := sv.now()
@@ -434,8 +453,8 @@ func (sv *server) handle(id uint32, d *decoder) (string, *handle, error) {
 
 // handleReply gives h a handle and replies it.
 func (sv *server) handleReply(id uint32, h *handle) error {
-	sv.next++
-	key := strconv.FormatUint(sv.next, 10)
+	sv.lastHandle++
+	key := strconv.FormatUint(sv.lastHandle, 10)
 	sv.handles[key] = h
 	return sv.send(finishReply(appendString(startReply(sv.out, fxpHandle, id), key)))
 }
@@ -477,9 +496,9 @@ func (sv *server) status(id uint32, err error) error {
 	return sv.send(finishReply(b))
 }
 
-// statusOf is the SFTP status code and message of err, as pkg/sftp's request server gave them:
-// the code of an SFTP status error (the door's handlers return those), end of file, no such file,
-// permission denied, else failure; the message is the error's.
+// statusOf is the SFTP status code and message of err: the code of an SFTP status error (the
+// door's handlers return those), end of file, no such file, permission denied, else failure; the
+// message is the error's.
 func statusOf(err error) (uint32, string) {
 	if err == nil {
 		return fxOK, ""

@@ -58,16 +58,23 @@ const (
 // Attribute flags.
 const (
 	attrSize        = 0x1
-	attrUIDGID      = 0x2
 	attrPermissions = 0x4
 	attrACModTime   = 0x8
 )
 
-// Unix file types in an SFTP mode.
+// Unix file types and special bits in an SFTP mode (st_mode).
 const (
-	modeRegular = 0o100000
-	modeDir     = 0o040000
+	modeType    = 0o170000
+	modeSocket  = 0o140000
 	modeSymlink = 0o120000
+	modeRegular = 0o100000
+	modeBlock   = 0o060000
+	modeDir     = 0o040000
+	modeChar    = 0o020000
+	modeFIFO    = 0o010000
+	modeSetuid  = 0o4000
+	modeSetgid  = 0o2000
+	modeSticky  = 0o1000
 )
 
 var (
@@ -165,14 +172,12 @@ func finishReply(b []byte) []byte {
 	return b
 }
 
-// appendAttrs appends the attributes of fi: size, owner (0: the door does not show the server's
-// accounts), permissions with the file's type, and times (the modification time for both).
+// appendAttrs appends the attributes of fi: size, permissions with the file's type, and times
+// (the modification time for both); no owner: the door does not show the server's accounts.
 func appendAttrs(b []byte, fi os.FileInfo) []byte {
 	mtime := uint32(fi.ModTime().Unix())
-	b = binary.BigEndian.AppendUint32(b, attrSize|attrUIDGID|attrPermissions|attrACModTime)
+	b = binary.BigEndian.AppendUint32(b, attrSize|attrPermissions|attrACModTime)
 	b = binary.BigEndian.AppendUint64(b, uint64(fi.Size()))
-	b = binary.BigEndian.AppendUint32(b, 0)
-	b = binary.BigEndian.AppendUint32(b, 0)
 	b = binary.BigEndian.AppendUint32(b, sftpMode(fi.Mode()))
 	b = binary.BigEndian.AppendUint32(b, mtime)
 	return binary.BigEndian.AppendUint32(b, mtime)
@@ -186,10 +191,73 @@ func sftpMode(m os.FileMode) uint32 {
 		v |= modeDir
 	case m&os.ModeSymlink != 0:
 		v |= modeSymlink
+	case m&os.ModeNamedPipe != 0:
+		v |= modeFIFO
+	case m&os.ModeSocket != 0:
+		v |= modeSocket
+	case m&os.ModeCharDevice != 0:
+		v |= modeChar
+	case m&os.ModeDevice != 0:
+		v |= modeBlock
 	case m.IsRegular():
 		v |= modeRegular
 	}
+	for _, special := range []struct {
+		mode os.FileMode
+		bit  uint32
+	}{{os.ModeSetuid, modeSetuid}, {os.ModeSetgid, modeSetgid}, {os.ModeSticky, modeSticky}} {
+		if m&special.mode != 0 {
+			v |= special.bit
+		}
+	}
 	return v
+}
+
+// lsMode is the mode column of `ls -l` for the SFTP mode v: the type's letter, then rwx three
+// times, with s/S and t/T where setuid, setgid and sticky are.
+func lsMode(v uint32) string {
+	t := byte('?')
+	switch v & modeType {
+	case modeRegular:
+		t = '-'
+	case modeDir:
+		t = 'd'
+	case modeSymlink:
+		t = 'l'
+	case modeFIFO:
+		t = 'p'
+	case modeSocket:
+		t = 's'
+	case modeChar:
+		t = 'c'
+	case modeBlock:
+		t = 'b'
+	}
+	b := []byte{t}
+	for i, special := range []struct {
+		bit      uint32
+		set, not byte // the letter with and without execute
+	}{{modeSetuid, 's', 'S'}, {modeSetgid, 's', 'S'}, {modeSticky, 't', 'T'}} {
+		perm := v >> (6 - 3*i) & 7
+		for j, c := range "rw" {
+			if perm&(4>>j) != 0 {
+				b = append(b, byte(c))
+			} else {
+				b = append(b, '-')
+			}
+		}
+		x := byte('-')
+		switch {
+		case v&special.bit != 0 && perm&1 != 0:
+			x = special.set
+		case v&special.bit != 0:
+			x = special.not
+		case perm&1 != 0:
+			x = 'x'
+		}
+		b = append(b, x)
+	}
+	return string(b)
 }
 
 // longName is the line `ls -l` shows for fi (the long name of a READDIR entry), in the form
@@ -200,5 +268,5 @@ func longName(fi os.FileInfo, now time.Time) string {
 	if d := now.Sub(mt); d > 182*24*time.Hour || d < -182*24*time.Hour {
 		date = mt.Format("Jan _2  2006")
 	}
-	return fmt.Sprintf("%s %4d %-8d %-8d %8d %s %s", fi.Mode().String(), 1, 0, 0, fi.Size(), date, fi.Name())
+	return fmt.Sprintf("%s %4d %-8d %-8d %8d %s %s", lsMode(sftpMode(fi.Mode())), 1, 0, 0, fi.Size(), date, fi.Name())
 }

@@ -175,6 +175,10 @@ func TestReads(t *testing.T) {
 		if !bytes.Equal(got, tc.data) {
 			t.Fatalf("%s: read %d bytes, not the file's %d", tc.name, len(got), len(tc.data))
 		}
+		r.send(request(5, 98, h, uint64(0), uint32(0))) // a read of nothing reads nothing
+		if d := r.reply().data(t); len(d) != 0 {
+			t.Fatalf("%s: read of 0 bytes got %d", tc.name, len(d))
+		}
 		r.send(request(4, 99, h)) // CLOSE
 		if code := r.reply().status(t); code != 0 {
 			t.Fatalf("%s: close: status %d", tc.name, code)
@@ -242,4 +246,49 @@ func FuzzRequests(f *testing.F) {
 			t.Fatalf("the next request was answered with type %d, id %#x", p.typ, p.id)
 		}
 	})
+}
+
+// TestOpenHandles: a channel holds at most the number of open files and directories the door
+// states in its limits (each holds a file descriptor or a listing, so that a client cannot take
+// them all from the server's other users); past it an open fails with the reason, and once one
+// is closed another opens.
+func TestOpenHandles(t *testing.T) {
+	t.Parallel()
+	e := start(t, servertest.Options{})
+	u := e.user("alice", 0)
+	_, c := e.dial(u)
+	f, err := c.Create("f")
+	must(t, err)
+	must(t, f.Close())
+	r := e.raw(t, u)
+	r.send(request(200, 1, "limits@openssh.com"))
+	p := r.reply()
+	if p.typ != 201 || len(p.rest) != 32 {
+		t.Fatalf("limits: reply type %d of %d bytes", p.typ, len(p.rest))
+	}
+	most := binary.BigEndian.Uint64(p.rest[24:])
+	if most == 0 || most > 4096 {
+		t.Fatalf("limits state %d open handles, want a bound", most)
+	}
+	var handles []string
+	for i := range most {
+		typ := byte(3) // OPEN, and every other one OPENDIR
+		body := request(typ, uint32(10+i), "/f", uint32(1), uint32(0))
+		if i%2 == 1 {
+			body = request(11, uint32(10+i), "/")
+		}
+		r.send(body)
+		handles = append(handles, r.reply().handle(t))
+	}
+	r.send(request(3, 5000, "/f", uint32(1), uint32(0)))
+	p = r.reply()
+	if code := p.status(t); code != 4 || !bytes.Contains(p.rest, []byte("too many open")) {
+		t.Fatalf("open past the limit: status %d %q, want failure saying why", code, p.rest)
+	}
+	r.send(request(4, 5001, handles[0]))
+	if code := r.reply().status(t); code != 0 {
+		t.Fatalf("close: status %d", code)
+	}
+	r.send(request(11, 5002, "/"))
+	r.reply().handle(t)
 }

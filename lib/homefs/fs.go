@@ -12,9 +12,9 @@ import (
 )
 
 // FS is one session's view of a home: the home appears as "/", and the session has its own current
-// directory. Its methods may be called from several goroutines at once (an SFTP session serves
-// requests in parallel), except Chdir, which must not run beside anything else; several FS values
-// on the same home (sessions of one account) share its quota accounting.
+// directory. Its methods may be called from several goroutines at once (the channels of an SFTP
+// session are served in parallel), except Chdir, which must not run beside anything else;
+// several FS values on the same home (sessions of one account) share its quota accounting.
 type FS struct {
 	store *Store
 	h     *home

@@ -23,7 +23,7 @@ const Append = -1
 const maxRanges = 4096
 
 // maxEarly bounds the bytes a stream holds in memory for pieces written beyond a gap: SFTP
-// clients keep many writes in flight, which the server's workers may take out of order. A backend
+// clients keep many writes in flight, and some send them out of order. A backend
 // that takes data in order only must hold them; on one that takes writes anywhere, holding them
 // until the gap is filled lets them be written and hashed in order, beside the next read, instead
 // of written apart and read back to be hashed.
