@@ -176,16 +176,7 @@ func TestCurlQuota(t *testing.T) {
 	if log := e.serverLog(); !strings.Contains(log, `path=/big.bin err="quota exceeded: /big.bin`) {
 		t.Errorf("the server did not log the upload failed for the quota:\n%s", log)
 	}
-	absent(t, filepath.Join(e.Home("alice"), "big.bin"))
-	if p := e.partials("alice"); len(p) != 0 {
-		t.Errorf("partial uploads left: %v", p)
-	}
-	if used := e.checkUsage(t, "alice"); used != 0 {
-		t.Errorf("usage %d after a refused upload, want 0", used)
-	}
-	for _, l := range e.xferlog(t) {
-		wantXfer(t, l, "i", "alice", "/alice/big.bin", -1, false)
-	}
+	e.wantRefusedUpload(t, "alice", "big.bin")
 
 	e.curlOK(u, dir, "-T", "fits.bin", e.sftpURL("/fits.bin"))
 	sameFile(t, filepath.Join(e.Home("alice"), "fits.bin"), fits)

@@ -335,6 +335,23 @@ func (e *env) tryDial(u user, opts ...sftp.ClientOption) (*ssh.Client, *sftp.Cli
 	return conn, client, nil
 }
 
+// wantRefusedUpload checks what an upload of name refused for the quota leaves in the home of
+// account, the only transfer of the test: no file under the name, no partial upload, no usage,
+// and one incomplete upload in the transfer log. The session must have ended (waitIdle).
+func (e *env) wantRefusedUpload(t testing.TB, account, name string) {
+	t.Helper()
+	absent(t, filepath.Join(e.Home(account), name))
+	if p := e.partials(account); len(p) != 0 {
+		t.Errorf("partial uploads left: %v", p)
+	}
+	if used := e.checkUsage(t, account); used != 0 {
+		t.Errorf("usage %d after a refused upload, want 0", used)
+	}
+	for _, l := range e.xferlog(t) {
+		wantXfer(t, l, "i", account, "/"+account+"/"+name, -1, false)
+	}
+}
+
 // serverLog returns the server's event log so far.
 func (e *env) serverLog() string {
 	data, err := os.ReadFile(filepath.Join(e.Dir, "log", "myftps.log"))

@@ -67,16 +67,7 @@ func TestQuotaPassed(t *testing.T) {
 		t.Errorf("put of 3 MiB into a quota of 1 MiB: the reason told %d times, want once:\n%v", n, r)
 	}
 	e.waitIdle(t)
-	absent(t, filepath.Join(e.Home("alice"), "big"))
-	if p := e.partials("alice"); len(p) != 0 {
-		t.Errorf("partial uploads left: %v", p)
-	}
-	if used := e.checkUsage(t, "alice"); used != 0 {
-		t.Errorf("usage %d after a refused upload, want 0", used)
-	}
-	for _, l := range e.xferlog(t) {
-		wantXfer(t, l, "i", "alice", "/alice/big", -1, false)
-	}
+	e.wantRefusedUpload(t, "alice", "big")
 
 	e.sftpOK(keyLogin(u), dir, "put exact\n")
 	sameFile(t, filepath.Join(e.Home("alice"), "exact"), exact)
