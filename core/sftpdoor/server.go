@@ -37,7 +37,6 @@ type server struct {
 
 	in  []byte // the buffer of small requests
 	out []byte // the buffer of small replies
-	now func() time.Time
 }
 
 // handle is an open file or directory.
@@ -62,7 +61,7 @@ const maxHandles = 256
 
 func newServer(h *handlers, conn io.ReadWriter, bufs *sync.Pool) *server {
 	return &server{h: h, conn: conn, bufs: bufs, handles: map[string]*handle{},
-		in: make([]byte, smallPacket), out: make([]byte, 0, smallPacket), now: time.Now}
+		in: make([]byte, smallPacket), out: make([]byte, 0, smallPacket)}
 }
 
 // serve serves requests until the channel ends or fails, then closes what the client left open:
@@ -72,22 +71,22 @@ func (sv *server) serve() (err error) {
 	defer func() { sv.closeAll(err) }()
 	for {
 		large := false
-		pkt, err := readPacket(sv.conn, limitsPacket, func(n uint32) []byte {
+		pkt, rerr := readPacket(sv.conn, limitsPacket, func(n uint32) []byte {
 			if n <= uint32(len(sv.in)) {
 				return sv.in[:n]
 			}
 			large = true
 			return sv.getBuf()[:n]
 		})
-		if err != nil {
-			return err
+		if rerr != nil {
+			return rerr
 		}
-		err = sv.serveOne(pkt)
+		werr := sv.serveOne(pkt)
 		if large {
 			sv.putBuf(pkt)
 		}
-		if err != nil {
-			return err
+		if werr != nil {
+			return werr
 		}
 	}
 }
@@ -410,7 +409,7 @@ func (sv *server) readdir(id uint32, d *decoder) error {
 	h.listed += int64(n)
 	b := startReply(make([]byte, 0, 256*n), fxpName, id)
 	b = binary.BigEndian.AppendUint32(b, uint32(n))
-	now := sv.now()
+	now := time.Now()
 	for _, fi := range fis[:n] {
 		b = appendString(b, fi.Name())
 		b = appendString(b, longName(fi, now))
